@@ -1,0 +1,137 @@
+//! The verified-master view that the Sentinel side publishes and every session reads.
+//!
+//! A watch channel carries it, so sessions never wait on Sentinel I/O: they read the latest
+//! value, or await a change. Sessions talk back only through [`MasterHandle::request_recheck`],
+//! a coalescing notification that costs nothing when nobody listens.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
+
+/// A master that a majority of Sentinels agree on at the highest config-epoch seen, and that
+/// answered `ROLE` with `master`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Master {
+    pub addr: SocketAddr,
+    /// The Sentinels' config-epoch for this master. A change of address or epoch is a new
+    /// master, even at the same address (a node that was demoted and promoted again).
+    pub epoch: u64,
+}
+
+/// What the Sentinel side currently knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MasterState {
+    /// `None` while there is no verified master: during a failover, before the first
+    /// agreement, or when the master stopped answering `ROLE master`.
+    pub master: Option<Master>,
+    /// Bumped each time the tracker has re-verified the master after a
+    /// [`MasterHandle::request_recheck`], so that the session that asked can tell the answer
+    /// arrived even when the master did not change.
+    pub rechecks: u64,
+}
+
+/// The publishing side, owned by the Sentinel tracker of one group.
+#[derive(Debug)]
+pub struct MasterPublisher {
+    tx: watch::Sender<MasterState>,
+    recheck: Arc<Notify>,
+}
+
+/// The reading side, cloned into every session of one group.
+#[derive(Debug, Clone)]
+pub struct MasterHandle {
+    rx: watch::Receiver<MasterState>,
+    recheck: Arc<Notify>,
+}
+
+/// Creates the channel of one group, starting with no verified master.
+pub fn channel() -> (MasterPublisher, MasterHandle) {
+    let (tx, rx) = watch::channel(MasterState::default());
+    let recheck = Arc::new(Notify::new());
+    (
+        MasterPublisher {
+            tx,
+            recheck: recheck.clone(),
+        },
+        MasterHandle { rx, recheck },
+    )
+}
+
+impl MasterPublisher {
+    /// Publishes a new verified master, or `None`. Sessions are woken only if it changed.
+    pub fn set(&self, master: Option<Master>) {
+        self.tx.send_if_modified(|state| {
+            let changed = state.master != master;
+            state.master = master;
+            changed
+        });
+    }
+
+    /// Tells waiting sessions that a requested re-check finished.
+    pub fn recheck_done(&self) {
+        self.tx.send_modify(|state| state.rechecks += 1);
+    }
+
+    /// The current published master.
+    pub fn current(&self) -> Option<Master> {
+        self.tx.borrow().master
+    }
+
+    /// Resolves when a session asked for a re-check (after `READONLY`, `LOADING`,
+    /// `MASTERDOWN`, or a reset from the master).
+    pub async fn recheck_requested(&self) {
+        self.recheck.notified().await;
+    }
+
+    /// A reading handle on this channel.
+    pub fn subscribe(&self) -> MasterHandle {
+        MasterHandle {
+            rx: self.tx.subscribe(),
+            recheck: self.recheck.clone(),
+        }
+    }
+}
+
+impl MasterHandle {
+    /// The latest state, marking it seen.
+    pub fn state(&mut self) -> MasterState {
+        *self.rx.borrow_and_update()
+    }
+
+    /// Resolves when the state changed since it was last seen. Pending forever if the tracker
+    /// is gone, which only happens at shutdown.
+    pub async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Asks the tracker to verify the master again now.
+    pub fn request_recheck(&self) {
+        self.recheck.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sessions_wake_only_on_change() {
+        let (publisher, mut handle) = channel();
+        let master = Master {
+            addr: "127.0.0.1:6379".parse().unwrap(),
+            epoch: 3,
+        };
+        assert_eq!(handle.state().master, None);
+        publisher.set(Some(master));
+        handle.changed().await;
+        assert_eq!(handle.state().master, Some(master));
+        publisher.set(Some(master));
+        assert!(!handle.rx.has_changed().unwrap());
+        publisher.recheck_done();
+        handle.changed().await;
+        assert_eq!(handle.state().rechecks, 1);
+    }
+}

@@ -1,0 +1,935 @@
+//! One client session: reads whole command frames, forwards them in batches to its own
+//! upstream connection on the verified master, streams replies back in order, and moves to a
+//! new master at a command boundary (or fails loudly) when the master changes.
+//!
+//! Buffers, one per direction, each used in place:
+//!
+//! ```text
+//! cmds:    [ sent, awaiting replies | complete, not yet sent | partial frame ]
+//!          0                       sent                     ready          len
+//! replies: [ complete, for the client | partial reply ]
+//!          0                          fwd            len
+//! ```
+//!
+//! Every complete command in `cmds[..ready]` has one [`Pending`] entry, in order (replayed
+//! state comes first after a move; local replies such as protocol errors take no bytes).
+//! A command's bytes stay in `cmds` until its reply arrives, so a command that a node rejected
+//! without executing it (`READONLY`, `LOADING`, `MASTERDOWN`) can be sent again elsewhere.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::command::{classify, Effect};
+use super::Shared;
+use crate::master::{Master, MasterHandle};
+use crate::resp::{encode, scan_command, scan_reply, ReplyFrame};
+
+/// Stop reading a client that has this many commands awaiting replies.
+const MAX_PENDING: usize = 4096;
+/// Stop reading a client with this many bytes of complete commands not yet sent, or of
+/// replies it has not read yet; stop reading upstream past twice that.
+const MAX_BUFFERED: usize = 1024 * 1024;
+/// Spare room ensured before each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Empty buffers larger than this are released rather than kept for the next command.
+const KEEP_CAPACITY: usize = 64 * 1024;
+/// Pause before reconnecting after a failed upstream connect.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+/// Moves of one command after rejections by nodes that were still verified masters.
+const MAX_REROUTES: u32 = 3;
+
+/// How a session ended, for the listener's log.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The client closed its connection.
+    ClientClosed,
+    /// Ellison closed it: QUIT, a protocol error, or a pinned session whose master changed.
+    Closed(&'static str),
+    /// The client connection failed.
+    ClientError(io::Error),
+}
+
+#[derive(Debug)]
+enum Kind {
+    /// A client command; its reply goes to the client.
+    Client,
+    /// A command Ellison sent to restore session state on a new master; its reply is dropped.
+    Replay,
+    /// A reply Ellison gives itself, in order; `close` ends the session after it.
+    Local { reply: Bytes, close: bool },
+}
+
+#[derive(Debug)]
+struct Pending {
+    /// Bytes of the command in `cmds` (0 for local replies).
+    len: usize,
+    effect: Effect,
+    kind: Kind,
+}
+
+/// Session state that must be replayed on a new master.
+#[derive(Debug, Default)]
+struct Replay {
+    auth: Option<(Option<Bytes>, Bytes)>,
+    protover: Option<u8>,
+    name: Option<Bytes>,
+    db: i64,
+}
+
+#[derive(Debug)]
+struct Upstream {
+    stream: TcpStream,
+    master: Master,
+}
+
+impl Upstream {
+    /// Closes with RST (`SO_LINGER 0`): commands still buffered at a frozen node are
+    /// discarded by its kernel instead of executed when it wakes up.
+    fn abort(self) {
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+    }
+}
+
+/// What woke the session up.
+enum Wake {
+    ClientReadable(io::Result<()>),
+    ClientWritable(io::Result<()>),
+    UpstreamReadable(io::Result<()>),
+    UpstreamWritable(io::Result<()>),
+    MasterChanged,
+    HoldExpired,
+    RetryConnect,
+}
+
+/// One client connection and everything Ellison knows about it.
+pub struct Session {
+    client: TcpStream,
+    master: MasterHandle,
+    shared: Arc<Shared>,
+    upstream: Option<Upstream>,
+    cmds: BytesMut,
+    sent: usize,
+    ready: usize,
+    pending: VecDeque<Pending>,
+    replies: BytesMut,
+    fwd: usize,
+    replay: Replay,
+    multi: bool,
+    watching: bool,
+    tracking: bool,
+    /// Replies no longer pair with commands (subscriptions, MONITOR, CLIENT REPLY).
+    passthrough: bool,
+    /// Effects of commands queued inside MULTI, applied when EXEC succeeds.
+    queued: Vec<Effect>,
+    /// No more client input: the session ends once its replies are written.
+    closing: Option<&'static str>,
+    /// No more client input is read (a reply that closes the session is queued).
+    input_closed: bool,
+    /// The master as last published, refreshed at the top of every turn.
+    want: Option<Master>,
+    /// Commands wait for a verified master until then.
+    hold_deadline: Option<Instant>,
+    /// Do not reattach to this master until the tracker re-verified it (its `rechecks`
+    /// counter passes the value) or another master is published.
+    avoid: Option<(Master, u64)>,
+    reroutes: u32,
+    retry_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("upstream", &self.upstream.as_ref().map(|u| u.master))
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub fn new(client: TcpStream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+        Session {
+            client,
+            master,
+            shared,
+            upstream: None,
+            cmds: BytesMut::new(),
+            sent: 0,
+            ready: 0,
+            pending: VecDeque::new(),
+            replies: BytesMut::new(),
+            fwd: 0,
+            replay: Replay::default(),
+            multi: false,
+            watching: false,
+            tracking: false,
+            passthrough: false,
+            queued: Vec::new(),
+            closing: None,
+            input_closed: false,
+            want: None,
+            hold_deadline: None,
+            avoid: None,
+            reroutes: 0,
+            retry_at: None,
+        }
+    }
+
+    /// Serves the client until it leaves or the session must end.
+    pub async fn run(mut self) -> Outcome {
+        loop {
+            self.steer().await;
+            if let Some(reason) = self.closing {
+                if self.fwd == 0 {
+                    return Outcome::Closed(reason);
+                }
+            }
+            let wake = self.wait().await;
+            let result = match wake {
+                Wake::ClientReadable(r) => r.and_then(|()| self.read_client()),
+                Wake::ClientWritable(r) => r.and_then(|()| self.write_client()),
+                Wake::UpstreamReadable(r) => {
+                    let r = r.and_then(|()| self.read_upstream());
+                    if let Err(e) = r {
+                        self.upstream_lost(&e.to_string());
+                    }
+                    Ok(())
+                }
+                Wake::UpstreamWritable(r) => {
+                    let r = r.and_then(|()| self.write_upstream());
+                    if let Err(e) = r {
+                        self.upstream_lost(&e.to_string());
+                    }
+                    Ok(())
+                }
+                Wake::MasterChanged | Wake::RetryConnect => Ok(()),
+                Wake::HoldExpired => {
+                    self.hold_expired();
+                    Ok(())
+                }
+            };
+            match result {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Outcome::ClientClosed,
+                Err(e) => return Outcome::ClientError(e),
+            }
+        }
+    }
+
+    async fn wait(&mut self) -> Wake {
+        let read_client = self.closing.is_none()
+            && !self.input_closed
+            && self.pending.len() < MAX_PENDING
+            && self.ready - self.sent < MAX_BUFFERED
+            && self.fwd < MAX_BUFFERED;
+        let up = self.upstream.as_ref();
+        let usable = up.is_some_and(|u| self.want == Some(u.master));
+        let write_up = usable && self.ready > self.sent;
+        let read_up = up.is_some() && self.fwd < 2 * MAX_BUFFERED;
+        let write_client = self.fwd > 0;
+        let hold = self.hold_deadline;
+        let retry = self.retry_at;
+        let client = &self.client;
+        let master = &mut self.master;
+        tokio::select! {
+            r = client.readable(), if read_client => Wake::ClientReadable(r),
+            r = client.writable(), if write_client => Wake::ClientWritable(r),
+            r = readable(up), if read_up => Wake::UpstreamReadable(r),
+            r = writable(up), if write_up => Wake::UpstreamWritable(r),
+            () = master.changed() => Wake::MasterChanged,
+            () = sleep_until(hold), if hold.is_some() => Wake::HoldExpired,
+            () = sleep_until(retry), if retry.is_some() => Wake::RetryConnect,
+        }
+    }
+
+    // ---- the master side -------------------------------------------------------------
+
+    /// Brings the upstream in line with the published master: keeps it, holds, moves, or
+    /// closes the session, and fails commands whose hold ran out.
+    async fn steer(&mut self) {
+        let state = self.master.state();
+        let want = state.master;
+        self.want = want;
+        if let Some(up) = &self.upstream {
+            if want.is_some_and(|m| m != up.master) {
+                self.detach_changed();
+            }
+        }
+        if self.closing.is_some() {
+            return;
+        }
+        if self.upstream.is_none() && self.ready > self.sent {
+            let target = match (want, self.avoid) {
+                (Some(m), Some((avoided, seen))) if m == avoided && state.rechecks <= seen => None,
+                (Some(m), Some((avoided, _))) if m == avoided => {
+                    self.avoid = None;
+                    self.reroutes += 1;
+                    Some(m)
+                }
+                (Some(m), _) => {
+                    self.avoid = None;
+                    Some(m)
+                }
+                (None, _) => None,
+            };
+            if let Some(m) = target {
+                if self.reroutes > MAX_REROUTES {
+                    self.reroutes = 0;
+                    let msg = format!(
+                        "MASTERDOWN the master of group '{}' keeps rejecting commands as not a master",
+                        self.shared.name
+                    );
+                    self.fail_unsent(&msg);
+                } else if self.retry_at.is_none_or(|t| Instant::now() >= t) {
+                    self.attach(m).await;
+                }
+            }
+        }
+        let usable = self
+            .upstream
+            .as_ref()
+            .is_some_and(|u| want == Some(u.master));
+        if !usable && (self.ready > self.sent || self.sent > 0) {
+            if self.hold_deadline.is_none() {
+                self.hold_deadline = Some(Instant::now() + self.shared.timing.hold_timeout);
+            }
+        } else {
+            self.hold_deadline = None;
+        }
+    }
+
+    /// Opens the upstream to `master` and queues the replay of the session state before the
+    /// commands waiting to be sent.
+    async fn attach(&mut self, master: Master) {
+        let timing = self.shared.timing;
+        let connect = tokio::time::timeout(timing.connect_timeout, TcpStream::connect(master.addr));
+        let stream = match connect.await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                debug!(master = %master.addr, error = %e, "upstream connect failed");
+                return self.connect_failed(master);
+            }
+            Err(_) => {
+                debug!(master = %master.addr, "upstream connect timed out");
+                return self.connect_failed(master);
+            }
+        };
+        if let Err(e) = super::tune(&stream) {
+            debug!(error = %e, "cannot set socket options on upstream");
+        }
+        self.retry_at = None;
+        let mut bytes = BytesMut::new();
+        let mut entries = Vec::new();
+        let mut push = |bytes: &mut BytesMut, args: &[&[u8]]| {
+            let before = bytes.len();
+            encode::command(bytes, args);
+            entries.push(Pending {
+                len: bytes.len() - before,
+                effect: Effect::None,
+                kind: Kind::Replay,
+            });
+        };
+        if let Some((user, password)) = &self.replay.auth {
+            match user {
+                Some(user) => push(&mut bytes, &[b"AUTH", user, password]),
+                None => push(&mut bytes, &[b"AUTH", password]),
+            }
+        }
+        if let Some(v) = self.replay.protover {
+            push(&mut bytes, &[b"HELLO", v.to_string().as_bytes()]);
+        }
+        if let Some(name) = &self.replay.name {
+            push(&mut bytes, &[b"CLIENT", b"SETNAME", name]);
+        }
+        if self.replay.db != 0 {
+            push(
+                &mut bytes,
+                &[b"SELECT", self.replay.db.to_string().as_bytes()],
+            );
+        }
+        if !bytes.is_empty() {
+            let added = bytes.len();
+            bytes.extend_from_slice(&self.cmds);
+            self.cmds = bytes;
+            self.ready += added;
+            for entry in entries.into_iter().rev() {
+                self.pending.push_front(entry);
+            }
+        }
+        debug!(master = %master.addr, "attached to master");
+        self.sent = 0;
+        self.upstream = Some(Upstream { stream, master });
+    }
+
+    fn connect_failed(&mut self, master: Master) {
+        self.retry_at = Some(Instant::now() + RECONNECT_PAUSE);
+        self.avoid_until_rechecked(master);
+    }
+
+    fn avoid_until_rechecked(&mut self, master: Master) {
+        let seen = self.master.state().rechecks;
+        self.avoid = Some((master, seen));
+        self.master.request_recheck();
+    }
+
+    /// The master changed under this session: abort the old upstream, settle the commands
+    /// sent to it, and either carry on (unpinned) or close.
+    fn detach_changed(&mut self) {
+        let Some(up) = self.upstream.take() else {
+            return;
+        };
+        debug!(old = %up.master.addr, "master changed; leaving the old master");
+        up.abort();
+        let uncertain = format!(
+            "ERR ellison: the master of group '{}' changed while this command was in flight; it may or may not have been executed",
+            self.shared.name
+        );
+        self.settle_in_flight(&uncertain);
+    }
+
+    /// The upstream connection broke (reset, EOF, I/O error).
+    fn upstream_lost(&mut self, error: &str) {
+        let Some(up) = self.upstream.take() else {
+            return;
+        };
+        debug!(master = %up.master.addr, error, "upstream connection lost");
+        let master = up.master;
+        up.abort();
+        self.avoid_until_rechecked(master);
+        let uncertain = format!(
+            "ERR ellison: the connection to the master of group '{}' was lost while this command was in flight; it may or may not have been executed",
+            self.shared.name
+        );
+        self.settle_in_flight(&uncertain);
+    }
+
+    /// After the upstream is gone: commands fully sent get `uncertain` (their outcome is
+    /// unknown), the rest stay queued for the next master. A pinned session cannot move:
+    /// everything it waits for gets an error and it closes.
+    fn settle_in_flight(&mut self, uncertain: &str) {
+        self.replies.truncate(self.fwd);
+        let pinned = self.pinned();
+        let mut offset = 0;
+        let mut remaining = VecDeque::new();
+        while let Some(entry) = self.pending.pop_front() {
+            let in_flight = offset + entry.len <= self.sent;
+            match entry.kind {
+                Kind::Replay => {}
+                Kind::Local { reply, close } => {
+                    self.push_reply(&reply);
+                    if close {
+                        self.closing = Some("local reply");
+                    }
+                }
+                Kind::Client if in_flight || pinned => {
+                    if in_flight {
+                        self.push_error(uncertain);
+                    } else {
+                        self.push_error(&format!(
+                            "ERR ellison: the master of group '{}' changed; this session was pinned to it (transaction, WATCH, subscription or tracking) and is closed",
+                            self.shared.name
+                        ));
+                    }
+                }
+                Kind::Client => {
+                    // Not sent whole: Redis cannot have executed it. Keep it (and its bytes).
+                    let start = offset;
+                    offset += entry.len;
+                    remaining.push_back((start, entry));
+                    continue;
+                }
+            }
+            offset += entry.len;
+        }
+        // Keep only the bytes of the commands that stay queued, and the partial frame.
+        let mut kept = BytesMut::with_capacity(self.cmds.len() - offset.min(self.cmds.len()));
+        for (start, entry) in &remaining {
+            kept.extend_from_slice(&self.cmds[*start..*start + entry.len]);
+        }
+        let kept_ready = kept.len();
+        kept.extend_from_slice(&self.cmds[self.ready..]);
+        self.cmds = kept;
+        self.ready = kept_ready;
+        self.sent = 0;
+        self.pending = remaining.into_iter().map(|(_, e)| e).collect();
+        if pinned {
+            if self.passthrough {
+                self.push_error(&format!(
+                    "ERR ellison: the master of group '{}' changed; subscriptions and monitors must reconnect",
+                    self.shared.name
+                ));
+            }
+            self.closing = Some("pinned session lost its master");
+        }
+        self.release_buffers();
+    }
+
+    /// No verified master came in time: every waiting command fails.
+    fn hold_expired(&mut self) {
+        self.hold_deadline = None;
+        if let Some(up) = self.upstream.take() {
+            up.abort();
+        }
+        let hold = self.shared.timing.hold_timeout;
+        let uncertain = format!(
+            "ERR ellison: no verified master for group '{}' after {hold:?} while this command was in flight; it may or may not have been executed",
+            self.shared.name
+        );
+        self.settle_in_flight(&uncertain);
+        let msg = format!(
+            "MASTERDOWN no verified master for group '{}' after {hold:?}",
+            self.shared.name
+        );
+        self.fail_unsent(&msg);
+    }
+
+    /// Answers every queued, unsent command with `error` (they were never executed).
+    fn fail_unsent(&mut self, error: &str) {
+        debug_assert_eq!(self.sent, 0);
+        while let Some(entry) = self.pending.pop_front() {
+            match entry.kind {
+                Kind::Client => self.push_error(error),
+                Kind::Replay => {}
+                Kind::Local { reply, close } => {
+                    self.push_reply(&reply);
+                    if close {
+                        self.closing = Some("local reply");
+                    }
+                }
+            }
+            self.cmds.advance(entry.len);
+            self.ready -= entry.len;
+        }
+        self.release_buffers();
+    }
+
+    fn pinned(&self) -> bool {
+        self.multi || self.watching || self.tracking || self.passthrough
+    }
+
+    // ---- the client side -------------------------------------------------------------
+
+    fn read_client(&mut self) -> io::Result<()> {
+        reserve(&mut self.cmds);
+        match self.client.try_read_buf(&mut self.cmds) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.scan_commands();
+        Ok(())
+    }
+
+    /// Turns newly complete frames into pending entries.
+    fn scan_commands(&mut self) {
+        while self.ready < self.cmds.len() && !self.input_closed {
+            let frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    // As Redis does: answer in order, then close this client alone.
+                    self.cmds.truncate(self.ready);
+                    self.push_local(format!("-ERR Protocol error: {e}\r\n"), true);
+                    debug!(error = %e, "protocol error from client");
+                    break;
+                }
+            };
+            if frame.argc == 0 {
+                // Redis skips empty requests without a reply; so must the pipeline.
+                self.remove_cmd_bytes(frame.len);
+                continue;
+            }
+            let effect = if self.passthrough {
+                Effect::None
+            } else {
+                classify(&self.cmds[self.ready..self.ready + frame.len], &frame)
+            };
+            if effect == Effect::Quit {
+                self.remove_cmd_bytes(frame.len);
+                self.cmds.truncate(self.ready);
+                self.push_local("+OK\r\n".into(), true);
+                break;
+            }
+            if effect == Effect::Passthrough {
+                self.passthrough = true;
+            }
+            self.ready += frame.len;
+            self.pending.push_back(Pending {
+                len: frame.len,
+                effect,
+                kind: Kind::Client,
+            });
+        }
+        self.emit_locals();
+    }
+
+    fn remove_cmd_bytes(&mut self, len: usize) {
+        let mut tail = self.cmds.split_off(self.ready);
+        tail.advance(len);
+        self.cmds.unsplit(tail);
+    }
+
+    fn push_local(&mut self, reply: String, close: bool) {
+        self.pending.push_back(Pending {
+            len: 0,
+            effect: Effect::None,
+            kind: Kind::Local {
+                reply: Bytes::from(reply),
+                close,
+            },
+        });
+        if close {
+            // Nothing after this is read.
+            self.input_closed = true;
+        }
+    }
+
+    fn write_client(&mut self) -> io::Result<()> {
+        match self.client.try_write(&self.replies[..self.fwd]) {
+            Ok(n) => {
+                self.replies.advance(n);
+                self.fwd -= n;
+                self.release_buffers();
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ---- the upstream side -----------------------------------------------------------
+
+    fn write_upstream(&mut self) -> io::Result<()> {
+        let Some(up) = &self.upstream else {
+            return Ok(());
+        };
+        match up.stream.try_write(&self.cmds[self.sent..self.ready]) {
+            Ok(n) => {
+                self.sent += n;
+                self.drop_uncovered();
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// In passthrough, bytes sent after the last pending entry need no retention.
+    fn drop_uncovered(&mut self) {
+        if self.passthrough && self.pending.is_empty() && self.sent > 0 {
+            self.cmds.advance(self.sent);
+            self.ready -= self.sent;
+            self.sent = 0;
+        }
+    }
+
+    fn read_upstream(&mut self) -> io::Result<()> {
+        let Some(up) = &self.upstream else {
+            return Ok(());
+        };
+        reserve(&mut self.replies);
+        match up.stream.try_read_buf(&mut self.replies) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        self.scan_replies()
+    }
+
+    /// Pairs complete replies with pending commands, applying their effects.
+    fn scan_replies(&mut self) -> io::Result<()> {
+        while self.fwd < self.replies.len() {
+            let frame = match scan_reply(&self.replies[self.fwd..], &self.shared.limits) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad reply from master: {e}"),
+                    ))
+                }
+            };
+            if frame.is_push() || (self.passthrough && self.pending.is_empty()) {
+                self.fwd += frame.len;
+                continue;
+            }
+            let replay = match self.pending.front().map(|e| &e.kind) {
+                Some(Kind::Replay) => true,
+                Some(Kind::Client) => false,
+                Some(Kind::Local { .. }) | None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "reply from master with no command waiting for it",
+                    ))
+                }
+            };
+            let reply = &self.replies[self.fwd..self.fwd + frame.len];
+            if replay {
+                if is_error(&frame) {
+                    let text = String::from_utf8_lossy(&reply[1..reply.len() - 2]).into_owned();
+                    self.replay_failed(&text);
+                    return Ok(());
+                }
+                let mut tail = self.replies.split_off(self.fwd);
+                tail.advance(frame.len);
+                self.replies.unsplit(tail);
+            } else {
+                if !self.pinned() && is_rejection(reply) {
+                    let code = error_code(reply);
+                    self.reroute(&code);
+                    return Ok(());
+                }
+                if self.pending[0].effect != Effect::None {
+                    let info = ReplyInfo::of(&frame, reply);
+                    let effect = std::mem::replace(&mut self.pending[0].effect, Effect::None);
+                    self.apply(effect, info);
+                }
+                self.fwd += frame.len;
+                self.reroutes = 0;
+            }
+            let entry = self.pending.pop_front().map_or(0, |e| e.len);
+            self.cmds.advance(entry);
+            self.ready -= entry;
+            self.sent -= entry;
+            self.drop_uncovered();
+            self.emit_locals();
+        }
+        self.release_buffers();
+        Ok(())
+    }
+
+    /// A node rejected a command without executing it: drop its replies from here on,
+    /// leave it, and send this command and the rest of the pipeline again once the master
+    /// is verified again.
+    fn reroute(&mut self, code: &str) {
+        let Some(up) = self.upstream.take() else {
+            return;
+        };
+        debug!(master = %up.master.addr, code, "command rejected by the master; resending after a re-check");
+        let master = up.master;
+        up.abort();
+        self.replies.truncate(self.fwd);
+        self.sent = 0;
+        self.avoid_until_rechecked(master);
+    }
+
+    /// Emits local replies that reached the front of the queue.
+    fn emit_locals(&mut self) {
+        while let Some(Pending {
+            kind: Kind::Local { .. },
+            ..
+        }) = self.pending.front()
+        {
+            let Some(Pending {
+                kind: Kind::Local { reply, close },
+                ..
+            }) = self.pending.pop_front()
+            else {
+                break;
+            };
+            self.push_reply(&reply);
+            if close {
+                self.closing = Some("closed by Ellison after its reply");
+            }
+        }
+    }
+
+    fn replay_failed(&mut self, text: &str) {
+        let msg = format!(
+            "ERR ellison: could not restore the session state on the master of group '{}': {text}",
+            self.shared.name
+        );
+        self.replies.truncate(self.fwd);
+        if let Some(up) = self.upstream.take() {
+            up.abort();
+        }
+        self.settle_in_flight(&msg);
+        self.fail_unsent(&msg);
+        self.closing = Some("session state could not be restored");
+    }
+
+    fn apply(&mut self, effect: Effect, reply: ReplyInfo) {
+        let ReplyInfo {
+            ok,
+            queued,
+            reset,
+            committed,
+            hello,
+        } = reply;
+        match effect {
+            Effect::None | Effect::Passthrough | Effect::Quit => {}
+            Effect::Auth { username, password } if ok => {
+                self.replay.auth = Some((username, password));
+            }
+            Effect::Select(db) if ok => self.replay.db = db,
+            Effect::SetName(name) if ok => self.replay.name = Some(name),
+            e @ (Effect::Select(_) | Effect::SetName(_)) if queued => self.queued.push(e),
+            Effect::Hello {
+                protover,
+                auth,
+                setname,
+            } if hello => {
+                if let Some(v) = protover {
+                    self.replay.protover = Some(v);
+                }
+                if let Some((user, password)) = auth {
+                    self.replay.auth = Some((Some(user), password));
+                }
+                if let Some(name) = setname {
+                    self.replay.name = Some(name);
+                }
+            }
+            Effect::Multi if ok => self.multi = true,
+            Effect::EndTransaction => {
+                let committed = self.multi && committed;
+                self.multi = false;
+                self.watching = false;
+                let queued = std::mem::take(&mut self.queued);
+                if committed {
+                    for effect in queued {
+                        match effect {
+                            Effect::Select(db) => self.replay.db = db,
+                            Effect::SetName(name) => self.replay.name = Some(name),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Effect::Watch if ok => self.watching = true,
+            Effect::Unwatch => self.watching = false,
+            Effect::Tracking(on) if ok => self.tracking = on,
+            Effect::Reset if reset => {
+                self.replay = Replay::default();
+                self.multi = false;
+                self.watching = false;
+                self.tracking = false;
+                self.queued.clear();
+            }
+            _ => {}
+        }
+    }
+
+    // ---- buffers ---------------------------------------------------------------------
+
+    fn push_reply(&mut self, reply: &[u8]) {
+        let tail = self.replies.split_off(self.fwd);
+        self.replies.extend_from_slice(reply);
+        self.fwd += reply.len();
+        self.replies.unsplit(tail);
+    }
+
+    fn push_error(&mut self, message: &str) {
+        let mut out = BytesMut::new();
+        encode::error(&mut out, message);
+        self.push_reply(&out);
+    }
+
+    /// Idle sessions keep no large buffers.
+    fn release_buffers(&mut self) {
+        if self.cmds.is_empty() && self.cmds.capacity() > KEEP_CAPACITY {
+            self.cmds = BytesMut::new();
+        }
+        if self.replies.is_empty() && self.replies.capacity() > KEEP_CAPACITY {
+            self.replies = BytesMut::new();
+        }
+    }
+}
+
+/// What a reply says about the success of a stateful command.
+#[derive(Debug, Clone, Copy)]
+struct ReplyInfo {
+    ok: bool,
+    queued: bool,
+    reset: bool,
+    /// EXEC ran the transaction (an array, not a null array or an error).
+    committed: bool,
+    /// HELLO succeeded (a map in RESP3, an array in RESP2).
+    hello: bool,
+}
+
+impl ReplyInfo {
+    fn of(frame: &ReplyFrame, reply: &[u8]) -> ReplyInfo {
+        ReplyInfo {
+            ok: reply == b"+OK\r\n",
+            queued: reply == b"+QUEUED\r\n",
+            reset: reply == b"+RESET\r\n",
+            committed: frame.kind == b'*' && !reply.starts_with(b"*-1"),
+            hello: matches!(frame.kind, b'%' | b'*'),
+        }
+    }
+}
+
+fn reserve(buf: &mut BytesMut) {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+}
+
+/// The code of an error reply (`READONLY` in `-READONLY You can't write...`).
+fn error_code(reply: &[u8]) -> String {
+    let code = reply[1..]
+        .split(|b| *b == b' ' || *b == b'\r')
+        .next()
+        .unwrap_or_default();
+    String::from_utf8_lossy(code).into_owned()
+}
+
+fn is_error(frame: &ReplyFrame) -> bool {
+    frame.kind == b'-' || frame.kind == b'!'
+}
+
+/// Errors with which a node refuses a command without executing it, because it is not (or
+/// not yet) a usable master.
+fn is_rejection(reply: &[u8]) -> bool {
+    [&b"-READONLY"[..], b"-MASTERDOWN", b"-LOADING"]
+        .iter()
+        .any(|code| reply.starts_with(code) && matches!(reply.get(code.len()), Some(b' ' | b'\r')))
+}
+
+async fn readable(up: Option<&Upstream>) -> io::Result<()> {
+    match up {
+        Some(up) => up.stream.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn writable(up: Option<&Upstream>) -> io::Result<()> {
+    match up {
+        Some(up) => up.stream.writable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejections_are_recognised_by_their_code_only() {
+        assert!(is_rejection(
+            b"-READONLY You can't write against a read only replica.\r\n"
+        ));
+        assert!(is_rejection(
+            b"-LOADING Redis is loading the dataset in memory\r\n"
+        ));
+        assert!(is_rejection(b"-MASTERDOWN Link with MASTER is down\r\n"));
+        assert!(!is_rejection(b"-READONLYX\r\n"));
+        assert!(!is_rejection(b"-ERR READONLY\r\n"));
+        assert!(!is_rejection(b"+READONLY\r\n"));
+    }
+}

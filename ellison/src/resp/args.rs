@@ -1,0 +1,75 @@
+//! Walks the arguments of one whole command frame, for the few commands whose arguments the
+//! session must see (AUTH, SELECT, HELLO, CLIENT ...).
+
+use super::scan::parse_int;
+
+/// The arguments of a command frame already validated by [`super::scan_command`].
+#[derive(Debug, Clone)]
+pub struct Args<'a> {
+    rest: &'a [u8],
+    inline: bool,
+}
+
+impl<'a> Args<'a> {
+    /// `frame` must be exactly one frame as returned by [`super::scan_command`].
+    pub fn new(frame: &'a [u8], inline: bool) -> Self {
+        let rest = if inline {
+            frame
+        } else {
+            // Skip the `*<n>\r\n` header; the scanner guaranteed it is well formed.
+            match frame.iter().position(|&b| b == b'\n') {
+                Some(nl) => &frame[nl + 1..],
+                None => &[],
+            }
+        };
+        Args { rest, inline }
+    }
+}
+
+impl<'a> Iterator for Args<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.inline {
+            let start = self.rest.iter().position(|b| !b.is_ascii_whitespace())?;
+            let word = &self.rest[start..];
+            let end = word
+                .iter()
+                .position(|b| b.is_ascii_whitespace())
+                .unwrap_or(word.len());
+            self.rest = &word[end..];
+            return Some(&word[..end]);
+        }
+        // `$<len>\r\n<payload>\r\n`
+        let nl = self.rest.iter().position(|&b| b == b'\n')?;
+        let len = usize::try_from(parse_int(self.rest.get(1..nl.checked_sub(1)?)?)?).ok()?;
+        let body = self.rest.get(nl + 1..nl + 1 + len)?;
+        self.rest = self.rest.get(nl + 3 + len..).unwrap_or(&[]);
+        Some(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_arguments_come_out_in_order() {
+        let frame = b"*3\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$0\r\n\r\n";
+        let args: Vec<&[u8]> = Args::new(frame, false).collect();
+        assert_eq!(args, vec![&b"HELLO"[..], b"3", b""]);
+    }
+
+    #[test]
+    fn binary_payloads_with_crlf_inside_are_kept_whole() {
+        let frame = b"*2\r\n$3\r\nSET\r\n$4\r\na\r\nb\r\n";
+        let args: Vec<&[u8]> = Args::new(frame, false).collect();
+        assert_eq!(args, vec![&b"SET"[..], b"a\r\nb"]);
+    }
+
+    #[test]
+    fn inline_arguments_split_on_whitespace() {
+        let args: Vec<&[u8]> = Args::new(b"  select   2 \r\n", true).collect();
+        assert_eq!(args, vec![&b"select"[..], b"2"]);
+    }
+}

@@ -1,0 +1,396 @@
+//! Frame boundary scanning: finds where each whole RESP frame ends without copying or allocating.
+//!
+//! The proxy never needs a parsed value on its hot path, only "is a whole frame buffered, and how
+//! long is it?" (mini-redis' `Frame::check`). Both scanners return `Ok(None)` when the buffer holds
+//! only part of a frame; that is the normal case for a partial read, not an error.
+
+use super::{Limits, ProtocolError};
+
+/// A whole client command found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandFrame {
+    /// Bytes the frame occupies, including its final CRLF.
+    pub len: usize,
+    /// Number of arguments, command name included. Zero for an empty array (`*0`, `*-1`) or a
+    /// blank inline line, which Redis silently skips and which must therefore not be forwarded.
+    pub argc: usize,
+    /// Whether the command was sent inline (`PING\r\n`) rather than as an array of bulk strings.
+    pub inline: bool,
+}
+
+/// A whole reply found at the start of a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyFrame {
+    /// Bytes the frame occupies, including its final CRLF.
+    pub len: usize,
+    /// The type byte of the outermost frame after any RESP3 attribute (`+`, `-`, `>`, ...).
+    pub kind: u8,
+}
+
+impl ReplyFrame {
+    /// RESP3 push frames (`>`) arrive out of band: they answer no command.
+    pub fn is_push(&self) -> bool {
+        self.kind == b'>'
+    }
+}
+
+/// Longest inline command Redis accepts (`PROTO_INLINE_MAX_SIZE`).
+const MAX_INLINE: usize = 64 * 1024;
+/// Longest header line (`*123\r\n`) worth waiting for: a longer one is garbage, not a number.
+const MAX_HEADER_LINE: usize = 32;
+
+/// Scans one client command at the start of `buf`, enforcing Redis' own request rules: an array
+/// of bulk strings, or an inline line.
+pub fn scan_command(buf: &[u8], limits: &Limits) -> Result<Option<CommandFrame>, ProtocolError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    if first != b'*' {
+        return scan_inline(buf);
+    }
+    let Some((count, mut pos)) = header(buf, 0)? else {
+        return Ok(None);
+    };
+    if count <= 0 {
+        return Ok(Some(CommandFrame {
+            len: pos,
+            argc: 0,
+            inline: false,
+        }));
+    }
+    if count as u64 > limits.max_array_len {
+        return Err(ProtocolError::ArrayTooLong {
+            len: count,
+            max: limits.max_array_len,
+        });
+    }
+    for _ in 0..count {
+        match buf.get(pos) {
+            None => return Ok(None),
+            Some(b'$') => {}
+            Some(&other) => return Err(ProtocolError::ExpectedBulk { got: other }),
+        }
+        let Some((len, body)) = header(buf, pos)? else {
+            return Ok(None);
+        };
+        if len < 0 || len as u64 > limits.max_bulk_len {
+            return Err(ProtocolError::BulkLength {
+                len,
+                max: limits.max_bulk_len,
+            });
+        }
+        pos = match skip_bulk_body(buf, body, len as usize)? {
+            Some(end) => end,
+            None => return Ok(None),
+        };
+    }
+    Ok(Some(CommandFrame {
+        len: pos,
+        argc: count as usize,
+        inline: false,
+    }))
+}
+
+fn scan_inline(buf: &[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
+    let Some(nl) = buf.iter().take(MAX_INLINE + 1).position(|&b| b == b'\n') else {
+        if buf.len() > MAX_INLINE {
+            return Err(ProtocolError::InlineTooLong);
+        }
+        return Ok(None);
+    };
+    let line = &buf[..nl];
+    let argc = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .count();
+    Ok(Some(CommandFrame {
+        len: nl + 1,
+        argc,
+        inline: true,
+    }))
+}
+
+/// Scans one reply (RESP2 or RESP3) at the start of `buf`.
+pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, ProtocolError> {
+    let mut pos = 0;
+    // Elements still to read before the frame is whole; aggregates add their children.
+    let mut need: u64 = 1;
+    let mut kind = None;
+    while need > 0 {
+        let Some(&ty) = buf.get(pos) else {
+            return Ok(None);
+        };
+        // The outermost value is the one read while nothing else is outstanding; an attribute
+        // before it raises `need` until its own children are consumed.
+        if kind.is_none() && need == 1 && ty != b'|' {
+            kind = Some(ty);
+        }
+        need -= 1;
+        match ty {
+            b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
+                pos = match line_end(buf, pos + 1, limits.max_bulk_len as usize)? {
+                    Some(end) => end,
+                    None => return Ok(None),
+                };
+            }
+            b'$' | b'!' | b'=' => {
+                let Some((len, body)) = header(buf, pos)? else {
+                    return Ok(None);
+                };
+                if len < 0 {
+                    // RESP2 null bulk string.
+                    pos = body;
+                    continue;
+                }
+                if len as u64 > limits.max_bulk_len {
+                    return Err(ProtocolError::BulkLength {
+                        len,
+                        max: limits.max_bulk_len,
+                    });
+                }
+                pos = match skip_bulk_body(buf, body, len as usize)? {
+                    Some(end) => end,
+                    None => return Ok(None),
+                };
+            }
+            b'*' | b'~' | b'>' | b'%' | b'|' => {
+                let Some((count, body)) = header(buf, pos)? else {
+                    return Ok(None);
+                };
+                pos = body;
+                if count <= 0 {
+                    continue;
+                }
+                if count as u64 > limits.max_array_len {
+                    return Err(ProtocolError::ArrayTooLong {
+                        len: count,
+                        max: limits.max_array_len,
+                    });
+                }
+                let children = match ty {
+                    b'%' => 2 * count as u64,
+                    // An attribute map is followed by the value it describes.
+                    b'|' => 2 * count as u64 + 1,
+                    _ => count as u64,
+                };
+                need += children;
+            }
+            other => return Err(ProtocolError::UnknownType { got: other }),
+        }
+    }
+    Ok(Some(ReplyFrame {
+        len: pos,
+        kind: kind.unwrap_or(b'|'),
+    }))
+}
+
+/// Parses `<type><signed decimal>\r\n` at `start`; returns the number and the offset after CRLF.
+fn header(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let digits_start = start + 1;
+    let window = &buf[digits_start.min(buf.len())..];
+    let Some(cr) = window
+        .iter()
+        .take(MAX_HEADER_LINE)
+        .position(|&b| b == b'\r' || b == b'\n')
+    else {
+        if window.len() >= MAX_HEADER_LINE {
+            return Err(ProtocolError::BadLength);
+        }
+        return Ok(None);
+    };
+    if window[cr] == b'\n' {
+        return Err(ProtocolError::MissingCrlf);
+    }
+    let Some(&lf) = window.get(cr + 1) else {
+        return Ok(None);
+    };
+    if lf != b'\n' {
+        return Err(ProtocolError::MissingCrlf);
+    }
+    let value = parse_int(&window[..cr]).ok_or(ProtocolError::BadLength)?;
+    Ok(Some((value, digits_start + cr + 2)))
+}
+
+/// Skips `len` payload bytes and the CRLF after them; returns the offset after the CRLF.
+fn skip_bulk_body(buf: &[u8], body: usize, len: usize) -> Result<Option<usize>, ProtocolError> {
+    let end = body + len;
+    if buf.len() < end + 2 {
+        return Ok(None);
+    }
+    if &buf[end..end + 2] != b"\r\n" {
+        return Err(ProtocolError::MissingCrlf);
+    }
+    Ok(Some(end + 2))
+}
+
+/// Finds the CRLF ending a simple line that starts at `start`; returns the offset after it.
+fn line_end(buf: &[u8], start: usize, max: usize) -> Result<Option<usize>, ProtocolError> {
+    let window = &buf[start.min(buf.len())..];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(nl) if nl > 0 && window[nl - 1] == b'\r' => Ok(Some(start + nl + 1)),
+        Some(_) => Err(ProtocolError::MissingCrlf),
+        None if window.len() > max => Err(ProtocolError::LineTooLong),
+        None => Ok(None),
+    }
+}
+
+/// Parses a signed decimal as RESP writes it: optional `-`, then at least one digit.
+pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
+    let (negative, digits) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut value: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + i64::from(d - b'0');
+    }
+    Some(if negative { -value } else { value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    fn cmd(buf: &[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
+        scan_command(buf, &limits())
+    }
+
+    fn reply(buf: &[u8]) -> Result<Option<(usize, u8)>, ProtocolError> {
+        scan_reply(buf, &limits()).map(|f| f.map(|f| (f.len, f.kind)))
+    }
+
+    #[test]
+    fn whole_command_reports_its_length_and_argc() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n*1\r\n$4\r\nPING\r\n";
+        let frame = cmd(buf).unwrap().unwrap();
+        assert_eq!(frame.len, 22);
+        assert_eq!(frame.argc, 2);
+        assert!(!frame.inline);
+    }
+
+    #[test]
+    fn every_strict_prefix_of_a_command_is_incomplete() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n0123456789\r\n";
+        for end in 0..buf.len() {
+            assert_eq!(cmd(&buf[..end]).unwrap(), None, "prefix {end}");
+        }
+        assert_eq!(cmd(buf).unwrap().unwrap().len, buf.len());
+    }
+
+    #[test]
+    fn inline_commands_end_at_newline() {
+        let frame = cmd(b"PING\r\nrest").unwrap().unwrap();
+        assert_eq!((frame.len, frame.argc, frame.inline), (6, 1, true));
+        assert_eq!(cmd(b"  \r\n").unwrap().unwrap().argc, 0);
+        assert_eq!(cmd(b"SET a").unwrap(), None);
+    }
+
+    #[test]
+    fn empty_arrays_are_consumed_without_arguments() {
+        assert_eq!(cmd(b"*0\r\n").unwrap().unwrap().argc, 0);
+        assert_eq!(cmd(b"*-1\r\n").unwrap().unwrap().len, 5);
+    }
+
+    #[test]
+    fn malformed_commands_are_rejected() {
+        assert_eq!(
+            cmd(b"*1\r\n:3\r\n"),
+            Err(ProtocolError::ExpectedBulk { got: b':' })
+        );
+        assert_eq!(cmd(b"*x\r\n"), Err(ProtocolError::BadLength));
+        assert_eq!(
+            cmd(b"*1\r\n$-5\r\n"),
+            Err(ProtocolError::BulkLength {
+                len: -5,
+                max: limits().max_bulk_len
+            })
+        );
+        assert_eq!(cmd(b"*1\r\n$3\r\nGETxx"), Err(ProtocolError::MissingCrlf));
+        assert_eq!(cmd(b"*1\n"), Err(ProtocolError::MissingCrlf));
+        assert!(matches!(
+            cmd(b"*1\r\n$1073741824\r\n"),
+            Err(ProtocolError::BulkLength { .. })
+        ));
+        assert!(matches!(
+            cmd(b"*99999999\r\n"),
+            Err(ProtocolError::ArrayTooLong { .. })
+        ));
+        assert_eq!(
+            cmd(b"*11111111111111111111111111111111111"),
+            Err(ProtocolError::BadLength)
+        );
+    }
+
+    #[test]
+    fn replies_of_every_resp3_type_are_scanned_whole() {
+        let cases: &[&[u8]] = &[
+            b"+OK\r\n",
+            b"-ERR x\r\n",
+            b":-12\r\n",
+            b"$-1\r\n",
+            b"$3\r\nabc\r\n",
+            b"*-1\r\n",
+            b"*2\r\n$1\r\na\r\n:1\r\n",
+            b"_\r\n",
+            b",3.14\r\n",
+            b"#t\r\n",
+            b"(123456789012345678901234567890\r\n",
+            b"!3\r\nerr\r\n",
+            b"=7\r\ntxt:abc\r\n",
+            b"%1\r\n+k\r\n*1\r\n:1\r\n",
+            b"~2\r\n+a\r\n+b\r\n",
+            b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n",
+        ];
+        for case in cases {
+            for end in 0..case.len() {
+                assert_eq!(reply(&case[..end]).unwrap(), None, "{case:?} prefix {end}");
+            }
+            let mut buf = case.to_vec();
+            buf.extend_from_slice(b"+NEXT\r\n");
+            assert_eq!(
+                reply(&buf).unwrap(),
+                Some((case.len(), case[0])),
+                "{case:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_attribute_belongs_to_the_value_after_it() {
+        let buf = b"|1\r\n+key-popularity\r\n:1\r\n$3\r\nabc\r\n";
+        assert_eq!(reply(buf).unwrap(), Some((buf.len(), b'$')));
+        assert_eq!(reply(&buf[..buf.len() - 1]).unwrap(), None);
+    }
+
+    #[test]
+    fn unknown_reply_types_are_errors() {
+        assert_eq!(
+            reply(b"?\r\n"),
+            Err(ProtocolError::UnknownType { got: b'?' })
+        );
+    }
+
+    #[test]
+    fn integers_parse_like_redis_writes_them() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-42"), Some(-42));
+        assert_eq!(parse_int(b""), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b"1a"), None);
+        assert_eq!(
+            parse_int(b"999999999999999999"),
+            Some(999_999_999_999_999_999)
+        );
+        assert_eq!(parse_int(b"9999999999999999999"), None);
+    }
+}

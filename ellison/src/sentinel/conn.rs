@@ -1,0 +1,175 @@
+//! A small request/reply RESP connection for Sentinel queries, subscriptions and `ROLE` checks:
+//! every connect and every reply is bounded by a timeout, and hostnames are resolved anew on
+//! every connect.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::{Credentials, Endpoint};
+use crate::resp::{encode, scan_reply, value, Limits, ProtocolError, Value};
+
+/// Why a Sentinel or `ROLE` connection failed. Messages never include credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("cannot resolve {endpoint}: {source}")]
+    Resolve {
+        endpoint: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{endpoint} resolves to no address")]
+    NoAddress { endpoint: String },
+    #[error("connect to {addr} timed out after {timeout:?}")]
+    ConnectTimeout { addr: SocketAddr, timeout: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no reply within {0:?}")]
+    ReadTimeout(Duration),
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("authentication refused: {0}")]
+    Auth(String),
+    #[error("unexpected reply to {command}: {detail}")]
+    Unexpected {
+        command: &'static str,
+        detail: String,
+    },
+}
+
+/// Replies from Sentinel and `ROLE` are small; anything near this is not a Sentinel.
+const LIMITS: Limits = Limits {
+    max_bulk_len: 1024 * 1024,
+    max_array_len: 64 * 1024,
+};
+
+/// One connection with its read buffer.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+    out: BytesMut,
+    read_timeout: Duration,
+}
+
+impl Conn {
+    /// Resolves `endpoint` and connects to the first address that answers.
+    pub async fn connect_endpoint(
+        endpoint: &Endpoint,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        auth: Option<&Credentials>,
+    ) -> Result<Conn, ConnError> {
+        let addrs: Vec<SocketAddr> = tokio::time::timeout(
+            connect_timeout,
+            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)),
+        )
+        .await
+        .map_err(|_| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source,
+        })?
+        .collect();
+        let mut last = ConnError::NoAddress {
+            endpoint: endpoint.to_string(),
+        };
+        for addr in addrs {
+            match Conn::connect(addr, connect_timeout, read_timeout, auth).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Connects to `addr` and authenticates if credentials are given.
+    pub async fn connect(
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        auth: Option<&Credentials>,
+    ) -> Result<Conn, ConnError> {
+        let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| ConnError::ConnectTimeout {
+                addr,
+                timeout: connect_timeout,
+            })?
+            .map_err(|source| ConnError::Connect { addr, source })?;
+        stream.set_nodelay(true)?;
+        let mut conn = Conn {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+            out: BytesMut::new(),
+            read_timeout,
+        };
+        if let Some(auth) = auth {
+            let reply = match &auth.username {
+                Some(user) => {
+                    conn.call(&[b"AUTH", user.as_bytes(), auth.password.as_bytes()])
+                        .await?
+                }
+                None => conn.call(&[b"AUTH", auth.password.as_bytes()]).await?,
+            };
+            if let Value::Error(e) = reply {
+                // The server's message (`WRONGPASS ...`) names no secret.
+                return Err(ConnError::Auth(e));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Sends one command and reads its reply. Error replies are values, not errors.
+    pub async fn call(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
+        self.send(args).await?;
+        self.read(Some(self.read_timeout)).await
+    }
+
+    /// Sends one command without reading its reply (for pipelines and subscriptions).
+    pub async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
+        self.out.clear();
+        encode::command(&mut self.out, args);
+        let write = self.stream.write_all(&self.out);
+        tokio::time::timeout(self.read_timeout, write)
+            .await
+            .map_err(|_| ConnError::ReadTimeout(self.read_timeout))??;
+        Ok(())
+    }
+
+    /// Reads the next reply, waiting at most `timeout` (forever with `None`, for subscriptions).
+    pub async fn read(&mut self, timeout: Option<Duration>) -> Result<Value, ConnError> {
+        loop {
+            if let Some(frame) = scan_reply(&self.buf, &LIMITS)? {
+                let frame = self.buf.split_to(frame.len).freeze();
+                if let Some((value, _)) = value::parse(&frame, &LIMITS)? {
+                    return Ok(value);
+                }
+            }
+            let read = self.stream.read_buf(&mut self.buf);
+            let n = match timeout {
+                Some(t) => tokio::time::timeout(t, read)
+                    .await
+                    .map_err(|_| ConnError::ReadTimeout(t))??,
+                None => read.await?,
+            };
+            if n == 0 {
+                return Err(ConnError::Closed);
+            }
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The only code that talks to Sentinels: it decides which node is the verified master of a
+//! group and publishes it (or "none") on the group's [`crate::master`] channel.
+//!
+//! - [`link`]: one task pair per Sentinel (poll + subscription), reconnecting with backoff;
+//! - [`quorum`]: the pure agreement rule;
+//! - [`events`]: which pub/sub events matter and what they mean;
+//! - [`conn`]: a small RESP connection with timeouts.
+//!
+//! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
+//! check all run in their own tasks and report through one bounded channel.
+
+pub mod conn;
+pub mod events;
+pub mod link;
+pub mod quorum;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
+use crate::master::{self, Master, MasterHandle, MasterPublisher};
+use crate::resp::Value;
+use conn::Conn;
+use events::EventKind;
+use link::{Link, LinkId, LinkSettings, Polled};
+use quorum::{Decision, Report};
+
+/// What links and checkers tell the tracker.
+#[derive(Debug)]
+pub enum Msg {
+    /// A poll of a Sentinel finished (or failed).
+    Polled {
+        link: LinkId,
+        at: Instant,
+        result: Result<Polled, String>,
+    },
+    /// A Sentinel published an event about the master.
+    Event {
+        link: LinkId,
+        kind: EventKind,
+        channel: String,
+    },
+    /// A candidate agreed by the Sentinels was asked `ROLE`.
+    Verified {
+        endpoint: Endpoint,
+        epoch: u64,
+        result: Result<SocketAddr, String>,
+    },
+    /// The verified master answered `ROLE master` to a requested re-check.
+    RoleConfirmed { master: Master },
+    /// The verified master stopped answering `ROLE master`.
+    RoleLost { master: Master, reason: String },
+}
+
+/// While there is no verified master, Sentinels are polled this often.
+const UNSETTLED_POLL: Duration = Duration::from_millis(100);
+
+/// Starts tracking one group; returns the handle sessions read and the tracker task.
+pub fn spawn(group: &GroupConfig) -> (MasterHandle, JoinHandle<()>) {
+    let (publisher, handle) = master::channel();
+    let (tx, rx) = mpsc::channel(256);
+    let settings = Arc::new(LinkSettings {
+        master_name: group.master_name.clone(),
+        auth: group.sentinel_auth.clone(),
+        timing: group.timing,
+    });
+    let mut tracker = Tracker {
+        settings,
+        publisher,
+        links: Vec::new(),
+        tx,
+        current: None,
+        suspects: Vec::new(),
+        verifying: None,
+        checker: None,
+        unsettled_since: Some(Instant::now()),
+    };
+    for endpoint in &group.sentinels {
+        tracker.add_link(endpoint.clone(), false);
+    }
+    let span = tracing::info_span!("group", group = %group.name);
+    let task = tokio::spawn(tracker.run(rx).instrument(span));
+    (handle, task)
+}
+
+struct LinkState {
+    link: Link,
+    discovered: bool,
+    myid: Option<String>,
+    /// The last poll: when it finished and what it said (`Err` = unreachable).
+    last: Option<(Instant, Result<Option<Report>, String>)>,
+    peers: Vec<link::Peer>,
+}
+
+struct Checker {
+    poke: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Checker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Tracker {
+    settings: Arc<LinkSettings>,
+    publisher: MasterPublisher,
+    links: Vec<Option<LinkState>>,
+    tx: mpsc::Sender<Msg>,
+    /// The published master and the endpoint the Sentinels named it by.
+    current: Option<(Endpoint, Master)>,
+    /// Links that announced the start of a failover, and when: until each has been polled
+    /// again, the old master is not trusted.
+    suspects: Vec<(LinkId, Instant)>,
+    verifying: Option<(Endpoint, u64)>,
+    checker: Option<Checker>,
+    /// When the group last lost its verified master, to time the switch.
+    unsettled_since: Option<Instant>,
+}
+
+impl Tracker {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut fast = tokio::time::interval(UNSETTLED_POLL);
+        fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(msg) = rx.recv() => self.handle(msg),
+                () = self.publisher.recheck_requested() => {
+                    debug!("re-check requested by a session");
+                    match &self.checker {
+                        Some(checker) => checker.poke.notify_one(),
+                        None => self.publisher.recheck_done(),
+                    }
+                    self.poke_links();
+                }
+                _ = fast.tick(), if self.current.is_none() => self.poke_links(),
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Polled { link, at, result } => self.polled(link, at, result),
+            Msg::Event {
+                link,
+                kind,
+                channel,
+            } => {
+                if kind == EventKind::FailoverStarted {
+                    self.suspects.retain(|(l, _)| *l != link);
+                    self.suspects.push((link, Instant::now()));
+                    self.hold(&format!("sentinel event {channel}"));
+                }
+                self.poke_links();
+            }
+            Msg::Verified {
+                endpoint,
+                epoch,
+                result,
+            } => {
+                self.verifying = None;
+                match result {
+                    Ok(addr) => self.verified(endpoint, epoch, addr),
+                    Err(reason) => debug!(%endpoint, %reason, "candidate not verified"),
+                }
+            }
+            Msg::RoleConfirmed { master } => {
+                if self.current.as_ref().map(|(_, m)| *m) == Some(master) {
+                    self.publisher.recheck_done();
+                }
+            }
+            Msg::RoleLost { master, reason } => {
+                if self.current.as_ref().map(|(_, m)| *m) == Some(master) {
+                    self.hold(&format!(
+                        "master {} failed its ROLE check: {reason}",
+                        master.addr
+                    ));
+                    self.publisher.recheck_done();
+                    self.poke_links();
+                }
+            }
+        }
+        self.evaluate();
+    }
+
+    fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
+        let Some(Some(state)) = self.links.get_mut(id) else {
+            return;
+        };
+        match result {
+            Ok(polled) => {
+                state.myid = Some(polled.myid);
+                state.peers = polled.peers;
+                state.last = Some((at, Ok(polled.report)));
+            }
+            Err(e) => state.last = Some((at, Err(e))),
+        }
+        self.suspects.retain(|(link, since)| {
+            let fresh = matches!(&self.links.get(*link), Some(Some(LinkState { last: Some((t, _)), .. })) if t > since);
+            !fresh
+        });
+        self.discover();
+    }
+
+    /// Adds links for Sentinels that reachable peers list, drops discovered links that no
+    /// reachable peer lists any more (a pod that went away), and dedups by Sentinel id.
+    fn discover(&mut self) {
+        let mut listed: Vec<link::Peer> = Vec::new();
+        for state in self.links.iter().flatten() {
+            if matches!(state.last, Some((_, Ok(_)))) {
+                for peer in &state.peers {
+                    if !listed.iter().any(|p| p.runid == peer.runid) {
+                        listed.push(peer.clone());
+                    }
+                }
+            }
+        }
+        let any_reachable = self
+            .links
+            .iter()
+            .flatten()
+            .any(|s| matches!(s.last, Some((_, Ok(_)))));
+        for slot in &mut self.links {
+            let drop = match slot {
+                Some(s) if s.discovered && any_reachable => !listed
+                    .iter()
+                    .any(|p| Some(&p.runid) == s.myid.as_ref() || p.endpoint == s.link.endpoint),
+                _ => false,
+            };
+            if drop {
+                if let Some(s) = slot.take() {
+                    info!(sentinel = %s.link.endpoint, "sentinel no longer listed by its peers; forgetting it");
+                }
+            }
+        }
+        for peer in listed {
+            let known = self.links.iter().flatten().any(|s| {
+                s.myid.as_deref() == Some(peer.runid.as_str()) || s.link.endpoint == peer.endpoint
+            });
+            if !known {
+                info!(sentinel = %peer.endpoint, runid = %peer.runid, "discovered sentinel");
+                self.add_link(peer.endpoint, true);
+            }
+        }
+    }
+
+    fn add_link(&mut self, endpoint: Endpoint, discovered: bool) {
+        let id = self.links.len();
+        let link = Link::spawn(id, endpoint, self.settings.clone(), self.tx.clone());
+        self.links.push(Some(LinkState {
+            link,
+            discovered,
+            myid: None,
+            last: None,
+            peers: Vec::new(),
+        }));
+    }
+
+    fn poke_links(&self) {
+        for state in self.links.iter().flatten() {
+            state.link.poke();
+        }
+    }
+
+    /// Number of distinct Sentinels known, reachable or not.
+    fn known(&self) -> usize {
+        let mut ids = HashSet::new();
+        for state in self.links.iter().flatten() {
+            ids.insert(match &state.myid {
+                Some(id) => id.clone(),
+                None => format!("@{}", state.link.endpoint),
+            });
+        }
+        ids.len()
+    }
+
+    fn decide(&self) -> Decision {
+        let mut seen = HashSet::new();
+        let mut reports = Vec::new();
+        for state in self.links.iter().flatten() {
+            if let Some((_, Ok(Some(report)))) = &state.last {
+                // Two configured names for one Sentinel must not vote twice.
+                if state.myid.as_ref().is_none_or(|id| seen.insert(id.clone())) {
+                    reports.push(report);
+                }
+            }
+        }
+        quorum::decide(self.known(), &reports)
+    }
+
+    fn evaluate(&mut self) {
+        if !self.suspects.is_empty() {
+            self.hold("a failover started");
+            return;
+        }
+        match self.decide() {
+            Decision::FailingOver => self.hold("the sentinels are failing the master over"),
+            Decision::NoQuorum {
+                reachable,
+                agreeing,
+            } => {
+                let known = self.known();
+                if let Some((endpoint, master)) = &self.current {
+                    // Losing Sentinels is not losing the master: keep it while it passes its
+                    // ROLE checks and no reachable Sentinel names anything newer or different.
+                    let contradicted = self.links.iter().flatten().any(|s| match &s.last {
+                        Some((_, Ok(Some(r)))) => {
+                            r.epoch > master.epoch
+                                || (r.epoch == master.epoch && &r.addr != endpoint)
+                        }
+                        _ => false,
+                    });
+                    if contradicted {
+                        self.hold(&format!("no quorum ({agreeing} of {known} sentinels agree, {reachable} reachable)"));
+                    }
+                } else {
+                    debug!(known, reachable, agreeing, "no quorum");
+                }
+            }
+            Decision::Agreed { addr, epoch } => {
+                let same = self
+                    .current
+                    .as_ref()
+                    .is_some_and(|(e, m)| *e == addr && m.epoch == epoch);
+                if same {
+                    return;
+                }
+                if self.current.is_some() {
+                    self.hold(&format!(
+                        "sentinels agree on a new master {addr} at epoch {epoch}"
+                    ));
+                }
+                self.verify(addr, epoch);
+            }
+        }
+    }
+
+    fn hold(&mut self, reason: &str) {
+        if let Some((_, master)) = self.current.take() {
+            info!(old = %master.addr, epoch = master.epoch, reason, "master no longer verified; holding commands");
+            self.publisher.set(None);
+            self.checker = None;
+            self.unsettled_since = Some(Instant::now());
+        }
+    }
+
+    fn verify(&mut self, endpoint: Endpoint, epoch: u64) {
+        if self.verifying.as_ref() == Some(&(endpoint.clone(), epoch)) {
+            return;
+        }
+        self.verifying = Some((endpoint.clone(), epoch));
+        let tx = self.tx.clone();
+        let timing = self.settings.timing;
+        tokio::spawn(async move {
+            let result = verify_role(&endpoint, timing).await;
+            let _ = tx
+                .send(Msg::Verified {
+                    endpoint,
+                    epoch,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    fn verified(&mut self, endpoint: Endpoint, epoch: u64, addr: SocketAddr) {
+        let still = self.suspects.is_empty()
+            && self.decide()
+                == Decision::Agreed {
+                    addr: endpoint.clone(),
+                    epoch,
+                };
+        if !still {
+            debug!(%endpoint, epoch, "verified candidate is no longer agreed");
+            return;
+        }
+        let master = Master { addr, epoch };
+        let waited = self.unsettled_since.take().map(|t| t.elapsed());
+        match waited {
+            Some(waited) => info!(master = %addr, epoch, ?waited, "verified master"),
+            None => info!(master = %addr, epoch, "verified master"),
+        }
+        self.current = Some((endpoint, master));
+        self.publisher.set(Some(master));
+        self.checker = Some(spawn_checker(master, self.settings.timing, self.tx.clone()));
+    }
+}
+
+/// Resolves a candidate and asks it `ROLE`; `Ok` with its address if it says `master`.
+async fn verify_role(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, String> {
+    let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{endpoint} resolves to no address"))?;
+    let mut conn = None;
+    check_role(&mut conn, addr, timing, None).await?;
+    Ok(addr)
+}
+
+/// Asks `ROLE` over `conn`, connecting first if needed; drops the connection on failure.
+async fn check_role(
+    conn: &mut Option<Conn>,
+    addr: SocketAddr,
+    timing: Timing,
+    auth: Option<&Credentials>,
+) -> Result<(), String> {
+    if conn.is_none() {
+        let c = Conn::connect(addr, timing.connect_timeout, timing.read_timeout, auth)
+            .await
+            .map_err(|e| e.to_string())?;
+        *conn = Some(c);
+    }
+    let Some(c) = conn.as_mut() else {
+        return Err("no connection".into());
+    };
+    let reply = c.call(&[b"ROLE"]).await;
+    let role = match &reply {
+        Ok(Value::Array(items)) => items.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    match (reply, role) {
+        (Ok(_), Some(role)) if role == "master" => Ok(()),
+        (Ok(_), Some(role)) => {
+            *conn = None;
+            Err(format!("it reports role {role}"))
+        }
+        (Ok(Value::Error(e)), _) => {
+            *conn = None;
+            Err(format!("ROLE failed: {e}"))
+        }
+        (Ok(other), None) => {
+            *conn = None;
+            Err(format!("unexpected ROLE reply {other:?}"))
+        }
+        (Err(e), _) => {
+            *conn = None;
+            Err(e.to_string())
+        }
+    }
+}
+
+fn spawn_checker(master: Master, timing: Timing, tx: mpsc::Sender<Msg>) -> Checker {
+    let poke = Arc::new(Notify::new());
+    let task = tokio::spawn({
+        let poke = poke.clone();
+        async move {
+            let mut conn = None;
+            loop {
+                let requested = tokio::select! {
+                    () = tokio::time::sleep(timing.role_check_interval) => false,
+                    () = poke.notified() => true,
+                };
+                match check_role(&mut conn, master.addr, timing, None).await {
+                    Ok(()) if requested => {
+                        if tx.send(Msg::RoleConfirmed { master }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(()) => {}
+                    Err(reason) => {
+                        warn!(master = %master.addr, %reason, "master failed its ROLE check");
+                        let _ = tx.send(Msg::RoleLost { master, reason }).await;
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Checker { poke, task }
+}

@@ -1,0 +1,42 @@
+//! End-to-end harness for Ellison: real `redis-server` and `redis-sentinel` processes on loopback.
+//!
+//! Layout:
+//! - [`redis`]: the [`RedisNode`] type, one `redis-server` with its config and log.
+//! - [`group`]: [`SentinelGroup`], a master, replicas and Sentinels, with
+//!   waits for failover, roles and convergence.
+//! - [`sentinel`]: the Sentinel processes, and [`RogueSentinel`], a lone
+//!   Sentinel with a wrong view of the same master name.
+//! - [`resp`]: a small RESP client with a deadline on every round trip, and
+//!   [`raw_roundtrip`] for tests that need exact bytes.
+//! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
+//! - [`error`]: the [`HarnessError`] type.
+//!
+//! Invariants: every process the harness starts is ended by PID (SIGCONT then
+//! SIGKILL, then reaped) when its owner is dropped, and is also started with a
+//! parent-death signal; every wait has a deadline, polls a condition (never a
+//! fixed sleep), and on timeout reports what it awaited, what it saw last and
+//! the tail of the logs involved.
+//!
+//! Linux delivers the parent-death signal when the *thread* that spawned a
+//! process exits: create groups and nodes from the test's own task (as
+//! `#[tokio::test]` does), not from a `spawn_blocking` thread or a shared
+//! static initialised by another test. Set [`KEEP_DIRS_ENV`] to keep a
+//! group's directory after the test for inspection.
+
+pub mod error;
+pub mod group;
+mod process;
+pub mod proxy;
+pub mod redis;
+pub mod resp;
+pub mod sentinel;
+pub mod workload;
+
+pub use error::{HarnessError, Result};
+pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
+pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
+pub use proxy::Proxy;
+pub use redis::RedisNode;
+pub use resp::{command, raw_roundtrip, Auth, RespClient, Value};
+pub use sentinel::RogueSentinel;
+pub use workload::{Workload, WorkloadOptions};
