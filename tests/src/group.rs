@@ -249,7 +249,7 @@ impl SentinelGroup {
             START_CONVERGE_TIMEOUT,
         );
         loop {
-            match group.online_replicas(&mut conns, master_addr).await {
+            match group.online_replicas(&mut conns, master_addr, false).await {
                 Ok(online) if online.len() == group.opts.replicas => break,
                 Ok(online) => {
                     waiter
@@ -569,11 +569,13 @@ impl SentinelGroup {
         }
     }
 
-    /// The replicas the node at `addr` lists as `state=online` in INFO replication.
+    /// The replicas the node at `addr` lists as `state=online` in INFO replication; with
+    /// `streaming`, only those that acknowledged part of the replication stream.
     async fn online_replicas(
         &self,
         conns: &mut Conns,
         addr: SocketAddr,
+        streaming: bool,
     ) -> std::result::Result<Vec<SocketAddr>, String> {
         let reply = self
             .query(conns, addr, &["INFO", "replication"])
@@ -582,7 +584,7 @@ impl SentinelGroup {
         let text = reply
             .as_text()
             .ok_or_else(|| format!("INFO replication answered {reply}"))?;
-        Ok(parse_online_replicas(&text))
+        Ok(parse_online_replicas(&text, streaming))
     }
 
     async fn sentinel_master_fields(
@@ -673,7 +675,7 @@ impl SentinelGroup {
                 ));
             }
         }
-        let online = self.online_replicas(conns, master).await?;
+        let online = self.online_replicas(conns, master, true).await?;
         if let Some(missing) = live_replicas.iter().find(|a| !online.contains(a)) {
             return Err(format!(
                 "master {master} does not list {missing} online (online: {online:?})"
@@ -735,8 +737,9 @@ fn parse_role(addr: SocketAddr, reply: &Value) -> Result<Role> {
     Ok(Role { role, master, link })
 }
 
-/// `slaveN:ip=...,port=...,state=online,...` lines of INFO replication.
-fn parse_online_replicas(info: &str) -> Vec<SocketAddr> {
+/// `slaveN:ip=...,port=...,state=online,offset=N,...` lines of INFO replication; with
+/// `streaming`, only those with N > 0.
+fn parse_online_replicas(info: &str, streaming: bool) -> Vec<SocketAddr> {
     info.lines()
         .filter(|l| l.starts_with("slave") && l.contains(':'))
         .filter_map(|l| {
@@ -746,7 +749,10 @@ fn parse_online_replicas(info: &str) -> Vec<SocketAddr> {
                     .split(',')
                     .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('='))
             };
-            if field("state")? != "online" {
+            // A replica right after its full sync can be listed online while the master has
+            // not streamed to it yet; one that acknowledged part of the stream is really in.
+            let acked: u64 = field("offset")?.parse().ok()?;
+            if field("state")? != "online" || (streaming && acked == 0) {
                 return None;
             }
             format!("{}:{}", field("ip")?, field("port")?).parse().ok()
@@ -838,7 +844,7 @@ mod tests {
             slave1:ip=127.0.0.1,port=40002,state=wait_bgsave,offset=0,lag=0\r\n\
             master_failover_state:no-failover\r\n";
         assert_eq!(
-            parse_online_replicas(info),
+            parse_online_replicas(info, false),
             vec!["127.0.0.1:40001".parse::<SocketAddr>().unwrap()]
         );
     }

@@ -1,0 +1,281 @@
+//! Failovers driven from outside, with writers through Ellison: what the clients saw, and
+//! what the new master kept.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ellison_e2e::workload::{self, Outcome, Verdict, WriterReport};
+use ellison_e2e::{
+    GroupOptions, Proxy, RespClient, SentinelGroup, Value, Workload, WorkloadOptions,
+};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(30);
+/// Writers SELECT this database, so a move that forgot to replay SELECT loses their writes.
+const DB: u32 = 3;
+
+async fn group_and_proxy() -> (SentinelGroup, Proxy, SocketAddr) {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), &[])
+        .await
+        .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    (group, proxy, master)
+}
+
+fn writers(proxy: &Proxy) -> Workload {
+    Workload::start(
+        proxy.addr(),
+        WorkloadOptions {
+            db: DB,
+            ..WorkloadOptions::default()
+        },
+    )
+}
+
+/// An idle client with state to keep: database 5 and a name.
+async fn idle_client(proxy: &Proxy) -> RespClient {
+    let mut idle = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    idle.cmd(&["SELECT", "5"]).await.unwrap();
+    idle.cmd(&["CLIENT", "SETNAME", "idle-one"]).await.unwrap();
+    idle.cmd(&["SET", "idle:key", "before"]).await.unwrap();
+    idle
+}
+
+/// The idle client carries on, on the new master, in its database, under its name.
+async fn check_idle_client_moved(idle: &mut RespClient, new_master: SocketAddr) {
+    let value = idle.cmd(&["GET", "idle:key"]).await.unwrap();
+    assert_eq!(value.as_text().as_deref(), Some("before"));
+    idle.cmd(&["SET", "idle:key", "after"]).await.unwrap();
+    let name = idle.cmd(&["CLIENT", "GETNAME"]).await.unwrap();
+    assert_eq!(name.as_text().as_deref(), Some("idle-one"));
+    let info = idle
+        .cmd(&["CLIENT", "INFO"])
+        .await
+        .unwrap()
+        .as_text()
+        .unwrap();
+    assert!(info.contains(" db=5 "), "{info}");
+    let mut direct = RespClient::connect(new_master, WAIT).await.unwrap();
+    direct.cmd(&["SELECT", "5"]).await.unwrap();
+    let stored = direct.cmd(&["GET", "idle:key"]).await.unwrap();
+    assert_eq!(stored.as_text().as_deref(), Some("after"));
+}
+
+/// Stops the writers once the new master took writes, and checks them against it.
+async fn finish(group: &SentinelGroup, load: Workload) -> (Vec<WriterReport>, Verdict, SocketAddr) {
+    load.wait_for_progress(200, WAIT).await.unwrap();
+    let reports = load.stop().await;
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let verdict = workload::verify(master, DB, &reports).await.unwrap();
+    println!("{verdict:?}");
+    (reports, verdict, master)
+}
+
+fn failures(reports: &[WriterReport]) -> Vec<String> {
+    reports
+        .iter()
+        .flat_map(|r| r.failed())
+        .map(|w| format!("{:?}", w.outcome))
+        .collect()
+}
+
+/// Failures allowed when the master dies with commands in flight: one per writer at most,
+/// each saying the outcome is unknown.
+fn check_only_in_flight_failures(reports: &[WriterReport]) {
+    for report in reports {
+        let failed: Vec<_> = report.failed().collect();
+        assert!(failed.len() <= 1, "writer {} failed {failed:?}", report.id);
+        for w in failed {
+            match &w.outcome {
+                Outcome::Error(e) => {
+                    assert!(e.contains("may or may not have been executed"), "{e}")
+                }
+                other => panic!("writer {} saw {other:?}", report.id),
+            }
+        }
+    }
+}
+
+/// Writes acknowledged but lost must have been acknowledged before `cutoff`, while the old
+/// master was still the master; none after.
+fn check_no_ack_after(verdict: &Verdict, cutoff: Instant) {
+    for (writer, seq, acked) in &verdict.lost {
+        assert!(
+            *acked <= cutoff,
+            "writer {writer} seq {seq} was acknowledged {:?} after the master stopped and then lost",
+            *acked - cutoff
+        );
+    }
+}
+
+fn check_common(verdict: &Verdict) {
+    assert_eq!(verdict.errors("READONLY"), 0, "{verdict:?}");
+    assert!(verdict.duplicated.is_empty(), "{verdict:?}");
+    assert!(verdict.executed_despite_error.is_empty(), "{verdict:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_is_invisible_to_writers() {
+    let (group, proxy, old) = group_and_proxy().await;
+    let mut idle = idle_client(&proxy).await;
+    let load = writers(&proxy);
+    load.wait_for_progress(200, WAIT).await.unwrap();
+
+    group.sentinel_failover().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    let (reports, verdict, master) = finish(&group, load).await;
+
+    assert_ne!(master, old);
+    assert!(new == master || group.role(new).await.is_ok());
+    assert_eq!(failures(&reports), Vec::<String>::new());
+    assert!(verdict.lost.is_empty(), "{verdict:?}");
+    check_common(&verdict);
+    check_idle_client_moved(&mut idle, master).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_master_costs_only_the_commands_in_flight() {
+    let (mut group, proxy, old) = group_and_proxy().await;
+    let mut idle = idle_client(&proxy).await;
+    let load = writers(&proxy);
+    load.wait_for_progress(200, WAIT).await.unwrap();
+
+    group.kill_master().await.unwrap();
+    let killed_at = Instant::now();
+    group.wait_for_new_master(old, WAIT).await.unwrap();
+    let (reports, verdict, master) = finish(&group, load).await;
+
+    assert_ne!(master, old);
+    check_only_in_flight_failures(&reports);
+    check_no_ack_after(&verdict, killed_at);
+    check_common(&verdict);
+    check_idle_client_moved(&mut idle, master).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_master_is_left_and_its_buffered_commands_discarded() {
+    let (group, proxy, old) = group_and_proxy().await;
+    let mut idle = idle_client(&proxy).await;
+    let load = writers(&proxy);
+    load.wait_for_progress(200, WAIT).await.unwrap();
+
+    group.freeze_master().await.unwrap();
+    let frozen_at = Instant::now();
+    group.wait_for_new_master(old, WAIT).await.unwrap();
+    load.wait_for_progress(200, WAIT).await.unwrap();
+    // The old master wakes up with whatever it had buffered: Ellison reset those connections,
+    // so nothing it executes now was acknowledged to a client.
+    group.node(old).unwrap().thaw();
+    group.wait_for_role(old, "slave", WAIT).await.unwrap();
+    let (reports, verdict, master) = finish(&group, load).await;
+
+    assert_ne!(master, old);
+    check_only_in_flight_failures(&reports);
+    check_no_ack_after(&verdict, frozen_at);
+    check_common(&verdict);
+    check_idle_client_moved(&mut idle, master).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_old_master_claiming_master_is_not_routed_to() {
+    let (mut group, proxy, old) = group_and_proxy().await;
+    group.kill_master().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    proxy.wait_for_master(new, WAIT).await.unwrap();
+
+    group.node_mut(old).unwrap().restart().await.unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    let mut checked = 0;
+    let mut claims_master = true;
+    // While the old node still claims to be master, Ellison keeps to the agreed one.
+    while claims_master && checked < 10_000 {
+        // Sentinel kills the node's clients when it reconfigures it; ask again then.
+        claims_master = match group.role(old).await {
+            Ok(role) => role == "master",
+            Err(_) => true,
+        };
+        let key = format!("after-restart:{checked}");
+        let reply = client.cmd_raw_reply(&["SET", &key, "x"]).await.unwrap();
+        assert_eq!(reply, Value::Simple("OK".into()));
+        assert_eq!(proxy.master().map(|m| m.addr), Some(new));
+        checked += 1;
+    }
+    println!("{checked} writes while the restarted node claimed to be master");
+    group.wait_for_role(old, "slave", WAIT).await.unwrap();
+    let mut direct = RespClient::connect(new, WAIT).await.unwrap();
+    for i in 0..checked {
+        let stored = direct
+            .cmd(&["GET", &format!("after-restart:{i}")])
+            .await
+            .unwrap();
+        assert_eq!(stored.as_text().as_deref(), Some("x"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_sessions_fail_loudly_and_others_move() {
+    let (group, proxy, old) = group_and_proxy().await;
+    let mut in_multi = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    in_multi.cmd(&["MULTI"]).await.unwrap();
+    in_multi.cmd(&["SET", "tx", "1"]).await.unwrap();
+    let mut subscriber = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    subscriber.cmd(&["SUBSCRIBE", "news"]).await.unwrap();
+    let mut plain = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    plain.cmd(&["SET", "plain", "1"]).await.unwrap();
+    // A forced failover may promote a replica that has not received the write yet (Redis
+    // replication is asynchronous); make it durable first, through Ellison.
+    let replicated = plain.cmd(&["WAIT", "2", "10000"]).await.unwrap();
+    assert_eq!(replicated, Value::Int(2));
+
+    group.sentinel_failover().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    proxy.wait_for_master(new, WAIT).await.unwrap();
+
+    // The subscriber is told, then disconnected.
+    let told = subscriber.read_value("notice").await.unwrap();
+    match told {
+        Value::Error(e) => assert!(e.contains("subscriptions"), "{e}"),
+        other => panic!("subscriber got {other:?}"),
+    }
+    assert!(subscriber.read_value("end").await.is_err());
+    // The transaction cannot continue elsewhere: the connection is closed, never silently
+    // executed on the new master.
+    let exec = in_multi.cmd_raw_reply(&["EXEC"]).await;
+    assert!(exec.is_err(), "EXEC after the move got {exec:?}");
+    let mut direct = RespClient::connect(new, WAIT).await.unwrap();
+    assert_eq!(direct.cmd(&["GET", "tx"]).await.unwrap(), Value::Nil);
+    // The plain session moved.
+    assert_eq!(
+        plain.cmd_raw_reply(&["GET", "plain"]).await.unwrap(),
+        Value::Bulk(b"1".to_vec())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_wait_for_a_master_then_fail_with_masterdown() {
+    // Sentinels that do not exist: Ellison starts, accepts clients, holds their commands.
+    let nowhere = [
+        format!("127.0.0.1:{}", ellison_e2e::free_port())
+            .parse()
+            .unwrap(),
+        format!("127.0.0.1:{}", ellison_e2e::free_port())
+            .parse()
+            .unwrap(),
+    ];
+    let proxy = Proxy::start("mymaster", &nowhere, &["--hold-timeout", "300ms"])
+        .await
+        .unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    let started = Instant::now();
+    let reply = client.cmd_raw_reply(&["SET", "k", "v"]).await.unwrap();
+    assert_eq!(
+        reply,
+        Value::Error("MASTERDOWN no verified master for group 'mymaster' after 300ms".into())
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // The session is still usable and fails the same way.
+    let again = client.cmd_raw_reply(&["GET", "k"]).await.unwrap();
+    assert!(matches!(again, Value::Error(e) if e.starts_with("MASTERDOWN")));
+}
