@@ -1,6 +1,6 @@
 //! Writers that record what each client saw, and the check of what the master kept.
 //!
-//! Each writer appends its own sequence numbers to its own list (`RPUSH writer:<id> <seq>`) on
+//! Each writer appends its own sequence numbers to its own list (`RPUSH <prefix>:<id> <seq>`) on
 //! one persistent connection, paced at a fixed interval, and records every acknowledgement
 //! and every error with the time it arrived. After a failover, [`verify`] reads the lists back
 //! from the new master and names every acknowledged write that is missing, every write that
@@ -43,6 +43,8 @@ pub struct Write {
 #[derive(Debug, Clone)]
 pub struct WriterReport {
     pub id: usize,
+    /// The list this writer appended to.
+    pub key: String,
     pub writes: Vec<Write>,
 }
 
@@ -74,6 +76,8 @@ pub struct WorkloadOptions {
     pub max_writes: u64,
     /// Timeout of one round trip; longer than Ellison's hold timeout.
     pub timeout: Duration,
+    /// Writer `i` appends to the list `<key_prefix>:<i>`.
+    pub key_prefix: String,
 }
 
 impl Default for WorkloadOptions {
@@ -84,6 +88,7 @@ impl Default for WorkloadOptions {
             db: 0,
             max_writes: 20_000,
             timeout: Duration::from_secs(15),
+            key_prefix: "writer".into(),
         }
     }
 }
@@ -94,11 +99,6 @@ pub struct Workload {
     stop: watch::Sender<bool>,
     acked: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<WriterReport>>,
-}
-
-/// Key of writer `id`'s list.
-pub fn key(id: usize) -> String {
-    format!("writer:{id}")
 }
 
 impl Workload {
@@ -160,11 +160,12 @@ async fn writer(
     mut stop: watch::Receiver<bool>,
     acked: Arc<AtomicU64>,
 ) -> WriterReport {
+    let key = format!("{}:{id}", options.key_prefix);
     let mut report = WriterReport {
         id,
+        key: key.clone(),
         writes: Vec::new(),
     };
-    let key = key(id);
     let mut client: Option<RespClient> = None;
     for seq in 1..=options.max_writes {
         if *stop.borrow() {
@@ -258,7 +259,7 @@ pub async fn verify(master: SocketAddr, db: u32, reports: &[WriterReport]) -> Re
     }
     let mut verdict = Verdict::default();
     for report in reports {
-        let stored = client.cmd(&["LRANGE", &key(report.id), "0", "-1"]).await?;
+        let stored = client.cmd(&["LRANGE", &report.key, "0", "-1"]).await?;
         let mut counts: HashMap<u64, usize> = HashMap::new();
         for item in stored.as_array().unwrap_or_default() {
             if let Some(seq) = item.as_text().and_then(|t| t.parse().ok()) {
