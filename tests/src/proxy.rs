@@ -33,15 +33,14 @@ impl Proxy {
     ) -> Result<Proxy> {
         let sentinels: Vec<String> = sentinels.iter().map(|s| s.to_string()).collect();
         let list = sentinels.join(",");
-        let mut args = vec![
-            "ellison",
-            "--listen",
-            "127.0.0.1:0",
-            "--master-name",
-            master_name,
-            "--sentinels",
-            &list,
-        ];
+        let mut args = vec!["--master-name", master_name, "--sentinels", &list];
+        args.extend_from_slice(flags);
+        Proxy::start_with_args(&args).await
+    }
+
+    /// Starts Ellison with exactly these command-line arguments, listening on a free port.
+    pub async fn start_with_args(flags: &[&str]) -> Result<Proxy> {
+        let mut args = vec!["ellison", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(flags);
         let cli = Cli::try_parse_from(&args).map_err(|e| HarnessError::Usage(e.to_string()))?;
         let config: Config = cli.load().map_err(|e| HarnessError::Usage(e.to_string()))?;

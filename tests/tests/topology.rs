@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ellison_e2e::{GroupOptions, Proxy, RespClient, RogueSentinel, SentinelGroup, Value};
+use ellison_e2e::{Auth, GroupOptions, Proxy, RespClient, RogueSentinel, SentinelGroup, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -106,4 +106,64 @@ async fn without_a_majority_no_node_is_followed() {
         .await
         .unwrap();
     assert_eq!(bogus.cmd(&["GET", "k"]).await.unwrap(), Value::Nil);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinels_with_acl_credentials_and_hostnames() {
+    let group = SentinelGroup::start(GroupOptions {
+        sentinel_auth: Some(Auth::user("ellison", "sentinel-secret")),
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    // By name, as in Kubernetes: resolved on every connect.
+    let sentinels: Vec<String> = group
+        .sentinel_addrs()
+        .iter()
+        .map(|a| format!("localhost:{}", a.port()))
+        .collect();
+    let list = sentinels.join(",");
+    let proxy = Proxy::start_with_args(&[
+        "--master-name",
+        group.master_name(),
+        "--sentinels",
+        &list,
+        "--sentinel-username",
+        "ellison",
+        "--sentinel-password",
+        "sentinel-secret",
+    ])
+    .await
+    .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    assert_eq!(
+        client.cmd(&["PING"]).await.unwrap(),
+        Value::Simple("PONG".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_sentinel_password_means_no_master() {
+    let group = SentinelGroup::start(GroupOptions {
+        sentinel_auth: Some(Auth::password("sentinel-secret")),
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap();
+    group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--sentinel-password", "wrong", "--hold-timeout", "200ms"],
+    )
+    .await
+    .unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    let reply = client.cmd_raw_reply(&["PING"]).await.unwrap();
+    assert!(
+        matches!(&reply, Value::Error(e) if e.starts_with("MASTERDOWN")),
+        "{reply:?}"
+    );
 }
