@@ -8,6 +8,8 @@
 //!   Sentinel with a wrong view of the same master name.
 //! - [`resp`]: a small RESP client with a deadline on every round trip, and
 //!   [`raw_roundtrip`] for tests that need exact bytes.
+//! - [`transparency`]: scripted conversations run against Redis and through
+//!   Ellison, compared byte for byte.
 //! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
 //! - [`error`]: the [`HarnessError`] type.
 //!
@@ -30,6 +32,7 @@ pub mod proxy;
 pub mod redis;
 pub mod resp;
 pub mod sentinel;
+pub mod transparency;
 pub mod workload;
 
 pub use error::{HarnessError, Result};

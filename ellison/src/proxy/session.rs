@@ -29,12 +29,15 @@ use tracing::debug;
 use super::command::{classify, Effect};
 use super::Shared;
 use crate::master::{Master, MasterHandle};
-use crate::resp::{encode, scan_command, scan_reply, ReplyFrame};
+use crate::resp::{
+    encode, inline, scan_command, scan_reply, CommandFrame, Limits, ProtocolError, ReplyFrame,
+};
 
 /// Stop reading a client that has this many commands awaiting replies.
 const MAX_PENDING: usize = 4096;
-/// Stop reading a client with this many bytes of complete commands not yet sent, or of
-/// replies it has not read yet; stop reading upstream past twice that.
+/// Stop reading a client with this many bytes of complete commands buffered (sent or not),
+/// or of replies it has not read yet; stop reading upstream past twice that. A single frame
+/// larger than this is still read whole (up to the bulk length limit), then waits alone.
 const MAX_BUFFERED: usize = 1024 * 1024;
 /// Spare room ensured before each read.
 const READ_CHUNK: usize = 8 * 1024;
@@ -130,8 +133,13 @@ pub struct Session {
     queued: Vec<Effect>,
     /// No more client input: the session ends once its replies are written.
     closing: Option<&'static str>,
-    /// No more client input is read (a reply that closes the session is queued).
+    /// No more client input is read (a reply that closes the session is queued, or the client
+    /// half-closed).
     input_closed: bool,
+    /// The client shut down its sending side: answer what it sent, then end.
+    client_eof: bool,
+    /// Redis will close the upstream on purpose (QUIT or bad input forwarded in a byte pipe).
+    expect_upstream_close: bool,
     /// The master as last published, refreshed at the top of every turn.
     want: Option<Master>,
     /// Commands wait for a verified master until then.
@@ -173,6 +181,8 @@ impl Session {
             queued: Vec::new(),
             closing: None,
             input_closed: false,
+            client_eof: false,
+            expect_upstream_close: false,
             want: None,
             hold_deadline: None,
             avoid: None,
@@ -188,6 +198,24 @@ impl Session {
             if let Some(reason) = self.closing {
                 if self.fwd == 0 {
                     return Outcome::Closed(reason);
+                }
+            }
+            if self.client_eof && self.fwd == 0 {
+                if self.pending.is_empty() && self.ready == 0 && !self.passthrough {
+                    return Outcome::ClientClosed;
+                }
+                if self.passthrough {
+                    match &self.upstream {
+                        None => return Outcome::ClientClosed,
+                        // A byte pipe has no replies to count: pass the half-close on, and
+                        // Redis closes once it answered everything.
+                        Some(up) if self.ready == self.sent && !self.expect_upstream_close => {
+                            self.expect_upstream_close = true;
+                            let _ = socket2::SockRef::from(&up.stream)
+                                .shutdown(std::net::Shutdown::Write);
+                        }
+                        Some(_) => {}
+                    }
                 }
             }
             let wake = self.wait().await;
@@ -226,12 +254,12 @@ impl Session {
         let read_client = self.closing.is_none()
             && !self.input_closed
             && self.pending.len() < MAX_PENDING
-            && self.ready - self.sent < MAX_BUFFERED
+            && self.ready < MAX_BUFFERED
             && self.fwd < MAX_BUFFERED;
         let up = self.upstream.as_ref();
         let usable = up.is_some_and(|u| self.want == Some(u.master));
         let write_up = usable && self.ready > self.sent;
-        let read_up = up.is_some() && self.fwd < 2 * MAX_BUFFERED;
+        let read_up = up.is_some() && self.closing.is_none() && self.fwd < 2 * MAX_BUFFERED;
         let write_client = self.fwd > 0;
         let hold = self.hold_deadline;
         let retry = self.retry_at;
@@ -398,6 +426,12 @@ impl Session {
         let Some(up) = self.upstream.take() else {
             return;
         };
+        if self.expect_upstream_close {
+            // Redis closed after QUIT or bad input in a byte pipe: its replies were forwarded.
+            self.replies.truncate(self.fwd);
+            self.closing = Some("closed by Redis");
+            return;
+        }
         debug!(master = %up.master.addr, error, "upstream connection lost");
         let master = up.master;
         up.abort();
@@ -518,7 +552,14 @@ impl Session {
     fn read_client(&mut self) -> io::Result<()> {
         reserve(&mut self.cmds);
         match self.client.try_read_buf(&mut self.cmds) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(0) => {
+                // A half-close: Redis answers what was sent, then closes. A partial frame is
+                // dropped, as Redis drops it.
+                self.client_eof = true;
+                self.input_closed = true;
+                self.cmds.truncate(self.ready);
+                return Ok(());
+            }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
@@ -530,27 +571,34 @@ impl Session {
     /// Turns newly complete frames into pending entries.
     fn scan_commands(&mut self) {
         while self.ready < self.cmds.len() && !self.input_closed {
-            let frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits) {
+            let mut frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
-                Err(e) => {
-                    // As Redis does: answer in order, then close this client alone.
-                    self.cmds.truncate(self.ready);
-                    self.push_local(format!("-ERR Protocol error: {e}\r\n"), true);
-                    debug!(error = %e, "protocol error from client");
-                    break;
-                }
+                Err(e) => return self.client_protocol_error(e),
             };
+            if frame.inline {
+                match self.normalize_inline(frame.len) {
+                    Ok(Some(array)) => frame = array,
+                    Ok(None) => continue,
+                    Err(e) => return self.client_protocol_error(e),
+                }
+            }
             if frame.argc == 0 {
                 // Redis skips empty requests without a reply; so must the pipeline.
                 self.remove_cmd_bytes(frame.len);
                 continue;
             }
-            let effect = if self.passthrough {
-                Effect::None
-            } else {
-                classify(&self.cmds[self.ready..self.ready + frame.len], &frame)
-            };
+            let effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
+            if self.passthrough {
+                // Replies no longer pair with commands: forward as a byte pipe. Redis answers
+                // QUIT and closes; that close is not a lost master.
+                if effect == Effect::Quit {
+                    self.expect_upstream_close = true;
+                    self.input_closed = true;
+                }
+                self.ready += frame.len;
+                continue;
+            }
             if effect == Effect::Quit {
                 self.remove_cmd_bytes(frame.len);
                 self.cmds.truncate(self.ready);
@@ -568,6 +616,47 @@ impl Session {
             });
         }
         self.emit_locals();
+    }
+
+    /// Answers bad input as Redis does: after the replies to the commands before it, then
+    /// closes this client alone. A byte pipe (subscriptions, MONITOR) cannot place a reply of
+    /// its own among Redis' replies, so there the bytes go to Redis, which answers and closes.
+    fn client_protocol_error(&mut self, error: ProtocolError) {
+        debug!(%error, "protocol error from client");
+        if self.passthrough {
+            self.ready = self.cmds.len();
+            self.expect_upstream_close = true;
+            self.input_closed = true;
+            return;
+        }
+        self.cmds.truncate(self.ready);
+        self.push_local(format!("-ERR Protocol error: {error}\r\n"), true);
+        self.emit_locals();
+    }
+
+    /// Rewrites the inline command at `ready` as an array, with quotes resolved as Redis
+    /// resolves them, so that upstream and replay see exactly what Redis would have run.
+    /// `None` for a blank line, which is dropped.
+    fn normalize_inline(&mut self, len: usize) -> Result<Option<CommandFrame>, ProtocolError> {
+        let line = &self.cmds[self.ready..self.ready + len - 1];
+        let args = inline::split(line)?;
+        if args.is_empty() {
+            self.remove_cmd_bytes(len);
+            return Ok(None);
+        }
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let mut array = BytesMut::new();
+        encode::command(&mut array, &refs);
+        let mut tail = self.cmds.split_off(self.ready);
+        tail.advance(len);
+        let array_len = array.len();
+        self.cmds.extend_from_slice(&array);
+        self.cmds.unsplit(tail);
+        Ok(Some(CommandFrame {
+            len: array_len,
+            argc: args.len(),
+            inline: false,
+        }))
     }
 
     fn remove_cmd_bytes(&mut self, len: usize) {
@@ -614,6 +703,7 @@ impl Session {
             Ok(n) => {
                 self.sent += n;
                 self.drop_uncovered();
+                self.emit_locals();
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
@@ -647,7 +737,7 @@ impl Session {
     /// Pairs complete replies with pending commands, applying their effects.
     fn scan_replies(&mut self) -> io::Result<()> {
         while self.fwd < self.replies.len() {
-            let frame = match scan_reply(&self.replies[self.fwd..], &self.shared.limits) {
+            let frame = match scan_reply(&self.replies[self.fwd..], &Limits::REPLIES) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
@@ -721,13 +811,26 @@ impl Session {
         self.avoid_until_rechecked(master);
     }
 
-    /// Emits local replies that reached the front of the queue.
+    /// Emits local replies that reached the front of the queue, and retires the command that
+    /// turned the session into a byte pipe once every reply before it was paired: its own
+    /// replies, like everything after it, are forwarded as they come.
     fn emit_locals(&mut self) {
-        while let Some(Pending {
-            kind: Kind::Local { .. },
-            ..
-        }) = self.pending.front()
-        {
+        while let Some(entry) = self.pending.front() {
+            if entry.effect == Effect::Passthrough {
+                if entry.len > self.sent {
+                    break;
+                }
+                let len = entry.len;
+                self.pending.pop_front();
+                self.cmds.advance(len);
+                self.ready -= len;
+                self.sent -= len;
+                self.drop_uncovered();
+                continue;
+            }
+            if !matches!(entry.kind, Kind::Local { .. }) {
+                break;
+            }
             let Some(Pending {
                 kind: Kind::Local { reply, close },
                 ..

@@ -1,6 +1,7 @@
 //! Walks the arguments of one whole command frame, for the few commands whose arguments the
 //! session must see (AUTH, SELECT, HELLO, CLIENT ...).
 
+use super::inline::is_space;
 use super::scan::parse_int;
 
 /// The arguments of a command frame already validated by [`super::scan_command`].
@@ -11,7 +12,9 @@ pub struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
-    /// `frame` must be exactly one frame as returned by [`super::scan_command`].
+    /// `frame` must be exactly one frame as returned by [`super::scan_command`]. Inline frames
+    /// yield their raw blank-separated words; [`super::inline::split`] resolves quotes as Redis
+    /// does, and the session forwards inline commands as arrays built from it.
     pub fn new(frame: &'a [u8], inline: bool) -> Self {
         let rest = if inline {
             frame
@@ -31,12 +34,9 @@ impl<'a> Iterator for Args<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         if self.inline {
-            let start = self.rest.iter().position(|b| !b.is_ascii_whitespace())?;
+            let start = self.rest.iter().position(|&b| !is_space(b))?;
             let word = &self.rest[start..];
-            let end = word
-                .iter()
-                .position(|b| b.is_ascii_whitespace())
-                .unwrap_or(word.len());
+            let end = word.iter().position(|&b| is_space(b)).unwrap_or(word.len());
             self.rest = &word[end..];
             return Some(&word[..end]);
         }

@@ -3,10 +3,12 @@
 //! - [`scan`] finds frame boundaries on the hot path (no copy, no allocation);
 //! - [`args`] walks the arguments of one command frame when the session needs to look inside;
 //! - [`value`] parses whole replies into values for the Sentinel side, which is not a hot path;
+//! - [`inline`] splits inline commands as Redis does;
 //! - [`encode`] writes commands and error replies.
 
 pub mod args;
 pub mod encode;
+pub mod inline;
 pub mod scan;
 pub mod value;
 
@@ -19,17 +21,27 @@ pub use value::Value;
 pub struct Limits {
     /// Longest bulk string accepted, as Redis' `proto-max-bulk-len` (default 512 MiB).
     pub max_bulk_len: u64,
-    /// Most elements in one array, as Redis' multibulk limit (1 Mi elements).
+    /// Most elements in one array: Redis 7 accepts up to `i32::MAX` arguments per command.
     pub max_array_len: u64,
 }
 
 impl Default for Limits {
+    /// The limits Redis applies to commands.
     fn default() -> Self {
         Limits {
             max_bulk_len: 512 * 1024 * 1024,
-            max_array_len: 1024 * 1024,
+            max_array_len: i32::MAX as u64,
         }
     }
+}
+
+impl Limits {
+    /// Limits for replies from Redis, which has no array limit of its own (an LRANGE of ten
+    /// million elements is one reply): only sanity bounds that keep lengths from overflowing.
+    pub const REPLIES: Limits = Limits {
+        max_bulk_len: 1 << 40,
+        max_array_len: 1 << 40,
+    };
 }
 
 /// Bytes that are not RESP, or frames beyond [`Limits`]. The session answers with
@@ -52,6 +64,9 @@ pub enum ProtocolError {
     LineTooLong,
     #[error("nesting deeper than {max} levels")]
     TooDeep { max: usize },
+    #[error("unbalanced quotes in request")]
+    UnbalancedQuotes,
     #[error("unknown frame type '{}'", (*got as char).escape_default())]
     UnknownType { got: u8 },
 }
+
