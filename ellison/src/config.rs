@@ -10,6 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::resp::Limits;
+
 /// Command line. Each flag can also be set through the environment variable named beside it.
 #[derive(Debug, Parser)]
 #[command(name = "ellison", version, about = "A Sentinel-aware Redis proxy")]
@@ -120,6 +122,7 @@ pub struct GroupConfig {
     pub sentinels: Vec<Endpoint>,
     pub sentinel_auth: Option<Credentials>,
     pub timing: Timing,
+    pub limits: Limits,
 }
 
 /// The timeouts and intervals of a group.
@@ -446,6 +449,7 @@ fn validate_group(
         sentinels,
         sentinel_auth,
         timing,
+        limits: Limits::default(),
     })
 }
 

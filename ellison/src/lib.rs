@@ -77,8 +77,7 @@ impl Server {
                 master,
                 shared: Arc::new(Shared {
                     name: group.name.clone(),
-                    timing: group.timing,
-                    limits: resp::Limits::default(),
+                    config: tokio::sync::watch::channel(Arc::new(group.clone())).1,
                 }),
                 tracker,
             });

@@ -9,21 +9,35 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, error, Instrument};
 
-use crate::config::Timing;
+use crate::config::{GroupConfig, Timing};
 use crate::master::MasterHandle;
 use crate::resp::Limits;
 use session::{Outcome, Session};
 
 /// What every session of a group shares.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Shared {
     /// The group's name, for error replies and logs.
     pub name: String,
-    pub timing: Timing,
-    pub limits: Limits,
+    /// The group's current configuration; a reload publishes a new one, which sessions use
+    /// from their next command on.
+    pub config: watch::Receiver<Arc<GroupConfig>>,
+}
+
+impl Shared {
+    /// The group's current timeouts.
+    pub fn timing(&self) -> Timing {
+        self.config.borrow().timing
+    }
+
+    /// The group's current frame limits.
+    pub fn limits(&self) -> Limits {
+        self.config.borrow().limits
+    }
 }
 
 /// Sets the socket options every proxied connection gets.

@@ -325,7 +325,7 @@ impl Session {
             .is_some_and(|u| want == Some(u.master));
         if !usable && (self.ready > self.sent || self.sent > 0) {
             if self.hold_deadline.is_none() {
-                self.hold_deadline = Some(Instant::now() + self.shared.timing.hold_timeout);
+                self.hold_deadline = Some(Instant::now() + self.shared.timing().hold_timeout);
             }
         } else {
             self.hold_deadline = None;
@@ -335,7 +335,7 @@ impl Session {
     /// Opens the upstream to `master` and queues the replay of the session state before the
     /// commands waiting to be sent.
     async fn attach(&mut self, master: Master) {
-        let timing = self.shared.timing;
+        let timing = self.shared.timing();
         let connect = tokio::time::timeout(timing.connect_timeout, TcpStream::connect(master.addr));
         let stream = match connect.await {
             Ok(Ok(stream)) => stream,
@@ -510,7 +510,7 @@ impl Session {
         if let Some(up) = self.upstream.take() {
             up.abort();
         }
-        let hold = self.shared.timing.hold_timeout;
+        let hold = self.shared.timing().hold_timeout;
         let uncertain = format!(
             "ERR ellison: no verified master for group '{}' after {hold:?} while this command was in flight; it may or may not have been executed",
             self.shared.name
@@ -571,7 +571,7 @@ impl Session {
     /// Turns newly complete frames into pending entries.
     fn scan_commands(&mut self) {
         while self.ready < self.cmds.len() && !self.input_closed {
-            let mut frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits) {
+            let mut frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits()) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => return self.client_protocol_error(e),
