@@ -69,4 +69,3 @@ pub enum ProtocolError {
     #[error("unknown frame type '{}'", (*got as char).escape_default())]
     UnknownType { got: u8 },
 }
-
