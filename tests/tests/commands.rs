@@ -18,7 +18,7 @@ use ellison_e2e::{Proxy, RespClient, SentinelGroup, Value};
 
 /// Deadline of each step of a script and of each reply (a failure detector, not a performance
 /// bound: the largest reply, 8 MiB, takes well under a second).
-const STEP: Duration = Duration::from_secs(3);
+const STEP: Duration = Duration::from_secs(10);
 
 /// A Lua script for `SCRIPT LOAD` and `EVALSHA`.
 const GET_SCRIPT: &str = "return redis.call('GET', KEYS[1])";

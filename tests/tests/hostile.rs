@@ -18,9 +18,9 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 
 /// Deadline of each reply (a failure detector, not a performance bound).
-const STEP: Duration = Duration::from_secs(5);
+const STEP: Duration = Duration::from_secs(10);
 /// Deadline of each step of a malformed-input script, whose replies are small.
-const SCRIPT_STEP: Duration = Duration::from_secs(3);
+const SCRIPT_STEP: Duration = Duration::from_secs(10);
 /// Deadline of conditions awaited on the master.
 const WAIT: Duration = Duration::from_secs(30);
 const MIB: usize = 1024 * 1024;

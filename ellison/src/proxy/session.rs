@@ -17,11 +17,16 @@
 //! without executing it (`READONLY`, `LOADING`, `MASTERDOWN`) can be sent again elsewhere.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
@@ -39,10 +44,10 @@ const MAX_PENDING: usize = 4096;
 /// or of replies it has not read yet; stop reading upstream past twice that. A single frame
 /// larger than this is still read whole (up to the bulk length limit), then waits alone.
 const MAX_BUFFERED: usize = 1024 * 1024;
-/// Spare room ensured before each read.
-const READ_CHUNK: usize = 8 * 1024;
-/// Empty buffers larger than this are released rather than kept for the next command.
-const KEEP_CAPACITY: usize = 64 * 1024;
+/// Size of one read into the stack buffer.
+const READ_CHUNK: usize = 16 * 1024;
+/// With this much room a buffer is read into directly.
+const DIRECT_READ: usize = 4 * 1024;
 /// Pause before reconnecting after a failed upstream connect.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// Moves of one command after rejections by nodes that were still verified masters.
@@ -100,12 +105,12 @@ impl Upstream {
     }
 }
 
-/// What woke the session up.
+/// What woke the session up; reads and writes already happened, with these results.
 enum Wake {
-    ClientReadable(io::Result<()>),
-    ClientWritable(io::Result<()>),
-    UpstreamReadable(io::Result<()>),
-    UpstreamWritable(io::Result<()>),
+    ClientRead(io::Result<usize>),
+    ClientWrote(io::Result<usize>),
+    UpstreamRead(io::Result<usize>),
+    UpstreamWrote(io::Result<usize>),
     MasterChanged,
     HoldExpired,
     RetryConnect,
@@ -218,21 +223,19 @@ impl Session {
                     }
                 }
             }
-            let wake = self.wait().await;
-            let result = match wake {
-                Wake::ClientReadable(r) => r.and_then(|()| self.read_client()),
-                Wake::ClientWritable(r) => r.and_then(|()| self.write_client()),
-                Wake::UpstreamReadable(r) => {
-                    let r = r.and_then(|()| self.read_upstream());
-                    if let Err(e) = r {
+            let result = match self.wait().await {
+                Wake::ClientRead(r) => r.map(|n| self.client_read(n)),
+                Wake::ClientWrote(r) => r.and_then(|n| self.client_wrote(n)),
+                Wake::UpstreamRead(r) => {
+                    if let Err(e) = r.and_then(|n| self.upstream_read(n)) {
                         self.upstream_lost(&e.to_string());
                     }
                     Ok(())
                 }
-                Wake::UpstreamWritable(r) => {
-                    let r = r.and_then(|()| self.write_upstream());
-                    if let Err(e) = r {
-                        self.upstream_lost(&e.to_string());
+                Wake::UpstreamWrote(r) => {
+                    match r {
+                        Ok(n) => self.upstream_wrote(n),
+                        Err(e) => self.upstream_lost(&e.to_string()),
                     }
                     Ok(())
                 }
@@ -250,30 +253,71 @@ impl Session {
         }
     }
 
+    /// Waits for the first thing to do, doing the I/O it was waiting for. Writes come before
+    /// reads, so that a busy session drains before it takes more in.
     async fn wait(&mut self) -> Wake {
         let read_client = self.closing.is_none()
             && !self.input_closed
             && self.pending.len() < MAX_PENDING
             && self.ready < MAX_BUFFERED
             && self.fwd < MAX_BUFFERED;
-        let up = self.upstream.as_ref();
-        let usable = up.is_some_and(|u| self.want == Some(u.master));
+        let usable = self
+            .upstream
+            .as_ref()
+            .is_some_and(|u| self.want == Some(u.master));
         let write_up = usable && self.ready > self.sent;
-        let read_up = up.is_some() && self.closing.is_none() && self.fwd < 2 * MAX_BUFFERED;
+        let read_up = self.closing.is_none() && self.fwd < 2 * MAX_BUFFERED;
         let write_client = self.fwd > 0;
+        let (sent, ready, fwd) = (self.sent, self.ready, self.fwd);
         let hold = self.hold_deadline;
         let retry = self.retry_at;
-        let client = &self.client;
-        let master = &mut self.master;
-        tokio::select! {
-            r = client.readable(), if read_client => Wake::ClientReadable(r),
-            r = client.writable(), if write_client => Wake::ClientWritable(r),
-            r = readable(up), if read_up => Wake::UpstreamReadable(r),
-            r = writable(up), if write_up => Wake::UpstreamWritable(r),
-            () = master.changed() => Wake::MasterChanged,
-            () = sleep_until(hold), if hold.is_some() => Wake::HoldExpired,
-            () = sleep_until(retry), if retry.is_some() => Wake::RetryConnect,
-        }
+        let changed = self.master.changed();
+        let hold_timer = sleep_until(hold);
+        let retry_timer = sleep_until(retry);
+        tokio::pin!(changed, hold_timer, retry_timer);
+        let client = &mut self.client;
+        let cmds = &mut self.cmds;
+        let replies = &mut self.replies;
+        let mut upstream = self.upstream.as_mut();
+        std::future::poll_fn(|cx| {
+            if let Some(up) = upstream.as_mut() {
+                if write_up {
+                    if let Poll::Ready(r) =
+                        Pin::new(&mut up.stream).poll_write(cx, &cmds[sent..ready])
+                    {
+                        return Poll::Ready(Wake::UpstreamWrote(r));
+                    }
+                }
+            }
+            if write_client {
+                if let Poll::Ready(r) = Pin::new(&mut *client).poll_write(cx, &replies[..fwd]) {
+                    return Poll::Ready(Wake::ClientWrote(r));
+                }
+            }
+            if let Some(up) = upstream.as_mut() {
+                if read_up {
+                    if let Poll::Ready(r) = poll_read_into(&mut up.stream, cx, replies) {
+                        return Poll::Ready(Wake::UpstreamRead(r));
+                    }
+                }
+            }
+            if read_client {
+                if let Poll::Ready(r) = poll_read_into(&mut *client, cx, cmds) {
+                    return Poll::Ready(Wake::ClientRead(r));
+                }
+            }
+            if changed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::MasterChanged);
+            }
+            if hold.is_some() && hold_timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::HoldExpired);
+            }
+            if retry.is_some() && retry_timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::RetryConnect);
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     // ---- the master side -------------------------------------------------------------
@@ -549,23 +593,17 @@ impl Session {
 
     // ---- the client side -------------------------------------------------------------
 
-    fn read_client(&mut self) -> io::Result<()> {
-        reserve(&mut self.cmds);
-        match self.client.try_read_buf(&mut self.cmds) {
-            Ok(0) => {
-                // A half-close: Redis answers what was sent, then closes. A partial frame is
-                // dropped, as Redis drops it.
-                self.client_eof = true;
-                self.input_closed = true;
-                self.cmds.truncate(self.ready);
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(e),
+    /// `n` bytes arrived from the client (0: it half-closed).
+    fn client_read(&mut self, n: usize) {
+        if n == 0 {
+            // A half-close: Redis answers what was sent, then closes. A partial frame is
+            // dropped, as Redis drops it.
+            self.client_eof = true;
+            self.input_closed = true;
+            self.cmds.truncate(self.ready);
+            return;
         }
         self.scan_commands();
-        Ok(())
     }
 
     /// Turns newly complete frames into pending entries.
@@ -680,35 +718,25 @@ impl Session {
         }
     }
 
-    fn write_client(&mut self) -> io::Result<()> {
-        match self.client.try_write(&self.replies[..self.fwd]) {
-            Ok(n) => {
-                self.replies.advance(n);
-                self.fwd -= n;
-                self.release_buffers();
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
+    fn client_wrote(&mut self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
+        self.replies.advance(n);
+        self.fwd -= n;
+        self.release_buffers();
+        Ok(())
     }
 
     // ---- the upstream side -----------------------------------------------------------
 
-    fn write_upstream(&mut self) -> io::Result<()> {
-        let Some(up) = &self.upstream else {
-            return Ok(());
-        };
-        match up.stream.try_write(&self.cmds[self.sent..self.ready]) {
-            Ok(n) => {
-                self.sent += n;
-                self.drop_uncovered();
-                self.emit_locals();
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(()),
-            Err(e) => Err(e),
+    fn upstream_wrote(&mut self, n: usize) {
+        if n == 0 {
+            return self.upstream_lost("upstream accepts no more bytes");
         }
+        self.sent += n;
+        self.drop_uncovered();
+        self.emit_locals();
     }
 
     /// In passthrough, bytes sent after the last pending entry need no retention.
@@ -720,16 +748,13 @@ impl Session {
         }
     }
 
-    fn read_upstream(&mut self) -> io::Result<()> {
-        let Some(up) = &self.upstream else {
-            return Ok(());
-        };
-        reserve(&mut self.replies);
-        match up.stream.try_read_buf(&mut self.replies) {
-            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(e) => return Err(e),
+    /// `n` bytes arrived from upstream (0: it closed).
+    fn upstream_read(&mut self, n: usize) -> io::Result<()> {
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed by the master",
+            ));
         }
         self.scan_replies()
     }
@@ -935,12 +960,12 @@ impl Session {
         self.push_reply(&out);
     }
 
-    /// Idle sessions keep no large buffers.
+    /// A session keeps no buffer it does not need: an idle one holds none.
     fn release_buffers(&mut self) {
-        if self.cmds.is_empty() && self.cmds.capacity() > KEEP_CAPACITY {
+        if self.cmds.is_empty() && self.cmds.capacity() > 0 {
             self.cmds = BytesMut::new();
         }
-        if self.replies.is_empty() && self.replies.capacity() > KEEP_CAPACITY {
+        if self.replies.is_empty() && self.replies.capacity() > 0 {
             self.replies = BytesMut::new();
         }
     }
@@ -970,9 +995,30 @@ impl ReplyInfo {
     }
 }
 
-fn reserve(buf: &mut BytesMut) {
-    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
-        buf.reserve(READ_CHUNK);
+/// Reads into `buf` without giving an idle session a buffer: while `buf` has little room the
+/// read lands in a stack buffer and only what arrived is copied; a read that filled it
+/// suggests a stream, and `buf` then gets room for direct reads.
+fn poll_read_into<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() - buf.len() >= DIRECT_READ {
+        return tokio_util::io::poll_read_buf(Pin::new(stream), cx, buf);
+    }
+    let mut scratch = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
+    let mut read = ReadBuf::uninit(&mut scratch);
+    match Pin::new(stream).poll_read(cx, &mut read) {
+        Poll::Ready(Ok(())) => {
+            let filled = read.filled();
+            if filled.len() == READ_CHUNK {
+                buf.reserve(READ_CHUNK * 2);
+            }
+            buf.extend_from_slice(filled);
+            Poll::Ready(Ok(filled.len()))
+        }
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
     }
 }
 
@@ -995,20 +1041,6 @@ fn is_rejection(reply: &[u8]) -> bool {
     [&b"-READONLY"[..], b"-MASTERDOWN", b"-LOADING"]
         .iter()
         .any(|code| reply.starts_with(code) && matches!(reply.get(code.len()), Some(b' ' | b'\r')))
-}
-
-async fn readable(up: Option<&Upstream>) -> io::Result<()> {
-    match up {
-        Some(up) => up.stream.readable().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn writable(up: Option<&Upstream>) -> io::Result<()> {
-    match up {
-        Some(up) => up.stream.writable().await,
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
