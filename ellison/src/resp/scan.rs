@@ -161,7 +161,12 @@ pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, Pro
                     return Ok(None);
                 };
                 pos = body;
+                if ty == b'|' && count < 0 {
+                    return Err(ProtocolError::BadLength);
+                }
                 if count <= 0 {
+                    // A null aggregate; an empty attribute still precedes its value.
+                    need += u64::from(ty == b'|');
                     continue;
                 }
                 if count as u64 > limits.max_array_len {
@@ -227,33 +232,52 @@ fn skip_bulk_body(buf: &[u8], body: usize, len: usize) -> Result<Option<usize>, 
 }
 
 /// Finds the CRLF ending a simple line that starts at `start`; returns the offset after it.
+///
+/// A line longer than `max` is refused whether or not its end has arrived, so that the verdict
+/// does not depend on how the bytes were read.
 fn line_end(buf: &[u8], start: usize, max: usize) -> Result<Option<usize>, ProtocolError> {
     let window = &buf[start.min(buf.len())..];
     match window.iter().position(|&b| b == b'\n') {
-        Some(nl) if nl > 0 && window[nl - 1] == b'\r' => Ok(Some(start + nl + 1)),
+        Some(nl) if nl > 0 && window[nl - 1] == b'\r' => {
+            if nl - 1 > max {
+                return Err(ProtocolError::LineTooLong);
+            }
+            Ok(Some(start + nl + 1))
+        }
         Some(_) => Err(ProtocolError::MissingCrlf),
-        None if window.len() > max => Err(ProtocolError::LineTooLong),
-        None => Ok(None),
+        None => {
+            let content = window.len() - usize::from(window.last() == Some(&b'\r'));
+            if content > max {
+                return Err(ProtocolError::LineTooLong);
+            }
+            Ok(None)
+        }
     }
 }
 
-/// Parses a signed decimal as RESP writes it: optional `-`, then at least one digit.
+/// Parses a signed decimal as RESP writes it: optional `-`, then at least one digit; `None`
+/// outside `i64`.
 pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
     let (negative, digits) = match digits.split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, digits),
     };
-    if digits.is_empty() || digits.len() > 18 {
+    if digits.is_empty() || digits.len() > 19 {
         return None;
     }
+    // Accumulate negatively: i64::MIN has no positive counterpart.
     let mut value: i64 = 0;
     for &d in digits {
         if !d.is_ascii_digit() {
             return None;
         }
-        value = value * 10 + i64::from(d - b'0');
+        value = value.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
     }
-    Some(if negative { -value } else { value })
+    if negative {
+        Some(value)
+    } else {
+        value.checked_neg()
+    }
 }
 
 #[cfg(test)]
@@ -376,6 +400,13 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_attribute_still_precedes_its_value() {
+        assert_eq!(reply(b"|0\r\n").unwrap(), None);
+        assert_eq!(reply(b"|0\r\n+x\r\n").unwrap(), Some((8, b'+')));
+        assert_eq!(reply(b"|-1\r\n+x\r\n"), Err(ProtocolError::BadLength));
+    }
+
+    #[test]
     fn unknown_reply_types_are_errors() {
         assert_eq!(
             reply(b"?\r\n"),
@@ -394,6 +425,9 @@ mod tests {
             parse_int(b"999999999999999999"),
             Some(999_999_999_999_999_999)
         );
-        assert_eq!(parse_int(b"9999999999999999999"), None);
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_int(b"99999999999999999999"), None);
     }
 }

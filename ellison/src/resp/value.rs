@@ -103,7 +103,9 @@ fn parse_at(buf: &Bytes, pos: &mut usize, depth: usize) -> Result<Value, Protoco
         }
         b'|' => {
             // Attributes are metadata about the value that follows; skip them.
-            let count = number()? as usize * 2;
+            let count = usize::try_from(number()?)
+                .map_err(|_| ProtocolError::BadLength)?
+                .saturating_mul(2);
             for _ in 0..count {
                 parse_at(buf, pos, depth + 1)?;
             }
