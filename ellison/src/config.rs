@@ -1,7 +1,13 @@
 //! Configuration: command-line flags and `ELLISON_*` variables ([`Cli`]), an optional TOML file
 //! ([`FileConfig`], a public format: unknown keys are errors), turned once into a validated
-//! [`Config`]. Every error names the flag or key at fault.
+//! [`Config`]. Every error names the flag or key at fault, and none shows a secret.
+//!
+//! Precedence, for each setting: a `[[groups]]` key (credentials and `deny_commands` only) over
+//! a flag or its variable, over the file's top-level key, over the default. A group that sets
+//! either half of a credential pair (`redis_username`/`redis_password`, ...) takes both halves
+//! from the group.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,7 +23,8 @@ use crate::resp::Limits;
 #[command(name = "ellison", version, about = "A Sentinel-aware Redis proxy")]
 pub struct Cli {
     /// TOML file describing one or more groups (see ellison/ellison.example.toml). Flags and
-    /// environment variables override the file's top-level settings.
+    /// environment variables override the file's top-level settings; `[[groups]]` keys
+    /// override both. Re-read on SIGHUP.
     #[arg(long, env = "ELLISON_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -40,28 +47,89 @@ pub struct Cli {
 
     /// Password for the Sentinels (`requirepass` or the ACL user's password).
     #[arg(long, env = "ELLISON_SENTINEL_PASSWORD", hide_env_values = true)]
-    pub sentinel_password: Option<String>,
+    pub sentinel_password: Option<Secret>,
+
+    /// ACL user Ellison authenticates as towards Redis, for its upstream connections and
+    /// `ROLE` checks (with --redis-password).
+    #[arg(long, env = "ELLISON_REDIS_USERNAME")]
+    pub redis_username: Option<String>,
+
+    /// Password Ellison authenticates with towards Redis (`requirepass`, or the password of
+    /// --redis-username). Clients then need none.
+    #[arg(long, env = "ELLISON_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<Secret>,
+
+    /// Password clients must give (`AUTH <password>` or `AUTH default <password>`) before
+    /// anything is forwarded. Further users: `[[client_users]]` in the file. Without either,
+    /// client `AUTH` goes to Redis unchanged.
+    #[arg(long, env = "ELLISON_CLIENT_PASSWORD", hide_env_values = true)]
+    pub client_password: Option<Secret>,
+
+    /// Comma-separated commands (`FLUSHALL`) or command-subcommand pairs (`CONFIG SET`)
+    /// that clients get an error for, without reaching Redis. An empty value denies nothing.
+    /// Default: see ellison.example.toml.
+    #[arg(long, env = "ELLISON_DENY_COMMANDS", value_delimiter = ',')]
+    pub deny_commands: Option<Vec<String>>,
 
     /// How long a command waits for a verified master before it fails with `-MASTERDOWN`.
+    /// [default: 5s]
     #[arg(long, env = "ELLISON_HOLD_TIMEOUT", value_parser = parse_duration)]
     pub hold_timeout: Option<Duration>,
 
     /// How often each Sentinel is asked for the master (`SENTINEL MASTER`), besides the
-    /// immediate re-checks that events and errors trigger.
+    /// immediate re-checks that events and errors trigger. [default: 1s]
     #[arg(long, env = "ELLISON_SENTINEL_POLL_INTERVAL", value_parser = parse_duration)]
     pub sentinel_poll_interval: Option<Duration>,
 
     /// How often the verified master is asked `ROLE` to confirm it is still the master.
+    /// [default: 250ms]
     #[arg(long, env = "ELLISON_ROLE_CHECK_INTERVAL", value_parser = parse_duration)]
     pub role_check_interval: Option<Duration>,
 
-    /// Timeout for TCP connects to Redis and Sentinels.
+    /// Timeout for TCP connects to Redis and Sentinels. [default: 500ms]
     #[arg(long, env = "ELLISON_CONNECT_TIMEOUT", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
 
-    /// Timeout for each reply from a Sentinel, and for `ROLE` checks.
+    /// Timeout for each reply from a Sentinel, and for `ROLE` checks. [default: 1s]
     #[arg(long, env = "ELLISON_READ_TIMEOUT", value_parser = parse_duration)]
     pub read_timeout: Option<Duration>,
+
+    /// Close a client connection idle this long; never one that is subscribed, in MONITOR or
+    /// waiting on a blocking command. 0 disables. [default: 0]
+    #[arg(long, env = "ELLISON_CLIENT_IDLE_TIMEOUT", value_parser = parse_duration)]
+    pub client_idle_timeout: Option<Duration>,
+
+    /// TCP keepalive idle time on client and upstream connections; 0 disables. [default: 60s]
+    #[arg(long, env = "ELLISON_TCP_KEEPALIVE", value_parser = parse_duration)]
+    pub tcp_keepalive: Option<Duration>,
+
+    /// Client connections per group; further clients get `-ERR max number of clients
+    /// reached` and are closed. [default: 10000]
+    #[arg(long, env = "ELLISON_MAX_CLIENTS")]
+    pub max_clients: Option<u64>,
+
+    /// Longest bulk string accepted in a client command, as Redis' `proto-max-bulk-len`
+    /// (`512mb`, `1gb`, or bytes; `k`/`m`/`g` are powers of 1000). [default: 512mb]
+    #[arg(long, env = "ELLISON_MAX_BULK_LEN", value_parser = parse_size)]
+    pub max_bulk_len: Option<u64>,
+
+    /// Most arguments in one client command. [default: 2147483647]
+    #[arg(long, env = "ELLISON_MAX_ARRAY_LEN", value_parser = parse_size)]
+    pub max_array_len: Option<u64>,
+
+    /// On SIGTERM, how long sessions get to finish their command before they are cut.
+    /// [default: 30s]
+    #[arg(long, env = "ELLISON_DRAIN_GRACE", value_parser = parse_duration)]
+    pub drain_grace: Option<Duration>,
+
+    /// Address of the admin HTTP server (`/live`, `/ready`, `/metrics`); none if not given.
+    #[arg(long, env = "ELLISON_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
+    /// Log filter, as `RUST_LOG` (`info`, `ellison=debug,info`); `RUST_LOG` is used when
+    /// neither this nor the file's `log` is given. Reloaded on SIGHUP. [default: info]
+    #[arg(long, env = "ELLISON_LOG")]
+    pub log: Option<String>,
 
     /// Log format.
     #[arg(long, env = "ELLISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
@@ -80,41 +148,144 @@ pub enum LogFormat {
     Json,
 }
 
+/// A password. Its `Debug` shows `<redacted>`, it has no `Display`, and a file that gives it
+/// the wrong type gets an error that does not repeat the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(text: impl Into<String>) -> Secret {
+        Secret(text.into())
+    }
+
+    /// The password itself, for `AUTH`. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with a candidate in time that does not depend on where they differ.
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        let mine = self.0.as_bytes();
+        if mine.len() != candidate.len() {
+            return false;
+        }
+        mine.iter()
+            .zip(candidate)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(text: String) -> Self {
+        Secret(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            // The default messages quote the value ("invalid type: integer `1234`").
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a password must be a string"))
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
 /// The configuration file. This is a public format: keep it backward compatible.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    pub admin_listen: Option<String>,
+    pub log: Option<String>,
+    pub drain_grace: Option<String>,
     pub hold_timeout: Option<String>,
     pub sentinel_poll_interval: Option<String>,
     pub role_check_interval: Option<String>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    pub client_idle_timeout: Option<String>,
+    pub tcp_keepalive: Option<String>,
+    pub max_clients: Option<u64>,
+    /// A byte count or a size string (`"512mb"`).
+    pub max_bulk_len: Option<toml::Value>,
+    pub max_array_len: Option<toml::Value>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<Secret>,
+    pub redis_username: Option<String>,
+    pub redis_password: Option<Secret>,
+    pub client_password: Option<Secret>,
+    pub client_users: Option<Vec<FileUser>>,
+    pub deny_commands: Option<Vec<String>>,
     #[serde(default)]
     pub groups: Vec<FileGroup>,
 }
 
 /// One `[[groups]]` table of the configuration file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileGroup {
-    /// Name used in logs and error replies; defaults to `master_name`.
+    /// Name used in logs, metrics and error replies; defaults to `master_name`.
     pub name: Option<String>,
     pub listen: String,
     pub master_name: String,
     pub sentinels: Vec<String>,
     pub sentinel_username: Option<String>,
-    pub sentinel_password: Option<String>,
+    pub sentinel_password: Option<Secret>,
+    pub redis_username: Option<String>,
+    pub redis_password: Option<Secret>,
+    pub client_password: Option<Secret>,
+    pub client_users: Option<Vec<FileUser>>,
+    pub deny_commands: Option<Vec<String>>,
+}
+
+/// One `[[client_users]]` table: a user clients may authenticate as with `AUTH user password`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUser {
+    pub username: String,
+    pub password: Secret,
 }
 
 /// The validated configuration of a process.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub groups: Vec<GroupConfig>,
     pub log_format: LogFormat,
+    /// The log filter directive, already checked to parse (`tracing_subscriber::EnvFilter`).
+    pub log: String,
+    /// Where the admin HTTP server listens, if anywhere.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 /// One Sentinel group served on one listen address.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupConfig {
     pub name: String,
     pub listen: SocketAddr,
@@ -122,7 +293,16 @@ pub struct GroupConfig {
     pub sentinels: Vec<Endpoint>,
     pub sentinel_auth: Option<Credentials>,
     pub timing: Timing,
+    /// Limits on client commands (`max_bulk_len`, `max_array_len`).
     pub limits: Limits,
+    /// Client connections accepted at once; the next get `-ERR max number of clients reached`.
+    pub max_clients: usize,
+    /// What Ellison sends as `AUTH` on every upstream connection and `ROLE` check.
+    pub redis_auth: Option<Credentials>,
+    /// When set, clients must authenticate to Ellison itself before anything is forwarded.
+    pub client_auth: Option<ClientAuth>,
+    /// Commands answered with an error instead of being forwarded.
+    pub deny: DenyList,
 }
 
 /// The timeouts and intervals of a group.
@@ -133,6 +313,14 @@ pub struct Timing {
     pub role_check_interval: Duration,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// Idle client connections are closed after this long (never subscribed, MONITOR or
+    /// blocked ones); `None` = never.
+    pub client_idle_timeout: Option<Duration>,
+    /// TCP keepalive idle time on client and upstream sockets; `None` = off.
+    pub tcp_keepalive: Option<Duration>,
+    /// On shutdown, how long sessions get to finish before they are cut. The same for every
+    /// group of a process.
+    pub drain_grace: Duration,
 }
 
 impl Default for Timing {
@@ -144,9 +332,15 @@ impl Default for Timing {
             role_check_interval: Duration::from_millis(250),
             connect_timeout: Duration::from_millis(500),
             read_timeout: Duration::from_millis(1000),
+            client_idle_timeout: None,
+            tcp_keepalive: Some(Duration::from_secs(60)),
+            drain_grace: Duration::from_secs(30),
         }
     }
 }
+
+/// Default of `max_clients`, as Redis' `maxclients`.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 
 /// A `host:port` whose host may be a name, resolved anew on every connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -196,23 +390,196 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Credentials for `AUTH [username] password`. Never printed.
-#[derive(Clone)]
+/// Credentials for `AUTH [username] password`. The password is a [`Secret`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub username: Option<String>,
-    pub password: String,
+    pub password: Secret,
 }
 
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
+/// Who may use Ellison when it requires clients to authenticate: the `default` user's password
+/// (`AUTH <password>`) and named users (`AUTH <user> <password>`). Passwords are [`Secret`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAuth {
+    /// `client_password`: the password of the `default` user.
+    pub password: Option<Secret>,
+    /// `[[client_users]]`, in file order, usernames unique.
+    pub users: Vec<ClientUser>,
+}
+
+/// A named client user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientUser {
+    pub username: String,
+    pub password: Secret,
+}
+
+impl ClientAuth {
+    /// Checks `AUTH <password>` (`username` = `None`, the `default` user, as in Redis) or
+    /// `AUTH <username> <password>`. A wrong username and a wrong password look the same.
+    pub fn check(&self, username: Option<&[u8]>, password: &[u8]) -> bool {
+        let username = username.unwrap_or(b"default");
+        if username == b"default" {
+            if let Some(secret) = &self.password {
+                return secret.matches(password);
+            }
+        }
+        self.users
+            .iter()
+            .find(|u| u.username.as_bytes() == username)
+            .is_some_and(|u| u.password.matches(password))
     }
 }
 
-/// A configuration that cannot be used, naming the flag or key at fault.
+/// One entry of the deny list: a command, or a command with one subcommand. Uppercase.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DenyRule {
+    command: String,
+    subcommand: Option<String>,
+}
+
+impl DenyRule {
+    /// The command name, uppercase.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// The subcommand, uppercase, if the rule names one.
+    pub fn subcommand(&self) -> Option<&str> {
+        self.subcommand.as_deref()
+    }
+}
+
+impl fmt::Display for DenyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.subcommand {
+            Some(sub) => write!(f, "{} {}", self.command, sub),
+            None => f.write_str(&self.command),
+        }
+    }
+}
+
+/// The commands clients may not run through Ellison, as a sorted list that a session checks
+/// with a binary search and no allocation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DenyList {
+    /// Sorted, deduplicated; a whole-command rule sorts before that command's subcommand rules.
+    rules: Vec<DenyRule>,
+}
+
+/// The default `deny_commands`; ellison.example.toml says why each is there.
+pub const DEFAULT_DENY_COMMANDS: &[&str] = &[
+    "REPLICAOF",
+    "SLAVEOF",
+    "FAILOVER",
+    "SHUTDOWN",
+    "SYNC",
+    "PSYNC",
+    "REPLCONF",
+    "CLUSTER",
+    "DEBUG",
+    "MODULE",
+    "SAVE",
+    "CONFIG SET",
+    "CONFIG REWRITE",
+    "ACL SETUSER",
+    "ACL DELUSER",
+    "ACL LOAD",
+    "ACL SAVE",
+];
+
+impl DenyList {
+    /// Denies nothing: Ellison is fully transparent.
+    pub fn none() -> DenyList {
+        DenyList::default()
+    }
+
+    /// [`DEFAULT_DENY_COMMANDS`].
+    pub fn safe_default() -> DenyList {
+        // The default list is valid, as the unit tests check.
+        DenyList::parse(DEFAULT_DENY_COMMANDS).unwrap_or_default()
+    }
+
+    /// Parses entries such as `"FLUSHALL"`, `"config set"` or `"CONFIG|SET"`. Empty entries
+    /// are skipped (so that `--deny-commands ""` means none). On error: the entry's index and
+    /// why.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<DenyList, (usize, String)> {
+        let mut rules = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let entry = entry.as_ref();
+            let words: Vec<&str> = entry
+                .split(|c: char| c.is_whitespace() || c == '|')
+                .filter(|w| !w.is_empty())
+                .collect();
+            let valid = |w: &str| {
+                w.len() <= 64
+                    && w.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            };
+            let rule = match words.as_slice() {
+                [] => continue,
+                [command] if valid(command) => DenyRule {
+                    command: command.to_ascii_uppercase(),
+                    subcommand: None,
+                },
+                [command, sub] if valid(command) && valid(sub) => DenyRule {
+                    command: command.to_ascii_uppercase(),
+                    subcommand: Some(sub.to_ascii_uppercase()),
+                },
+                [_] | [_, _] => {
+                    return Err((i, format!("{entry:?} is not a command name")));
+                }
+                _ => {
+                    return Err((
+                        i,
+                        format!("{entry:?} has more than two words (use \"COMMAND\" or \"COMMAND SUBCOMMAND\")"),
+                    ));
+                }
+            };
+            rules.push(rule);
+        }
+        rules.sort();
+        rules.dedup();
+        Ok(DenyList { rules })
+    }
+
+    /// The rule that denies this command, if any. `command` and `subcommand` (the command's
+    /// first argument, if it has one) are compared without regard to case.
+    pub fn check(&self, command: &[u8], subcommand: Option<&[u8]>) -> Option<&DenyRule> {
+        let start = self
+            .rules
+            .partition_point(|r| cmp_upper(r.command.as_bytes(), command) == Ordering::Less);
+        self.rules[start..]
+            .iter()
+            .take_while(|r| cmp_upper(r.command.as_bytes(), command) == Ordering::Equal)
+            .find(|r| match (&r.subcommand, subcommand) {
+                (None, _) => true,
+                (Some(want), Some(got)) => want.as_bytes().eq_ignore_ascii_case(got),
+                (Some(_), None) => false,
+            })
+    }
+
+    /// True when nothing is denied.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The rules, sorted.
+    pub fn rules(&self) -> &[DenyRule] {
+        &self.rules
+    }
+}
+
+/// Compares an uppercase name with a name in any case, as if both were uppercase.
+fn cmp_upper(upper: &[u8], any: &[u8]) -> Ordering {
+    upper
+        .iter()
+        .copied()
+        .cmp(any.iter().map(|b| b.to_ascii_uppercase()))
+}
+
+/// A configuration that cannot be used, naming the flag or key at fault. Never contains a
+/// secret.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
@@ -227,11 +594,43 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+impl ConfigError {
+    /// The flag or key at fault, when the error is about one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            ConfigError::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
+}
+
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         message: message.into(),
     }
+}
+
+/// A value from a flag (or its variable) or from the file, with the name to blame for it.
+fn pick<T>(flag: Option<T>, flag_name: &str, file: Option<T>, key: &str) -> Option<(T, String)> {
+    match (flag, file) {
+        (Some(v), _) => Some((v, flag_name.to_owned())),
+        (None, Some(v)) => Some((v, key.to_owned())),
+        (None, None) => None,
+    }
+}
+
+/// Settings every group inherits unless its `[[groups]]` table overrides them.
+struct Inherited {
+    sentinel_username: Option<(String, String)>,
+    sentinel_password: Option<(Secret, String)>,
+    redis_username: Option<(String, String)>,
+    redis_password: Option<(Secret, String)>,
+    client_auth: Option<ClientAuth>,
+    deny: DenyList,
+    timing: Timing,
+    limits: Limits,
+    max_clients: usize,
 }
 
 impl Cli {
@@ -244,64 +643,42 @@ impl Cli {
         self.resolve(file.unwrap_or_default())
     }
 
-    /// Merges the flags over a parsed file and validates the result.
+    /// Merges the flags over a parsed file and validates the result. `RUST_LOG` is read for
+    /// the log filter when neither `--log` nor the file's `log` gives one.
     pub fn resolve(&self, file: FileConfig) -> Result<Config, ConfigError> {
-        let timing = Timing::default();
-        let pick = |flag: Option<Duration>,
-                    key: &str,
-                    text: &Option<String>,
-                    default: Duration|
-         -> Result<Duration, ConfigError> {
-            if let Some(value) = flag {
-                return Ok(value);
-            }
-            match text {
-                Some(t) => parse_duration(t).map_err(|e| invalid(key, e)),
-                None => Ok(default),
-            }
-        };
-        let timing = Timing {
-            hold_timeout: pick(
-                self.hold_timeout,
-                "hold_timeout",
-                &file.hold_timeout,
-                timing.hold_timeout,
-            )?,
-            sentinel_poll_interval: pick(
-                self.sentinel_poll_interval,
-                "sentinel_poll_interval",
-                &file.sentinel_poll_interval,
-                timing.sentinel_poll_interval,
-            )?,
-            role_check_interval: pick(
-                self.role_check_interval,
-                "role_check_interval",
-                &file.role_check_interval,
-                timing.role_check_interval,
-            )?,
-            connect_timeout: pick(
-                self.connect_timeout,
-                "connect_timeout",
-                &file.connect_timeout,
-                timing.connect_timeout,
-            )?,
-            read_timeout: pick(
-                self.read_timeout,
-                "read_timeout",
-                &file.read_timeout,
-                timing.read_timeout,
-            )?,
-        };
-        for (key, value) in [
-            ("sentinel_poll_interval", timing.sentinel_poll_interval),
-            ("role_check_interval", timing.role_check_interval),
-            ("connect_timeout", timing.connect_timeout),
-            ("read_timeout", timing.read_timeout),
-        ] {
-            if value.is_zero() {
-                return Err(invalid(key, "must be greater than zero"));
-            }
+        self.resolve_with_env(file, std::env::var("RUST_LOG").ok())
+    }
+
+    /// [`Cli::resolve`] with the value of `RUST_LOG` given.
+    pub fn resolve_with_env(
+        &self,
+        file: FileConfig,
+        rust_log: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let inherited = self.inherited(&file)?;
+
+        let (log, log_key) = pick(self.log.clone(), "--log", file.log.clone(), "log")
+            .or_else(|| rust_log.map(|v| (v, "RUST_LOG".to_owned())))
+            .unwrap_or_else(|| ("info".to_owned(), "log".to_owned()));
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log) {
+            return Err(invalid(
+                log_key,
+                format!("{log:?} is not a log filter: {e}"),
+            ));
         }
+
+        let admin_listen = match pick(
+            self.admin_listen.clone(),
+            "--admin-listen",
+            file.admin_listen.clone(),
+            "admin_listen",
+        ) {
+            Some((text, key)) => Some(
+                text.parse::<SocketAddr>()
+                    .map_err(|_| invalid(key, format!("{text:?} is not an ip:port address")))?,
+            ),
+            None => None,
+        };
 
         let flag_group =
             self.master_name.is_some() || self.listen.is_some() || !self.sentinels.is_empty();
@@ -325,20 +702,12 @@ impl Cli {
                     .unwrap_or_else(|| "127.0.0.1:6379".into()),
                 master_name,
                 sentinels: self.sentinels.clone(),
-                sentinel_username: self.sentinel_username.clone(),
-                sentinel_password: self.sentinel_password.clone(),
+                ..FileGroup::default()
             };
-            groups.push(validate_group(&group, "--", timing)?);
+            groups.push(validate_group(&group, "--", &inherited)?);
         } else {
             for (i, group) in file.groups.iter().enumerate() {
-                let mut group = validate_group(group, &format!("groups[{i}]."), timing)?;
-                if self.sentinel_password.is_some() {
-                    group.sentinel_auth = Some(Credentials {
-                        username: self.sentinel_username.clone(),
-                        password: self.sentinel_password.clone().unwrap_or_default(),
-                    });
-                }
-                groups.push(group);
+                groups.push(validate_group(group, &format!("groups[{i}]."), &inherited)?);
             }
         }
         if groups.is_empty() {
@@ -349,7 +718,8 @@ impl Cli {
         }
         for (i, a) in groups.iter().enumerate() {
             for b in &groups[..i] {
-                if a.listen == b.listen {
+                // Port 0 (a free port, in tests) is a different port each time.
+                if a.listen == b.listen && a.listen.port() != 0 {
                     return Err(invalid(
                         format!("groups[{i}].listen"),
                         format!("{} is already used by group {:?}", a.listen, b.name),
@@ -362,30 +732,365 @@ impl Cli {
                     ));
                 }
             }
+            if admin_listen.is_some_and(|admin| admin == a.listen && admin.port() != 0) {
+                return Err(invalid(
+                    "admin_listen",
+                    format!("{} is also group {:?}'s listen address", a.listen, a.name),
+                ));
+            }
         }
         Ok(Config {
             groups,
             log_format: self.log_format,
+            log,
+            admin_listen,
+        })
+    }
+
+    /// The top-level settings: flags over the file's top-level keys over defaults.
+    fn inherited(&self, file: &FileConfig) -> Result<Inherited, ConfigError> {
+        let defaults = Timing::default();
+        let duration = |flag: Option<Duration>,
+                        key: &str,
+                        text: &Option<String>,
+                        default: Duration|
+         -> Result<Duration, ConfigError> {
+            if let Some(value) = flag {
+                return Ok(value);
+            }
+            match text {
+                Some(t) => parse_duration(t).map_err(|e| invalid(key, e)),
+                None => Ok(default),
+            }
+        };
+        let optional = |d: Duration| (!d.is_zero()).then_some(d);
+        let timing = Timing {
+            hold_timeout: duration(
+                self.hold_timeout,
+                "hold_timeout",
+                &file.hold_timeout,
+                defaults.hold_timeout,
+            )?,
+            sentinel_poll_interval: duration(
+                self.sentinel_poll_interval,
+                "sentinel_poll_interval",
+                &file.sentinel_poll_interval,
+                defaults.sentinel_poll_interval,
+            )?,
+            role_check_interval: duration(
+                self.role_check_interval,
+                "role_check_interval",
+                &file.role_check_interval,
+                defaults.role_check_interval,
+            )?,
+            connect_timeout: duration(
+                self.connect_timeout,
+                "connect_timeout",
+                &file.connect_timeout,
+                defaults.connect_timeout,
+            )?,
+            read_timeout: duration(
+                self.read_timeout,
+                "read_timeout",
+                &file.read_timeout,
+                defaults.read_timeout,
+            )?,
+            client_idle_timeout: optional(duration(
+                self.client_idle_timeout,
+                "client_idle_timeout",
+                &file.client_idle_timeout,
+                Duration::ZERO,
+            )?),
+            tcp_keepalive: optional(duration(
+                self.tcp_keepalive,
+                "tcp_keepalive",
+                &file.tcp_keepalive,
+                defaults.tcp_keepalive.unwrap_or_default(),
+            )?),
+            drain_grace: duration(
+                self.drain_grace,
+                "drain_grace",
+                &file.drain_grace,
+                defaults.drain_grace,
+            )?,
+        };
+        for (flag, key, value) in [
+            (
+                self.sentinel_poll_interval.is_some(),
+                "sentinel_poll_interval",
+                timing.sentinel_poll_interval,
+            ),
+            (
+                self.role_check_interval.is_some(),
+                "role_check_interval",
+                timing.role_check_interval,
+            ),
+            (
+                self.connect_timeout.is_some(),
+                "connect_timeout",
+                timing.connect_timeout,
+            ),
+            (
+                self.read_timeout.is_some(),
+                "read_timeout",
+                timing.read_timeout,
+            ),
+        ] {
+            if value.is_zero() {
+                return Err(invalid(flag_or_key(flag, key), "must be greater than zero"));
+            }
+        }
+        if let Some(keepalive) = timing.tcp_keepalive {
+            if keepalive < Duration::from_secs(1) {
+                return Err(invalid(
+                    flag_or_key(self.tcp_keepalive.is_some(), "tcp_keepalive"),
+                    "must be 0 (off) or at least 1s",
+                ));
+            }
+        }
+
+        let max_clients = match pick(
+            self.max_clients,
+            "--max-clients",
+            file.max_clients,
+            "max_clients",
+        ) {
+            Some((0, key)) => return Err(invalid(key, "must be at least 1")),
+            Some((n, key)) => {
+                usize::try_from(n).map_err(|_| invalid(key, format!("{n} is too large")))?
+            }
+            None => DEFAULT_MAX_CLIENTS,
+        };
+        let size = |flag: Option<u64>, key: &str, value: &Option<toml::Value>| {
+            let flag_name = format!("--{}", key.replace('_', "-"));
+            match (flag, value) {
+                (Some(n), _) => Ok(Some((n, flag_name))),
+                (None, Some(toml::Value::Integer(n))) => u64::try_from(*n)
+                    .map(|n| Some((n, key.to_owned())))
+                    .map_err(|_| invalid(key, "must be positive")),
+                (None, Some(toml::Value::String(s))) => parse_size(s)
+                    .map(|n| Some((n, key.to_owned())))
+                    .map_err(|e| invalid(key, e)),
+                (None, Some(_)) => Err(invalid(
+                    key,
+                    "must be a number of bytes or a size such as \"512mb\"",
+                )),
+                (None, None) => Ok(None),
+            }
+        };
+        let mut limits = Limits::default();
+        if let Some((n, key)) = size(self.max_bulk_len, "max_bulk_len", &file.max_bulk_len)? {
+            if !(MIN_BULK_LEN..=MAX_BULK_LEN).contains(&n) {
+                return Err(invalid(
+                    key,
+                    format!("must be between 1mb ({MIN_BULK_LEN}) and 1tb ({MAX_BULK_LEN})"),
+                ));
+            }
+            limits.max_bulk_len = n;
+        }
+        if let Some((n, key)) = size(self.max_array_len, "max_array_len", &file.max_array_len)? {
+            if !(1..=i32::MAX as u64).contains(&n) {
+                return Err(invalid(key, "must be between 1 and 2147483647"));
+            }
+            limits.max_array_len = n;
+        }
+
+        let deny = match pick(
+            self.deny_commands.clone(),
+            "--deny-commands",
+            file.deny_commands.clone(),
+            "deny_commands",
+        ) {
+            Some((entries, key)) => parse_deny(&entries, &key)?,
+            None => DenyList::safe_default(),
+        };
+
+        let client_auth = client_auth(
+            pick(
+                self.client_password.clone(),
+                "--client-password",
+                file.client_password.clone(),
+                "client_password",
+            ),
+            file.client_users.as_deref(),
+            "",
+        )?;
+
+        Ok(Inherited {
+            sentinel_username: pick(
+                self.sentinel_username.clone(),
+                "--sentinel-username",
+                file.sentinel_username.clone(),
+                "sentinel_username",
+            ),
+            sentinel_password: pick(
+                self.sentinel_password.clone(),
+                "--sentinel-password",
+                file.sentinel_password.clone(),
+                "sentinel_password",
+            ),
+            redis_username: pick(
+                self.redis_username.clone(),
+                "--redis-username",
+                file.redis_username.clone(),
+                "redis_username",
+            ),
+            redis_password: pick(
+                self.redis_password.clone(),
+                "--redis-password",
+                file.redis_password.clone(),
+                "redis_password",
+            ),
+            client_auth,
+            deny,
+            timing,
+            limits,
+            max_clients,
         })
     }
 }
 
-/// Reads and parses a configuration file, rejecting unknown keys.
+/// Smallest `max_bulk_len`: Redis' own minimum for `proto-max-bulk-len`, which also catches a
+/// limit written in megabytes without its unit.
+const MIN_BULK_LEN: u64 = 1024 * 1024;
+/// Largest `max_bulk_len`: far beyond any real value, and far from overflowing.
+const MAX_BULK_LEN: u64 = 1 << 40;
+
+fn flag_or_key(flag: bool, key: &str) -> String {
+    if flag {
+        format!("--{}", key.replace('_', "-"))
+    } else {
+        key.to_owned()
+    }
+}
+
+fn parse_deny(entries: &[String], key: &str) -> Result<DenyList, ConfigError> {
+    DenyList::parse(entries).map_err(|(i, message)| {
+        if key.starts_with("--") {
+            invalid(key, message)
+        } else {
+            invalid(format!("{key}[{i}]"), message)
+        }
+    })
+}
+
+/// Builds the client auth of one level (top-level: `prefix` empty; a group: `groups[i].`).
+fn client_auth(
+    password: Option<(Secret, String)>,
+    users: Option<&[FileUser]>,
+    prefix: &str,
+) -> Result<Option<ClientAuth>, ConfigError> {
+    if let Some((secret, key)) = &password {
+        if secret.expose().is_empty() {
+            return Err(invalid(key, "must not be empty"));
+        }
+    }
+    let mut checked: Vec<ClientUser> = Vec::new();
+    for (i, user) in users.unwrap_or_default().iter().enumerate() {
+        let key = |field: &str| format!("{prefix}client_users[{i}].{field}");
+        if user.username.is_empty() || user.username.contains(char::is_whitespace) {
+            return Err(invalid(
+                key("username"),
+                "must be a non-empty name without whitespace",
+            ));
+        }
+        if user.password.expose().is_empty() {
+            return Err(invalid(key("password"), "must not be empty"));
+        }
+        if checked.iter().any(|u| u.username == user.username) {
+            return Err(invalid(
+                key("username"),
+                format!("{:?} is listed twice", user.username),
+            ));
+        }
+        if user.username == "default" && password.is_some() {
+            return Err(invalid(
+                key("username"),
+                "\"default\" is the user of client_password; give one or the other",
+            ));
+        }
+        checked.push(ClientUser {
+            username: user.username.clone(),
+            password: user.password.clone(),
+        });
+    }
+    if password.is_none() && checked.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ClientAuth {
+        password: password.map(|(secret, _)| secret),
+        users: checked,
+    }))
+}
+
+/// The name of a missing password: a flag if its username came from a flag.
+fn paired_key(username: &Option<(String, String)>, key: &str) -> String {
+    let from_flag = username.as_ref().is_some_and(|(_, k)| k.starts_with("--"));
+    flag_or_key(from_flag, key)
+}
+
+/// Pairs a username and a password from the same level; a username needs a password.
+fn credentials(
+    username: Option<(String, String)>,
+    password: Option<(Secret, String)>,
+    password_key: &str,
+) -> Result<Option<Credentials>, ConfigError> {
+    match (username, password) {
+        (username, Some((password, key))) => {
+            if password.expose().is_empty() {
+                return Err(invalid(key, "must not be empty"));
+            }
+            if let Some((name, key)) = &username {
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err(invalid(key, "must be a non-empty name without whitespace"));
+                }
+            }
+            Ok(Some(Credentials {
+                username: username.map(|(name, _)| name),
+                password,
+            }))
+        }
+        (Some((_, key)), None) => Err(invalid(
+            password_key,
+            format!("is required when {key} is set"),
+        )),
+        (None, None) => Ok(None),
+    }
+}
+
+/// Reads and parses a configuration file, rejecting unknown keys. Errors give the line and
+/// column, not the offending text (which could be a password).
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+    parse_file(&text).map_err(|message| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
+        message,
+    })
+}
+
+/// Parses the text of a configuration file; see [`read_file`].
+pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let message = e.message().trim_end();
+        match e.span() {
+            Some(span) => {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!("line {line}, column {column}: {message}")
+            }
+            None => message.to_owned(),
+        }
     })
 }
 
 fn validate_group(
     group: &FileGroup,
     prefix: &str,
-    timing: Timing,
+    inherited: &Inherited,
 ) -> Result<GroupConfig, ConfigError> {
     let key = |name: &str| {
         if prefix == "--" {
@@ -405,6 +1110,14 @@ fn validate_group(
             key("master_name"),
             "must be a non-empty name without whitespace",
         ));
+    }
+    if let Some(name) = &group.name {
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(invalid(
+                key("name"),
+                "must be a non-empty name without whitespace",
+            ));
+        }
     }
     if group.sentinels.is_empty() {
         return Err(invalid(
@@ -426,18 +1139,61 @@ fn validate_group(
             sentinels.push(endpoint);
         }
     }
-    let sentinel_auth = match (&group.sentinel_username, &group.sentinel_password) {
-        (_, Some(password)) => Some(Credentials {
-            username: group.sentinel_username.clone(),
-            password: password.clone(),
-        }),
-        (Some(_), None) => {
-            return Err(invalid(
-                key("sentinel_password"),
-                "is required when sentinel_username is set",
-            ))
-        }
-        (None, None) => None,
+    let own = |name: &str| key(name);
+    // A group that sets either half of a pair takes the pair from the group.
+    let sentinel_auth = if group.sentinel_username.is_some() || group.sentinel_password.is_some() {
+        credentials(
+            group
+                .sentinel_username
+                .clone()
+                .map(|u| (u, own("sentinel_username"))),
+            group
+                .sentinel_password
+                .clone()
+                .map(|p| (p, own("sentinel_password"))),
+            &own("sentinel_password"),
+        )?
+    } else {
+        credentials(
+            inherited.sentinel_username.clone(),
+            inherited.sentinel_password.clone(),
+            &paired_key(&inherited.sentinel_username, "sentinel_password"),
+        )?
+    };
+    let redis_auth = if group.redis_username.is_some() || group.redis_password.is_some() {
+        credentials(
+            group
+                .redis_username
+                .clone()
+                .map(|u| (u, own("redis_username"))),
+            group
+                .redis_password
+                .clone()
+                .map(|p| (p, own("redis_password"))),
+            &own("redis_password"),
+        )?
+    } else {
+        credentials(
+            inherited.redis_username.clone(),
+            inherited.redis_password.clone(),
+            &paired_key(&inherited.redis_username, "redis_password"),
+        )?
+    };
+    let client_auth = if group.client_password.is_some() || group.client_users.is_some() {
+        client_auth(
+            group
+                .client_password
+                .clone()
+                .map(|p| (p, own("client_password"))),
+            group.client_users.as_deref(),
+            prefix,
+        )?
+    } else {
+        inherited.client_auth.clone()
+    };
+    let deny = match &group.deny_commands {
+        Some(entries) => parse_deny(entries, &own("deny_commands"))?,
+        None => inherited.deny.clone(),
     };
     Ok(GroupConfig {
         name: group
@@ -448,9 +1204,97 @@ fn validate_group(
         master_name: group.master_name.clone(),
         sentinels,
         sentinel_auth,
-        timing,
-        limits: Limits::default(),
+        timing: inherited.timing,
+        limits: inherited.limits,
+        max_clients: inherited.max_clients,
+        redis_auth,
+        client_auth,
+        deny,
     })
+}
+
+impl fmt::Display for Config {
+    /// A summary for `--check-config` and the startup log. Shows no secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let auth = |c: &Option<Credentials>| match c {
+            Some(Credentials {
+                username: Some(user),
+                ..
+            }) => format!("user {user:?} with a password"),
+            Some(_) => "a password".to_owned(),
+            None => "none".to_owned(),
+        };
+        match self.admin_listen {
+            Some(addr) => writeln!(f, "admin: {addr}")?,
+            None => writeln!(f, "admin: off")?,
+        }
+        writeln!(f, "log: {:?} ({:?})", self.log, self.log_format)?;
+        for g in &self.groups {
+            let t = &g.timing;
+            writeln!(
+                f,
+                "group {:?}: listen {}, master name {:?}, {} sentinel(s): {}",
+                g.name,
+                g.listen,
+                g.master_name,
+                g.sentinels.len(),
+                g.sentinels
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )?;
+            writeln!(
+                f,
+                "  auth: sentinels {}, redis {}, clients {}",
+                auth(&g.sentinel_auth),
+                auth(&g.redis_auth),
+                match &g.client_auth {
+                    Some(c) => format!(
+                        "required ({}{} user(s))",
+                        if c.password.is_some() {
+                            "default password, "
+                        } else {
+                            ""
+                        },
+                        c.users.len()
+                    ),
+                    None => "passed through".to_owned(),
+                }
+            )?;
+            let off =
+                |d: Option<Duration>| d.map_or_else(|| "off".to_owned(), |d| format!("{d:?}"));
+            writeln!(
+                f,
+                "  timing: hold {:?}, poll {:?}, role check {:?}, connect {:?}, read {:?}, \
+                 idle {}, keepalive {}, drain grace {:?}",
+                t.hold_timeout,
+                t.sentinel_poll_interval,
+                t.role_check_interval,
+                t.connect_timeout,
+                t.read_timeout,
+                off(t.client_idle_timeout),
+                off(t.tcp_keepalive),
+                t.drain_grace
+            )?;
+            writeln!(
+                f,
+                "  limits: {} clients, bulk {} bytes, {} arguments",
+                g.max_clients, g.limits.max_bulk_len, g.limits.max_array_len
+            )?;
+            let deny: Vec<String> = g.deny.rules().iter().map(ToString::to_string).collect();
+            writeln!(
+                f,
+                "  denied: {}",
+                if deny.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    deny.join(", ")
+                }
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Parses `250ms`, `5s`, `2m` or a bare number of milliseconds.
@@ -472,6 +1316,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(millis))
 }
 
+/// Parses a size as Redis' configuration does: a number of bytes, or with a unit `k`, `m`,
+/// `g` (powers of 1000) or `kb`, `mb`, `gb` (powers of 1024), in any case.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (examples: 1048576, 512mb, 1gb)"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit (use k, kb, m, mb, g or gb)"
+            ))
+        }
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,7 +1357,19 @@ mod tests {
     }
 
     fn file(text: &str) -> Result<FileConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        parse_file(text)
+    }
+
+    /// Resolves flags over a file, with no `RUST_LOG`.
+    fn resolve(args: &[&str], text: &str) -> Result<Config, ConfigError> {
+        cli(args).resolve_with_env(file(text).unwrap(), None)
+    }
+
+    const ONE_GROUP: &str =
+        "[[groups]]\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"m\"\nsentinels = [\"s:1\"]\n";
+
+    fn err(args: &[&str], text: &str) -> String {
+        resolve(args, text).unwrap_err().to_string()
     }
 
     #[test]
@@ -509,6 +1395,192 @@ mod tests {
     }
 
     #[test]
+    fn defaults() {
+        let config = resolve(&[], ONE_GROUP).unwrap();
+        let g = &config.groups[0];
+        assert_eq!(config.log, "info");
+        assert_eq!(config.admin_listen, None);
+        assert_eq!(g.timing, Timing::default());
+        assert_eq!(g.timing.drain_grace, Duration::from_secs(30));
+        assert_eq!(g.timing.client_idle_timeout, None);
+        assert_eq!(g.timing.tcp_keepalive, Some(Duration::from_secs(60)));
+        assert_eq!(g.max_clients, 10_000);
+        assert_eq!(g.limits, Limits::default());
+        assert_eq!(g.redis_auth, None);
+        assert_eq!(g.client_auth, None);
+        assert_eq!(g.deny, DenyList::safe_default());
+    }
+
+    /// Every new key, from the file.
+    #[test]
+    fn every_key_from_the_file() {
+        let config = resolve(
+            &[],
+            "admin_listen = \"127.0.0.1:9121\"\n\
+             log = \"ellison=debug,warn\"\n\
+             drain_grace = \"10s\"\n\
+             client_idle_timeout = \"5m\"\n\
+             tcp_keepalive = \"0\"\n\
+             max_clients = 50\n\
+             max_bulk_len = \"2mb\"\n\
+             max_array_len = 1000\n\
+             redis_username = \"proxy\"\n\
+             redis_password = \"r-secret\"\n\
+             client_password = \"c-secret\"\n\
+             deny_commands = [\"flushall\", \"config|set\"]\n\
+             [[client_users]]\nusername = \"magento\"\npassword = \"m-secret\"\n\
+             [[groups]]\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"m\"\nsentinels = [\"s:1\"]\n",
+        )
+        .unwrap();
+        let g = &config.groups[0];
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9121".parse().unwrap()));
+        assert_eq!(config.log, "ellison=debug,warn");
+        assert_eq!(g.timing.drain_grace, Duration::from_secs(10));
+        assert_eq!(g.timing.client_idle_timeout, Some(Duration::from_secs(300)));
+        assert_eq!(g.timing.tcp_keepalive, None);
+        assert_eq!(g.max_clients, 50);
+        assert_eq!(g.limits.max_bulk_len, 2 * 1024 * 1024);
+        assert_eq!(g.limits.max_array_len, 1000);
+        let redis = g.redis_auth.as_ref().unwrap();
+        assert_eq!(redis.username.as_deref(), Some("proxy"));
+        assert_eq!(redis.password.expose(), "r-secret");
+        let clients = g.client_auth.as_ref().unwrap();
+        assert!(clients.check(None, b"c-secret"));
+        assert!(clients.check(Some(b"default"), b"c-secret"));
+        assert!(clients.check(Some(b"magento"), b"m-secret"));
+        assert!(!clients.check(Some(b"magento"), b"c-secret"));
+        assert!(!clients.check(Some(b"nobody"), b"m-secret"));
+        assert!(!clients.check(None, b"wrong"));
+        let deny: Vec<String> = g.deny.rules().iter().map(ToString::to_string).collect();
+        assert_eq!(deny, ["CONFIG SET", "FLUSHALL"]);
+    }
+
+    /// Every new key, from flags (the same flags as the environment variables).
+    #[test]
+    fn every_key_from_flags() {
+        let config = resolve(
+            &[
+                "--admin-listen",
+                "127.0.0.1:9121",
+                "--log",
+                "debug",
+                "--drain-grace",
+                "1s",
+                "--client-idle-timeout",
+                "30s",
+                "--tcp-keepalive",
+                "20s",
+                "--max-clients",
+                "7",
+                "--max-bulk-len",
+                "1gb",
+                "--max-array-len",
+                "1m",
+                "--redis-password",
+                "r-secret",
+                "--client-password",
+                "c-secret",
+                "--deny-commands",
+                "keys,DEBUG",
+            ],
+            ONE_GROUP,
+        )
+        .unwrap();
+        let g = &config.groups[0];
+        assert_eq!(config.admin_listen, Some("127.0.0.1:9121".parse().unwrap()));
+        assert_eq!(config.log, "debug");
+        assert_eq!(g.timing.drain_grace, Duration::from_secs(1));
+        assert_eq!(g.timing.client_idle_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(g.timing.tcp_keepalive, Some(Duration::from_secs(20)));
+        assert_eq!(g.max_clients, 7);
+        assert_eq!(g.limits.max_bulk_len, 1 << 30);
+        assert_eq!(g.limits.max_array_len, 1_000_000);
+        assert_eq!(g.redis_auth.as_ref().unwrap().username, None);
+        assert!(g.client_auth.as_ref().unwrap().check(None, b"c-secret"));
+        assert!(g.deny.check(b"keys", None).is_some());
+        assert!(g.deny.check(b"SHUTDOWN", None).is_none());
+    }
+
+    #[test]
+    fn flags_override_the_top_level_and_groups_override_both() {
+        let config = resolve(
+            &["--redis-password", "flag", "--max-clients", "9"],
+            "redis_username = \"file-user\"\nredis_password = \"file\"\nmax_clients = 3\n\
+             deny_commands = [\"KEYS\"]\n\
+             [[groups]]\nname = \"a\"\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"a\"\nsentinels = [\"s:1\"]\n\
+             [[groups]]\nname = \"b\"\nlisten = \"127.0.0.1:7001\"\nmaster_name = \"b\"\nsentinels = [\"s:1\"]\n\
+             redis_password = \"group\"\ndeny_commands = []\nclient_password = \"g\"\n",
+        )
+        .unwrap();
+        let [a, b] = &config.groups[..] else { panic!() };
+        // The file's username pairs with the flag's password at the top level...
+        let auth = a.redis_auth.as_ref().unwrap();
+        assert_eq!(auth.username.as_deref(), Some("file-user"));
+        assert_eq!(auth.password.expose(), "flag");
+        assert_eq!(a.max_clients, 9);
+        assert!(a.deny.check(b"keys", None).is_some());
+        assert_eq!(a.client_auth, None);
+        // ... and a group takes the whole pair from its own table.
+        let auth = b.redis_auth.as_ref().unwrap();
+        assert_eq!(auth.username, None);
+        assert_eq!(auth.password.expose(), "group");
+        assert!(b.deny.is_empty());
+        assert!(b.client_auth.is_some());
+    }
+
+    #[test]
+    fn environment_variables_set_options() {
+        // Clap reads the variables; this checks the names against the documentation.
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let envs: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "ELLISON_ADMIN_LISTEN",
+            "ELLISON_LOG",
+            "ELLISON_DRAIN_GRACE",
+            "ELLISON_MAX_CLIENTS",
+            "ELLISON_MAX_BULK_LEN",
+            "ELLISON_MAX_ARRAY_LEN",
+            "ELLISON_CLIENT_IDLE_TIMEOUT",
+            "ELLISON_TCP_KEEPALIVE",
+            "ELLISON_REDIS_USERNAME",
+            "ELLISON_REDIS_PASSWORD",
+            "ELLISON_CLIENT_PASSWORD",
+            "ELLISON_DENY_COMMANDS",
+        ] {
+            assert!(envs.iter().any(|e| e == name), "{name} missing");
+        }
+        let readme = include_str!("../../README.md");
+        for name in &envs {
+            assert!(readme.contains(name.as_str()), "{name} not in README");
+        }
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                if long != "help" && long != "version" {
+                    assert!(
+                        readme.contains(&format!("`--{long}")),
+                        "--{long} not in README"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rust_log_is_used_only_when_log_is_not_given() {
+        let rust_log = Some("warn".to_owned());
+        let c = cli(&[]).resolve_with_env(file(ONE_GROUP).unwrap(), rust_log.clone());
+        assert_eq!(c.unwrap().log, "warn");
+        let c = cli(&["--log", "debug"]).resolve_with_env(file(ONE_GROUP).unwrap(), rust_log);
+        assert_eq!(c.unwrap().log, "debug");
+        let c = cli(&[]).resolve_with_env(file(ONE_GROUP).unwrap(), Some("=garbage=".into()));
+        assert!(c.unwrap_err().to_string().starts_with("RUST_LOG: "));
+    }
+
+    #[test]
     fn errors_name_the_flag_or_key() {
         let err = cli(&["--master-name", "m", "--sentinels", "10.0.0.1"])
             .load()
@@ -530,10 +1602,190 @@ mod tests {
         assert!(err.to_string().starts_with("hold_timeout: "), "{err}");
     }
 
+    /// One invalid value per new key, and the key the error names.
+    #[test]
+    fn every_new_key_is_validated() {
+        let cases: &[(&str, &str)] = &[
+            ("admin_listen = \"localhost\"", "admin_listen: "),
+            ("admin_listen = \"127.0.0.1:7000\"", "admin_listen: "),
+            ("log = \"a=b=c\"", "log: "),
+            ("drain_grace = \"1h\"", "drain_grace: "),
+            ("client_idle_timeout = \"x\"", "client_idle_timeout: "),
+            ("tcp_keepalive = \"10ms\"", "tcp_keepalive: "),
+            ("max_clients = 0", "max_clients: "),
+            ("max_bulk_len = 512", "max_bulk_len: "),
+            ("max_bulk_len = \"512 parsecs\"", "max_bulk_len: "),
+            ("max_bulk_len = true", "max_bulk_len: "),
+            ("max_array_len = 0", "max_array_len: "),
+            ("max_array_len = 4294967296", "max_array_len: "),
+            ("redis_username = \"u\"", "redis_password: is required"),
+            ("redis_password = \"\"", "redis_password: "),
+            ("client_password = \"\"", "client_password: "),
+            (
+                "[[client_users]]\nusername = \"\"\npassword = \"p\"",
+                "client_users[0].username: ",
+            ),
+            (
+                "[[client_users]]\nusername = \"u\"\npassword = \"\"",
+                "client_users[0].password: ",
+            ),
+            (
+                "[[client_users]]\nusername = \"u\"\npassword = \"p\"\n[[client_users]]\nusername = \"u\"\npassword = \"q\"",
+                "client_users[1].username: ",
+            ),
+            ("deny_commands = [\"KEYS\", \"CONFIG SET X\"]", "deny_commands[1]: "),
+            ("deny_commands = [\"K*\"]", "deny_commands[0]: "),
+        ];
+        for (top, expected) in cases {
+            // Top-level keys must come before the [[groups]] tables.
+            let text = format!("{top}\n{ONE_GROUP}");
+            let message = err(&[], &text);
+            assert!(message.starts_with(expected), "{top}: {message}");
+        }
+        let group_cases: &[(&str, &str)] = &[
+            (
+                "redis_username = \"u\"",
+                "groups[0].redis_password: is required",
+            ),
+            (
+                "deny_commands = [\"A B C\"]",
+                "groups[0].deny_commands[0]: ",
+            ),
+            (
+                "[[groups.client_users]]\nusername = \"u u\"\npassword = \"p\"",
+                "groups[0].client_users[0].username: ",
+            ),
+        ];
+        for (line, expected) in group_cases {
+            let message = err(&[], &format!("{ONE_GROUP}{line}\n"));
+            assert!(message.starts_with(expected), "{line}: {message}");
+        }
+        assert!(err(&["--max-clients", "0"], ONE_GROUP).starts_with("--max-clients: "));
+        assert_eq!(
+            err(&["--redis-username", "u"], ONE_GROUP),
+            "--redis-password: is required when --redis-username is set"
+        );
+        assert!(err(&["--deny-commands", "A B C"], ONE_GROUP).starts_with("--deny-commands: "));
+        assert!(err(&["--log", "a=b=c"], ONE_GROUP).starts_with("--log: "));
+        assert!(Cli::try_parse_from(["ellison", "--max-bulk-len", "lots"]).is_err());
+        assert!(Cli::try_parse_from(["ellison", "--drain-grace", "soon"]).is_err());
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let err = file("[[groups]]\nlisten = \"127.0.0.1:1\"\nmaster_name = \"m\"\nsentinels = []\nsentinel = 1\n").unwrap_err();
         assert!(err.contains("unknown field `sentinel`"), "{err}");
+        assert!(err.starts_with("line 5, column 1: "), "{err}");
+        let err = file("redis_pasword = \"x\"").unwrap_err();
+        assert!(err.contains("unknown field `redis_pasword`"), "{err}");
+        let err = file("[[client_users]]\nusername = \"u\"\npassword = \"p\"\nrole = \"admin\"\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `role`"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_deny_list_is_transparent() {
+        let config = resolve(&[], &format!("deny_commands = []\n{ONE_GROUP}")).unwrap();
+        assert!(config.groups[0].deny.is_empty());
+        let config = resolve(&["--deny-commands", ""], ONE_GROUP).unwrap();
+        assert!(config.groups[0].deny.is_empty());
+    }
+
+    #[test]
+    fn the_default_deny_list() {
+        let deny = DenyList::safe_default();
+        assert_eq!(deny.rules().len(), DEFAULT_DENY_COMMANDS.len());
+        for denied in [
+            &["replicaof", "no", "one"][..],
+            &["SlaveOf", "10.0.0.1", "6379"],
+            &["SHUTDOWN", "NOSAVE"],
+            &["failover"],
+            &["cluster", "info"],
+            &["config", "set", "dir", "/tmp"],
+            &["CONFIG", "REWRITE"],
+            &["acl", "setuser", "x"],
+            &["DEBUG", "SLEEP", "1"],
+            &["psync", "?", "-1"],
+            &["save"],
+        ] {
+            let rule = deny.check(denied[0].as_bytes(), denied.get(1).map(|s| s.as_bytes()));
+            assert!(rule.is_some(), "{denied:?} not denied");
+        }
+        for allowed in [
+            &["GET", "k"][..],
+            &["config", "get", "maxmemory"],
+            &["CONFIG"],
+            &["acl", "whoami"],
+            &["MONITOR"],
+            &["FLUSHDB"],
+            &["BGSAVE"],
+            &["SAVEX"],
+            &["C"],
+            &["ZZZZZZZZ"],
+        ] {
+            let rule = deny.check(allowed[0].as_bytes(), allowed.get(1).map(|s| s.as_bytes()));
+            assert!(rule.is_none(), "{allowed:?} denied by {rule:?}");
+        }
+        assert_eq!(
+            deny.check(b"config", Some(b"Set")).unwrap().to_string(),
+            "CONFIG SET"
+        );
+    }
+
+    #[test]
+    fn the_example_file_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ellison.example.toml");
+        let config = cli(&["--config", path.to_str().unwrap()]).load().unwrap();
+        let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["cache", "session"]);
+        // The example spells the default list out; it must be the default.
+        assert_eq!(config.groups[0].deny, DenyList::safe_default());
+        let text = std::fs::read_to_string(&path).unwrap();
+        for entry in DEFAULT_DENY_COMMANDS {
+            assert!(
+                text.contains(&format!("\"{entry}\"")),
+                "{entry} not explained"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_file_names_every_key() {
+        let text = include_str!("../ellison.example.toml");
+        for key in [
+            "admin_listen",
+            "log",
+            "drain_grace",
+            "hold_timeout",
+            "sentinel_poll_interval",
+            "role_check_interval",
+            "connect_timeout",
+            "read_timeout",
+            "client_idle_timeout",
+            "tcp_keepalive",
+            "max_clients",
+            "max_bulk_len",
+            "max_array_len",
+            "sentinel_username",
+            "sentinel_password",
+            "redis_username",
+            "redis_password",
+            "client_password",
+            "client_users",
+            "deny_commands",
+            "name",
+            "listen",
+            "master_name",
+            "sentinels",
+        ] {
+            assert!(
+                text.lines().any(|l| l
+                    .trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{key} ="))
+                    || l.contains(&format!("[[{key}]]"))),
+                "{key} is not in the example file"
+            );
+        }
     }
 
     #[test]
@@ -550,14 +1802,6 @@ mod tests {
             config.groups[1].timing.read_timeout,
             Duration::from_millis(300)
         );
-    }
-
-    #[test]
-    fn the_example_file_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("ellison.example.toml");
-        let config = cli(&["--config", path.to_str().unwrap()]).load().unwrap();
-        let names: Vec<&str> = config.groups.iter().map(|g| g.name.as_str()).collect();
-        assert_eq!(names, ["cache", "session"]);
     }
 
     #[test]
@@ -586,6 +1830,65 @@ mod tests {
         assert!(!format!("{config:?}").contains("hunter2"));
     }
 
+    /// Secrets from every source stay out of Debug output (of the flags, the file and the
+    /// validated configuration), the summary, and error messages.
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let args = [
+            "--sentinel-password",
+            "secret-s1",
+            "--redis-password",
+            "secret-r1",
+            "--client-password",
+            "secret-c1",
+        ];
+        let text = "redis_username = \"u\"\n\
+             [[client_users]]\nusername = \"magento\"\npassword = \"secret-c2\"\n\
+             [[groups]]\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"m\"\nsentinels = [\"s:1\"]\n\
+             sentinel_password = \"secret-s2\"\n";
+        let parsed = file(text).unwrap();
+        let shown = format!("{:?} {:?}", cli(&args), parsed);
+        let config = resolve(&args, text).unwrap();
+        let shown = format!("{shown} {config:?} {config}");
+        for secret in [
+            "secret-s1",
+            "secret-s2",
+            "secret-r1",
+            "secret-c1",
+            "secret-c2",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("<redacted>"));
+
+        // A password of the wrong type, or a file that does not parse around it.
+        for bad in [
+            "redis_password = 8675309\n",
+            "client_password = \"8675309\n",
+            "[[client_users]]\nusername = \"u\"\npassword = 8675309\n",
+            "sentinel_password = 8675309.5\n",
+        ] {
+            let message = file(bad).unwrap_err();
+            assert!(!message.contains("8675309"), "{message}");
+        }
+        // Errors about a password never quote it.
+        let message = err(
+            &["--redis-username", "u u", "--redis-password", "secret-r1"],
+            ONE_GROUP,
+        );
+        assert!(!message.contains("secret-r1"), "{message}");
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        let s = Secret::new("abc");
+        assert!(s.matches(b"abc"));
+        assert!(!s.matches(b"abd"));
+        assert!(!s.matches(b"ab"));
+        assert!(!s.matches(b"abcd"));
+        assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
     #[test]
     fn endpoints_accept_ipv6_and_names() {
         assert_eq!(
@@ -606,5 +1909,17 @@ mod tests {
         assert_eq!(parse_duration("100"), Ok(Duration::from_millis(100)));
         assert!(parse_duration("5h").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn sizes_take_redis_units() {
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert_eq!(parse_size("1k"), Ok(1000));
+        assert_eq!(parse_size("1KB"), Ok(1024));
+        assert_eq!(parse_size("512mb"), Ok(512 * 1024 * 1024));
+        assert_eq!(parse_size("2g"), Ok(2_000_000_000));
+        assert!(parse_size("1tb").is_err());
+        assert!(parse_size("99999999999999gb").is_err());
+        assert!(parse_size("-1").is_err());
     }
 }

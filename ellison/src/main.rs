@@ -1,18 +1,35 @@
-//! The `ellison` binary: parse the configuration (exit 64 if it is bad), set up logging, serve
-//! until SIGTERM or SIGINT.
+//! The `ellison` binary: parse the configuration (exit 64 if it is bad), set up logging with a
+//! reloadable filter, bind, serve; SIGHUP reloads the configuration, SIGTERM or SIGINT drains
+//! (a second SIGINT exits at once), and the process exits 0 once drained.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use ellison::config::{Cli, LogFormat};
-use tracing::{error, info};
-use tracing_subscriber::EnvFilter;
+use ellison::shutdown::{Request, Signals};
+use tracing::{error, info, warn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter};
 
-/// `EX_CONFIG` from sysexits.h: the configuration is unusable.
+/// `EX_USAGE` from sysexits.h: bad flags or configuration.
 const EXIT_CONFIG: u8 = 64;
+/// The conventional status of a process ended by SIGINT (128 + 2), for the second SIGINT.
+const EXIT_INTERRUPTED: i32 = 130;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version land here too, and are not errors.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let config = match cli.load() {
         Ok(config) => config,
         Err(e) => {
@@ -21,19 +38,17 @@ fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        for group in &config.groups {
-            println!(
-                "group {:?}: listen {}, master name {:?}, {} sentinel(s)",
-                group.name,
-                group.listen,
-                group.master_name,
-                group.sentinels.len()
-            );
-        }
+        print!("{config}");
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    init_tracing(config.log_format);
+    let log_reload = match init_tracing(config.log_format, &config.log) {
+        Ok(reload) => reload,
+        Err(e) => {
+            eprintln!("ellison: invalid configuration: log: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,6 +60,15 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
+        // Before anything else, so that no signal meets its default action (SIGHUP's ends the
+        // process) while Ellison starts.
+        let mut signals = match Signals::install() {
+            Ok(signals) => signals,
+            Err(e) => {
+                error!(error = %e, "cannot install signal handlers");
+                return ExitCode::FAILURE;
+            }
+        };
         let server = match ellison::Server::bind(config).await {
             Ok(server) => server,
             Err(e) => {
@@ -52,32 +76,58 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        server.run(shutdown_signal()).await;
+        let control = server.control();
+        control.set_log_reload(log_reload);
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let mut stop = Some(stop_tx);
+            loop {
+                match signals.next().await {
+                    Request::Reload => {
+                        info!("SIGHUP received; reloading the configuration");
+                        let _ = control.reload(cli.load());
+                    }
+                    Request::Drain(name) => match stop.take() {
+                        Some(stop) => {
+                            if name == "SIGINT" {
+                                info!("SIGINT received; draining (a second SIGINT exits at once)");
+                            } else {
+                                info!("{name} received; draining");
+                            }
+                            let _ = stop.send(());
+                        }
+                        None => info!("{name} received; already draining"),
+                    },
+                    Request::Exit => {
+                        warn!("second SIGINT received; exiting without waiting for sessions");
+                        std::process::exit(EXIT_INTERRUPTED);
+                    }
+                }
+            }
+        });
+        server
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await;
         info!("stopped");
         ExitCode::SUCCESS
     })
 }
 
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+/// Installs the global subscriber; returns how to swap its filter on reload.
+fn init_tracing(format: LogFormat, filter: &str) -> Result<ellison::LogReload, String> {
+    let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Plain => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Plain => registry.with(tracing_subscriber::fmt::layer()).init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json())
+            .init(),
     }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot listen for SIGTERM");
-            return std::future::pending().await;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received; shutting down"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received; shutting down"),
-    }
+    Ok(Box::new(move |directives: &str| {
+        let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }))
 }

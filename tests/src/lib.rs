@@ -38,7 +38,7 @@ pub mod workload;
 pub use error::{HarnessError, Result};
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
-pub use proxy::Proxy;
+pub use proxy::{http_get, Proxy};
 pub use redis::RedisNode;
 pub use resp::{command, raw_roundtrip, Auth, RespClient, Value};
 pub use sentinel::RogueSentinel;

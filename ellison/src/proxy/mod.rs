@@ -1,5 +1,6 @@
-//! The client side: a listener per group that accepts connections and runs one
-//! [`session::Session`] per client.
+//! The client side: a listener per group that accepts connections (up to `max_clients`) and
+//! runs one [`session::Session`] per client, and stops accepting and waits for its sessions
+//! when Ellison drains.
 
 pub mod command;
 pub mod session;
@@ -8,14 +9,18 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{debug, error, Instrument};
 
 use crate::config::{GroupConfig, Timing};
 use crate::master::MasterHandle;
+use crate::metrics::{ConnectionOutcome, GroupMetrics};
 use crate::resp::Limits;
+use crate::shutdown;
 use session::{Outcome, Session};
 
 /// What every session of a group shares.
@@ -23,9 +28,14 @@ use session::{Outcome, Session};
 pub struct Shared {
     /// The group's name, for error replies and logs.
     pub name: String,
-    /// The group's current configuration; a reload publishes a new one, which sessions use
-    /// from their next command on.
+    /// The group's current configuration; a reload (SIGHUP) publishes a new one, which
+    /// sessions use from their next command on.
     pub config: watch::Receiver<Arc<GroupConfig>>,
+    /// The group's metrics.
+    pub metrics: GroupMetrics,
+    /// Becomes `true` once Ellison drains: an idle session closes, a busy one closes after
+    /// its in-flight command. The listener cuts what is left after `drain_grace`.
+    pub drain: watch::Receiver<bool>,
 }
 
 impl Shared {
@@ -38,43 +48,158 @@ impl Shared {
     pub fn limits(&self) -> Limits {
         self.config.borrow().limits
     }
+
+    /// The group's current configuration.
+    pub fn current(&self) -> Arc<GroupConfig> {
+        self.config.borrow().clone()
+    }
+
+    /// True once Ellison drains.
+    pub fn draining(&self) -> bool {
+        *self.drain.borrow()
+    }
+
+    /// Sets the socket options of a client or upstream connection from the current
+    /// configuration (`TCP_NODELAY`, `tcp_keepalive`).
+    pub fn tune(&self, stream: &TcpStream) -> io::Result<()> {
+        tune_with(stream, self.timing().tcp_keepalive)
+    }
+
+    /// Takes one of the group's `max_clients` places, or refuses. The place is given back
+    /// when the returned slot is dropped; the `ellison_client_connections_*` metrics follow.
+    pub fn admit(self: &Arc<Self>) -> Result<ClientSlot, MaxClients> {
+        let max = self.config.borrow().max_clients;
+        let before = self.metrics.clients_active.inc();
+        if usize::try_from(before).unwrap_or(usize::MAX) >= max {
+            self.metrics.clients_active.dec();
+            self.metrics
+                .connection(ConnectionOutcome::RejectedMaxClients);
+            return Err(MaxClients { max });
+        }
+        self.metrics.connection(ConnectionOutcome::Accepted);
+        Ok(ClientSlot {
+            shared: self.clone(),
+            ended: false,
+        })
+    }
 }
 
-/// Sets the socket options every proxied connection gets.
-pub(crate) fn tune(stream: &TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    let keepalive = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(60))
-        .with_interval(Duration::from_secs(10));
-    socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive)
+/// The group already has `max` clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("max number of clients reached")]
+pub struct MaxClients {
+    pub max: usize,
 }
 
-/// Accepts clients until `shutdown` resolves, then waits for the open sessions to end.
-pub async fn serve(
-    listener: TcpListener,
-    master: MasterHandle,
+/// One admitted client; gives its place back when dropped.
+#[derive(Debug)]
+pub struct ClientSlot {
     shared: Arc<Shared>,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
+    ended: bool,
+}
+
+impl ClientSlot {
+    /// Records how the connection ended. A slot dropped without this (a session cut at the
+    /// end of a drain) counts as closed by Ellison.
+    pub fn end(mut self, outcome: ConnectionOutcome) {
+        self.shared.metrics.connection(outcome);
+        self.ended = true;
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.shared
+                .metrics
+                .connection(ConnectionOutcome::ClosedByEllison);
+        }
+        self.shared.metrics.clients_active.dec();
+    }
+}
+
+/// Sets the default socket options (`TCP_NODELAY`, keepalive after 60 s). Prefer
+/// [`Shared::tune`], which follows `tcp_keepalive`.
+pub fn tune(stream: &TcpStream) -> io::Result<()> {
+    tune_with(stream, Timing::default().tcp_keepalive)
+}
+
+/// Sets `TCP_NODELAY` and TCP keepalive (`None`: off).
+pub fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let sock = socket2::SockRef::from(stream);
+    match keepalive {
+        Some(time) => {
+            let interval = (time / 6).clamp(Duration::from_secs(1), Duration::from_secs(10));
+            sock.set_tcp_keepalive(
+                &socket2::TcpKeepalive::new()
+                    .with_time(time)
+                    .with_interval(interval),
+            )
+        }
+        None => sock.set_keepalive(false),
+    }
+}
+
+/// The reply a client over `max_clients` gets, as Redis words it.
+const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+/// Refused clients being answered at once; past this they are closed without a reply.
+const MAX_REFUSING: usize = 64;
+/// How long a refused client gets to read its error.
+const REFUSE_LINGER: Duration = Duration::from_secs(1);
+
+/// How a listener's drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Sessions open when the listener stopped accepting.
+    pub open: usize,
+    /// Sessions still open when `drain_grace` ran out, and cut.
+    pub cut: usize,
+    /// From the end of accepting to the last session gone.
+    pub took: Duration,
+}
+
+/// Accepts clients until Ellison drains (`shared.drain`), then waits up to `drain_grace` for
+/// the open sessions to end and cuts the rest.
+pub async fn serve(listener: TcpListener, master: MasterHandle, shared: Arc<Shared>) -> Drained {
     let mut sessions = JoinSet::new();
-    tokio::pin!(shutdown);
+    let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+    let mut drain = shared.drain.clone();
     let mut backoff = Duration::from_millis(5);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
-                    if let Err(e) = tune(&stream) {
+                    let slot = match shared.admit() {
+                        Ok(slot) => slot,
+                        Err(e) => {
+                            debug!(%peer, max = e.max, "client refused: max number of clients reached");
+                            refuse(stream, &refusing);
+                            continue;
+                        }
+                    };
+                    if let Err(e) = shared.tune(&stream) {
                         debug!(error = %e, "cannot set socket options on client");
                     }
                     let session = Session::new(stream, master.clone(), shared.clone());
                     let span = tracing::debug_span!("session", %peer);
                     sessions.spawn(async move {
-                        match session.run().await {
-                            Outcome::ClientClosed => debug!("client closed"),
-                            Outcome::Closed(reason) => debug!(reason, "session closed"),
-                            Outcome::ClientError(e) => debug!(error = %e, "client connection failed"),
-                        }
+                        let end = match session.run().await {
+                            Outcome::ClientClosed => {
+                                debug!("client closed");
+                                ConnectionOutcome::ClosedByClient
+                            }
+                            Outcome::Closed(reason) => {
+                                debug!(reason, "session closed");
+                                ConnectionOutcome::ClosedByEllison
+                            }
+                            Outcome::ClientError(e) => {
+                                debug!(error = %e, "client connection failed");
+                                ConnectionOutcome::Error
+                            }
+                        };
+                        slot.end(end);
                     }.instrument(span));
                 }
                 Err(e) => {
@@ -85,9 +210,113 @@ pub async fn serve(
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
-            () = &mut shutdown => break,
+            () = shutdown::draining(&mut drain) => break,
         }
     }
     drop(listener);
-    sessions.shutdown().await;
+    let open = sessions.len();
+    let started = Instant::now();
+    let deadline = started + shared.timing().drain_grace;
+    let mut cut = 0;
+    loop {
+        match tokio::time::timeout_at(deadline, sessions.join_next()).await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                cut = sessions.len();
+                sessions.shutdown().await;
+                break;
+            }
+        }
+    }
+    Drained {
+        open,
+        cut,
+        took: started.elapsed(),
+    }
+}
+
+/// Answers a client over `max_clients` with Redis' error and closes it, without holding up
+/// the accept loop: the error is written, the write side shut, and what the client sent is
+/// read and discarded briefly so that the close does not become a reset that loses the error.
+fn refuse(mut stream: TcpStream, refusing: &Arc<Semaphore>) {
+    let Ok(permit) = refusing.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSE_LINGER, async {
+            stream.write_all(MAX_CLIENTS_REPLY).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            Ok::<_, io::Error>(())
+        })
+        .await;
+        drop(permit);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Cli;
+    use crate::metrics::Metrics;
+    use clap::Parser;
+
+    fn shared(max_clients: usize) -> (Arc<Shared>, Arc<Metrics>) {
+        let cli =
+            Cli::try_parse_from(["ellison", "--master-name", "m", "--sentinels", "s:1"]).unwrap();
+        let mut group = cli.load().unwrap().groups.remove(0);
+        group.max_clients = max_clients;
+        let metrics = Arc::new(Metrics::new());
+        let shared = Arc::new(Shared {
+            name: group.name.clone(),
+            metrics: metrics.group(&group.name),
+            config: watch::channel(Arc::new(group)).1,
+            drain: watch::channel(false).1,
+        });
+        (shared, metrics)
+    }
+
+    #[test]
+    fn admission_stops_at_max_clients_and_counts() {
+        let (shared, metrics) = shared(2);
+        let a = shared.admit().unwrap();
+        let b = shared.admit().unwrap();
+        assert_eq!(shared.admit().unwrap_err(), MaxClients { max: 2 });
+        assert_eq!(shared.metrics.clients_active.get(), 2);
+        a.end(ConnectionOutcome::ClosedByClient);
+        let c = shared.admit().unwrap();
+        // A slot dropped without an outcome was cut by Ellison.
+        drop(b);
+        drop(c);
+        assert_eq!(shared.metrics.clients_active.get(), 0);
+        let text = metrics.encode();
+        for (outcome, n) in [
+            ("accepted", 3),
+            ("rejected_max_clients", 1),
+            ("closed_by_client", 1),
+            ("closed_by_ellison", 2),
+        ] {
+            let line = format!(
+                "ellison_client_connections_total{{group=\"m\",outcome=\"{outcome}\"}} {n}"
+            );
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn keepalive_follows_the_configuration() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        tune_with(&stream, Some(Duration::from_secs(20))).unwrap();
+        let sock = socket2::SockRef::from(&stream);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.keepalive_time().unwrap(), Duration::from_secs(20));
+        assert!(stream.nodelay().unwrap());
+        tune_with(&stream, None).unwrap();
+        assert!(!sock.keepalive().unwrap());
+    }
 }

@@ -121,10 +121,13 @@ impl Conn {
         if let Some(auth) = auth {
             let reply = match &auth.username {
                 Some(user) => {
-                    conn.call(&[b"AUTH", user.as_bytes(), auth.password.as_bytes()])
+                    conn.call(&[b"AUTH", user.as_bytes(), auth.password.expose().as_bytes()])
                         .await?
                 }
-                None => conn.call(&[b"AUTH", auth.password.as_bytes()]).await?,
+                None => {
+                    conn.call(&[b"AUTH", auth.password.expose().as_bytes()])
+                        .await?
+                }
             };
             if let Value::Error(e) = reply {
                 // The server's message (`WRONGPASS ...`) names no secret.

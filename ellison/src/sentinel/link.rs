@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, Instrument};
@@ -13,7 +13,7 @@ use super::conn::{Conn, ConnError};
 use super::events::{self, EventKind};
 use super::quorum::Report;
 use super::Msg;
-use crate::config::{Credentials, Endpoint, Timing};
+use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
 use crate::resp::Value;
 
 /// Index of a link in the tracker's table.
@@ -37,12 +37,21 @@ pub struct Peer {
     pub runid: String,
 }
 
-/// What a link needs to know about its group.
+/// What a link needs to know about its group. A change of credentials replaces the links;
+/// the timing is read from the group's configuration at each use, so that a reload applies to
+/// running links.
 #[derive(Debug)]
 pub struct LinkSettings {
     pub master_name: String,
     pub auth: Option<Credentials>,
-    pub timing: Timing,
+    pub config: watch::Receiver<Arc<GroupConfig>>,
+}
+
+impl LinkSettings {
+    /// The group's current timing.
+    pub fn timing(&self) -> Timing {
+        self.config.borrow().timing
+    }
 }
 
 /// A running link; dropping it stops its tasks.
@@ -100,10 +109,11 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 async fn connect(endpoint: &Endpoint, settings: &LinkSettings) -> Result<Conn, ConnError> {
+    let timing = settings.timing();
     Conn::connect_endpoint(
         endpoint,
-        settings.timing.connect_timeout,
-        settings.timing.read_timeout,
+        timing.connect_timeout,
+        timing.read_timeout,
         settings.auth.as_ref(),
     )
     .await
@@ -172,8 +182,9 @@ async fn poll_connected(
     loop {
         conn.send(&[b"SENTINEL", b"MASTER", name]).await?;
         conn.send(&[b"SENTINEL", b"SENTINELS", name]).await?;
-        let master = conn.read(Some(settings.timing.read_timeout)).await?;
-        let sentinels = conn.read(Some(settings.timing.read_timeout)).await?;
+        let read_timeout = settings.timing().read_timeout;
+        let master = conn.read(Some(read_timeout)).await?;
+        let sentinels = conn.read(Some(read_timeout)).await?;
         let polled = Polled {
             myid: myid.clone(),
             report: parse_master(&master)?,
@@ -188,7 +199,7 @@ async fn poll_connected(
             return Ok(());
         }
         tokio::select! {
-            _ = tokio::time::sleep(settings.timing.sentinel_poll_interval) => {}
+            _ = tokio::time::sleep(settings.timing().sentinel_poll_interval) => {}
             _ = poke.notified() => {}
         }
     }
@@ -305,7 +316,7 @@ async fn subscribed(
     let mut probing = false;
     loop {
         let wait = if probing {
-            settings.timing.read_timeout
+            settings.timing().read_timeout
         } else {
             SUBSCRIPTION_IDLE
         };
@@ -332,7 +343,7 @@ async fn subscribed(
             continue;
         };
         if kind == EventKind::FailoverStarted {
-            info!(event = channel, %message, "failover started");
+            info!(event = channel, %message, "sentinel failover event");
         } else {
             debug!(event = channel, %message, "sentinel event");
         }

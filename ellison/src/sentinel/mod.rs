@@ -8,6 +8,9 @@
 //!
 //! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
 //! check all run in their own tasks and report through one bounded channel.
+//!
+//! It follows its group's configuration channel: a reload replaces the links whose endpoint or
+//! credentials changed, and the timing and `ROLE` credentials apply from their next use.
 
 pub mod conn;
 pub mod events;
@@ -19,13 +22,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
+use crate::metrics::GroupMetrics;
 use crate::resp::Value;
 use conn::Conn;
 use events::EventKind;
@@ -62,30 +66,45 @@ pub enum Msg {
 /// While there is no verified master, Sentinels are polled this often.
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
 
-/// Starts tracking one group; returns the handle sessions read and the tracker task.
-pub fn spawn(group: &GroupConfig) -> (MasterHandle, JoinHandle<()>) {
+/// Starts tracking one group, following its configuration channel; returns the handle
+/// sessions read and the tracker task.
+pub fn spawn(
+    config: watch::Receiver<Arc<GroupConfig>>,
+    metrics: GroupMetrics,
+) -> (MasterHandle, JoinHandle<()>) {
     let (publisher, handle) = master::channel();
     let (tx, rx) = mpsc::channel(256);
+    let group = config.borrow().clone();
     let settings = Arc::new(LinkSettings {
         master_name: group.master_name.clone(),
         auth: group.sentinel_auth.clone(),
-        timing: group.timing,
+        config: config.clone(),
     });
     let mut tracker = Tracker {
         settings,
+        config,
+        configured: group.sentinels.clone(),
         publisher,
         links: Vec::new(),
         tx,
         current: None,
+        last_master: None,
         suspects: Vec::new(),
         verifying: None,
+        candidate: None,
         checker: None,
         unsettled_since: Some(Instant::now()),
+        metrics,
     };
-    for endpoint in &group.sentinels {
-        tracker.add_link(endpoint.clone(), false);
-    }
     let span = tracing::info_span!("group", group = %group.name);
+    {
+        // The links' spans are children of the group's, as those of discovered links are.
+        let _entered = span.enter();
+        for endpoint in &group.sentinels {
+            tracker.add_link(endpoint.clone(), false);
+        }
+    }
+    tracker.metrics.master_published(None, None);
     let task = tokio::spawn(tracker.run(rx).instrument(span));
     (handle, task)
 }
@@ -97,6 +116,8 @@ struct LinkState {
     /// The last poll: when it finished and what it said (`Err` = unreachable).
     last: Option<(Instant, Result<Option<Report>, String>)>,
     peers: Vec<link::Peer>,
+    /// What the metrics last showed for it: (reachable, agrees).
+    shown: Option<(bool, bool)>,
 }
 
 struct Checker {
@@ -112,27 +133,46 @@ impl Drop for Checker {
 
 struct Tracker {
     settings: Arc<LinkSettings>,
+    /// The group's configuration; a reload publishes a new one.
+    config: watch::Receiver<Arc<GroupConfig>>,
+    /// The Sentinels the configuration lists (the links made for them are not `discovered`).
+    configured: Vec<Endpoint>,
     publisher: MasterPublisher,
+    /// Indexed by [`LinkId`]; a removed link leaves `None`, and ids are never reused, so that
+    /// late messages from a removed link are ignored.
     links: Vec<Option<LinkState>>,
     tx: mpsc::Sender<Msg>,
     /// The published master and the endpoint the Sentinels named it by.
     current: Option<(Endpoint, Master)>,
+    /// The last master published, kept while commands are held, to tell a switch from the
+    /// same master verified again.
+    last_master: Option<Master>,
     /// Links that announced the start of a failover, and when: until each has been polled
     /// again, the old master is not trusted.
     suspects: Vec<(LinkId, Instant)>,
     verifying: Option<(Endpoint, u64)>,
+    /// The last candidate announced in the log, so that a candidate that keeps failing its
+    /// `ROLE` check is logged once.
+    candidate: Option<(Endpoint, u64)>,
     checker: Option<Checker>,
     /// When the group last lost its verified master, to time the switch.
     unsettled_since: Option<Instant>,
+    metrics: GroupMetrics,
 }
 
 impl Tracker {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut fast = tokio::time::interval(UNSETTLED_POLL);
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut config_open = true;
         loop {
             tokio::select! {
                 Some(msg) = rx.recv() => self.handle(msg),
+                changed = self.config.changed(), if config_open => match changed {
+                    Ok(()) => self.reconfigure(),
+                    // The server is going away; keep serving until the task is aborted.
+                    Err(_) => config_open = false,
+                },
                 () = self.publisher.recheck_requested() => {
                     debug!("re-check requested by a session");
                     match &self.checker {
@@ -189,6 +229,95 @@ impl Tracker {
             }
         }
         self.evaluate();
+        self.show_sentinels();
+    }
+
+    /// Applies a new configuration of the group: Sentinel list and credentials (links whose
+    /// endpoint or credentials changed are replaced; the others keep running), and `ROLE`
+    /// credentials and timing (read by the checker at its next round).
+    fn reconfigure(&mut self) {
+        let config = self.config.borrow_and_update().clone();
+        if config.sentinel_auth != self.settings.auth {
+            info!(
+                sentinels = self.links.iter().flatten().count(),
+                "sentinel credentials changed; reconnecting to every sentinel"
+            );
+            self.settings = Arc::new(LinkSettings {
+                master_name: self.settings.master_name.clone(),
+                auth: config.sentinel_auth.clone(),
+                config: self.config.clone(),
+            });
+            let old: Vec<(Endpoint, bool)> = self
+                .links
+                .iter_mut()
+                .filter_map(Option::take)
+                .map(|s| (s.link.endpoint.clone(), s.discovered))
+                .collect();
+            for (endpoint, discovered) in old {
+                self.add_link(endpoint, discovered);
+            }
+        }
+        let removed: Vec<Endpoint> = self
+            .configured
+            .iter()
+            .filter(|e| !config.sentinels.contains(e))
+            .cloned()
+            .collect();
+        for endpoint in &removed {
+            for slot in &mut self.links {
+                if slot
+                    .as_ref()
+                    .is_some_and(|s| !s.discovered && &s.link.endpoint == endpoint)
+                {
+                    info!(sentinel = %endpoint, "sentinel removed from the configuration");
+                    *slot = None;
+                    self.metrics.sentinel_forgotten(endpoint);
+                }
+            }
+            self.suspects
+                .retain(|(id, _)| matches!(self.links.get(*id), Some(Some(_))));
+        }
+        for endpoint in &config.sentinels {
+            if self.configured.contains(endpoint) {
+                continue;
+            }
+            let discovered = self
+                .links
+                .iter_mut()
+                .flatten()
+                .find(|s| &s.link.endpoint == endpoint);
+            match discovered {
+                Some(state) => state.discovered = false,
+                None => {
+                    info!(sentinel = %endpoint, "sentinel added by the configuration");
+                    self.add_link(endpoint.clone(), false);
+                }
+            }
+        }
+        self.configured = config.sentinels.clone();
+        self.poke_links();
+        self.evaluate();
+        self.show_sentinels();
+    }
+
+    /// Updates the per-Sentinel metrics where they changed.
+    fn show_sentinels(&mut self) {
+        let master = self.current.clone();
+        self.metrics.sentinels_known(self.known());
+        for state in self.links.iter_mut().flatten() {
+            let (reachable, agrees) = match &state.last {
+                Some((_, Ok(report))) => (
+                    true,
+                    matches!((report, &master), (Some(r), Some((e, m))) if r.addr == *e && r.epoch == m.epoch),
+                ),
+                _ => (false, false),
+            };
+            if state.shown != Some((reachable, agrees)) {
+                state.shown = Some((reachable, agrees));
+                self.metrics
+                    .sentinel(&state.link.endpoint, reachable, agrees);
+            }
+        }
     }
 
     fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
@@ -238,6 +367,7 @@ impl Tracker {
             if drop {
                 if let Some(s) = slot.take() {
                     info!(sentinel = %s.link.endpoint, "sentinel no longer listed by its peers; forgetting it");
+                    self.metrics.sentinel_forgotten(&s.link.endpoint);
                 }
             }
         }
@@ -261,6 +391,7 @@ impl Tracker {
             myid: None,
             last: None,
             peers: Vec::new(),
+            shown: None,
         }));
     }
 
@@ -347,7 +478,9 @@ impl Tracker {
         if let Some((_, master)) = self.current.take() {
             info!(old = %master.addr, epoch = master.epoch, reason, "master no longer verified; holding commands");
             self.publisher.set(None);
+            self.metrics.master_published(Some(master.addr), None);
             self.checker = None;
+            self.candidate = None;
             self.unsettled_since = Some(Instant::now());
         }
     }
@@ -356,11 +489,18 @@ impl Tracker {
         if self.verifying.as_ref() == Some(&(endpoint.clone(), epoch)) {
             return;
         }
+        if self.candidate.as_ref() != Some(&(endpoint.clone(), epoch)) {
+            info!(candidate = %endpoint, epoch, "sentinels agree on a master; asking it ROLE");
+            self.candidate = Some((endpoint.clone(), epoch));
+        }
         self.verifying = Some((endpoint.clone(), epoch));
         let tx = self.tx.clone();
-        let timing = self.settings.timing;
+        let (timing, auth) = {
+            let config = self.config.borrow();
+            (config.timing, config.redis_auth.clone())
+        };
         tokio::spawn(async move {
-            let result = verify_role(&endpoint, timing).await;
+            let result = verify_role(&endpoint, timing, auth.as_ref()).await;
             let _ = tx
                 .send(Msg::Verified {
                     endpoint,
@@ -384,25 +524,41 @@ impl Tracker {
         }
         let master = Master { addr, epoch };
         let waited = self.unsettled_since.take().map(|t| t.elapsed());
-        match waited {
-            Some(waited) => info!(master = %addr, epoch, ?waited, "verified master"),
-            None => info!(master = %addr, epoch, "verified master"),
+        let took_ms = waited.map(|w| w.as_millis() as u64);
+        match self.last_master {
+            None => info!(master = %addr, epoch, took_ms, "master verified"),
+            Some(old) if old == master => {
+                info!(master = %addr, epoch, took_ms, "master verified again; no switch")
+            }
+            Some(old) => {
+                info!(old = %old.addr, old_epoch = old.epoch, new = %addr, epoch, took_ms, "master switched");
+                self.metrics.master_switched(waited);
+            }
         }
-        self.current = Some((endpoint, master));
+        let previous = self
+            .current
+            .replace((endpoint, master))
+            .map(|(_, m)| m.addr);
+        self.last_master = Some(master);
         self.publisher.set(Some(master));
-        self.checker = Some(spawn_checker(master, self.settings.timing, self.tx.clone()));
+        self.metrics.master_published(previous, Some(addr));
+        self.checker = Some(spawn_checker(master, self.config.clone(), self.tx.clone()));
     }
 }
 
 /// Resolves a candidate and asks it `ROLE`; `Ok` with its address if it says `master`.
-async fn verify_role(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, String> {
+async fn verify_role(
+    endpoint: &Endpoint,
+    timing: Timing,
+    auth: Option<&Credentials>,
+) -> Result<SocketAddr, String> {
     let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await
         .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
         .next()
         .ok_or_else(|| format!("{endpoint} resolves to no address"))?;
     let mut conn = None;
-    check_role(&mut conn, addr, timing, None).await?;
+    check_role(&mut conn, addr, timing, auth).await?;
     Ok(addr)
 }
 
@@ -448,18 +604,35 @@ async fn check_role(
     }
 }
 
-fn spawn_checker(master: Master, timing: Timing, tx: mpsc::Sender<Msg>) -> Checker {
+/// Asks the verified master `ROLE` every `role_check_interval`, or at once when poked. Reads
+/// the timing and credentials from the group's configuration each round, and reconnects when
+/// the credentials changed.
+fn spawn_checker(
+    master: Master,
+    config: watch::Receiver<Arc<GroupConfig>>,
+    tx: mpsc::Sender<Msg>,
+) -> Checker {
     let poke = Arc::new(Notify::new());
     let task = tokio::spawn({
         let poke = poke.clone();
         async move {
             let mut conn = None;
+            let mut conn_auth = None;
             loop {
+                let interval = config.borrow().timing.role_check_interval;
                 let requested = tokio::select! {
-                    () = tokio::time::sleep(timing.role_check_interval) => false,
+                    () = tokio::time::sleep(interval) => false,
                     () = poke.notified() => true,
                 };
-                match check_role(&mut conn, master.addr, timing, None).await {
+                let (timing, auth) = {
+                    let config = config.borrow();
+                    (config.timing, config.redis_auth.clone())
+                };
+                if auth != conn_auth {
+                    conn = None;
+                    conn_auth = auth;
+                }
+                match check_role(&mut conn, master.addr, timing, conn_auth.as_ref()).await {
                     Ok(()) if requested => {
                         if tx.send(Msg::RoleConfirmed { master }).await.is_err() {
                             return;

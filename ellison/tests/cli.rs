@@ -1,0 +1,84 @@
+//! The `ellison` binary's command line: exit codes and `--check-config` output. (Being an
+//! integration test of this package, it also makes `cargo test --workspace` build the binary
+//! that `tests/tests/operations.rs` runs end to end.)
+
+use std::process::{Command, Output};
+
+fn ellison(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ellison"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the ellison binary")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn check_config_accepts_the_example_file() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/ellison.example.toml");
+    let out = ellison(&["--config", example, "--check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("group \"cache\": listen 127.0.0.1:6379"),
+        "{shown}"
+    );
+    assert!(shown.contains("configuration is valid"), "{shown}");
+}
+
+#[test]
+fn bad_configuration_exits_64_naming_the_key() {
+    let out = ellison(
+        &["--master-name", "m", "--sentinels", "s:1", "--check-config"],
+        &[("ELLISON_MAX_CLIENTS", "0")],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        text(&out).contains("--max-clients: must be at least 1"),
+        "{}",
+        text(&out)
+    );
+
+    // A bad flag value is a bad configuration too.
+    let out = ellison(&["--drain-grace", "soon"], &[]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    let out = ellison(&["--no-such-flag"], &[]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+
+    let out = ellison(&["--help"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out).contains("--admin-listen"));
+}
+
+#[test]
+fn check_config_never_prints_secrets() {
+    let out = ellison(
+        &["--master-name", "m", "--sentinels", "s:1", "--check-config"],
+        &[
+            ("ELLISON_SENTINEL_PASSWORD", "secret-one"),
+            ("ELLISON_REDIS_USERNAME", "proxy"),
+            ("ELLISON_REDIS_PASSWORD", "secret-two"),
+            ("ELLISON_CLIENT_PASSWORD", "secret-three"),
+        ],
+    );
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("redis user \"proxy\" with a password"),
+        "{shown}"
+    );
+    for secret in ["secret-one", "secret-two", "secret-three"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    // Nor does --help show the variables' values.
+    let out = ellison(&["--help"], &[("ELLISON_REDIS_PASSWORD", "secret-two")]);
+    assert!(!text(&out).contains("secret-two"));
+}

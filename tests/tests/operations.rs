@@ -1,0 +1,627 @@
+//! Operating Ellison: the admin endpoint (`/ready`, `/metrics`) during start, failover and
+//! drain; reloads that keep sessions or are refused; the drain; `max_clients`; and the real
+//! binary driven by SIGHUP, SIGTERM and SIGINT. (Secrets in logs: `secrets.rs`.)
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ellison::ReloadError;
+use ellison_e2e::resp::encode_command;
+use ellison_e2e::{free_port, http_get, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(30);
+const HTTP: Duration = Duration::from_secs(5);
+
+/// A configuration file for one group in front of `sentinels`, with extra top-level lines.
+fn config(master_name: &str, listen: &str, sentinels: &[String], top: &str) -> String {
+    let list: Vec<String> = sentinels.iter().map(|s| format!("{s:?}")).collect();
+    format!(
+        "{top}\n[[groups]]\nlisten = \"{listen}\"\nmaster_name = \"{master_name}\"\nsentinels = [{}]\n",
+        list.join(", ")
+    )
+}
+
+fn addrs(group: &SentinelGroup) -> Vec<String> {
+    group
+        .sentinel_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Polls `GET path` until `ok` holds for the status and body; returns the last answer.
+async fn wait_http(
+    addr: SocketAddr,
+    path: &str,
+    what: &str,
+    ok: impl Fn(u16, &str) -> bool,
+) -> (u16, String) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let last = match http_get(addr, path, HTTP).await {
+            Ok((status, body)) if ok(status, &body) => return (status, body),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} on {path}; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn has_line(text: &str, line: &str) -> bool {
+    text.lines().any(|l| l == line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_goes_503_to_200_and_back_to_503_while_draining() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    // First in front of a Sentinel that does not exist: no master can be verified.
+    let nowhere = vec![format!("127.0.0.1:{}", free_port())];
+    let top = "admin_listen = \"127.0.0.1:0\"\ndrain_grace = \"3s\"";
+    let mut proxy = Proxy::start_with_file(
+        &config(group.master_name(), "127.0.0.1:0", &nowhere, top),
+        &[],
+    )
+    .await
+    .unwrap();
+    let admin = proxy.admin_addr().unwrap();
+    assert_eq!(http_get(admin, "/live", HTTP).await.unwrap().0, 200);
+    let (status, body) = http_get(admin, "/ready", HTTP).await.unwrap();
+    assert_eq!(status, 503);
+    assert_eq!(body, "group 'mymaster' has no verified master\n");
+
+    // Then the real Sentinels, by reload.
+    proxy
+        .write_config(&config(
+            group.master_name(),
+            "127.0.0.1:0",
+            &addrs(&group),
+            top,
+        ))
+        .unwrap();
+    let reloaded = proxy.reload().unwrap();
+    assert_eq!(reloaded.changed, ["groups[0].sentinels"]);
+    wait_http(admin, "/ready", "ready", |s, _| s == 200).await;
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+
+    // A session with a command in flight that never completes keeps the drain going until
+    // the grace period ends, long enough to see /ready say so.
+    let mut blocked = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    blocked.cmd(&["PING"]).await.unwrap();
+    blocked
+        .send_bytes(&encode_command(&["BLPOP", "nothing", "0"]), "BLPOP")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    proxy.start_drain();
+    let (_, body) = wait_http(admin, "/ready", "draining", |s, _| s == 503).await;
+    assert_eq!(body, "draining\n");
+    assert_eq!(http_get(admin, "/live", HTTP).await.unwrap().0, 200);
+    let drained = proxy.drained(WAIT).await.unwrap();
+    println!(
+        "drain with a blocked session: {drained:?} after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(drained.open, 1);
+    assert_eq!(drained.cut, 1);
+    assert!(drained.took >= Duration::from_millis(2900), "{drained:?}");
+    assert!(drained.took < Duration::from_secs(5), "{drained:?}");
+    // The admin server went with the process.
+    assert!(http_get(admin, "/live", HTTP).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_the_master_and_count_a_switch() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let old = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--admin-listen", "127.0.0.1:0"],
+    )
+    .await
+    .unwrap();
+    let admin = proxy.admin_addr().unwrap();
+    proxy.wait_for_master(old, WAIT).await.unwrap();
+    let info = |addr: SocketAddr| {
+        format!("ellison_master_info{{group=\"mymaster\",address=\"{addr}\"}} 1")
+    };
+    let sentinels = group.sentinel_addrs();
+    let agreeing = |text: &str| {
+        sentinels.iter().all(|s| {
+            has_line(
+                text,
+                &format!("ellison_sentinel_agrees{{group=\"mymaster\",sentinel=\"{s}\"}} 1"),
+            ) && has_line(
+                text,
+                &format!("ellison_sentinel_reachable{{group=\"mymaster\",sentinel=\"{s}\"}} 1"),
+            )
+        })
+    };
+    let (_, text) = wait_http(admin, "/metrics", "every sentinel agreeing", |_, t| {
+        agreeing(t)
+    })
+    .await;
+    assert!(has_line(&text, &info(old)), "{text}");
+    assert!(has_line(
+        &text,
+        "ellison_master_verified{group=\"mymaster\"} 1"
+    ));
+    assert!(has_line(
+        &text,
+        "ellison_master_switches_total{group=\"mymaster\"} 0"
+    ));
+    assert!(has_line(
+        &text,
+        "ellison_sentinels_known{group=\"mymaster\"} 3"
+    ));
+
+    group.sentinel_failover().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    proxy.wait_for_master(new, WAIT).await.unwrap();
+    let (_, text) = wait_http(admin, "/metrics", "the new master's info", |_, t| {
+        has_line(t, &info(new))
+    })
+    .await;
+    assert!(!text.contains(&format!("address=\"{old}\"")), "{text}");
+    assert!(
+        has_line(&text, "ellison_master_switches_total{group=\"mymaster\"} 1"),
+        "{text}"
+    );
+    assert!(
+        has_line(
+            &text,
+            "ellison_master_switch_duration_seconds_count{group=\"mymaster\"} 1"
+        ),
+        "{text}"
+    );
+    let took: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("ellison_master_switch_duration_seconds_sum{group=\"mymaster\"} ")
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    println!("switch took {took:.3}s");
+    assert!(took > 0.0 && took < 30.0, "{took}");
+    wait_http(
+        admin,
+        "/metrics",
+        "every sentinel agreeing again",
+        |_, t| agreeing(t),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_changing_the_sentinel_list_keeps_sessions() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let sentinels = addrs(&group);
+    let proxy = Proxy::start_with_file(
+        &config(group.master_name(), "127.0.0.1:0", &sentinels[..1], ""),
+        &[],
+    )
+    .await
+    .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    client.cmd(&["SET", "kept", "yes"]).await.unwrap();
+    let id = client.cmd(&["CLIENT", "ID"]).await.unwrap();
+
+    proxy
+        .write_config(&config(
+            group.master_name(),
+            "127.0.0.1:0",
+            &sentinels[1..],
+            "hold_timeout = \"4s\"\ndeny_commands = []",
+        ))
+        .unwrap();
+    let reloaded = proxy.reload().unwrap();
+    assert_eq!(
+        reloaded.changed,
+        [
+            "groups[0].sentinels",
+            "groups[0].deny_commands",
+            "groups[0].timing"
+        ]
+    );
+    let current = proxy.control().current();
+    let listed: Vec<String> = current.groups[0]
+        .sentinels
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(listed, sentinels[1..]);
+    assert_eq!(
+        current.groups[0].timing.hold_timeout,
+        Duration::from_secs(4)
+    );
+
+    // The same session, on the same upstream connection.
+    assert_eq!(
+        client
+            .cmd(&["GET", "kept"])
+            .await
+            .unwrap()
+            .as_text()
+            .as_deref(),
+        Some("yes")
+    );
+    assert_eq!(client.cmd(&["CLIENT", "ID"]).await.unwrap(), id);
+    assert_eq!(proxy.master().map(|m| m.addr), Some(master));
+    let text = proxy.metrics_text();
+    assert!(
+        has_line(&text, "ellison_config_reloads_total{result=\"ok\"} 1"),
+        "{text}"
+    );
+    for s in &sentinels[1..] {
+        assert!(
+            text.contains(&format!("sentinel=\"{s}\"")),
+            "{s} not tracked:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_reloads_are_rejected_and_the_old_config_stays() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let sentinels = addrs(&group);
+    let good = config(
+        group.master_name(),
+        "127.0.0.1:0",
+        &sentinels,
+        "hold_timeout = \"3s\"",
+    );
+    let proxy = Proxy::start_with_file(&good, &[]).await.unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let before = proxy.control().current();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    client.cmd(&["SET", "k", "1"]).await.unwrap();
+
+    let name = group.master_name();
+    let cases: Vec<(String, &str)> = vec![
+        (
+            config(name, "127.0.0.1:0", &sentinels, "hold_timeout = \"3 parsecs\""),
+            "hold_timeout",
+        ),
+        (
+            config(name, "127.0.0.1:0", &sentinels, "max_clients = 0"),
+            "max_clients",
+        ),
+        (
+            config(name, "127.0.0.1:1", &sentinels, ""),
+            "groups[0].listen",
+        ),
+        (
+            format!(
+                "{}[[groups]]\nname = \"other\"\nlisten = \"127.0.0.1:0\"\nmaster_name = \"other\"\nsentinels = [\"127.0.0.1:1\"]\n",
+                config(name, "127.0.0.1:0", &sentinels, "")
+            ),
+            "groups",
+        ),
+    ];
+    for (text, key) in &cases {
+        proxy.write_config(text).unwrap();
+        let err = proxy.reload().unwrap_err();
+        assert_eq!(err.key(), Some(*key), "{err}");
+        assert_eq!(proxy.control().current(), before);
+    }
+    // Unknown keys: the file does not parse.
+    proxy
+        .write_config(&format!("hold_timeout_ms = 3\n{good}"))
+        .unwrap();
+    let err = proxy.reload().unwrap_err();
+    assert!(matches!(err, ReloadError::Invalid(_)), "{err}");
+    assert!(
+        err.to_string().contains("unknown field `hold_timeout_ms`"),
+        "{err}"
+    );
+    assert_eq!(proxy.control().current(), before);
+
+    assert_eq!(client.cmd(&["INCR", "k"]).await.unwrap(), Value::Int(2));
+    let text = proxy.metrics_text();
+    assert!(
+        has_line(&text, "ellison_config_reloads_total{result=\"rejected\"} 5"),
+        "{text}"
+    );
+    assert!(
+        has_line(&text, "ellison_config_reloads_total{result=\"ok\"} 0"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_with_an_idle_session_ends_within_the_grace_period() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let grace = Duration::from_secs(2);
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--drain-grace", "2s"],
+    )
+    .await
+    .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let addr = proxy.addr();
+    let mut idle = RespClient::connect(addr, WAIT).await.unwrap();
+    idle.cmd(&["SET", "k", "v"]).await.unwrap();
+
+    let drained = proxy.drained(WAIT).await.unwrap();
+    println!("drain with an idle session: {drained:?}");
+    assert_eq!(drained.open, 1);
+    // An idle session closes when told to drain; the grace period is the backstop.
+    if drained.cut == 0 {
+        assert!(drained.took < Duration::from_secs(1), "{drained:?}");
+    } else {
+        assert!(drained.took < grace + Duration::from_secs(1), "{drained:?}");
+    }
+    // The client sees its connection closed, and nobody is accepted any more.
+    let err = idle.cmd(&["GET", "k"]).await.unwrap_err();
+    assert!(
+        !matches!(err, ellison_e2e::HarnessError::ReplyTimeout { .. }),
+        "{err}"
+    );
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_over_max_clients_get_an_error_and_are_closed() {
+    let group = SentinelGroup::start(GroupOptions {
+        replicas: 1,
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--max-clients", "1"],
+    )
+    .await
+    .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let mut first = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    first.cmd(&["SET", "k", "1"]).await.unwrap();
+
+    let mut second = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    let reply = second.cmd_raw_reply(&["GET", "k"]).await.unwrap();
+    assert_eq!(
+        reply,
+        Value::Error("ERR max number of clients reached".into())
+    );
+    let err = second.read_value("after the refusal").await.unwrap_err();
+    assert!(
+        !matches!(err, ellison_e2e::HarnessError::ReplyTimeout { .. }),
+        "{err}"
+    );
+    // The first client is not disturbed; once it leaves, its place is free again.
+    assert_eq!(first.cmd(&["INCR", "k"]).await.unwrap(), Value::Int(2));
+    drop(first);
+    let deadline = Instant::now() + WAIT;
+    while !has_line(
+        &proxy.metrics_text(),
+        "ellison_client_connections_active{group=\"mymaster\"} 0",
+    ) {
+        assert!(
+            Instant::now() < deadline,
+            "the first client's place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut third = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    assert_eq!(third.cmd(&["INCR", "k"]).await.unwrap(), Value::Int(3));
+    let text = proxy.metrics_text();
+    for line in [
+        "ellison_client_connections_total{group=\"mymaster\",outcome=\"accepted\"} 2",
+        "ellison_client_connections_total{group=\"mymaster\",outcome=\"rejected_max_clients\"} 1",
+        "ellison_client_connections_total{group=\"mymaster\",outcome=\"closed_by_client\"} 1",
+    ] {
+        assert!(has_line(&text, line), "{line}\n{text}");
+    }
+}
+
+// --- the real binary ---------------------------------------------------------------------------
+
+/// The `ellison` binary beside this test's executable. `cargo test --workspace` builds it
+/// (`ellison/tests/cli.rs` makes Cargo do so); alone, run `cargo build -p ellison` first.
+fn ellison_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("ellison"))
+        .unwrap();
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p ellison` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+struct Binary {
+    child: tokio::process::Child,
+    log: PathBuf,
+    admin: SocketAddr,
+    listen: SocketAddr,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    async fn start(group: &SentinelGroup, grace: &str) -> Binary {
+        let dir = tempfile::tempdir().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let config_path = dir.path().join("ellison.toml");
+        let log = dir.path().join("ellison.log");
+        let binary = Binary {
+            child: {
+                std::fs::write(
+                    &config_path,
+                    Binary::config(group, listen, admin, grace, &addrs(group)[..1], "info"),
+                )
+                .unwrap();
+                let out = std::fs::File::create(&log).unwrap();
+                tokio::process::Command::new(ellison_binary())
+                    .arg("--config")
+                    .arg(&config_path)
+                    .arg("--log-format")
+                    .arg("json")
+                    .env_remove("RUST_LOG")
+                    .stdout(out.try_clone().unwrap())
+                    .stderr(out)
+                    .kill_on_drop(true)
+                    .spawn()
+                    .unwrap()
+            },
+            log,
+            admin,
+            listen,
+            config: config_path,
+            _dir: dir,
+        };
+        wait_http(admin, "/ready", "the binary to be ready", |s, _| s == 200).await;
+        binary
+    }
+
+    fn config(
+        group: &SentinelGroup,
+        listen: SocketAddr,
+        admin: SocketAddr,
+        grace: &str,
+        sentinels: &[String],
+        log: &str,
+    ) -> String {
+        config(
+            group.master_name(),
+            &listen.to_string(),
+            sentinels,
+            &format!("admin_listen = \"{admin}\"\ndrain_grace = \"{grace}\"\nlog = \"{log}\""),
+        )
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = self.child.id().unwrap();
+        kill(Pid::from_raw(pid as i32), signal).unwrap();
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn exit_code(&mut self, within: Duration) -> Option<i32> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.unwrap().code(),
+            Err(_) => panic!("ellison did not exit within {within:?}:\n{}", self.logs()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_reloads_on_sighup_drains_on_sigterm_and_exits_on_a_second_sigint() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    group.wait_converged(WAIT).await.unwrap();
+
+    // SIGHUP: a valid file is applied without dropping the session; an invalid one is not.
+    let mut first = Binary::start(&group, "2s").await;
+    let mut client = RespClient::connect(first.listen, WAIT).await.unwrap();
+    client.cmd(&["SET", "k", "v"]).await.unwrap();
+    let text = Binary::config(
+        &group,
+        first.listen,
+        first.admin,
+        "2s",
+        &addrs(&group),
+        "ellison=debug,info",
+    );
+    std::fs::write(&first.config, text).unwrap();
+    first.signal(Signal::SIGHUP);
+    wait_http(first.admin, "/metrics", "a reload", |_, t| {
+        has_line(t, "ellison_config_reloads_total{result=\"ok\"} 1")
+    })
+    .await;
+    assert_eq!(
+        client
+            .cmd(&["GET", "k"])
+            .await
+            .unwrap()
+            .as_text()
+            .as_deref(),
+        Some("v")
+    );
+    // A session that ends is logged at debug, which the new filter lets through.
+    let mut short = RespClient::connect(first.listen, WAIT).await.unwrap();
+    short.cmd(&["PING"]).await.unwrap();
+    drop(short);
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&first.config)
+        .unwrap()
+        .write_all(b"max_clients = -1\n")
+        .unwrap();
+    first.signal(Signal::SIGHUP);
+    wait_http(first.admin, "/metrics", "a rejected reload", |_, t| {
+        has_line(t, "ellison_config_reloads_total{result=\"rejected\"} 1")
+    })
+    .await;
+    assert_eq!(http_get(first.admin, "/ready", HTTP).await.unwrap().0, 200);
+    client.cmd(&["GET", "k"]).await.unwrap();
+
+    // SIGTERM: drain (the idle session ends or is cut after 2s) and exit 0.
+    let started = Instant::now();
+    first.signal(Signal::SIGTERM);
+    assert_eq!(first.exit_code(Duration::from_secs(10)).await, Some(0));
+    println!("SIGTERM to exit: {:?}", started.elapsed());
+    let logs = first.logs();
+    assert!(logs.contains("\"configuration reloaded\""), "{logs}");
+    assert!(logs.contains("configuration reload rejected"), "{logs}");
+    assert!(logs.contains("draining"), "{logs}");
+    assert!(
+        logs.contains("\"drained: every session ended\"")
+            || logs.contains("drain grace period ran out"),
+        "{logs}"
+    );
+    assert!(logs.contains("\"stopped\""), "{logs}");
+    // The reloaded filter let debug lines through.
+    assert!(logs.contains("\"level\":\"DEBUG\""), "{logs}");
+
+    // SIGINT: drain, with a blocked session holding it for 30s; a second SIGINT: exit now.
+    let mut second = Binary::start(&group, "30s").await;
+    let mut blocked = RespClient::connect(second.listen, WAIT).await.unwrap();
+    blocked.cmd(&["PING"]).await.unwrap();
+    blocked
+        .send_bytes(&encode_command(&["BLPOP", "nothing", "0"]), "BLPOP")
+        .await
+        .unwrap();
+    second.signal(Signal::SIGINT);
+    wait_http(second.admin, "/ready", "draining", |s, b| {
+        s == 503 && b == "draining\n"
+    })
+    .await;
+    let started = Instant::now();
+    second.signal(Signal::SIGINT);
+    assert_eq!(second.exit_code(Duration::from_secs(5)).await, Some(130));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(second.logs().contains("second SIGINT"), "{}", second.logs());
+    // The blocked client's connection went with the process.
+    let err = blocked.read_value("BLPOP").await.unwrap_err();
+    assert!(
+        !matches!(err, ellison_e2e::HarnessError::ReplyTimeout { .. }),
+        "{err}"
+    );
+}
