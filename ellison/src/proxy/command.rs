@@ -4,6 +4,7 @@
 
 use bytes::Bytes;
 
+use crate::metrics::Pin;
 use crate::resp::{Args, CommandFrame};
 
 /// The session-level effect of a command, applied when its reply says it succeeded.
@@ -36,8 +37,8 @@ pub enum Effect {
     /// `RESET`: back to a fresh connection's state.
     Reset,
     /// From here on replies no longer pair one-to-one with commands (SUBSCRIBE family,
-    /// MONITOR, CLIENT REPLY, SYNC): the session becomes a pinned byte pipe.
-    Passthrough,
+    /// MONITOR, CLIENT REPLY, SYNC): the session becomes a pinned byte pipe of this kind.
+    Passthrough(Pin),
     /// `QUIT`: answered by Ellison, which then closes the session.
     Quit,
 }
@@ -92,7 +93,7 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
             return Effect::Tracking(on);
         }
         if sub("REPLY") {
-            return Effect::Passthrough;
+            return Effect::Passthrough(Pin::ClientReply);
         }
         return Effect::None;
     }
@@ -108,18 +109,13 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
         Effect::Reset
     } else if is("QUIT") {
         Effect::Quit
-    } else if [
-        "SUBSCRIBE",
-        "PSUBSCRIBE",
-        "SSUBSCRIBE",
-        "MONITOR",
-        "SYNC",
-        "PSYNC",
-    ]
-    .iter()
-    .any(|n| is(n))
+    } else if ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"]
+        .iter()
+        .any(|n| is(n))
     {
-        Effect::Passthrough
+        Effect::Passthrough(Pin::Subscribed)
+    } else if ["MONITOR", "SYNC", "PSYNC"].iter().any(|n| is(n)) {
+        Effect::Passthrough(Pin::Monitor)
     } else {
         Effect::None
     }
@@ -232,10 +228,13 @@ mod tests {
         check(&["exec"], Effect::EndTransaction);
         check(&["DISCARD"], Effect::EndTransaction);
         check(&["WATCH", "k"], Effect::Watch);
-        check(&["SUBSCRIBE", "ch"], Effect::Passthrough);
-        check(&["psubscribe", "c*"], Effect::Passthrough);
-        check(&["MONITOR"], Effect::Passthrough);
-        check(&["CLIENT", "REPLY", "OFF"], Effect::Passthrough);
+        check(&["SUBSCRIBE", "ch"], Effect::Passthrough(Pin::Subscribed));
+        check(&["psubscribe", "c*"], Effect::Passthrough(Pin::Subscribed));
+        check(&["MONITOR"], Effect::Passthrough(Pin::Monitor));
+        check(
+            &["CLIENT", "REPLY", "OFF"],
+            Effect::Passthrough(Pin::ClientReply),
+        );
         check(&["CLIENT", "TRACKING", "on"], Effect::Tracking(true));
         check(&["QUIT"], Effect::Quit);
     }

@@ -28,14 +28,16 @@ use std::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::debug;
 
 use super::command::{classify, Effect};
 use super::Shared;
 use crate::master::{Master, MasterHandle};
+use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove};
 use crate::resp::{
-    encode, inline, scan_command, scan_reply, CommandFrame, Limits, ProtocolError, ReplyFrame,
+    encode, inline, scan_command, scan_reply, Args, CommandFrame, Limits, ProtocolError, ReplyFrame,
 };
 
 /// Stop reading a client that has this many commands awaiting replies.
@@ -78,6 +80,8 @@ enum Kind {
 struct Pending {
     /// Bytes of the command in `cmds` (0 for local replies).
     len: usize,
+    /// When the read that completed it arrived, for the latency metric.
+    read_at: Instant,
     effect: Effect,
     kind: Kind,
 }
@@ -114,6 +118,8 @@ enum Wake {
     MasterChanged,
     HoldExpired,
     RetryConnect,
+    Draining,
+    IdleTimeout,
 }
 
 /// One client connection and everything Ellison knows about it.
@@ -132,8 +138,8 @@ pub struct Session {
     multi: bool,
     watching: bool,
     tracking: bool,
-    /// Replies no longer pair with commands (subscriptions, MONITOR, CLIENT REPLY).
-    passthrough: bool,
+    /// Replies no longer pair with commands (subscriptions, MONITOR, CLIENT REPLY): which.
+    passthrough: Option<PipeKind>,
     /// Effects of commands queued inside MULTI, applied when EXEC succeeds.
     queued: Vec<Effect>,
     /// No more client input: the session ends once its replies are written.
@@ -154,6 +160,15 @@ pub struct Session {
     avoid: Option<(Master, u64)>,
     reroutes: u32,
     retry_at: Option<Instant>,
+    /// This session's view of the drain flag.
+    drain: watch::Receiver<bool>,
+    draining: bool,
+    /// False until the client authenticates, when Ellison itself checks client credentials.
+    authenticated: bool,
+    /// When the client last sent something, for `client_idle_timeout`.
+    last_activity: Instant,
+    /// Commands are waiting for a verified master (for the held-commands metric).
+    holding: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -170,7 +185,6 @@ impl Session {
         Session {
             client,
             master,
-            shared,
             upstream: None,
             cmds: BytesMut::new(),
             sent: 0,
@@ -182,7 +196,7 @@ impl Session {
             multi: false,
             watching: false,
             tracking: false,
-            passthrough: false,
+            passthrough: None,
             queued: Vec::new(),
             closing: None,
             input_closed: false,
@@ -193,12 +207,26 @@ impl Session {
             avoid: None,
             reroutes: 0,
             retry_at: None,
+            drain: shared.drain.clone(),
+            draining: false,
+            authenticated: shared.current().client_auth.is_none(),
+            last_activity: Instant::now(),
+            holding: false,
+            shared,
         }
     }
 
     /// Serves the client until it leaves or the session must end.
     pub async fn run(mut self) -> Outcome {
         loop {
+            let idle = self.pending.is_empty() && self.ready == 0 && self.fwd == 0;
+            if self.draining {
+                if idle {
+                    return Outcome::Closed("drained");
+                }
+                // Finish what the client already sent; take nothing more.
+                self.input_closed = true;
+            }
             self.steer().await;
             if let Some(reason) = self.closing {
                 if self.fwd == 0 {
@@ -206,10 +234,10 @@ impl Session {
                 }
             }
             if self.client_eof && self.fwd == 0 {
-                if self.pending.is_empty() && self.ready == 0 && !self.passthrough {
+                if self.pending.is_empty() && self.ready == 0 && self.passthrough.is_none() {
                     return Outcome::ClientClosed;
                 }
-                if self.passthrough {
+                if self.passthrough.is_some() {
                     match &self.upstream {
                         None => return Outcome::ClientClosed,
                         // A byte pipe has no replies to count: pass the half-close on, and
@@ -240,6 +268,11 @@ impl Session {
                     Ok(())
                 }
                 Wake::MasterChanged | Wake::RetryConnect => Ok(()),
+                Wake::Draining => {
+                    self.draining = true;
+                    Ok(())
+                }
+                Wake::IdleTimeout => return Outcome::Closed("idle timeout"),
                 Wake::HoldExpired => {
                     self.hold_expired();
                     Ok(())
@@ -271,10 +304,22 @@ impl Session {
         let (sent, ready, fwd) = (self.sent, self.ready, self.fwd);
         let hold = self.hold_deadline;
         let retry = self.retry_at;
+        // Never for a byte pipe (subscribers wait for messages) or with a command in flight
+        // (a blocking call waits for data): only a session with nothing going on is idle.
+        let idle_deadline = self.shared.timing().client_idle_timeout.filter(|_| {
+            self.passthrough.is_none()
+                && self.pending.is_empty()
+                && self.ready == 0
+                && self.fwd == 0
+        });
+        let idle = idle_deadline.map(|t| self.last_activity + t);
+        let watch_drain = !self.draining;
+        let drain = self.drain.changed();
+        let idle_timer = sleep_until(idle);
         let changed = self.master.changed();
         let hold_timer = sleep_until(hold);
         let retry_timer = sleep_until(retry);
-        tokio::pin!(changed, hold_timer, retry_timer);
+        tokio::pin!(changed, hold_timer, retry_timer, drain, idle_timer);
         let client = &mut self.client;
         let cmds = &mut self.cmds;
         let replies = &mut self.replies;
@@ -314,6 +359,16 @@ impl Session {
             }
             if retry.is_some() && retry_timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::RetryConnect);
+            }
+            if watch_drain {
+                if let Poll::Ready(r) = drain.as_mut().poll(cx) {
+                    // A closed channel means Ellison is going away: drain as well.
+                    let _ = r;
+                    return Poll::Ready(Wake::Draining);
+                }
+            }
+            if idle.is_some() && idle_timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::IdleTimeout);
             }
             Poll::Pending
         })
@@ -368,11 +423,22 @@ impl Session {
             .as_ref()
             .is_some_and(|u| want == Some(u.master));
         if !usable && (self.ready > self.sent || self.sent > 0) {
+            self.holding |= self.ready > self.sent;
             if self.hold_deadline.is_none() {
                 self.hold_deadline = Some(Instant::now() + self.shared.timing().hold_timeout);
             }
         } else {
             self.hold_deadline = None;
+            if self.holding && usable {
+                self.holding = false;
+                for _ in self
+                    .pending
+                    .iter()
+                    .filter(|e| matches!(e.kind, Kind::Client))
+                {
+                    self.shared.metrics.held_command(HeldOutcome::Sent);
+                }
+            }
         }
     }
 
@@ -381,6 +447,7 @@ impl Session {
     async fn attach(&mut self, master: Master) {
         let timing = self.shared.timing();
         let connect = tokio::time::timeout(timing.connect_timeout, TcpStream::connect(master.addr));
+        let started = Instant::now();
         let stream = match connect.await {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
@@ -392,21 +459,32 @@ impl Session {
                 return self.connect_failed(master);
             }
         };
-        if let Err(e) = super::tune(&stream) {
+        self.shared.metrics.upstream_connected(started.elapsed());
+        if let Err(e) = self.shared.tune(&stream) {
             debug!(error = %e, "cannot set socket options on upstream");
         }
         self.retry_at = None;
         let mut bytes = BytesMut::new();
         let mut entries = Vec::new();
+        let now = Instant::now();
         let mut push = |bytes: &mut BytesMut, args: &[&[u8]]| {
             let before = bytes.len();
             encode::command(bytes, args);
             entries.push(Pending {
                 len: bytes.len() - before,
+                read_at: now,
                 effect: Effect::None,
                 kind: Kind::Replay,
             });
         };
+        // Ellison's own credentials first; a client's AUTH (passed through) comes after.
+        if let Some(auth) = &self.shared.current().redis_auth {
+            let password = auth.password.expose().as_bytes();
+            match &auth.username {
+                Some(user) => push(&mut bytes, &[b"AUTH", user.as_bytes(), password]),
+                None => push(&mut bytes, &[b"AUTH", password]),
+            }
+        }
         if let Some((user, password)) = &self.replay.auth {
             match user {
                 Some(user) => push(&mut bytes, &[b"AUTH", user, password]),
@@ -440,6 +518,7 @@ impl Session {
     }
 
     fn connect_failed(&mut self, master: Master) {
+        self.shared.metrics.upstream_connect_failed();
         self.retry_at = Some(Instant::now() + RECONNECT_PAUSE);
         self.avoid_until_rechecked(master);
     }
@@ -458,6 +537,27 @@ impl Session {
         };
         debug!(old = %up.master.addr, "master changed; leaving the old master");
         up.abort();
+        let in_flight = {
+            let mut offset = 0;
+            self.pending.iter().any(|e| {
+                offset += e.len;
+                matches!(e.kind, Kind::Client) && offset <= self.sent
+            })
+        };
+        let pin = self.passthrough.or(if self.multi {
+            Some(PipeKind::Multi)
+        } else if self.watching {
+            Some(PipeKind::Watch)
+        } else if self.tracking {
+            Some(PipeKind::Tracking)
+        } else {
+            None
+        });
+        self.shared.metrics.session_moved(match pin {
+            Some(pin) => SessionMove::Closed(pin),
+            None if in_flight => SessionMove::MovedAfterInFlightError,
+            None => SessionMove::Moved,
+        });
         let uncertain = format!(
             "ERR ellison: the master of group '{}' changed while this command was in flight; it may or may not have been executed",
             self.shared.name
@@ -537,7 +637,7 @@ impl Session {
         self.sent = 0;
         self.pending = remaining.into_iter().map(|(_, e)| e).collect();
         if pinned {
-            if self.passthrough {
+            if self.passthrough.is_some() {
                 self.push_error(&format!(
                     "ERR ellison: the master of group '{}' changed; subscriptions and monitors must reconnect",
                     self.shared.name
@@ -570,9 +670,13 @@ impl Session {
     /// Answers every queued, unsent command with `error` (they were never executed).
     fn fail_unsent(&mut self, error: &str) {
         debug_assert_eq!(self.sent, 0);
+        self.holding = false;
         while let Some(entry) = self.pending.pop_front() {
             match entry.kind {
-                Kind::Client => self.push_error(error),
+                Kind::Client => {
+                    self.shared.metrics.held_command(HeldOutcome::Failed);
+                    self.push_error(error);
+                }
                 Kind::Replay => {}
                 Kind::Local { reply, close } => {
                     self.push_reply(&reply);
@@ -588,7 +692,7 @@ impl Session {
     }
 
     fn pinned(&self) -> bool {
-        self.multi || self.watching || self.tracking || self.passthrough
+        self.multi || self.watching || self.tracking || self.passthrough.is_some()
     }
 
     // ---- the client side -------------------------------------------------------------
@@ -603,6 +707,8 @@ impl Session {
             self.cmds.truncate(self.ready);
             return;
         }
+        self.last_activity = Instant::now();
+        self.shared.metrics.bytes_from_client(n);
         self.scan_commands();
     }
 
@@ -626,8 +732,20 @@ impl Session {
                 self.remove_cmd_bytes(frame.len);
                 continue;
             }
-            let effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
-            if self.passthrough {
+            let mut effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
+            match self.admit(frame.len, &effect) {
+                Admission::Forward => {}
+                Admission::Reply(reply) => {
+                    self.remove_cmd_bytes(frame.len);
+                    self.push_local(reply, false);
+                    continue;
+                }
+                Admission::Rewrite(args) => {
+                    frame = self.replace_command(frame.len, &args);
+                    effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
+                }
+            }
+            if self.passthrough.is_some() {
                 // Replies no longer pair with commands: forward as a byte pipe. Redis answers
                 // QUIT and closes; that close is not a lost master.
                 if effect == Effect::Quit {
@@ -643,12 +761,13 @@ impl Session {
                 self.push_local("+OK\r\n".into(), true);
                 break;
             }
-            if effect == Effect::Passthrough {
-                self.passthrough = true;
+            if let Effect::Passthrough(kind) = effect {
+                self.passthrough = Some(kind);
             }
             self.ready += frame.len;
             self.pending.push_back(Pending {
                 len: frame.len,
+                read_at: self.last_activity,
                 effect,
                 kind: Kind::Client,
             });
@@ -661,7 +780,7 @@ impl Session {
     /// its own among Redis' replies, so there the bytes go to Redis, which answers and closes.
     fn client_protocol_error(&mut self, error: ProtocolError) {
         debug!(%error, "protocol error from client");
-        if self.passthrough {
+        if self.passthrough.is_some() {
             self.ready = self.cmds.len();
             self.expect_upstream_close = true;
             self.input_closed = true;
@@ -670,6 +789,89 @@ impl Session {
         self.cmds.truncate(self.ready);
         self.push_local(format!("-ERR Protocol error: {error}\r\n"), true);
         self.emit_locals();
+    }
+
+    /// What Ellison itself does with the command at `ready` before anything is forwarded:
+    /// client authentication when it checks credentials itself, then the deny list.
+    fn admit(&mut self, len: usize, effect: &Effect) -> Admission {
+        let config = self.shared.config.borrow();
+        if let (Some(auth), None) = (&config.client_auth, self.passthrough) {
+            match effect {
+                Effect::Auth { username, password } => {
+                    if !auth.check(username.as_deref(), password) {
+                        return Admission::Reply(WRONGPASS.into());
+                    }
+                    self.authenticated = true;
+                    return Admission::Reply("+OK\r\n".into());
+                }
+                Effect::Hello {
+                    protover,
+                    auth: Some((username, password)),
+                    setname,
+                } => {
+                    if !auth.check(Some(username), password) {
+                        return Admission::Reply(WRONGPASS.into());
+                    }
+                    self.authenticated = true;
+                    // Redis gets the HELLO without the credentials, which are Ellison's to check.
+                    let mut args = vec![b"HELLO".to_vec()];
+                    args.extend(protover.map(|v| v.to_string().into_bytes()));
+                    if let Some(name) = setname {
+                        args.push(b"SETNAME".to_vec());
+                        args.push(name.to_vec());
+                    }
+                    return Admission::Rewrite(args);
+                }
+                Effect::Hello { .. } if !self.authenticated => {
+                    return Admission::Reply(
+                        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n".into(),
+                    );
+                }
+                Effect::Quit => {}
+                _ if !self.authenticated => {
+                    return Admission::Reply("-NOAUTH Authentication required.\r\n".into());
+                }
+                _ => {}
+            }
+        }
+        if config.deny.is_empty() {
+            return Admission::Forward;
+        }
+        let mut args = Args::new(&self.cmds[self.ready..self.ready + len], false);
+        let Some(name) = args.next() else {
+            return Admission::Forward;
+        };
+        let Some(rule) = config.deny.check(name, args.next()) else {
+            return Admission::Forward;
+        };
+        debug!(command = %rule, "command denied");
+        if self.passthrough.is_some() {
+            // A byte pipe cannot place a reply of its own: let Redis refuse an unknown
+            // command instead, in order.
+            let mut denied = b"ELLISON-DENIED-".to_vec();
+            denied.extend(name.iter().map(u8::to_ascii_uppercase));
+            return Admission::Rewrite(vec![denied]);
+        }
+        Admission::Reply(format!(
+            "-ERR ellison: '{rule}' is not allowed through this proxy (deny_commands)\r\n"
+        ))
+    }
+
+    /// Replaces the `len` bytes of the command at `ready` with `args` as an array.
+    fn replace_command(&mut self, len: usize, args: &[Vec<u8>]) -> CommandFrame {
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let mut array = BytesMut::new();
+        encode::command(&mut array, &refs);
+        let mut tail = self.cmds.split_off(self.ready);
+        tail.advance(len);
+        let array_len = array.len();
+        self.cmds.extend_from_slice(&array);
+        self.cmds.unsplit(tail);
+        CommandFrame {
+            len: array_len,
+            argc: args.len(),
+            inline: false,
+        }
     }
 
     /// Rewrites the inline command at `ready` as an array, with quotes resolved as Redis
@@ -682,19 +884,7 @@ impl Session {
             self.remove_cmd_bytes(len);
             return Ok(None);
         }
-        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-        let mut array = BytesMut::new();
-        encode::command(&mut array, &refs);
-        let mut tail = self.cmds.split_off(self.ready);
-        tail.advance(len);
-        let array_len = array.len();
-        self.cmds.extend_from_slice(&array);
-        self.cmds.unsplit(tail);
-        Ok(Some(CommandFrame {
-            len: array_len,
-            argc: args.len(),
-            inline: false,
-        }))
+        Ok(Some(self.replace_command(len, &args)))
     }
 
     fn remove_cmd_bytes(&mut self, len: usize) {
@@ -706,6 +896,7 @@ impl Session {
     fn push_local(&mut self, reply: String, close: bool) {
         self.pending.push_back(Pending {
             len: 0,
+            read_at: Instant::now(),
             effect: Effect::None,
             kind: Kind::Local {
                 reply: Bytes::from(reply),
@@ -724,6 +915,7 @@ impl Session {
         }
         self.replies.advance(n);
         self.fwd -= n;
+        self.shared.metrics.bytes_to_client(n);
         self.release_buffers();
         Ok(())
     }
@@ -741,7 +933,7 @@ impl Session {
 
     /// In passthrough, bytes sent after the last pending entry need no retention.
     fn drop_uncovered(&mut self) {
-        if self.passthrough && self.pending.is_empty() && self.sent > 0 {
+        if self.passthrough.is_some() && self.pending.is_empty() && self.sent > 0 {
             self.cmds.advance(self.sent);
             self.ready -= self.sent;
             self.sent = 0;
@@ -772,7 +964,7 @@ impl Session {
                     ))
                 }
             };
-            if frame.is_push() || (self.passthrough && self.pending.is_empty()) {
+            if frame.is_push() || (self.passthrough.is_some() && self.pending.is_empty()) {
                 self.fwd += frame.len;
                 continue;
             }
@@ -802,6 +994,10 @@ impl Session {
                     self.reroute(&code);
                     return Ok(());
                 }
+                self.shared.metrics.commands_forwarded(1);
+                self.shared
+                    .metrics
+                    .command_done(self.pending[0].read_at.elapsed());
                 if self.pending[0].effect != Effect::None {
                     let info = ReplyInfo::of(&frame, reply);
                     let effect = std::mem::replace(&mut self.pending[0].effect, Effect::None);
@@ -841,7 +1037,7 @@ impl Session {
     /// replies, like everything after it, are forwarded as they come.
     fn emit_locals(&mut self) {
         while let Some(entry) = self.pending.front() {
-            if entry.effect == Effect::Passthrough {
+            if matches!(entry.effect, Effect::Passthrough(_)) {
                 if entry.len > self.sent {
                     break;
                 }
@@ -893,7 +1089,7 @@ impl Session {
             hello,
         } = reply;
         match effect {
-            Effect::None | Effect::Passthrough | Effect::Quit => {}
+            Effect::None | Effect::Passthrough(_) | Effect::Quit => {}
             Effect::Auth { username, password } if ok => {
                 self.replay.auth = Some((username, password));
             }
@@ -969,6 +1165,18 @@ impl Session {
             self.replies = BytesMut::new();
         }
     }
+}
+
+/// Redis' reply to bad credentials.
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+
+/// What Ellison does with a command before forwarding it.
+enum Admission {
+    Forward,
+    /// Answer it locally, in order, and forward nothing.
+    Reply(String),
+    /// Forward this command instead.
+    Rewrite(Vec<Vec<u8>>),
 }
 
 /// What a reply says about the success of a stateful command.
