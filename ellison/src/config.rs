@@ -1141,44 +1141,40 @@ fn validate_group(
     }
     let own = |name: &str| key(name);
     // A group that sets either half of a pair takes the pair from the group.
-    let sentinel_auth = if group.sentinel_username.is_some() || group.sentinel_password.is_some() {
-        credentials(
-            group
-                .sentinel_username
-                .clone()
-                .map(|u| (u, own("sentinel_username"))),
-            group
-                .sentinel_password
-                .clone()
-                .map(|p| (p, own("sentinel_password"))),
-            &own("sentinel_password"),
-        )?
-    } else {
-        credentials(
-            inherited.sentinel_username.clone(),
-            inherited.sentinel_password.clone(),
-            &paired_key(&inherited.sentinel_username, "sentinel_password"),
-        )?
+    let pair = |username: &Option<String>,
+                password: &Option<Secret>,
+                inherited_username: &Option<(String, String)>,
+                inherited_password: &Option<(Secret, String)>,
+                name: &str| {
+        let (user_key, pass_key) = (format!("{name}_username"), format!("{name}_password"));
+        if username.is_some() || password.is_some() {
+            credentials(
+                username.clone().map(|u| (u, own(&user_key))),
+                password.clone().map(|p| (p, own(&pass_key))),
+                &own(&pass_key),
+            )
+        } else {
+            credentials(
+                inherited_username.clone(),
+                inherited_password.clone(),
+                &paired_key(inherited_username, &pass_key),
+            )
+        }
     };
-    let redis_auth = if group.redis_username.is_some() || group.redis_password.is_some() {
-        credentials(
-            group
-                .redis_username
-                .clone()
-                .map(|u| (u, own("redis_username"))),
-            group
-                .redis_password
-                .clone()
-                .map(|p| (p, own("redis_password"))),
-            &own("redis_password"),
-        )?
-    } else {
-        credentials(
-            inherited.redis_username.clone(),
-            inherited.redis_password.clone(),
-            &paired_key(&inherited.redis_username, "redis_password"),
-        )?
-    };
+    let sentinel_auth = pair(
+        &group.sentinel_username,
+        &group.sentinel_password,
+        &inherited.sentinel_username,
+        &inherited.sentinel_password,
+        "sentinel",
+    )?;
+    let redis_auth = pair(
+        &group.redis_username,
+        &group.redis_password,
+        &inherited.redis_username,
+        &inherited.redis_password,
+        "redis",
+    )?;
     let client_auth = if group.client_password.is_some() || group.client_users.is_some() {
         client_auth(
             group
