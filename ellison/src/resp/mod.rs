@@ -69,3 +69,6 @@ pub enum ProtocolError {
     #[error("unknown frame type '{}'", (*got as char).escape_default())]
     UnknownType { got: u8 },
 }
+
+#[cfg(test)]
+mod proptests;

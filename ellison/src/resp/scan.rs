@@ -181,7 +181,8 @@ pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, Pro
                     b'|' => 2 * count as u64 + 1,
                     _ => count as u64,
                 };
-                need += children;
+                // Headers alone must not be able to wrap the count back to zero.
+                need = need.checked_add(children).ok_or(ProtocolError::BadLength)?;
             }
             other => return Err(ProtocolError::UnknownType { got: other }),
         }

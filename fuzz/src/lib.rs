@@ -1,0 +1,210 @@
+//! The invariants the fuzz targets check, shared by all of them: a partial frame is `Ok(None)`,
+//! a frame is decided by its own bytes, an error is not undone by more bytes, and `scan`, `args`,
+//! `value` and `classify` agree with each other. Every target checks under Redis' default limits
+//! and under tiny ones, so that the limit paths are reached with short inputs.
+
+use bytes::{Bytes, BytesMut};
+use ellison::proxy::command::classify;
+use ellison::resp::{
+    encode, scan_command, scan_reply, value, Args, CommandFrame, Limits, ProtocolError, ReplyFrame,
+};
+
+/// Limits small enough for fuzzed input to cross them.
+pub const TINY: Limits = Limits {
+    max_bulk_len: 8,
+    max_array_len: 3,
+};
+
+/// Frames at most this long have every strict prefix scanned; longer ones a sample.
+const EVERY_PREFIX_MAX: usize = 256;
+
+/// Bytes appended to check that more input does not change a verdict.
+const MORE: &[u8] = b"\r\n$1\r\nx\r\n";
+
+fn strict_prefixes(len: usize) -> Box<dyn Iterator<Item = usize>> {
+    if len <= EVERY_PREFIX_MAX {
+        Box::new(0..len)
+    } else {
+        Box::new([0, 1, len / 2, len - 2, len - 1].into_iter())
+    }
+}
+
+/// Scans `buf` command after command, checking each frame; returns the frames.
+pub fn check_commands(buf: &[u8], limits: &Limits) -> Vec<CommandFrame> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    loop {
+        let rest = &buf[pos..];
+        let result = scan_command(rest, limits);
+        match result {
+            Ok(Some(frame)) => {
+                assert!(frame.len > 0 && frame.len <= rest.len(), "{frame:?}");
+                let bytes = &rest[..frame.len];
+                assert_eq!(scan_command(bytes, limits), result, "{bytes:?}");
+                assert_eq!(
+                    scan_command(&[rest, MORE].concat(), limits),
+                    result,
+                    "{bytes:?}"
+                );
+                for end in strict_prefixes(frame.len) {
+                    assert_eq!(
+                        scan_command(&bytes[..end], limits),
+                        Ok(None),
+                        "prefix {end} of {bytes:?}"
+                    );
+                }
+                let args: Vec<&[u8]> = Args::new(bytes, frame.inline).collect();
+                assert_eq!(args.len(), frame.argc, "{bytes:?}");
+                pos += frame.len;
+                frames.push(frame);
+            }
+            Ok(None) => return frames,
+            Err(_) => {
+                assert_eq!(
+                    scan_command(&[rest, MORE].concat(), limits),
+                    result,
+                    "{rest:?}"
+                );
+                return frames;
+            }
+        }
+    }
+}
+
+/// Scans `buf` reply after reply, checking each frame and `value::parse` against it.
+pub fn check_replies(buf: &[u8], limits: &Limits) -> Vec<ReplyFrame> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    loop {
+        let rest = &buf[pos..];
+        let result = scan_reply(rest, limits);
+        match result {
+            Ok(Some(frame)) => {
+                assert!(frame.len > 0 && frame.len <= rest.len(), "{frame:?}");
+                let bytes = &rest[..frame.len];
+                assert_eq!(scan_reply(bytes, limits), result, "{bytes:?}");
+                assert_eq!(
+                    scan_reply(&[rest, MORE].concat(), limits),
+                    result,
+                    "{bytes:?}"
+                );
+                for end in strict_prefixes(frame.len) {
+                    assert_eq!(
+                        scan_reply(&bytes[..end], limits),
+                        Ok(None),
+                        "prefix {end} of {bytes:?}"
+                    );
+                }
+                if bytes[0] != b'|' {
+                    assert_eq!(frame.kind, bytes[0], "{bytes:?}");
+                }
+                match value::parse(&Bytes::copy_from_slice(bytes), limits) {
+                    Ok(Some((_, len))) => assert_eq!(len, frame.len, "{bytes:?}"),
+                    // Only the parser looks at integer text and recurses.
+                    Err(ProtocolError::BadLength) if bytes.contains(&b':') => {}
+                    Err(ProtocolError::TooDeep { .. }) => {}
+                    other => panic!("value::parse {other:?} of a whole frame {bytes:?}"),
+                }
+                pos += frame.len;
+                frames.push(frame);
+            }
+            Ok(None) => {
+                let parsed = value::parse(&Bytes::copy_from_slice(rest), limits);
+                assert_eq!(parsed, Ok(None), "{rest:?}");
+                return frames;
+            }
+            Err(e) => {
+                assert_eq!(
+                    scan_reply(&[rest, MORE].concat(), limits),
+                    result,
+                    "{rest:?}"
+                );
+                let parsed = value::parse(&Bytes::copy_from_slice(rest), limits);
+                assert_eq!(parsed, Err(e), "{rest:?}");
+                return frames;
+            }
+        }
+    }
+}
+
+/// Classifies every whole command in `buf` as a session does, and checks that the same
+/// arguments sent as an array of bulk strings (how `encode` writes them) mean the same.
+pub fn check_classify(buf: &[u8], limits: &Limits) {
+    let mut pos = 0;
+    while let Ok(Some(frame)) = scan_command(&buf[pos..], limits) {
+        let bytes = &buf[pos..pos + frame.len];
+        pos += frame.len;
+        let effect = classify(bytes, &frame);
+        let args: Vec<&[u8]> = Args::new(bytes, frame.inline).collect();
+        if args.is_empty() {
+            continue;
+        }
+        let mut array = BytesMut::new();
+        encode::command(&mut array, &args);
+        let again = scan_command(&array, &Limits::default())
+            .expect("encoded arguments scan")
+            .expect("encoded arguments are whole");
+        assert_eq!(again.len, array.len());
+        let again_args: Vec<&[u8]> = Args::new(&array, false).collect();
+        assert_eq!(again_args, args);
+        assert_eq!(classify(&array, &again), effect, "{bytes:?}");
+    }
+}
+
+/// How a scan over a buffer ended after its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Incomplete,
+    Error(ProtocolError),
+}
+
+impl End {
+    /// The end with one difference allowed for replies: a line over the limit that ends in a
+    /// bare LF is `LineTooLong` while the LF has not arrived and `MissingCrlf` once it has.
+    /// Refused either way; only the message differs.
+    pub fn alike(self) -> End {
+        match self {
+            End::Error(ProtocolError::MissingCrlf) => End::Error(ProtocolError::LineTooLong),
+            other => other,
+        }
+    }
+}
+
+/// Scans frame after frame over the whole of `buf` at once.
+pub fn scan_all<F: Copy>(
+    buf: &[u8],
+    scan: impl Fn(&[u8]) -> Result<Option<F>, ProtocolError>,
+    len: impl Fn(&F) -> usize,
+) -> (Vec<F>, End) {
+    scan_fed(buf, &[], scan, len)
+}
+
+/// Feeds `buf` in reads ending at `cuts` and scans after every read, as a session does.
+pub fn scan_fed<F: Copy>(
+    buf: &[u8],
+    cuts: &[usize],
+    scan: impl Fn(&[u8]) -> Result<Option<F>, ProtocolError>,
+    len: impl Fn(&F) -> usize,
+) -> (Vec<F>, End) {
+    let mut ends: Vec<usize> = cuts.iter().copied().filter(|&c| c < buf.len()).collect();
+    ends.push(buf.len());
+    ends.sort_unstable();
+    ends.dedup();
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    for end in ends {
+        loop {
+            match scan(&buf[pos..end]) {
+                Ok(Some(frame)) => {
+                    let n = len(&frame);
+                    assert!(n > 0 && pos + n <= end, "frame past the bytes read");
+                    pos += n;
+                    frames.push(frame);
+                }
+                Ok(None) => break,
+                Err(e) => return (frames, End::Error(e)),
+            }
+        }
+    }
+    (frames, End::Incomplete)
+}
