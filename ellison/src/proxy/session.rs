@@ -37,7 +37,8 @@ use super::Shared;
 use crate::master::{Master, MasterHandle};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove};
 use crate::resp::{
-    encode, inline, scan_command, scan_reply, Args, CommandFrame, Limits, ProtocolError, ReplyFrame,
+    encode, inline, scan_command_from, scan_reply_from, Args, CommandFrame, Limits, ProtocolError,
+    ReplyFrame, Resume,
 };
 
 /// Stop reading a client that has this many commands awaiting replies.
@@ -134,6 +135,10 @@ pub struct Session {
     pending: VecDeque<Pending>,
     replies: BytesMut,
     fwd: usize,
+    /// Where the scans of the partial command at `ready` and the partial reply at `fwd`
+    /// stopped, so that each read only walks what is new.
+    cmd_resume: Resume,
+    reply_resume: Resume,
     replay: Replay,
     multi: bool,
     watching: bool,
@@ -192,6 +197,8 @@ impl Session {
             pending: VecDeque::new(),
             replies: BytesMut::new(),
             fwd: 0,
+            cmd_resume: Resume::default(),
+            reply_resume: Resume::default(),
             replay: Replay::default(),
             multi: false,
             watching: false,
@@ -573,6 +580,7 @@ impl Session {
         if self.expect_upstream_close {
             // Redis closed after QUIT or bad input in a byte pipe: its replies were forwarded.
             self.replies.truncate(self.fwd);
+            self.reply_resume = Resume::default();
             self.closing = Some("closed by Redis");
             return;
         }
@@ -592,6 +600,7 @@ impl Session {
     /// everything it waits for gets an error and it closes.
     fn settle_in_flight(&mut self, uncertain: &str) {
         self.replies.truncate(self.fwd);
+        self.reply_resume = Resume::default();
         let pinned = self.pinned();
         let mut offset = 0;
         let mut remaining = VecDeque::new();
@@ -705,6 +714,7 @@ impl Session {
             self.client_eof = true;
             self.input_closed = true;
             self.cmds.truncate(self.ready);
+            self.cmd_resume = Resume::default();
             return;
         }
         self.last_activity = Instant::now();
@@ -715,7 +725,11 @@ impl Session {
     /// Turns newly complete frames into pending entries.
     fn scan_commands(&mut self) {
         while self.ready < self.cmds.len() && !self.input_closed {
-            let mut frame = match scan_command(&self.cmds[self.ready..], &self.shared.limits()) {
+            let mut frame = match scan_command_from(
+                &self.cmds[self.ready..],
+                &self.shared.limits(),
+                &mut self.cmd_resume,
+            ) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => return self.client_protocol_error(e),
@@ -758,6 +772,7 @@ impl Session {
             if effect == Effect::Quit {
                 self.remove_cmd_bytes(frame.len);
                 self.cmds.truncate(self.ready);
+                self.cmd_resume = Resume::default();
                 self.push_local("+OK\r\n".into(), true);
                 break;
             }
@@ -787,6 +802,7 @@ impl Session {
             return;
         }
         self.cmds.truncate(self.ready);
+        self.cmd_resume = Resume::default();
         self.push_local(format!("-ERR Protocol error: {error}\r\n"), true);
         self.emit_locals();
     }
@@ -954,7 +970,11 @@ impl Session {
     /// Pairs complete replies with pending commands, applying their effects.
     fn scan_replies(&mut self) -> io::Result<()> {
         while self.fwd < self.replies.len() {
-            let frame = match scan_reply(&self.replies[self.fwd..], &Limits::REPLIES) {
+            let frame = match scan_reply_from(
+                &self.replies[self.fwd..],
+                &Limits::REPLIES,
+                &mut self.reply_resume,
+            ) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
                 Err(e) => {
@@ -1028,6 +1048,7 @@ impl Session {
         let master = up.master;
         up.abort();
         self.replies.truncate(self.fwd);
+        self.reply_resume = Resume::default();
         self.sent = 0;
         self.avoid_until_rechecked(master);
     }
@@ -1072,6 +1093,7 @@ impl Session {
             self.shared.name
         );
         self.replies.truncate(self.fwd);
+        self.reply_resume = Resume::default();
         if let Some(up) = self.upstream.take() {
             up.abort();
         }
@@ -1144,6 +1166,8 @@ impl Session {
     // ---- buffers ---------------------------------------------------------------------
 
     fn push_reply(&mut self, reply: &[u8]) {
+        // The partial reply after `fwd` moves: its scan starts over.
+        self.reply_resume = Resume::default();
         let tail = self.replies.split_off(self.fwd);
         self.replies.extend_from_slice(reply);
         self.fwd += reply.len();

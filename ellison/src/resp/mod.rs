@@ -13,7 +13,9 @@ pub mod scan;
 pub mod value;
 
 pub use args::Args;
-pub use scan::{scan_command, scan_reply, CommandFrame, ReplyFrame};
+pub use scan::{
+    scan_command, scan_command_from, scan_reply, scan_reply_from, CommandFrame, ReplyFrame, Resume,
+};
 pub use value::Value;
 
 /// Size limits applied to every frame, so that no peer can make Ellison buffer without bound.

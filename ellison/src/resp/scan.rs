@@ -41,38 +41,75 @@ const MAX_INLINE: usize = 64 * 1024;
 /// Longest header line (`*123\r\n`) worth waiting for: a longer one is garbage, not a number.
 const MAX_HEADER_LINE: usize = 32;
 
+/// Where the scan of an incomplete frame stopped. The next scan of the same buffer (with more
+/// bytes appended) resumes there instead of walking the frame again from its start: a frame of
+/// a million small elements arriving in small reads would otherwise cost quadratic time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resume {
+    /// Offset of the first element not walked yet; 0 when nothing is known.
+    pos: usize,
+    /// Elements still to read from `pos` on (arguments of a command, or a reply's `need`).
+    left: u64,
+    /// A command's argument count; for a reply, its outermost type once known (0: not yet).
+    extra: u64,
+}
+
 /// Scans one client command at the start of `buf`, enforcing Redis' own request rules: an array
 /// of bulk strings, or an inline line.
 pub fn scan_command(buf: &[u8], limits: &Limits) -> Result<Option<CommandFrame>, ProtocolError> {
-    let Some(&first) = buf.first() else {
-        return Ok(None);
+    scan_command_from(buf, limits, &mut Resume::default())
+}
+
+/// [`scan_command`], resuming where the previous call on the same frame stopped. `resume` must
+/// start as `Resume::default()` for each new frame; it is reset when a frame is found.
+pub fn scan_command_from(
+    buf: &[u8],
+    limits: &Limits,
+    resume: &mut Resume,
+) -> Result<Option<CommandFrame>, ProtocolError> {
+    let (mut pos, mut left, count) = if resume.pos > 0 {
+        (resume.pos, resume.left, resume.extra)
+    } else {
+        let Some(&first) = buf.first() else {
+            return Ok(None);
+        };
+        if first != b'*' {
+            return scan_inline(buf);
+        }
+        let Some((count, body)) = header(buf, 0)? else {
+            return Ok(None);
+        };
+        if count <= 0 {
+            return Ok(Some(CommandFrame {
+                len: body,
+                argc: 0,
+                inline: false,
+            }));
+        }
+        if count as u64 > limits.max_array_len {
+            return Err(ProtocolError::ArrayTooLong {
+                len: count,
+                max: limits.max_array_len,
+            });
+        }
+        (body, count as u64, count as u64)
     };
-    if first != b'*' {
-        return scan_inline(buf);
-    }
-    let Some((count, mut pos)) = header(buf, 0)? else {
-        return Ok(None);
-    };
-    if count <= 0 {
-        return Ok(Some(CommandFrame {
-            len: pos,
-            argc: 0,
-            inline: false,
-        }));
-    }
-    if count as u64 > limits.max_array_len {
-        return Err(ProtocolError::ArrayTooLong {
-            len: count,
-            max: limits.max_array_len,
-        });
-    }
-    for _ in 0..count {
+    while left > 0 {
+        let incomplete = Resume {
+            pos,
+            left,
+            extra: count,
+        };
         match buf.get(pos) {
-            None => return Ok(None),
+            None => {
+                *resume = incomplete;
+                return Ok(None);
+            }
             Some(b'$') => {}
             Some(&other) => return Err(ProtocolError::ExpectedBulk { got: other }),
         }
         let Some((len, body)) = header(buf, pos)? else {
+            *resume = incomplete;
             return Ok(None);
         };
         if len < 0 || len as u64 > limits.max_bulk_len {
@@ -83,9 +120,14 @@ pub fn scan_command(buf: &[u8], limits: &Limits) -> Result<Option<CommandFrame>,
         }
         pos = match skip_bulk_body(buf, body, len as usize)? {
             Some(end) => end,
-            None => return Ok(None),
+            None => {
+                *resume = incomplete;
+                return Ok(None);
+            }
         };
+        left -= 1;
     }
+    *resume = Resume::default();
     Ok(Some(CommandFrame {
         len: pos,
         argc: count as usize,
@@ -115,34 +157,66 @@ fn scan_inline(buf: &[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
 
 /// Scans one reply (RESP2 or RESP3) at the start of `buf`.
 pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, ProtocolError> {
-    let mut pos = 0;
+    scan_reply_from(buf, limits, &mut Resume::default())
+}
+
+/// [`scan_reply`], resuming where the previous call on the same frame stopped; see
+/// [`scan_command_from`].
+pub fn scan_reply_from(
+    buf: &[u8],
+    limits: &Limits,
+    resume: &mut Resume,
+) -> Result<Option<ReplyFrame>, ProtocolError> {
     // Elements still to read before the frame is whole; aggregates add their children.
-    let mut need: u64 = 1;
-    let mut kind = None;
+    let (mut pos, mut need, mut kind) = if resume.pos > 0 {
+        (
+            resume.pos,
+            resume.left,
+            u8::try_from(resume.extra).ok().filter(|k| *k != 0),
+        )
+    } else {
+        (0, 1, None)
+    };
     while need > 0 {
+        let incomplete = Resume {
+            pos,
+            left: need,
+            extra: u64::from(kind.unwrap_or(0)),
+        };
+        macro_rules! wait_for_more {
+            () => {{
+                *resume = if pos > 0 {
+                    incomplete
+                } else {
+                    Resume::default()
+                };
+                return Ok(None);
+            }};
+        }
         let Some(&ty) = buf.get(pos) else {
-            return Ok(None);
+            wait_for_more!()
         };
         // The outermost value is the one read while nothing else is outstanding; an attribute
         // before it raises `need` until its own children are consumed.
         if kind.is_none() && need == 1 && ty != b'|' {
             kind = Some(ty);
         }
-        need -= 1;
         match ty {
             b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => {
                 pos = match line_end(buf, pos + 1, limits.max_bulk_len as usize)? {
                     Some(end) => end,
-                    None => return Ok(None),
+                    None => wait_for_more!(),
                 };
+                need -= 1;
             }
             b'$' | b'!' | b'=' => {
                 let Some((len, body)) = header(buf, pos)? else {
-                    return Ok(None);
+                    wait_for_more!()
                 };
                 if len < 0 {
                     // RESP2 null bulk string.
                     pos = body;
+                    need -= 1;
                     continue;
                 }
                 if len as u64 > limits.max_bulk_len {
@@ -153,14 +227,16 @@ pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, Pro
                 }
                 pos = match skip_bulk_body(buf, body, len as usize)? {
                     Some(end) => end,
-                    None => return Ok(None),
+                    None => wait_for_more!(),
                 };
+                need -= 1;
             }
             b'*' | b'~' | b'>' | b'%' | b'|' => {
                 let Some((count, body)) = header(buf, pos)? else {
-                    return Ok(None);
+                    wait_for_more!()
                 };
                 pos = body;
+                need -= 1;
                 if ty == b'|' && count < 0 {
                     return Err(ProtocolError::BadLength);
                 }
@@ -187,6 +263,7 @@ pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, Pro
             other => return Err(ProtocolError::UnknownType { got: other }),
         }
     }
+    *resume = Resume::default();
     Ok(Some(ReplyFrame {
         len: pos,
         kind: kind.unwrap_or(b'|'),
@@ -398,6 +475,65 @@ mod tests {
         let buf = b"|1\r\n+key-popularity\r\n:1\r\n$3\r\nabc\r\n";
         assert_eq!(reply(buf).unwrap(), Some((buf.len(), b'$')));
         assert_eq!(reply(&buf[..buf.len() - 1]).unwrap(), None);
+    }
+
+    #[test]
+    fn resumed_scans_find_the_same_frames_at_every_split() {
+        let limits = limits();
+        let command = b"*4\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n$5\r\nvalue\r\n";
+        let reply = b"|1\r\n+a\r\n:1\r\n*3\r\n%1\r\n+k\r\n$2\r\nab\r\n_\r\n>1\r\n:7\r\n";
+        for end in 0..=command.len() {
+            let mut resume = Resume::default();
+            let early = scan_command_from(&command[..end], &limits, &mut resume).unwrap();
+            let whole = scan_command_from(command, &limits, &mut resume).unwrap();
+            assert_eq!(early.is_some(), end == command.len(), "split {end}");
+            assert_eq!(
+                whole,
+                scan_command(command, &limits).unwrap(),
+                "split {end}"
+            );
+            assert_eq!(resume, Resume::default());
+        }
+        for end in 0..=reply.len() {
+            let mut resume = Resume::default();
+            let early = scan_reply_from(&reply[..end], &limits, &mut resume).unwrap();
+            let whole = scan_reply_from(reply, &limits, &mut resume).unwrap();
+            assert_eq!(early.is_some(), end == reply.len(), "split {end}");
+            assert_eq!(
+                whole,
+                Some(ReplyFrame {
+                    len: reply.len(),
+                    kind: b'*'
+                }),
+                "split {end}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_million_arguments_arriving_in_small_pieces_scan_to_one_frame() {
+        let mut command = b"*1000000\r\n".to_vec();
+        for _ in 0..1_000_000 {
+            command.extend_from_slice(b"$0\r\n\r\n");
+        }
+        let limits = limits();
+        let mut resume = Resume::default();
+        let mut steps = 0;
+        for end in (1024..command.len()).step_by(1024) {
+            assert_eq!(
+                scan_command_from(&command[..end], &limits, &mut resume).unwrap(),
+                None
+            );
+            steps += 1;
+        }
+        let frame = scan_command_from(&command, &limits, &mut resume)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (frame.len, frame.argc, steps),
+            (command.len(), 1_000_000, 5859)
+        );
+        assert_eq!(resume, Resume::default());
     }
 
     #[test]
