@@ -361,7 +361,9 @@ async fn drain_with_an_idle_session_ends_within_the_grace_period() {
 
     let drained = proxy.drained(WAIT).await.unwrap();
     println!("drain with an idle session: {drained:?}");
-    assert_eq!(drained.open, 1);
+    // The idle session may already have closed when the listener counts what is open: it
+    // reacts to the drain flag at once.
+    assert!(drained.open <= 1, "{drained:?}");
     // An idle session closes when told to drain, without waiting for the grace period.
     assert_eq!(drained.cut, 0, "{drained:?}");
     assert!(drained.took < grace, "{drained:?}");
