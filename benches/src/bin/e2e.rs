@@ -1,0 +1,734 @@
+//! `e2e`: Ellison side by side with direct Redis, HAProxy and twemproxy, in one run.
+//!
+//! ```sh
+//! cargo run --release -p ellison-benches --bin e2e            # the full run (~25 min)
+//! cargo run --release -p ellison-benches --bin e2e -- --quick # a smoke run (~3 min)
+//! ```
+//!
+//! Builds the release `ellison`, installs `haproxy`, `nutcracker` and `redis-tools` with
+//! apt-get if they are missing, starts everything on free loopback ports, and prints Markdown
+//! tables (progress goes to stderr). See `benches/README.md` for what each phase measures.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use ellison_benches::endpoints::{self, Endpoint, Haproxy, Kind, Tools};
+use ellison_benches::failover::{self, Mode, Route, Trial};
+use ellison_benches::idle::{self, IdleMemory};
+use ellison_benches::load::{self, Latencies, PacedOptions};
+use ellison_benches::procs::{self, find_tool, output_of};
+use ellison_benches::report::{self, Table};
+use ellison_benches::throughput::{self, CellResult};
+use ellison_benches::{Error, Result};
+use ellison_e2e::{GroupOptions, SentinelGroup};
+
+/// Command-line flags; `--quick` changes the defaults of the others.
+#[derive(Debug, Parser)]
+#[command(
+    about = "Ellison vs direct Redis, HAProxy and twemproxy: throughput, CPU, latency, memory, failover"
+)]
+struct Args {
+    /// A smoke run: 1 round of short runs, 1000 idle connections, one failover per mode.
+    #[arg(long)]
+    quick: bool,
+    /// Phases to run, comma-separated.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "memory,throughput,latency,failover"
+    )]
+    phases: Vec<Phase>,
+    /// Rounds of the throughput and latency phases [default: 5, quick 1].
+    #[arg(long)]
+    rounds: Option<usize>,
+    /// Target seconds of one redis-benchmark run against Redis directly [default: 1.5, quick 0.25].
+    #[arg(long)]
+    run_secs: Option<f64>,
+    /// Only the throughput cells whose name contains this text.
+    #[arg(long)]
+    cells: Option<String>,
+    /// Idle client connections per endpoint [default: 10000, quick 1000].
+    #[arg(long)]
+    idle_connections: Option<usize>,
+    /// Requests per second of the paced latency client, all connections together.
+    #[arg(long, default_value_t = 2000.0)]
+    latency_rate: f64,
+    /// Connections of the paced latency client.
+    #[arg(long, default_value_t = 50)]
+    latency_connections: usize,
+    /// Seconds each endpoint is driven per latency round [default: 5, quick 1].
+    #[arg(long)]
+    latency_secs: Option<f64>,
+    /// Failovers per mode and endpoint [default: 3, quick 1].
+    #[arg(long)]
+    failover_reps: Option<usize>,
+    /// Use this `ellison` binary instead of building `target/release/ellison`.
+    #[arg(long)]
+    ellison_bin: Option<PathBuf>,
+    /// Also write the report (Markdown) to this file.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Keep the directory with every config and log.
+    #[arg(long)]
+    keep_dir: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Phase {
+    Memory,
+    Throughput,
+    Latency,
+    Failover,
+}
+
+/// The flags with `--quick` resolved.
+#[derive(Debug)]
+struct Settings {
+    rounds: usize,
+    run_secs: f64,
+    calibration_requests: u64,
+    idle_connections: usize,
+    paced: PacedOptions,
+    failover_reps: usize,
+}
+
+impl Settings {
+    fn from(args: &Args) -> Settings {
+        let q = args.quick;
+        let rounds = args.rounds.unwrap_or(if q { 1 } else { 5 });
+        Settings {
+            rounds,
+            run_secs: args.run_secs.unwrap_or(if q { 0.25 } else { 1.5 }),
+            calibration_requests: if q { 5_000 } else { 20_000 },
+            idle_connections: args
+                .idle_connections
+                .unwrap_or(if q { 1000 } else { 10_000 }),
+            paced: PacedOptions {
+                connections: args.latency_connections,
+                rate: args.latency_rate,
+                duration: Duration::from_secs_f64(args.latency_secs.unwrap_or(if q {
+                    1.0
+                } else {
+                    5.0
+                })),
+                value_size: 32,
+                rounds,
+            },
+            failover_reps: args.failover_reps.unwrap_or(if q { 1 } else { 3 }),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    // One thread: every child is spawned from the main thread (parent-death signal), and the
+    // harness's own load clients run on one thread like redis-benchmark.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("e2e: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let mut settings = Settings::from(&args);
+    let nofile = procs::raise_nofile(65_536)?;
+    // Ellison holds two descriptors per client (client and upstream), and so does HAProxy.
+    // With a hard limit of 20000 (an unprivileged container) that is 9950 connections.
+    let fit = (nofile as usize).saturating_sub(100) / 2;
+    if settings.idle_connections > fit {
+        eprintln!("RLIMIT_NOFILE is {nofile}: idle connections lowered to {fit}");
+        settings.idle_connections = fit;
+    }
+    let tools = tools(&args)?;
+    let dir = tempfile::Builder::new()
+        .prefix("ellison-bench-")
+        .tempdir()
+        .map_err(|e| Error::io("create the bench directory", e))?;
+    eprintln!("configs and logs in {}", dir.path().display());
+
+    let mut report = String::new();
+    emit(&mut report, &machine(&args, &settings, &tools));
+
+    let wants = |p: Phase| args.phases.contains(&p);
+    if wants(Phase::Memory) || wants(Phase::Throughput) || wants(Phase::Latency) {
+        single_node_phases(&args, &settings, &tools, dir.path(), &mut report).await?;
+    }
+    if wants(Phase::Failover) {
+        match failover_phase(&settings, &tools, &dir.path().join("failover")).await {
+            Ok(text) => emit(&mut report, &text),
+            Err(e) => emit(&mut report, &format!("Failover phase failed: {e}\n")),
+        }
+    }
+    emit(
+        &mut report,
+        &format!(
+            "Load average at the end: {}\n",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        ),
+    );
+    if let Some(out) = &args.out {
+        std::fs::write(out, &report)
+            .map_err(|e| Error::io(format!("write {}", out.display()), e))?;
+    }
+    if args.keep_dir {
+        let kept = dir.keep();
+        eprintln!("kept {}", kept.display());
+    }
+    Ok(())
+}
+
+/// Prints a section to stdout and appends it to the report.
+fn emit(report: &mut String, text: &str) {
+    println!("{text}");
+    report.push_str(text);
+    report.push('\n');
+}
+
+// ---- tools -----------------------------------------------------------------------------------
+
+fn tools(args: &Args) -> Result<Tools> {
+    let needed = [
+        ("haproxy", "haproxy"),
+        ("nutcracker", "nutcracker"),
+        ("redis-benchmark", "redis-tools"),
+        ("redis-server", "redis-server"),
+        ("redis-sentinel", "redis-sentinel"),
+    ];
+    let missing: Vec<&str> = needed
+        .iter()
+        .filter(|(tool, _)| find_tool(tool).is_none())
+        .map(|(_, package)| *package)
+        .collect();
+    if !missing.is_empty() {
+        eprintln!("installing {} with apt-get", missing.join(" "));
+        let install = |update: bool| {
+            let mut script = String::from("export DEBIAN_FRONTEND=noninteractive; ");
+            if update {
+                script.push_str("apt-get update -qq && ");
+            }
+            script.push_str("apt-get install -y -qq ");
+            script.push_str(&missing.join(" "));
+            let mut cmd = if nix::unistd::geteuid().is_root() {
+                Command::new("sh")
+            } else {
+                let mut c = Command::new("sudo");
+                c.arg("sh");
+                c
+            };
+            cmd.args(["-c", &script]);
+            cmd.status().is_ok_and(|s| s.success())
+        };
+        if !install(false) && !install(true) {
+            return Err(Error::Setup(format!(
+                "apt-get could not install {}",
+                missing.join(" ")
+            )));
+        }
+    }
+    let find = |name: &str| {
+        find_tool(name).ok_or_else(|| Error::Setup(format!("{name} not found on PATH")))
+    };
+    let ellison = match &args.ellison_bin {
+        Some(path) => path.clone(),
+        None => build_ellison()?,
+    };
+    Ok(Tools {
+        ellison,
+        haproxy: find("haproxy")?,
+        nutcracker: find("nutcracker")?,
+        redis_benchmark: find("redis-benchmark")?,
+    })
+}
+
+/// The workspace root (this crate's parent directory).
+fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// `cargo build --release -p ellison`, then the binary's path.
+fn build_ellison() -> Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the release ellison binary");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "ellison"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| Error::io("run cargo build", e))?;
+    if !status.success() {
+        return Err(Error::Setup(format!(
+            "cargo build --release -p ellison: {status}"
+        )));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("ellison"))
+}
+
+// ---- the machine -----------------------------------------------------------------------------
+
+fn machine(args: &Args, settings: &Settings, tools: &Tools) -> String {
+    let first = |program: &str, a: &[&str]| {
+        output_of(program, a)
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .unwrap_or_else(|| "?".into())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "?".into());
+    let root = workspace_root();
+    let root_s = root.display().to_string();
+    let commit = output_of("git", &["-C", &root_s, "rev-parse", "--short", "HEAD"])
+        .filter(|c| !c.contains(' '))
+        .unwrap_or_else(|| "(not a git checkout)".into());
+    let dirty = output_of("git", &["-C", &root_s, "status", "--porcelain", "ellison"])
+        .is_some_and(|s| !s.is_empty());
+    let busy = output_of("ps", &["-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"])
+        .map(|t| {
+            t.lines()
+                .take(5)
+                .map(|l| l.split_whitespace().rev().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(s, "## Ellison end-to-end benchmark\n");
+    let _ = writeln!(
+        s,
+        "- date: {}",
+        first("date", &["-u", "+%Y-%m-%d %H:%M UTC"])
+    );
+    let _ = writeln!(
+        s,
+        "- machine: {} cores ({cpu}), {} memory, kernel {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        first("sh", &["-c", "free -g | awk '/Mem:/ {print $2 \" GiB\"}'"]),
+        first("uname", &["-r"])
+    );
+    let _ = writeln!(
+        s,
+        "- ellison {commit}{} ({}), {}, {}, {}",
+        if dirty {
+            " with uncommitted changes in ellison/"
+        } else {
+            ""
+        },
+        tools.ellison.display(),
+        first("redis-server", &["--version"]),
+        first(&tools.haproxy.display().to_string(), &["-v"]),
+        first(&tools.nutcracker.display().to_string(), &["--version"]),
+    );
+    let _ = writeln!(
+        s,
+        "- load average at the start: {}; busiest processes (%CPU since start): {busy}",
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim()
+    );
+    let _ = writeln!(
+        s,
+        "- settings: {}{} rounds, {} s target per run, {} idle connections, latency {} req/s on {} connections for {:?} per round, {} failover(s) per mode",
+        if args.quick { "--quick, " } else { "" },
+        settings.rounds,
+        settings.run_secs,
+        settings.idle_connections,
+        settings.paced.rate,
+        settings.paced.connections,
+        settings.paced.duration,
+        settings.failover_reps
+    );
+    s
+}
+
+// ---- memory, throughput, latency: one master, one Sentinel -----------------------------------
+
+async fn single_node_phases(
+    args: &Args,
+    settings: &Settings,
+    tools: &Tools,
+    dir: &Path,
+    report: &mut String,
+) -> Result<()> {
+    eprintln!("starting redis-server, one redis-sentinel (quorum 1), Ellison, HAProxy, twemproxy");
+    let group = SentinelGroup::start(GroupOptions {
+        replicas: 0,
+        sentinels: 1,
+        quorum: 1,
+        // Room for the idle-connection phase, where each proxy opens one upstream per client.
+        // (Redis lowers it to what RLIMIT_NOFILE allows.)
+        redis_conf: vec!["maxclients 19000".into()],
+        ..GroupOptions::default()
+    })
+    .await?;
+    let master = group.wait_converged(Duration::from_secs(30)).await?;
+    let redis_pid = group
+        .node(master)
+        .map(|n| n.pid())
+        .ok_or_else(|| Error::Setup(format!("no node at {master}")))?;
+    let (ellison, ellison_addr) =
+        endpoints::start_ellison(tools, dir, group.master_name(), &group.sentinel_addrs()).await?;
+    let haproxy = Haproxy::start(tools, dir, &[master]).await?;
+    haproxy
+        .wait_routing_to(master, Duration::from_secs(30))
+        .await?;
+    let (twemproxy, twemproxy_addr) = endpoints::start_twemproxy(tools, dir, master).await?;
+    let endpoints = [
+        Endpoint {
+            kind: Kind::Direct,
+            addr: master,
+            pid: redis_pid,
+        },
+        Endpoint {
+            kind: Kind::Ellison,
+            addr: ellison_addr,
+            pid: ellison.pid(),
+        },
+        Endpoint {
+            kind: Kind::Haproxy,
+            addr: haproxy.addr,
+            pid: haproxy.proc.pid(),
+        },
+        Endpoint {
+            kind: Kind::Twemproxy,
+            addr: twemproxy_addr,
+            pid: twemproxy.pid(),
+        },
+    ];
+    eprintln!(
+        "redis {master} (pid {redis_pid}), Ellison {ellison_addr} (pid {}), HAProxy {} (pid {}), twemproxy {twemproxy_addr} (pid {})",
+        ellison.pid(),
+        haproxy.addr,
+        haproxy.proc.pid(),
+        twemproxy.pid()
+    );
+
+    if args.phases.contains(&Phase::Memory) {
+        eprintln!(
+            "memory: {} idle connections per endpoint",
+            settings.idle_connections
+        );
+        let mut rows = Vec::new();
+        for e in &endpoints {
+            match idle::idle_memory(e, redis_pid, master, settings.idle_connections).await {
+                Ok(m) => {
+                    eprintln!("  {}: {m:?}", e.kind);
+                    rows.push((e.kind, m));
+                }
+                Err(err) => eprintln!("  {}: {err}", e.kind),
+            }
+        }
+        emit(report, &memory_table(&rows));
+    }
+    if args.phases.contains(&Phase::Throughput) {
+        let cells: Vec<_> = throughput::cells()
+            .into_iter()
+            .filter(|c| args.cells.as_ref().is_none_or(|f| c.name.contains(f)))
+            .collect();
+        let results = throughput::run(
+            tools,
+            &endpoints,
+            (master, redis_pid),
+            cells,
+            throughput::Options {
+                rounds: settings.rounds,
+                run_secs: settings.run_secs,
+                calibration_requests: settings.calibration_requests,
+            },
+        )
+        .await?;
+        emit(report, &throughput_table(&results));
+        emit(report, &cpu_table(&results));
+    }
+    if args.phases.contains(&Phase::Latency) {
+        eprintln!(
+            "latency: {} req/s on {} connections, {:?} per endpoint and round",
+            settings.paced.rate, settings.paced.connections, settings.paced.duration
+        );
+        let latencies = load::latency_rounds(&endpoints, &settings.paced).await;
+        emit(report, &latency_table(&latencies, &settings.paced));
+    }
+    drop((ellison, haproxy, twemproxy));
+    drop(group);
+    Ok(())
+}
+
+fn memory_table(rows: &[(Kind, IdleMemory)]) -> String {
+    let mut t = Table::new([
+        "endpoint",
+        "idle connections",
+        "RSS before (MiB)",
+        "RSS after (MiB)",
+        "KiB per connection",
+    ]);
+    for (kind, m) in rows {
+        t.row([
+            kind.name().to_owned(),
+            m.opened.to_string(),
+            format!("{:.1}", m.before_kib as f64 / 1024.0),
+            format!("{:.1}", m.after_kib as f64 / 1024.0),
+            report::fixed(m.kib_per_connection(), 2),
+        ]);
+    }
+    format!(
+        "### Memory per idle client connection\n\nEach connection sent one PING and got PONG; RSS is VmRSS of the endpoint's process, read 1.5 s after the last connection opened.\n\n{}",
+        t.render()
+    )
+}
+
+fn median_rate(r: &CellResult, k: Kind) -> Option<f64> {
+    let rates: Vec<f64> = r.samples.get(&k)?.iter().map(|s| s.rate).collect();
+    report::median(&rates)
+}
+
+fn throughput_table(results: &[CellResult]) -> String {
+    let mut header = vec!["cell".to_owned(), "requests/run".to_owned()];
+    header.extend(Kind::ALL.iter().map(|k| format!("{k} req/s")));
+    header.push("Ellison / HAProxy".into());
+    let mut t = Table::new(header);
+    for r in results {
+        let direct = median_rate(r, Kind::Direct);
+        let mut row = vec![r.cell.name.clone(), report::thousands(r.requests as f64)];
+        for k in Kind::ALL {
+            row.push(match k {
+                Kind::Direct => report::rate_and_ratio(direct, None),
+                _ => report::rate_and_ratio(median_rate(r, k), direct),
+            });
+        }
+        row.push(report::ratio(
+            median_rate(r, Kind::Ellison),
+            median_rate(r, Kind::Haproxy),
+        ));
+        t.row(row);
+    }
+    format!(
+        "### Throughput (median of rounds; ratio to direct in parentheses)\n\n{}",
+        t.render()
+    )
+}
+
+fn cpu_table(results: &[CellResult]) -> String {
+    let mut t = Table::new([
+        "cell",
+        "Ellison µs/cmd",
+        "HAProxy µs/cmd",
+        "twemproxy µs/cmd",
+        "Redis µs/cmd: direct",
+        "via Ellison",
+        "via HAProxy",
+        "via twemproxy",
+    ]);
+    let per_command = |r: &CellResult, k: Kind, proxy: bool| -> Option<f64> {
+        let v: Vec<f64> = r
+            .samples
+            .get(&k)?
+            .iter()
+            .filter_map(|s| {
+                let cpu = if proxy { s.proxy_cpu? } else { s.redis_cpu };
+                Some(cpu * 1e6 / s.commands as f64)
+            })
+            .collect();
+        report::median(&v)
+    };
+    for r in results {
+        t.row([
+            r.cell.name.clone(),
+            report::fixed(per_command(r, Kind::Ellison, true), 2),
+            report::fixed(per_command(r, Kind::Haproxy, true), 2),
+            report::fixed(per_command(r, Kind::Twemproxy, true), 2),
+            report::fixed(per_command(r, Kind::Direct, false), 2),
+            report::fixed(per_command(r, Kind::Ellison, false), 2),
+            report::fixed(per_command(r, Kind::Haproxy, false), 2),
+            report::fixed(per_command(r, Kind::Twemproxy, false), 2),
+        ]);
+    }
+    format!(
+        "### CPU time per forwarded command (utime+stime from /proc/PID/stat over each run, divided by commands; median of rounds)\n\n{}",
+        t.render()
+    )
+}
+
+fn latency_table(
+    latencies: &std::collections::BTreeMap<Kind, Latencies>,
+    p: &PacedOptions,
+) -> String {
+    let pct = |k: Kind, q: f64| {
+        latencies
+            .get(&k)
+            .and_then(|l| report::percentile(&l.samples, q))
+    };
+    let mut t = Table::new([
+        "endpoint",
+        "requests",
+        "errors",
+        "p50 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "added p50",
+        "added p99",
+        "added p99.9",
+    ]);
+    for k in Kind::ALL {
+        let Some(l) = latencies.get(&k) else {
+            continue;
+        };
+        let added = |q| {
+            if k == Kind::Direct {
+                "-".to_owned()
+            } else {
+                report::added_micros(pct(k, q), pct(Kind::Direct, q))
+            }
+        };
+        t.row([
+            k.name().to_owned(),
+            l.samples.len().to_string(),
+            l.errors.to_string(),
+            report::micros(pct(k, 0.5)),
+            report::micros(pct(k, 0.99)),
+            report::micros(pct(k, 0.999)),
+            added(0.5),
+            added(0.99),
+            added(0.999),
+        ]);
+    }
+    format!(
+        "### Latency at a fixed rate ({} req/s over {} connections, alternating SET and GET of {} B; all rounds pooled)\n\n{}",
+        p.rate,
+        p.connections,
+        p.value_size,
+        t.render()
+    )
+}
+
+// ---- failover: 1 master, 2 replicas, 3 Sentinels ---------------------------------------------
+
+async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Result<String> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    eprintln!(
+        "failover: starting 1 master, 2 replicas, 3 Sentinels (quorum 2, down-after 1000 ms)"
+    );
+    let mut group = SentinelGroup::start(GroupOptions::default()).await?;
+    let master = group.wait_converged(Duration::from_secs(30)).await?;
+    let (ellison, ellison_addr) =
+        endpoints::start_ellison(tools, dir, group.master_name(), &group.sentinel_addrs()).await?;
+    let haproxy = Haproxy::start(tools, dir, &group.node_addrs()).await?;
+    haproxy
+        .wait_routing_to(master, Duration::from_secs(30))
+        .await?;
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut failures = Vec::new();
+    for rep in 0..settings.failover_reps {
+        for mode in Mode::ALL {
+            for route in [Route::Ellison(ellison_addr), Route::Haproxy(&haproxy)] {
+                let label = format!("{}-{mode:?}-{rep}", route.kind());
+                eprintln!("  failover {mode} via {} (#{})", route.kind(), rep + 1);
+                match failover::trial(&mut group, route, mode, &label).await {
+                    Ok(t) => {
+                        eprintln!(
+                            "    promoted {:?} after the trigger; first write on it {:?} later; {} failed, {} lost",
+                            t.promotion_after_trigger,
+                            t.first_write_after_promotion,
+                            t.verdict.failed,
+                            t.verdict.lost.len()
+                        );
+                        trials.push(t);
+                    }
+                    Err(e) => {
+                        eprintln!("    failed: {e}");
+                        failures.push(format!("{mode} via {}: {e}", route.kind()));
+                    }
+                }
+            }
+        }
+    }
+    drop((ellison, haproxy));
+    drop(group);
+    let mut t = Table::new([
+        "endpoint",
+        "failover",
+        "trials",
+        "promotion after trigger (ms)",
+        "first write on new master after promotion (ms)",
+        "client-visible errors",
+        "acked then lost",
+        "longest write (ms)",
+    ]);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    for kind in [Kind::Ellison, Kind::Haproxy] {
+        for mode in Mode::ALL {
+            let these: Vec<&Trial> = trials
+                .iter()
+                .filter(|t| t.endpoint == kind && t.mode == mode)
+                .collect();
+            if these.is_empty() {
+                continue;
+            }
+            let list = |f: &dyn Fn(&Trial) -> String| {
+                these.iter().map(|t| f(t)).collect::<Vec<_>>().join(", ")
+            };
+            t.row([
+                kind.name().to_owned(),
+                mode.to_string(),
+                these.len().to_string(),
+                list(&|t| format!("{:.0}", ms(t.promotion_after_trigger))),
+                list(&|t| {
+                    t.first_write_after_promotion
+                        .map_or("none".into(), |d| format!("{:.0}", ms(d)))
+                }),
+                list(&|t| {
+                    let v = &t.verdict;
+                    let mut codes: Vec<String> = v
+                        .errors_by_code
+                        .iter()
+                        .map(|(c, n)| format!("{n} {c}"))
+                        .collect();
+                    codes.sort();
+                    if v.connection_failures > 0 {
+                        codes.push(format!("{} conn", v.connection_failures));
+                    }
+                    if codes.is_empty() {
+                        "0".into()
+                    } else {
+                        format!("{} ({})", v.failed, codes.join(" "))
+                    }
+                }),
+                list(&|t| t.verdict.lost.len().to_string()),
+                list(&|t| format!("{:.0}", ms(t.verdict.slowest))),
+            ]);
+        }
+    }
+    let mut out = format!(
+        "### Failover (1 master, 2 replicas, 3 Sentinels, quorum 2, down-after-milliseconds 1000; 4 writers, one RPUSH each 5 ms; one comma-separated value per trial)\n\n{}",
+        t.render()
+    );
+    for f in failures {
+        let _ = writeln!(out, "\n- trial failed: {f}");
+    }
+    Ok(out)
+}

@@ -1,0 +1,34 @@
+//! End-to-end benchmark harness for Ellison: the same load through direct Redis, Ellison,
+//! HAProxy and twemproxy, interleaved round by round, reported as ratios to direct.
+//!
+//! Layout:
+//! - [`error`]: the [`Error`] type.
+//! - [`procs`]: child processes the harness starts itself (Ellison, HAProxy, twemproxy), stopped
+//!   by PID; readings from `/proc` (CPU time, RSS); the file-descriptor limit; tool lookup.
+//! - [`endpoints`]: the four endpoints, their configuration files and readiness checks.
+//! - [`throughput`]: the `redis-benchmark` cells and the interleaved rounds.
+//! - [`load`]: the harness's own load clients: paced (for latency at a fixed rate) and
+//!   closed-loop pipelined transactions (`MULTI`/`HSET`/`SADD`/`EXEC`).
+//! - [`idle`]: memory per idle client connection.
+//! - [`failover`]: time from a replica's promotion to the first write it acknowledges through
+//!   an endpoint, and the errors clients saw.
+//! - [`report`]: medians, percentiles and Markdown tables.
+//!
+//! Redis and Sentinel processes come from the end-to-end crate (`ellison-e2e`): its
+//! [`ellison_e2e::SentinelGroup`] starts them robustly and stops them by PID. The Ellison under
+//! test is the release binary, a separate process, so that its CPU time and RSS can be read
+//! from `/proc` like HAProxy's.
+//!
+//! Benchmarks are not tests: nothing here fails on a timing; a phase that cannot run reports
+//! why and the harness goes on with the next.
+
+pub mod endpoints;
+pub mod error;
+pub mod failover;
+pub mod idle;
+pub mod load;
+pub mod procs;
+pub mod report;
+pub mod throughput;
+
+pub use error::{Error, Result};

@@ -1,0 +1,208 @@
+//! Child processes the harness starts itself, and what `/proc` says about any process.
+//!
+//! Every child is started through `setpriv --pdeathsig KILL` when `/usr/bin/setpriv` exists, so
+//! that a harness killed from outside leaves nothing behind; the normal path is [`Drop`], which
+//! sends SIGCONT then SIGKILL to the child's PID and reaps it. As in the end-to-end crate,
+//! Linux ties the parent-death signal to the spawning *thread*: the harness spawns from its
+//! main thread (a current-thread runtime).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{Pid, SysconfVar};
+
+use crate::error::{Error, Result};
+
+const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// A running child process, signalled by PID and always reaped.
+#[derive(Debug)]
+pub struct Proc {
+    name: String,
+    child: Child,
+    pid: u32,
+    log: PathBuf,
+    reaped: bool,
+}
+
+impl Proc {
+    /// Spawns `program args` with `envs` added, stdout and stderr appended to `log`.
+    pub fn spawn(
+        name: &str,
+        program: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<Proc> {
+        let out = File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| Error::io(format!("open {}", log.display()), e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| Error::io(format!("dup {}", log.display()), e))?;
+        let mut cmd = if Path::new(SETPRIV).exists() {
+            let mut c = Command::new(SETPRIV);
+            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        };
+        let child = cmd
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| Error::io(format!("spawn {name} ({})", program.display()), e))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            pid: child.id(),
+            child,
+            log: log.to_path_buf(),
+            reaped: false,
+        })
+    }
+
+    /// The process id (`setpriv` execs the program, so this is the program's PID).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// What the process is, for messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `Some(status)` once the process has exited (it is reaped then).
+    pub fn exited(&mut self) -> Option<String> {
+        if self.reaped {
+            return Some("already reaped".into());
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.reaped = true;
+                Some(status.to_string())
+            }
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot query status: {e}")),
+        }
+    }
+
+    /// The last `lines` lines of the process's stdout and stderr.
+    pub fn log_tail(&self, lines: usize) -> String {
+        ellison_e2e::log_tail(&self.log, lines)
+    }
+
+    /// SIGCONT, SIGKILL, then wait until the child is reaped.
+    pub fn stop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        // Not reaped yet, so the PID cannot have been reused.
+        if let Ok(pid) = i32::try_from(self.pid) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        let _ = self.child.wait();
+        self.reaped = true;
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// User plus system CPU time a process has used so far, in seconds (`/proc/PID/stat`, fields
+/// 14 and 15, in clock ticks).
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+    // The command name (field 2) is in parentheses and may contain spaces: count after it.
+    let after = text
+        .rfind(')')
+        .map(|i| &text[i + 1..])
+        .ok_or_else(|| Error::Setup(format!("{path}: no ')' in {text:?}")))?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state): utime is field 14, stime field 15.
+    let ticks = |i: usize| -> Result<u64> {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| Error::Setup(format!("{path}: no field {i}")))
+    };
+    Ok((ticks(14)? + ticks(15)?) as f64 / clock_ticks_per_second())
+}
+
+/// `sysconf(_SC_CLK_TCK)`, the unit of `/proc/PID/stat` times (100 on Linux).
+fn clock_ticks_per_second() -> f64 {
+    match nix::unistd::sysconf(SysconfVar::CLK_TCK) {
+        Ok(Some(t)) if t > 0 => t as f64,
+        _ => 100.0,
+    }
+}
+
+/// The resident set size of a process in KiB (`VmRSS` in `/proc/PID/status`).
+pub fn rss_kib(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Setup(format!("{path}: no VmRSS line")))
+}
+
+/// Raises this process's `RLIMIT_NOFILE` (inherited by every child) to `want`, or as close as
+/// allowed: root may raise the hard limit, up to `/proc/sys/fs/nr_open`. Returns the new soft
+/// limit.
+pub fn raise_nofile(want: u64) -> Result<u64> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)
+        .map_err(|e| Error::io("getrlimit(RLIMIT_NOFILE)", e.into()))?;
+    if soft >= want {
+        return Ok(soft);
+    }
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(hard);
+    let target = want.min(nr_open.max(hard));
+    if setrlimit(Resource::RLIMIT_NOFILE, target, target.max(hard)).is_ok() {
+        return Ok(target);
+    }
+    // Not allowed to raise the hard limit: take what it allows.
+    let target = want.min(hard);
+    setrlimit(Resource::RLIMIT_NOFILE, target, hard)
+        .map_err(|e| Error::io("setrlimit(RLIMIT_NOFILE)", e.into()))?;
+    Ok(target)
+}
+
+/// The first `name` on `PATH`.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Runs a short command and returns its stdout (trimmed), or `None` if it cannot run.
+pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if text.trim().is_empty() {
+        text = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    Some(text.trim().to_owned())
+}

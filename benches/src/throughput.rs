@@ -1,0 +1,358 @@
+//! Throughput cells: `redis-benchmark` runs (and the harness's pipelined transactions) against
+//! every endpoint, interleaved round by round, with the CPU time each process spent.
+//!
+//! Each cell's request count is sized once, from a calibration run against Redis directly,
+//! so that a run takes about `run_secs` there; every endpoint then gets the same count, and
+//! a slower endpoint simply runs longer. Rounds go through every cell, and within a cell
+//! through the endpoints in [`Kind::ALL`] order, so that drift on this shared machine hits
+//! every endpoint alike.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use ellison_e2e::RespClient;
+
+use crate::endpoints::{Endpoint, Kind, Tools};
+use crate::error::{Error, Result};
+use crate::load::{self, TxOptions, TX_COMMANDS};
+use crate::procs::cpu_seconds;
+
+/// Clients of the mix cells: phpredis opens one connection per PHP worker.
+const MIX_CLIENTS: u32 = 50;
+/// Size of a Magento cache entry in the mix cells (the `d` field).
+const MIX_VALUE: usize = 1024;
+/// Keys the mix cells spread over (`-r`).
+const MIX_KEYSPACE: &str = "10000";
+
+/// What a cell runs.
+#[derive(Debug, Clone)]
+pub enum Load {
+    /// `redis-benchmark -c clients -P pipeline <args>`.
+    RedisBenchmark {
+        clients: u32,
+        pipeline: u32,
+        args: Vec<String>,
+    },
+    /// The harness's `MULTI`/`HSET`/`SADD`/`EXEC` pipelines ([`load::transactions`]).
+    Transactions { clients: usize, value_size: usize },
+}
+
+/// One row of the throughput table.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub name: String,
+    pub load: Load,
+    /// `SET key:__rand_int__` to a value of this size before each run (GET cells read it).
+    pub prefill: Option<usize>,
+}
+
+impl Cell {
+    /// Commands one request of the cell counts for.
+    fn commands_per_request(&self) -> u64 {
+        match self.load {
+            Load::RedisBenchmark { .. } => 1,
+            Load::Transactions { .. } => TX_COMMANDS,
+        }
+    }
+
+    fn pipeline(&self) -> u64 {
+        match &self.load {
+            Load::RedisBenchmark { pipeline, .. } => u64::from(*pipeline),
+            Load::Transactions { .. } => 1,
+        }
+    }
+
+    fn clients(&self) -> u64 {
+        match &self.load {
+            Load::RedisBenchmark { clients, .. } => u64::from(*clients),
+            Load::Transactions { clients, .. } => *clients as u64,
+        }
+    }
+}
+
+/// The cells of issue 4: SET and GET, `-P 1` and `-P 16`, 50 and 200 clients, 32-byte and
+/// 4 KiB values; then the Magento-like mix.
+pub fn cells() -> Vec<Cell> {
+    let mut out = Vec::new();
+    for size in [32usize, 4096] {
+        for clients in [50u32, 200] {
+            for pipeline in [1u32, 16] {
+                for test in ["SET", "GET"] {
+                    let size_name = if size >= 1024 {
+                        format!("{} KiB", size / 1024)
+                    } else {
+                        format!("{size} B")
+                    };
+                    out.push(Cell {
+                        name: format!("{test} {size_name} -c {clients} -P {pipeline}"),
+                        load: Load::RedisBenchmark {
+                            clients,
+                            pipeline,
+                            args: vec![
+                                "-t".into(),
+                                test.to_ascii_lowercase(),
+                                "-d".into(),
+                                size.to_string(),
+                            ],
+                        },
+                        prefill: (test == "GET").then_some(size),
+                    });
+                }
+            }
+        }
+    }
+    let value = "x".repeat(MIX_VALUE);
+    let mix = |name: &str, args: Vec<String>| Cell {
+        name: format!("mix: {name}"),
+        load: Load::RedisBenchmark {
+            clients: MIX_CLIENTS,
+            pipeline: 1,
+            args: ["-r", MIX_KEYSPACE]
+                .into_iter()
+                .map(String::from)
+                .chain(args)
+                .collect(),
+        },
+        prefill: None,
+    };
+    let words = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+    let mut hset = words("HSET key:__rand_int__ d");
+    hset.push(value);
+    hset.extend(words("t CATALOG_PRODUCT,CMS_BLOCK m 1700000000 i 0"));
+    out.push(mix("HSET 1 KiB entry -c 50", hset));
+    out.push(mix("HGET d -c 50", words("HGET key:__rand_int__ d")));
+    out.push(mix(
+        "EVAL HGET script -c 50",
+        vec![
+            "EVAL".into(),
+            "return redis.call('HGET', KEYS[1], 'm')".into(),
+            "1".into(),
+            "key:__rand_int__".into(),
+        ],
+    ));
+    out.push(Cell {
+        name: "mix: MULTI/HSET/SADD/EXEC -c 50 (tx/s)".into(),
+        load: Load::Transactions {
+            clients: MIX_CLIENTS as usize,
+            value_size: MIX_VALUE,
+        },
+        prefill: None,
+    });
+    out
+}
+
+/// Settings of the throughput phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub rounds: usize,
+    /// Target duration of one run against Redis directly.
+    pub run_secs: f64,
+    /// Requests of the calibration run of a `-P 1` cell (times 10 at `-P 16`).
+    pub calibration_requests: u64,
+}
+
+/// One run of one cell against one endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Requests per second (transactions per second for the transaction cell).
+    pub rate: f64,
+    /// Commands forwarded in the run.
+    pub commands: u64,
+    /// CPU seconds the endpoint's proxy process spent (`None` for direct).
+    pub proxy_cpu: Option<f64>,
+    /// CPU seconds `redis-server` spent.
+    pub redis_cpu: f64,
+}
+
+/// Every sample of one cell.
+#[derive(Debug, Clone)]
+pub struct CellResult {
+    pub cell: Cell,
+    /// Requests per run.
+    pub requests: u64,
+    pub samples: BTreeMap<Kind, Vec<Sample>>,
+    /// Why an endpoint has no sample (e.g. twemproxy has no `MULTI`).
+    pub unsupported: BTreeMap<Kind, String>,
+}
+
+/// Runs every cell against every endpoint for `options.rounds` rounds.
+pub async fn run(
+    tools: &Tools,
+    endpoints: &[Endpoint],
+    redis: (SocketAddr, u32),
+    cells: Vec<Cell>,
+    options: Options,
+) -> Result<Vec<CellResult>> {
+    let direct = endpoints
+        .iter()
+        .find(|e| e.kind == Kind::Direct)
+        .ok_or_else(|| Error::Setup("no direct endpoint".into()))?;
+    let mut results = Vec::with_capacity(cells.len());
+    eprintln!("calibrating {} cells against Redis directly", cells.len());
+    for cell in cells {
+        let pipeline = cell.pipeline();
+        let calibration = options.calibration_requests * if pipeline > 1 { 10 } else { 1 };
+        let calibration = calibration.max(cell.clients() * pipeline * 10);
+        prefill(&cell, redis.0).await?;
+        let rate = once(tools, &cell, direct.addr, calibration).await?;
+        let floor = cell.clients() * pipeline * 10;
+        let requests = ((rate * options.run_secs) as u64).max(floor).div_ceil(1000) * 1000;
+        eprintln!(
+            "  {}: {} req/s direct -> {} requests per run",
+            cell.name, rate as u64, requests
+        );
+        results.push(CellResult {
+            cell,
+            requests,
+            samples: BTreeMap::new(),
+            unsupported: BTreeMap::new(),
+        });
+    }
+    for round in 0..options.rounds {
+        for result in &mut results {
+            let mut line = format!(
+                "[round {}/{}] {}:",
+                round + 1,
+                options.rounds,
+                result.cell.name
+            );
+            prefill(&result.cell, redis.0).await?;
+            for endpoint in endpoints {
+                if result.unsupported.contains_key(&endpoint.kind) {
+                    continue;
+                }
+                let proxy_before = proxy_cpu(endpoint)?;
+                let redis_before = cpu_seconds(redis.1)?;
+                match once(tools, &result.cell, endpoint.addr, result.requests).await {
+                    Ok(rate) => {
+                        let proxy_after = proxy_cpu(endpoint)?;
+                        let redis_after = cpu_seconds(redis.1)?;
+                        line.push_str(&format!(" {} {}", endpoint.kind, rate as u64));
+                        result
+                            .samples
+                            .entry(endpoint.kind)
+                            .or_default()
+                            .push(Sample {
+                                rate,
+                                commands: result.requests * result.cell.commands_per_request(),
+                                proxy_cpu: proxy_after
+                                    .zip(proxy_before)
+                                    .map(|(after, before)| after - before),
+                                redis_cpu: redis_after - redis_before,
+                            });
+                    }
+                    Err(e) => {
+                        line.push_str(&format!(" {} n/a", endpoint.kind));
+                        eprintln!("  {} via {}: {e}", result.cell.name, endpoint.kind);
+                        result.unsupported.insert(endpoint.kind, e.to_string());
+                    }
+                }
+            }
+            eprintln!("{line}");
+        }
+    }
+    Ok(results)
+}
+
+fn proxy_cpu(endpoint: &Endpoint) -> Result<Option<f64>> {
+    match endpoint.kind {
+        Kind::Direct => Ok(None),
+        _ => cpu_seconds(endpoint.pid).map(Some),
+    }
+}
+
+/// Sets the key that `redis-benchmark -t get` reads to a value of the cell's size.
+async fn prefill(cell: &Cell, redis: SocketAddr) -> Result<()> {
+    if let Some(size) = cell.prefill {
+        let mut client = RespClient::connect(redis, Duration::from_secs(5)).await?;
+        let value = "x".repeat(size);
+        client.cmd(&["SET", "key:__rand_int__", &value]).await?;
+    }
+    Ok(())
+}
+
+/// One run of `cell` with `requests` requests against `addr`; returns requests per second.
+async fn once(tools: &Tools, cell: &Cell, addr: SocketAddr, requests: u64) -> Result<f64> {
+    match &cell.load {
+        Load::RedisBenchmark {
+            clients,
+            pipeline,
+            args,
+        } => redis_benchmark(tools, addr, requests, *clients, *pipeline, args).await,
+        Load::Transactions {
+            clients,
+            value_size,
+        } => {
+            let run = load::transactions(
+                addr,
+                TxOptions {
+                    clients: *clients,
+                    total: requests,
+                    value_size: *value_size,
+                    max_duration: Duration::from_secs(120),
+                },
+            )
+            .await?;
+            if run.errors > 0 {
+                eprintln!("  transactions via {addr}: {} error replies", run.errors);
+            }
+            Ok(run.committed as f64 / run.elapsed.as_secs_f64())
+        }
+    }
+}
+
+/// Runs `redis-benchmark --csv` and parses the requests per second of its one test.
+async fn redis_benchmark(
+    tools: &Tools,
+    addr: SocketAddr,
+    requests: u64,
+    clients: u32,
+    pipeline: u32,
+    args: &[String],
+) -> Result<f64> {
+    let mut cmd = tokio::process::Command::new(&tools.redis_benchmark);
+    cmd.args(["-h", "127.0.0.1", "-p"])
+        .arg(addr.port().to_string())
+        .args(["-n", &requests.to_string()])
+        .args(["-c", &clients.to_string()])
+        .args(["-P", &pipeline.to_string()])
+        .arg("--csv")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .map_err(|e| Error::io("spawn redis-benchmark", e))?;
+    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .map_err(|_| Error::Setup(format!("redis-benchmark against {addr} ran over 300 s")))?
+        .map_err(|e| Error::io("wait for redis-benchmark", e))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let rate = stdout
+        .lines()
+        .filter(|l| !l.starts_with("\"test\""))
+        .find_map(|l| {
+            let fields: Vec<&str> = l.split("\",\"").collect();
+            fields.get(1)?.trim_matches('"').parse::<f64>().ok()
+        });
+    let errors: Vec<&str> = stderr
+        .lines()
+        .chain(stdout.lines())
+        .filter(|l| l.contains("Error") || l.contains("ERR"))
+        .take(3)
+        .collect();
+    match rate {
+        Some(rate) if output.status.success() && errors.is_empty() => Ok(rate),
+        _ => Err(Error::Setup(format!(
+            "redis-benchmark against {addr} ({}): {}{}",
+            output.status,
+            errors.join("; "),
+            stdout.lines().last().unwrap_or_default()
+        ))),
+    }
+}
