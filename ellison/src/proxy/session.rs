@@ -1188,6 +1188,9 @@ impl Session {
         if self.replies.is_empty() && self.replies.capacity() > 0 {
             self.replies = BytesMut::new();
         }
+        if self.pending.is_empty() && self.pending.capacity() > 0 {
+            self.pending = VecDeque::new();
+        }
     }
 }
 
