@@ -101,6 +101,23 @@ async fn ready_goes_503_to_200_and_back_to_503_while_draining() {
         .send_bytes(&encode_command(&["BLPOP", "nothing", "0"]), "BLPOP")
         .await
         .unwrap();
+    // Only a command that reached Redis keeps the session busy: an idle one closes at once.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let info = group.command(master, &["INFO", "clients"]).await.unwrap();
+        if info
+            .as_text()
+            .unwrap_or_default()
+            .contains("blocked_clients:1")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the BLPOP never reached Redis: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let started = Instant::now();
     proxy.start_drain();
     let (_, body) = wait_http(admin, "/ready", "draining", |s, _| s == 503).await;
