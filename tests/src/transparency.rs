@@ -638,6 +638,25 @@ pub async fn reset_master(master: SocketAddr, timeout: Duration) -> Result<()> {
     Ok(())
 }
 
+/// Runs [`check_transparent`] and panics with every script whose transcripts differ.
+pub async fn assert_transparent(
+    master: SocketAddr,
+    proxy: SocketAddr,
+    scripts: &[Script],
+    timeout: Duration,
+) {
+    let failures = check_transparent(master, proxy, scripts, timeout)
+        .await
+        .unwrap_or_else(|e| panic!("cannot run the scripts: {e}"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} scripts differ through Ellison:\n\n{}",
+        failures.len(),
+        scripts.len(),
+        failures.join("\n\n")
+    );
+}
+
 /// Runs every script against the master directly and through `proxy`, and returns one
 /// paragraph per script whose transcripts differ or whose direct transcript lacks what the
 /// script must show. An empty result means every script passed.

@@ -2,7 +2,7 @@
 //! Ellison must produce byte-identical replies (README, "The contract", Transparency).
 //!
 //! Each test starts its own group and Ellison and runs a table of [`Script`]s through
-//! [`check_transparent`], which resets the master (FLUSHALL, SCRIPT FLUSH, FUNCTION FLUSH) before
+//! [`transparency::check_transparent`], which resets the master (FLUSHALL, SCRIPT FLUSH, FUNCTION FLUSH) before
 //! each run and reports every script whose transcripts differ, with the first differing reply.
 //! Replies that differ between any two connections (a client id) are masked; everything else is
 //! compared as bytes.
@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::transparency::{
-    self, binary_value, check_transparent, mask_hello_id, mask_integer, Script,
-};
+use ellison_e2e::transparency::{self, binary_value, mask_hello_id, mask_integer, Script};
 use ellison_e2e::{Proxy, RespClient, SentinelGroup, Value};
 
 /// Deadline of each step of a script and of each reply (a failure detector, not a performance
@@ -34,16 +32,7 @@ async fn start() -> (SentinelGroup, SocketAddr, Proxy) {
 }
 
 async fn assert_transparent(master: SocketAddr, proxy: &Proxy, scripts: &[Script]) {
-    let failures = check_transparent(master, proxy.addr(), scripts, STEP)
-        .await
-        .unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} of {} scripts differ through Ellison:\n\n{}",
-        failures.len(),
-        scripts.len(),
-        failures.join("\n\n")
-    );
+    transparency::assert_transparent(master, proxy.addr(), scripts, STEP).await;
 }
 
 fn commands(list: &[&[&str]]) -> Vec<u8> {
