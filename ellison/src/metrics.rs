@@ -159,6 +159,12 @@ struct MoveLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PromotionLabels {
+    group: String,
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MasterLabels {
     group: String,
     address: String,
@@ -226,6 +232,7 @@ pub struct Metrics {
     master_verified: Family<GroupLabels, Gauge>,
     master_switches: Family<GroupLabels, Counter>,
     switch_duration: HistogramFamily<GroupLabels>,
+    promotions: Family<PromotionLabels, Counter>,
     sentinels_known: Family<GroupLabels, Gauge>,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -260,6 +267,7 @@ impl Metrics {
             master_verified: Family::default(),
             master_switches: Family::default(),
             switch_duration: Family::new_with_constructor(switch_histogram),
+            promotions: Family::default(),
             sentinels_known: Family::default(),
             sentinel_reachable: Family::default(),
             sentinel_agrees: Family::default(),
@@ -344,6 +352,11 @@ impl Metrics {
             m.switch_duration.clone(),
         );
         registry.register(
+            "promotions",
+            "Masters routed to as soon as the failover leader's selected replica answered ROLE master, by how it ended: confirmed by a majority of Sentinels, or withdrawn",
+            m.promotions.clone(),
+        );
+        registry.register(
             "sentinels_known",
             "Sentinels known for the group, configured and discovered",
             m.sentinels_known.clone(),
@@ -412,7 +425,15 @@ impl Metrics {
             })
             .collect::<Vec<_>>();
         debug_assert_eq!(moves.len(), SessionMove::COUNT);
+        let promotion = |outcome| {
+            self.promotions.get_or_create_owned(&PromotionLabels {
+                group: name.to_owned(),
+                outcome,
+            })
+        };
         GroupMetrics {
+            promotions_confirmed: promotion("confirmed"),
+            promotions_withdrawn: promotion("withdrawn"),
             group: name.to_owned(),
             clients_active: self.clients_active.get_or_create_owned(&g),
             connections,
@@ -468,6 +489,8 @@ pub struct GroupMetrics {
     master_verified: Gauge,
     master_switches: Counter,
     switch_duration: Histogram,
+    promotions_confirmed: Counter,
+    promotions_withdrawn: Counter,
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -548,6 +571,16 @@ impl GroupMetrics {
         self.master_switches.inc();
         if let Some(took) = took {
             self.switch_duration.observe(took.as_secs_f64());
+        }
+    }
+
+    /// A master routed to on the promotion fast path was confirmed by the Sentinels
+    /// (`true`) or withdrawn (`false`).
+    pub fn promotion_settled(&self, confirmed: bool) {
+        if confirmed {
+            self.promotions_confirmed.inc();
+        } else {
+            self.promotions_withdrawn.inc();
         }
     }
 

@@ -133,6 +133,19 @@ async fn sentinel_failover_is_invisible_to_writers() {
     assert!(verdict.lost.is_empty(), "{verdict:?}");
     check_common(&verdict);
     check_idle_client_moved(&mut idle, master).await;
+    // Ellison routed to the promoted replica before the Sentinels announced it, and they
+    // confirmed it.
+    let confirmed = "ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"} 1";
+    let deadline = Instant::now() + WAIT;
+    while !proxy.metrics_text().lines().any(|l| l == confirmed) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = proxy.metrics_text();
+    assert!(text.lines().any(|l| l == confirmed), "{text}");
+    assert!(
+        text.contains("ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"} 0"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,8 @@
 //! Sentinel pub/sub events: which channels Ellison listens to and what each one means for a
-//! master. An event is only ever a reason to look again, never the truth about the master.
+//! master. An event is a reason to look again, never the truth about the master: even the
+//! replica a failover leader selects is only routed to once it answers `ROLE master` itself.
+
+use crate::config::Endpoint;
 
 /// Channels subscribed on every Sentinel.
 pub const CHANNELS: &[&str] = &[
@@ -30,10 +33,19 @@ pub const CHANNELS: &[&str] = &[
 ];
 
 /// What an event asks of the tracker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
     /// The Sentinels began replacing the master: stop sending commands to it at once.
     FailoverStarted,
+    /// The Sentinel that published this leads a failover and chose this replica to promote
+    /// (`+selected-slave`); a failover event like the others, and where to look for the
+    /// promotion before the Sentinels announce it.
+    Selected(Endpoint),
+    /// A failover was given up (`-failover-abort-*`): whatever it promoted is not the master.
+    Aborted,
+    /// The Sentinel that published this entered a new epoch (`+new-epoch`): the epoch of the
+    /// failover it is about to lead, if it leads one.
+    NewEpoch(u64),
     /// Something about the master changed: evaluate again now.
     Changed,
 }
@@ -58,13 +70,32 @@ pub fn classify(channel: &str, message: &str, master_name: &str) -> Option<Event
     let started = channel == "+try-failover"
         || channel == "+elected-leader"
         || channel == "+promoted-slave"
-        || channel == "+selected-slave"
         || channel.starts_with("+failover-state-");
-    Some(if started {
-        EventKind::FailoverStarted
-    } else {
-        EventKind::Changed
+    Some(match channel {
+        // `slave <ip>:<port> <ip> <port> @ <master> <ip> <port>`
+        "+selected-slave" => match (words.get(2), words.get(3).map(|p| p.parse::<u16>())) {
+            (Some(host), Some(Ok(port))) => EventKind::Selected(Endpoint {
+                host: (*host).to_owned(),
+                port,
+            }),
+            _ => EventKind::FailoverStarted,
+        },
+        "+new-epoch" => match words.first().map(|e| e.parse::<u64>()) {
+            Some(Ok(epoch)) => EventKind::NewEpoch(epoch),
+            _ => EventKind::Changed,
+        },
+        _ if channel.starts_with("-failover-abort-") => EventKind::Aborted,
+        _ if started => EventKind::FailoverStarted,
+        _ => EventKind::Changed,
     })
+}
+
+impl EventKind {
+    /// Whether the event means the master is being replaced, so that commands must stop
+    /// going to it at once.
+    pub fn starts_failover(&self) -> bool {
+        matches!(self, EventKind::FailoverStarted | EventKind::Selected(_))
+    }
 }
 
 #[cfg(test)]
@@ -93,7 +124,33 @@ mod tests {
             check("+odown", "master mymaster 127.0.0.1 6379 #quorum 2/2"),
             Some(EventKind::Changed)
         );
-        assert_eq!(check("+new-epoch", "7"), Some(EventKind::Changed));
+        assert_eq!(check("+new-epoch", "7"), Some(EventKind::NewEpoch(7)));
+        assert_eq!(check("+new-epoch", "x"), Some(EventKind::Changed));
+        assert_eq!(
+            check(
+                "+selected-slave",
+                "slave 10.0.0.2:6380 10.0.0.2 6380 @ mymaster 10.0.0.1 6379"
+            ),
+            Some(EventKind::Selected(
+                Endpoint::parse("10.0.0.2:6380").unwrap()
+            ))
+        );
+        assert_eq!(
+            check(
+                "+selected-slave",
+                "slave redis-1.redis:6379 redis-1.redis 6379 @ mymaster redis-0.redis 6379"
+            ),
+            Some(EventKind::Selected(
+                Endpoint::parse("redis-1.redis:6379").unwrap()
+            ))
+        );
+        assert_eq!(
+            check(
+                "-failover-abort-slave-timeout",
+                "master mymaster 10.0.0.1 6379"
+            ),
+            Some(EventKind::Aborted)
+        );
     }
 
     #[test]

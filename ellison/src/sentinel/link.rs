@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, Instrument};
 
 use super::conn::{Conn, ConnError};
-use super::events::{self, EventKind};
+use super::events;
 use super::quorum::Report;
 use super::Msg;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
@@ -342,7 +342,7 @@ async fn subscribed(
         let Some(kind) = events::classify(channel, message, &settings.master_name) else {
             continue;
         };
-        if kind == EventKind::FailoverStarted {
+        if kind.starts_failover() {
             info!(event = channel, %message, "sentinel failover event");
         } else {
             debug!(event = channel, %message, "sentinel event");

@@ -9,6 +9,15 @@
 //! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
 //! check all run in their own tasks and report through one bounded channel.
 //!
+//! Promotion fast path: the Sentinel leading a failover tells its peers about the replica it
+//! promoted only after its next `INFO` round (up to a second after the replica became master),
+//! and the others switch from there. When the leader publishes `+selected-slave` for an epoch
+//! newer than any configuration epoch seen, the tracker polls that replica's `ROLE` every
+//! [`PROMOTION_POLL`] and routes to it as soon as it answers `master`, *provisionally*: until a
+//! majority of Sentinels names it at that epoch, it is withdrawn again if the leader aborts, a
+//! newer failover starts, the Sentinels agree on anything else, or they do not confirm it
+//! within [`CONFIRM_WITHIN`].
+//!
 //! It follows its group's configuration channel: a reload replaces the links whose endpoint or
 //! credentials changed, and the timing and `ROLE` credentials apply from their next use.
 
@@ -51,6 +60,12 @@ pub enum Msg {
         kind: EventKind,
         channel: String,
     },
+    /// The replica a failover leader selected answered `ROLE master`.
+    Promoted {
+        endpoint: Endpoint,
+        epoch: u64,
+        addr: SocketAddr,
+    },
     /// A candidate agreed by the Sentinels was asked `ROLE`.
     Verified {
         endpoint: Endpoint,
@@ -65,6 +80,13 @@ pub enum Msg {
 
 /// While there is no verified master, Sentinels are polled this often.
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
+/// How often the replica selected by a failover leader is asked `ROLE` until it is master.
+pub const PROMOTION_POLL: Duration = Duration::from_millis(5);
+/// How long the selected replica is watched: Sentinel's own promotion timeout is far longer,
+/// but past this the Sentinels' announcement (the slow path) is as quick.
+const PROMOTION_WATCH: Duration = Duration::from_secs(10);
+/// A master routed to on the fast path is withdrawn unless a majority names it within this.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
 /// Starts tracking one group, following its configuration channel; returns the handle
 /// sessions read and the tracker task.
@@ -93,6 +115,8 @@ pub fn spawn(
         verifying: None,
         candidate: None,
         checker: None,
+        promotion: None,
+        provisional: None,
         unsettled_since: Some(Instant::now()),
         metrics,
     };
@@ -116,6 +140,8 @@ struct LinkState {
     /// The last poll: when it finished and what it said (`Err` = unreachable).
     last: Option<(Instant, Result<Option<Report>, String>)>,
     peers: Vec<link::Peer>,
+    /// The last `+new-epoch` it published: the epoch of a failover it goes on to lead.
+    epoch: Option<u64>,
     /// What the metrics last showed for it: (reachable, agrees).
     shown: Option<(bool, bool)>,
 }
@@ -126,6 +152,20 @@ struct Checker {
 }
 
 impl Drop for Checker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A replica that a failover leader selected, watched until it answers `ROLE master`.
+struct Promotion {
+    endpoint: Endpoint,
+    epoch: u64,
+    leader: LinkId,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Promotion {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -155,6 +195,11 @@ struct Tracker {
     /// `ROLE` check is logged once.
     candidate: Option<(Endpoint, u64)>,
     checker: Option<Checker>,
+    /// The failover whose selected replica is being watched.
+    promotion: Option<Promotion>,
+    /// Set while the published master came from the promotion fast path and a majority of
+    /// Sentinels has not named it yet: withdraw it unless they do by then.
+    provisional: Option<Instant>,
     /// When the group last lost its verified master, to time the switch.
     unsettled_since: Option<Instant>,
     metrics: GroupMetrics,
@@ -166,6 +211,9 @@ impl Tracker {
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut config_open = true;
         loop {
+            let confirm_by = self
+                .provisional
+                .unwrap_or_else(|| Instant::now() + CONFIRM_WITHIN);
             tokio::select! {
                 Some(msg) = rx.recv() => self.handle(msg),
                 changed = self.config.changed(), if config_open => match changed {
@@ -182,6 +230,11 @@ impl Tracker {
                     self.poke_links();
                 }
                 _ = fast.tick(), if self.current.is_none() => self.poke_links(),
+                () = tokio::time::sleep_until(confirm_by), if self.provisional.is_some() => {
+                    self.hold(&format!(
+                        "the sentinels did not confirm the promoted replica within {CONFIRM_WITHIN:?}"
+                    ));
+                }
             }
         }
     }
@@ -193,14 +246,12 @@ impl Tracker {
                 link,
                 kind,
                 channel,
-            } => {
-                if kind == EventKind::FailoverStarted {
-                    self.suspects.retain(|(l, _)| *l != link);
-                    self.suspects.push((link, Instant::now()));
-                    self.hold(&format!("sentinel event {channel}"));
-                }
-                self.poke_links();
-            }
+            } => self.event(link, kind, &channel),
+            Msg::Promoted {
+                endpoint,
+                epoch,
+                addr,
+            } => self.promoted(endpoint, epoch, addr),
             Msg::Verified {
                 endpoint,
                 epoch,
@@ -230,6 +281,115 @@ impl Tracker {
         }
         self.evaluate();
         self.show_sentinels();
+    }
+
+    fn event(&mut self, link: LinkId, kind: EventKind, channel: &str) {
+        let link_epoch = match self.links.get_mut(link) {
+            Some(Some(state)) => {
+                if let EventKind::NewEpoch(epoch) = kind {
+                    state.epoch = Some(epoch);
+                }
+                state.epoch
+            }
+            _ => return,
+        };
+        // While a failover's selected replica is watched or routed to, the events of that same
+        // failover (its leader's progress, a rival that lost the same epoch's election) change
+        // nothing; an abort by its leader or a failover at a newer epoch does.
+        let ongoing = self
+            .promotion
+            .as_ref()
+            .map(|p| (p.epoch, Some(link) == Some(p.leader), &p.endpoint));
+        let relevant = match (ongoing, &kind) {
+            (None, _) => true,
+            (Some((_, leader, _)), EventKind::Aborted) => leader,
+            (Some((epoch, _, _)), _) if link_epoch.is_some_and(|e| e > epoch) => true,
+            (Some((_, _, watched)), EventKind::Selected(selected)) => selected != watched,
+            (Some(_), _) => false,
+        };
+        if relevant && (kind.starts_failover() || kind == EventKind::Aborted) {
+            // Whatever failover was watched, it is over or superseded.
+            self.promotion = None;
+            self.suspects.retain(|(l, _)| *l != link);
+            self.suspects.push((link, Instant::now()));
+            self.hold(&format!("sentinel event {channel}"));
+        }
+        if let (true, EventKind::Selected(endpoint)) = (relevant, kind) {
+            self.watch_promotion(link, endpoint);
+        }
+        self.poke_links();
+    }
+
+    /// Starts watching the replica that the leader on `link` selected, if its failover is
+    /// newer than every configuration the Sentinels reported: a stale Sentinel replaying an
+    /// old failover gets nothing routed to it.
+    fn watch_promotion(&mut self, link: LinkId, endpoint: Endpoint) {
+        let Some(Some(state)) = self.links.get(link) else {
+            return;
+        };
+        let Some(epoch) = state.epoch else {
+            debug!(replica = %endpoint, "replica selected with no known epoch; waiting for the sentinels");
+            return;
+        };
+        let newest = self
+            .links
+            .iter()
+            .flatten()
+            .filter_map(|s| match &s.last {
+                Some((_, Ok(Some(report)))) => Some(report.epoch),
+                _ => None,
+            })
+            .chain(self.last_master.map(|m| m.epoch))
+            .max()
+            .unwrap_or(0);
+        if epoch <= newest {
+            debug!(replica = %endpoint, epoch, newest, "replica selected at a stale epoch; waiting for the sentinels");
+            return;
+        }
+        info!(replica = %endpoint, epoch, sentinel = %state.link.endpoint, "failover leader selected a replica; watching for its promotion");
+        let tx = self.tx.clone();
+        let (timing, auth) = {
+            let config = self.config.borrow();
+            (config.timing, config.redis_auth.clone())
+        };
+        let task = tokio::spawn({
+            let endpoint = endpoint.clone();
+            async move {
+                match await_promotion(&endpoint, timing, auth.as_ref()).await {
+                    Ok(addr) => {
+                        let _ = tx
+                            .send(Msg::Promoted {
+                                endpoint,
+                                epoch,
+                                addr,
+                            })
+                            .await;
+                    }
+                    Err(reason) => debug!(replica = %endpoint, %reason, "promotion not seen"),
+                }
+            }
+        });
+        self.promotion = Some(Promotion {
+            endpoint,
+            epoch,
+            leader: link,
+            task,
+        });
+    }
+
+    /// The selected replica answered `ROLE master`: route to it now if its failover is still
+    /// the one being watched and nothing else was published meanwhile.
+    fn promoted(&mut self, endpoint: Endpoint, epoch: u64, addr: SocketAddr) {
+        let current = self
+            .promotion
+            .as_ref()
+            .is_some_and(|p| p.endpoint == endpoint && p.epoch == epoch);
+        if !current || self.current.is_some() {
+            return;
+        }
+        info!(master = %addr, epoch, "selected replica answers ROLE master; routing to it until the sentinels confirm it");
+        self.publish(endpoint, Master { addr, epoch });
+        self.provisional = Some(Instant::now() + CONFIRM_WITHIN);
     }
 
     /// Applies a new configuration of the group: Sentinel list and credentials (links whose
@@ -391,6 +551,7 @@ impl Tracker {
             myid: None,
             last: None,
             peers: Vec::new(),
+            epoch: None,
             shown: None,
         }));
     }
@@ -428,6 +589,27 @@ impl Tracker {
     }
 
     fn evaluate(&mut self) {
+        if self.provisional.is_some() {
+            let Some((endpoint, master)) = self.current.clone() else {
+                return;
+            };
+            match self.decide() {
+                Decision::Agreed { addr, epoch } if addr == endpoint && epoch == master.epoch => {
+                    info!(master = %master.addr, epoch, "sentinels confirm the promoted master");
+                    self.metrics.promotion_settled(true);
+                    self.provisional = None;
+                    self.promotion = None;
+                    self.suspects.clear();
+                }
+                Decision::Agreed { addr, epoch } if epoch >= master.epoch => {
+                    self.hold(&format!(
+                        "sentinels agree on {addr} at epoch {epoch}, not on the promoted replica"
+                    ));
+                }
+                _ => {}
+            }
+            return;
+        }
         if !self.suspects.is_empty() {
             self.hold("a failover started");
             return;
@@ -483,6 +665,10 @@ impl Tracker {
             self.candidate = None;
             self.unsettled_since = Some(Instant::now());
         }
+        if self.provisional.take().is_some() {
+            self.metrics.promotion_settled(false);
+            self.promotion = None;
+        }
     }
 
     fn verify(&mut self, endpoint: Endpoint, epoch: u64) {
@@ -518,11 +704,17 @@ impl Tracker {
                     addr: endpoint.clone(),
                     epoch,
                 };
-        if !still {
+        if !still || self.provisional.is_some() {
             debug!(%endpoint, epoch, "verified candidate is no longer agreed");
             return;
         }
-        let master = Master { addr, epoch };
+        self.promotion = None;
+        self.publish(endpoint, Master { addr, epoch });
+    }
+
+    /// Publishes `master` (named `endpoint` by the Sentinels) and starts its `ROLE` checks.
+    fn publish(&mut self, endpoint: Endpoint, master: Master) {
+        let Master { addr, epoch } = master;
         let waited = self.unsettled_since.take().map(|t| t.elapsed());
         let took_ms = waited.map(|w| w.as_millis() as u64);
         match self.last_master {
@@ -552,17 +744,41 @@ async fn verify_role(
     timing: Timing,
     auth: Option<&Credentials>,
 ) -> Result<SocketAddr, String> {
-    let addr = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{endpoint} resolves to no address"))?;
+    let addr = resolve(endpoint).await?;
     let mut conn = None;
     check_role(&mut conn, addr, timing, auth).await?;
     Ok(addr)
 }
 
-/// Asks `ROLE` over `conn`, connecting first if needed; drops the connection on failure.
+async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
+    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
+        .await
+        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{endpoint} resolves to no address"))
+}
+
+/// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
+/// answers `master` (`Ok` with its address) or [`PROMOTION_WATCH`] passes.
+async fn await_promotion(
+    endpoint: &Endpoint,
+    timing: Timing,
+    auth: Option<&Credentials>,
+) -> Result<SocketAddr, String> {
+    let deadline = Instant::now() + PROMOTION_WATCH;
+    let addr = resolve(endpoint).await?;
+    let mut conn = None;
+    loop {
+        match check_role(&mut conn, addr, timing, auth).await {
+            Ok(()) => return Ok(addr),
+            Err(reason) if Instant::now() >= deadline => return Err(reason),
+            Err(_) => tokio::time::sleep(PROMOTION_POLL).await,
+        }
+    }
+}
+
+/// Asks `ROLE` over `conn`, connecting first if needed; drops the connection on a failure
+/// (keeps it when the node answered a role other than `master`).
 async fn check_role(
     conn: &mut Option<Conn>,
     addr: SocketAddr,
@@ -585,10 +801,7 @@ async fn check_role(
     };
     match (reply, role) {
         (Ok(_), Some(role)) if role == "master" => Ok(()),
-        (Ok(_), Some(role)) => {
-            *conn = None;
-            Err(format!("it reports role {role}"))
-        }
+        (Ok(_), Some(role)) => Err(format!("it reports role {role}")),
         (Ok(Value::Error(e)), _) => {
             *conn = None;
             Err(format!("ROLE failed: {e}"))
