@@ -465,6 +465,10 @@ impl fmt::Display for DenyRule {
 pub struct DenyList {
     /// Sorted, deduplicated; a whole-command rule sorts before that command's subcommand rules.
     rules: Vec<DenyRule>,
+    /// A prefilter that lets almost every allowed command through without a search: bit
+    /// `len - 1` of slot `first byte & 31` is set for each rule's command (names are at most
+    /// 64 bytes). The slot ignores ASCII case, so it never rejects a command a rule names.
+    filter: [u64; 32],
 }
 
 /// The default `deny_commands`; ellison.example.toml says why each is there.
@@ -540,12 +544,21 @@ impl DenyList {
         }
         rules.sort();
         rules.dedup();
-        Ok(DenyList { rules })
+        let mut filter = [0u64; 32];
+        for rule in &rules {
+            let name = rule.command.as_bytes();
+            filter[usize::from(name[0] & 31)] |= 1 << (name.len() - 1);
+        }
+        Ok(DenyList { rules, filter })
     }
 
     /// The rule that denies this command, if any. `command` and `subcommand` (the command's
     /// first argument, if it has one) are compared without regard to case.
     pub fn check(&self, command: &[u8], subcommand: Option<&[u8]>) -> Option<&DenyRule> {
+        let slot = self.filter[usize::from(*command.first()? & 31)];
+        if command.len() > 64 || slot & (1 << (command.len() - 1)) == 0 {
+            return None;
+        }
         let start = self
             .rules
             .partition_point(|r| cmp_upper(r.command.as_bytes(), command) == Ordering::Less);
@@ -1726,6 +1739,19 @@ mod tests {
             deny.check(b"config", Some(b"Set")).unwrap().to_string(),
             "CONFIG SET"
         );
+    }
+
+    #[test]
+    fn the_deny_prefilter_never_lets_a_denied_name_through() {
+        let long = "x".repeat(64);
+        let deny = DenyList::parse(&["a", "9lives", "_under", long.as_str(), "k-v"]).unwrap();
+        for name in ["A", "a", "9LIVES", "_UNDER", long.as_str(), "K-V", "k-V"] {
+            assert!(deny.check(name.as_bytes(), None).is_some(), "{name}");
+        }
+        let longer = "x".repeat(65);
+        for name in ["", "b", "9live", "[UNDER", longer.as_str(), "k-w"] {
+            assert!(deny.check(name.as_bytes(), None).is_none(), "{name}");
+        }
     }
 
     #[test]

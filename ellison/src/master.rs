@@ -99,6 +99,12 @@ impl MasterHandle {
         *self.rx.borrow_and_update()
     }
 
+    /// Whether the state changed since it was last seen: a version check, no lock. A closed
+    /// channel (the tracker is gone, at shutdown) never changes.
+    pub fn has_changed(&self) -> bool {
+        self.rx.has_changed().unwrap_or(false)
+    }
+
     /// Resolves when the state changed since it was last seen. Pending forever if the tracker
     /// is gone, which only happens at shutdown.
     pub async fn changed(&mut self) {

@@ -34,6 +34,7 @@ use tracing::debug;
 
 use super::command::{classify, Effect};
 use super::Shared;
+use crate::config::GroupConfig;
 use crate::master::{Master, MasterHandle};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove};
 use crate::resp::{
@@ -110,12 +111,12 @@ impl Upstream {
     }
 }
 
-/// What woke the session up; reads and writes already happened, with these results.
+/// Why [`Session::wait`] returned to the main loop. Reads and writes are handled inside it,
+/// as they complete; it returns when something needs the main loop's attention.
 enum Wake {
-    ClientRead(io::Result<usize>),
-    ClientWrote(io::Result<usize>),
-    UpstreamRead(io::Result<usize>),
-    UpstreamWrote(io::Result<usize>),
+    /// The state changed in a way the main loop acts on (no upstream, closing, half-close).
+    Turn,
+    ClientFailed(io::Error),
     MasterChanged,
     HoldExpired,
     RetryConnect,
@@ -123,11 +124,22 @@ enum Wake {
     IdleTimeout,
 }
 
+/// Wakes the session when the master view or the drain flag changes. Registered once and
+/// kept across turns (each turn only compares versions), made anew after it fired.
+type Signals = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// One client connection and everything Ellison knows about it.
 pub struct Session {
     client: TcpStream,
     master: MasterHandle,
     shared: Arc<Shared>,
+    /// The group's configuration as of this session's last turn (a reload is picked up at the
+    /// next one), so that commands read it without touching the shared channel.
+    config: Arc<GroupConfig>,
+    config_rx: watch::Receiver<Arc<GroupConfig>>,
+    /// `None` until made (again); `fresh` until polled once, which registers it.
+    signals: Option<Signals>,
+    signals_fresh: bool,
     upstream: Option<Upstream>,
     cmds: BytesMut,
     sent: usize,
@@ -187,9 +199,16 @@ impl std::fmt::Debug for Session {
 
 impl Session {
     pub fn new(client: TcpStream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+        let mut config_rx = shared.config.clone();
+        let config = config_rx.borrow_and_update().clone();
         Session {
             client,
             master,
+            authenticated: config.client_auth.is_none(),
+            config,
+            config_rx,
+            signals: None,
+            signals_fresh: false,
             upstream: None,
             cmds: BytesMut::new(),
             sent: 0,
@@ -216,7 +235,6 @@ impl Session {
             retry_at: None,
             drain: shared.drain.clone(),
             draining: false,
-            authenticated: shared.current().client_auth.is_none(),
             last_activity: Instant::now(),
             holding: false,
             shared,
@@ -226,6 +244,9 @@ impl Session {
     /// Serves the client until it leaves or the session must end.
     pub async fn run(mut self) -> Outcome {
         loop {
+            if self.config_rx.has_changed().unwrap_or(false) {
+                self.config = self.config_rx.borrow_and_update().clone();
+            }
             let idle = self.pending.is_empty() && self.ready == 0 && self.fwd == 0;
             if self.draining {
                 if idle {
@@ -258,121 +279,67 @@ impl Session {
                     }
                 }
             }
-            let result = match self.wait().await {
-                Wake::ClientRead(r) => r.map(|n| self.client_read(n)),
-                Wake::ClientWrote(r) => r.and_then(|n| self.client_wrote(n)),
-                Wake::UpstreamRead(r) => {
-                    if let Err(e) = r.and_then(|n| self.upstream_read(n)) {
-                        self.upstream_lost(&e.to_string());
-                    }
-                    Ok(())
+            match self.wait().await {
+                Wake::Turn | Wake::RetryConnect => {}
+                Wake::ClientFailed(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Outcome::ClientClosed
                 }
-                Wake::UpstreamWrote(r) => {
-                    match r {
-                        Ok(n) => self.upstream_wrote(n),
-                        Err(e) => self.upstream_lost(&e.to_string()),
-                    }
-                    Ok(())
-                }
-                Wake::MasterChanged | Wake::RetryConnect => Ok(()),
+                Wake::ClientFailed(e) => return Outcome::ClientError(e),
+                Wake::MasterChanged => self.signals = None,
                 Wake::Draining => {
                     self.draining = true;
-                    Ok(())
+                    self.signals = None;
                 }
-                Wake::IdleTimeout => return Outcome::Closed("idle timeout"),
-                Wake::HoldExpired => {
-                    self.hold_expired();
-                    Ok(())
+                // The timer was armed for the state at the start of the wait: check it still
+                // holds (a command may have arrived since).
+                Wake::IdleTimeout => {
+                    if self.idle_deadline().is_some_and(|t| t <= Instant::now()) {
+                        return Outcome::Closed("idle timeout");
+                    }
                 }
-            };
-            match result {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Outcome::ClientClosed,
-                Err(e) => return Outcome::ClientError(e),
+                Wake::HoldExpired => self.hold_expired(),
             }
         }
     }
 
-    /// Waits for the first thing to do, doing the I/O it was waiting for. Writes come before
-    /// reads, so that a busy session drains before it takes more in.
+    /// When an idle session times out: never for a byte pipe (subscribers wait for
+    /// messages) or with a command in flight (a blocking call waits for data).
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.passthrough.is_none()
+            && self.pending.is_empty()
+            && self.ready == 0
+            && self.fwd == 0;
+        let timeout = self.config.timing.client_idle_timeout.filter(|_| idle)?;
+        Some(self.last_activity + timeout)
+    }
+
+    /// Moves bytes in every direction that can move until nothing can, handling each read
+    /// and write as it completes; returns when the main loop must act, or a signal or timer
+    /// fired. Writes come before reads, so that a busy session drains before it takes more in.
     async fn wait(&mut self) -> Wake {
-        let read_client = self.closing.is_none()
-            && !self.input_closed
-            && self.pending.len() < MAX_PENDING
-            && self.ready < MAX_BUFFERED
-            && self.fwd < MAX_BUFFERED;
-        let usable = self
-            .upstream
-            .as_ref()
-            .is_some_and(|u| self.want == Some(u.master));
-        let write_up = usable && self.ready > self.sent;
-        let read_up = self.closing.is_none() && self.fwd < 2 * MAX_BUFFERED;
-        let write_client = self.fwd > 0;
-        let (sent, ready, fwd) = (self.sent, self.ready, self.fwd);
+        if self.signals.is_none() {
+            self.signals = Some(signals(
+                self.master.clone(),
+                (!self.draining).then(|| self.drain.clone()),
+            ));
+            self.signals_fresh = true;
+        }
         let hold = self.hold_deadline;
         let retry = self.retry_at;
-        // Never for a byte pipe (subscribers wait for messages) or with a command in flight
-        // (a blocking call waits for data): only a session with nothing going on is idle.
-        let idle_deadline = self.shared.timing().client_idle_timeout.filter(|_| {
-            self.passthrough.is_none()
-                && self.pending.is_empty()
-                && self.ready == 0
-                && self.fwd == 0
-        });
-        let idle = idle_deadline.map(|t| self.last_activity + t);
-        let watch_drain = !self.draining;
-        let drain = self.drain.changed();
-        let idle_timer = sleep_until(idle);
-        let changed = self.master.changed();
+        let idle = self.idle_deadline();
         let hold_timer = sleep_until(hold);
         let retry_timer = sleep_until(retry);
-        tokio::pin!(changed, hold_timer, retry_timer, drain, idle_timer);
-        let client = &mut self.client;
-        let cmds = &mut self.cmds;
-        let replies = &mut self.replies;
-        let mut upstream = self.upstream.as_mut();
+        let idle_timer = sleep_until(idle);
+        tokio::pin!(hold_timer, retry_timer, idle_timer);
         std::future::poll_fn(|cx| {
-            if let Some(up) = upstream.as_mut() {
-                if write_up {
-                    if let Poll::Ready(r) =
-                        Pin::new(&mut up.stream).poll_write(cx, &cmds[sent..ready])
-                    {
-                        return Poll::Ready(Wake::UpstreamWrote(r));
-                    }
-                }
-            }
-            if write_client {
-                if let Poll::Ready(r) = Pin::new(&mut *client).poll_write(cx, &replies[..fwd]) {
-                    return Poll::Ready(Wake::ClientWrote(r));
-                }
-            }
-            if let Some(up) = upstream.as_mut() {
-                if read_up {
-                    if let Poll::Ready(r) = poll_read_into(&mut up.stream, cx, replies) {
-                        return Poll::Ready(Wake::UpstreamRead(r));
-                    }
-                }
-            }
-            if read_client {
-                if let Poll::Ready(r) = poll_read_into(&mut *client, cx, cmds) {
-                    return Poll::Ready(Wake::ClientRead(r));
-                }
-            }
-            if changed.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Wake::MasterChanged);
+            if let Poll::Ready(wake) = self.poll_io(cx) {
+                return Poll::Ready(wake);
             }
             if hold.is_some() && hold_timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::HoldExpired);
             }
             if retry.is_some() && retry_timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::RetryConnect);
-            }
-            if watch_drain {
-                if let Poll::Ready(r) = drain.as_mut().poll(cx) {
-                    // A closed channel means Ellison is going away: drain as well.
-                    let _ = r;
-                    return Poll::Ready(Wake::Draining);
-                }
             }
             if idle.is_some() && idle_timer.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Wake::IdleTimeout);
@@ -382,11 +349,121 @@ impl Session {
         .await
     }
 
+    /// One poll of the session's I/O: signals first, then every direction in turn, over and
+    /// over while any makes progress (tokio's cooperative budget bounds the loop).
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Wake> {
+        if self.signals_fresh {
+            // Polled once to register; from then on a version check tells what changed.
+            self.signals_fresh = false;
+            if let Some(signals) = self.signals.as_mut() {
+                let _ = signals.as_mut().poll(cx);
+            }
+        }
+        if self.master.has_changed() {
+            return Poll::Ready(Wake::MasterChanged);
+        }
+        // A closed channel means Ellison is going away: drain as well.
+        if !self.draining && self.drain.has_changed().unwrap_or(true) {
+            return Poll::Ready(Wake::Draining);
+        }
+        // A direction that returned `Pending` has its waker registered: polling it again in
+        // this call would only take its lock again.
+        let (mut up_w, mut client_w, mut up_r) = (true, true, true);
+        loop {
+            let usable = self
+                .upstream
+                .as_ref()
+                .is_some_and(|u| self.want == Some(u.master));
+            if up_w && usable && self.ready > self.sent {
+                if let Some(up) = self.upstream.as_mut() {
+                    let unsent = &self.cmds[self.sent..self.ready];
+                    if let Poll::Ready(r) = Pin::new(&mut up.stream).poll_write(cx, unsent) {
+                        match r {
+                            Ok(n) => self.upstream_wrote(n),
+                            Err(e) => self.upstream_lost(&e.to_string()),
+                        }
+                        if let Some(wake) = self.after_io() {
+                            return Poll::Ready(wake);
+                        }
+                        continue;
+                    }
+                    up_w = false;
+                }
+            }
+            if client_w && self.fwd > 0 {
+                let done = &self.replies[..self.fwd];
+                if let Poll::Ready(r) = Pin::new(&mut self.client).poll_write(cx, done) {
+                    if let Err(e) = r.and_then(|n| self.client_wrote(n)) {
+                        return Poll::Ready(Wake::ClientFailed(e));
+                    }
+                    if let Some(wake) = self.after_io() {
+                        return Poll::Ready(wake);
+                    }
+                    continue;
+                }
+                client_w = false;
+            }
+            if up_r && self.closing.is_none() && self.fwd < 2 * MAX_BUFFERED {
+                if let Some(up) = self.upstream.as_mut() {
+                    if let Poll::Ready(r) = poll_read_into(&mut up.stream, cx, &mut self.replies) {
+                        if let Err(e) = r.and_then(|n| self.upstream_read(n)) {
+                            self.upstream_lost(&e.to_string());
+                        }
+                        if let Some(wake) = self.after_io() {
+                            return Poll::Ready(wake);
+                        }
+                        continue;
+                    }
+                    up_r = false;
+                }
+            }
+            let read_client = self.closing.is_none()
+                && !self.input_closed
+                && self.pending.len() < MAX_PENDING
+                && self.ready < MAX_BUFFERED
+                && self.fwd < MAX_BUFFERED;
+            if read_client {
+                if let Poll::Ready(r) = poll_read_into(&mut self.client, cx, &mut self.cmds) {
+                    match r {
+                        Ok(n) => self.client_read(n),
+                        Err(e) => return Poll::Ready(Wake::ClientFailed(e)),
+                    }
+                    if let Some(wake) = self.after_io() {
+                        return Poll::Ready(wake);
+                    }
+                    continue;
+                }
+            }
+            return Poll::Pending;
+        }
+    }
+
+    /// After a read or write: whether the main loop must look at the session before more I/O
+    /// (it steers to a master, closes, finishes a half-close, or drains).
+    fn after_io(&self) -> Option<Wake> {
+        let look = self.upstream.is_none()
+            || self.closing.is_some()
+            || self.client_eof
+            || self.draining
+            || self.hold_deadline.is_some()
+            || self.holding;
+        look.then_some(Wake::Turn)
+    }
+
     // ---- the master side -------------------------------------------------------------
 
     /// Brings the upstream in line with the published master: keeps it, holds, moves, or
     /// closes the session, and fails commands whose hold ran out.
     async fn steer(&mut self) {
+        let settled = self.hold_deadline.is_none()
+            && !self.holding
+            && self
+                .upstream
+                .as_ref()
+                .is_some_and(|u| self.want == Some(u.master));
+        if settled && !self.master.has_changed() {
+            return;
+        }
         let state = self.master.state();
         let want = state.master;
         self.want = want;
@@ -432,7 +509,7 @@ impl Session {
         if !usable && (self.ready > self.sent || self.sent > 0) {
             self.holding |= self.ready > self.sent;
             if self.hold_deadline.is_none() {
-                self.hold_deadline = Some(Instant::now() + self.shared.timing().hold_timeout);
+                self.hold_deadline = Some(Instant::now() + self.config.timing.hold_timeout);
             }
         } else {
             self.hold_deadline = None;
@@ -452,7 +529,7 @@ impl Session {
     /// Opens the upstream to `master` and queues the replay of the session state before the
     /// commands waiting to be sent.
     async fn attach(&mut self, master: Master) {
-        let timing = self.shared.timing();
+        let timing = self.config.timing;
         let connect = tokio::time::timeout(timing.connect_timeout, TcpStream::connect(master.addr));
         let started = Instant::now();
         let stream = match connect.await {
@@ -485,7 +562,7 @@ impl Session {
             });
         };
         // Ellison's own credentials first; a client's AUTH (passed through) comes after.
-        if let Some(auth) = &self.shared.current().redis_auth {
+        if let Some(auth) = &self.config.redis_auth {
             let password = auth.password.expose().as_bytes();
             match &auth.username {
                 Some(user) => push(&mut bytes, &[b"AUTH", user.as_bytes(), password]),
@@ -663,7 +740,7 @@ impl Session {
         if let Some(up) = self.upstream.take() {
             up.abort();
         }
-        let hold = self.shared.timing().hold_timeout;
+        let hold = self.config.timing.hold_timeout;
         let uncertain = format!(
             "ERR ellison: no verified master for group '{}' after {hold:?} while this command was in flight; it may or may not have been executed",
             self.shared.name
@@ -727,7 +804,7 @@ impl Session {
         while self.ready < self.cmds.len() && !self.input_closed {
             let mut frame = match scan_command_from(
                 &self.cmds[self.ready..],
-                &self.shared.limits(),
+                &self.config.limits,
                 &mut self.cmd_resume,
             ) {
                 Ok(Some(frame)) => frame,
@@ -762,14 +839,14 @@ impl Session {
             if self.passthrough.is_some() {
                 // Replies no longer pair with commands: forward as a byte pipe. Redis answers
                 // QUIT and closes; that close is not a lost master.
-                if effect == Effect::Quit {
+                if matches!(effect, Effect::Quit) {
                     self.expect_upstream_close = true;
                     self.input_closed = true;
                 }
                 self.ready += frame.len;
                 continue;
             }
-            if effect == Effect::Quit {
+            if matches!(effect, Effect::Quit) {
                 self.remove_cmd_bytes(frame.len);
                 self.cmds.truncate(self.ready);
                 self.cmd_resume = Resume::default();
@@ -810,7 +887,7 @@ impl Session {
     /// What Ellison itself does with the command at `ready` before anything is forwarded:
     /// client authentication when it checks credentials itself, then the deny list.
     fn admit(&mut self, len: usize, effect: &Effect) -> Admission {
-        let config = self.shared.config.borrow();
+        let config = &self.config;
         if let (Some(auth), None) = (&config.client_auth, self.passthrough) {
             match effect {
                 Effect::Auth { username, password } => {
@@ -969,6 +1046,8 @@ impl Session {
 
     /// Pairs complete replies with pending commands, applying their effects.
     fn scan_replies(&mut self) -> io::Result<()> {
+        // One clock read for the replies of one read: they arrived together.
+        let now = Instant::now();
         while self.fwd < self.replies.len() {
             let frame = match scan_reply_from(
                 &self.replies[self.fwd..],
@@ -1017,8 +1096,8 @@ impl Session {
                 self.shared.metrics.commands_forwarded(1);
                 self.shared
                     .metrics
-                    .command_done(self.pending[0].read_at.elapsed());
-                if self.pending[0].effect != Effect::None {
+                    .command_done(now.saturating_duration_since(self.pending[0].read_at));
+                if !matches!(self.pending[0].effect, Effect::None) {
                     let info = ReplyInfo::of(&frame, reply);
                     let effect = std::mem::replace(&mut self.pending[0].effect, Effect::None);
                     self.apply(effect, info);
@@ -1276,6 +1355,20 @@ fn is_rejection(reply: &[u8]) -> bool {
     [&b"-READONLY"[..], b"-MASTERDOWN", b"-LOADING"]
         .iter()
         .any(|code| reply.starts_with(code) && matches!(reply.get(code.len()), Some(b' ' | b'\r')))
+}
+
+fn signals(mut master: MasterHandle, drain: Option<watch::Receiver<bool>>) -> Signals {
+    Box::pin(async move {
+        match drain {
+            Some(mut drain) => {
+                tokio::select! {
+                    () = master.changed() => {}
+                    _ = drain.changed() => {}
+                }
+            }
+            None => master.changed().await,
+        }
+    })
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

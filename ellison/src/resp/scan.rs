@@ -274,6 +274,17 @@ pub fn scan_reply_from(
 fn header(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
     let digits_start = start + 1;
     let window = &buf[digits_start.min(buf.len())..];
+    // The common case in one pass: digits (an optional sign), then CRLF.
+    let sign = usize::from(window.first() == Some(&b'-'));
+    let digits = window[sign..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let end = sign + digits;
+    if end < MAX_HEADER_LINE && window.get(end..end + 2) == Some(b"\r\n") {
+        let value = parse_int(&window[..end]).ok_or(ProtocolError::BadLength)?;
+        return Ok(Some((value, digits_start + end + 2)));
+    }
     let Some(cr) = window
         .iter()
         .take(MAX_HEADER_LINE)
