@@ -147,6 +147,37 @@ async fn clients_authenticate_to_ellison_when_it_checks_credentials() {
         error(&hello).starts_with("NOAUTH HELLO must be called"),
         "{hello:?}"
     );
+
+    // Before authenticating, a client gets Redis' limits for unauthenticated clients: a big
+    // frame is refused from its header, before Ellison buffers any of it.
+    let mut big = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    big.send_bytes(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n", "big header")
+        .await
+        .unwrap();
+    let refused = big.read_value("protocol error").await.unwrap();
+    assert!(
+        error(&refused).starts_with("ERR Protocol error: invalid bulk length 1000000"),
+        "{refused:?}"
+    );
+    assert!(big.read_value("close").await.is_err());
+    let mut many = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    let args: Vec<String> = (0..11).map(|i| format!("a{i}")).collect();
+    many.send_bytes(&encode_command(&args), "11 arguments")
+        .await
+        .unwrap();
+    let refused = many.read_value("protocol error").await.unwrap();
+    assert!(
+        error(&refused).starts_with("ERR Protocol error: invalid multibulk length 11"),
+        "{refused:?}"
+    );
+    // Once authenticated, the configured limits apply.
+    let mut logged_in = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    logged_in.cmd(&["AUTH", "front-door"]).await.unwrap();
+    let value = "v".repeat(100_000);
+    logged_in.cmd(&["SET", "big", &value]).await.unwrap();
+    let mut keys = vec!["DEL".to_owned()];
+    keys.extend((0..20).map(|i| format!("k{i}")));
+    logged_in.cmd(&keys).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

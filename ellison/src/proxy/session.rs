@@ -804,7 +804,11 @@ impl Session {
         while self.ready < self.cmds.len() && !self.input_closed {
             let mut frame = match scan_command_from(
                 &self.cmds[self.ready..],
-                &self.config.limits,
+                if self.authenticated {
+                    &self.config.limits
+                } else {
+                    &Limits::UNAUTHENTICATED
+                },
                 &mut self.cmd_resume,
             ) {
                 Ok(Some(frame)) => frame,

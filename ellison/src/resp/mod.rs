@@ -38,6 +38,14 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Limits for a client that has not authenticated yet, when Ellison checks credentials
+    /// itself: Redis' own for unauthenticated clients (at most 10 arguments, bulk strings of at
+    /// most 16 KiB), so that nobody can make Ellison buffer a large frame before logging in.
+    pub const UNAUTHENTICATED: Limits = Limits {
+        max_bulk_len: 16 * 1024,
+        max_array_len: 10,
+    };
+
     /// Limits for replies from Redis, which has no array limit of its own (an LRANGE of ten
     /// million elements is one reply): only sanity bounds that keep lengths from overflowing.
     pub const REPLIES: Limits = Limits {
