@@ -327,21 +327,22 @@ impl Session {
         let hold = self.hold_deadline;
         let retry = self.retry_at;
         let idle = self.idle_deadline();
-        let hold_timer = sleep_until(hold);
-        let retry_timer = sleep_until(retry);
-        let idle_timer = sleep_until(idle);
-        tokio::pin!(hold_timer, retry_timer, idle_timer);
+        // Boxed, and only when armed: a session's task stays small, and the common turn (no
+        // hold, no retry, no idle timeout) allocates nothing.
+        let mut hold_timer = timer(hold);
+        let mut retry_timer = timer(retry);
+        let mut idle_timer = timer(idle);
         std::future::poll_fn(|cx| {
             if let Poll::Ready(wake) = self.poll_io(cx) {
                 return Poll::Ready(wake);
             }
-            if hold.is_some() && hold_timer.as_mut().poll(cx).is_ready() {
+            if fired(&mut hold_timer, cx) {
                 return Poll::Ready(Wake::HoldExpired);
             }
-            if retry.is_some() && retry_timer.as_mut().poll(cx).is_ready() {
+            if fired(&mut retry_timer, cx) {
                 return Poll::Ready(Wake::RetryConnect);
             }
-            if idle.is_some() && idle_timer.as_mut().poll(cx).is_ready() {
+            if fired(&mut idle_timer, cx) {
                 return Poll::Ready(Wake::IdleTimeout);
             }
             Poll::Pending
@@ -498,7 +499,9 @@ impl Session {
                     );
                     self.fail_unsent(&msg);
                 } else if self.retry_at.is_none_or(|t| Instant::now() >= t) {
-                    self.attach(m).await;
+                    // Boxed: connecting is rare, and its future would otherwise make every
+                    // session's task larger.
+                    Box::pin(self.attach(m)).await;
                 }
             }
         }
@@ -1375,11 +1378,14 @@ fn signals(mut master: MasterHandle, drain: Option<watch::Receiver<bool>>) -> Si
     })
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
+fn timer(deadline: Option<Instant>) -> Option<Pin<Box<tokio::time::Sleep>>> {
+    deadline.map(|t| Box::pin(tokio::time::sleep_until(t)))
+}
+
+fn fired(timer: &mut Option<Pin<Box<tokio::time::Sleep>>>, cx: &mut Context<'_>) -> bool {
+    timer
+        .as_mut()
+        .is_some_and(|t| t.as_mut().poll(cx).is_ready())
 }
 
 #[cfg(test)]
