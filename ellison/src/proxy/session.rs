@@ -35,11 +35,13 @@ use tracing::debug;
 use super::command::{classify, Effect};
 use super::Shared;
 use crate::master::{Master, MasterHandle};
+use crate::metrics::TlsPeer;
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove};
 use crate::resp::{
     encode, inline, scan_command_from, scan_reply_from, Args, CommandFrame, Limits, ProtocolError,
     ReplyFrame, Resume,
 };
+use crate::tls::Stream;
 
 /// Stop reading a client that has this many commands awaiting replies.
 const MAX_PENDING: usize = 4096;
@@ -55,6 +57,9 @@ const DIRECT_READ: usize = 4 * 1024;
 const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// Moves of one command after rejections by nodes that were still verified masters.
 const MAX_REROUTES: u32 = 3;
+/// How long a TLS client gets, once its session ended, to take the last replies and the
+/// `close_notify`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a session ended, for the listener's log.
 #[derive(Debug)]
@@ -98,7 +103,7 @@ struct Replay {
 
 #[derive(Debug)]
 struct Upstream {
-    stream: TcpStream,
+    stream: Stream,
     master: Master,
 }
 
@@ -106,7 +111,7 @@ impl Upstream {
     /// Closes with RST (`SO_LINGER 0`): commands still buffered at a frozen node are
     /// discarded by its kernel instead of executed when it wakes up.
     fn abort(self) {
-        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
     }
 }
 
@@ -125,7 +130,7 @@ enum Wake {
 
 /// One client connection and everything Ellison knows about it.
 pub struct Session {
-    client: TcpStream,
+    client: Stream,
     master: MasterHandle,
     shared: Arc<Shared>,
     upstream: Option<Upstream>,
@@ -186,7 +191,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(client: TcpStream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+    pub fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
         Session {
             client,
             master,
@@ -223,8 +228,8 @@ impl Session {
         }
     }
 
-    /// Serves the client until it leaves or the session must end.
-    pub async fn run(mut self) -> Outcome {
+    /// Serves the client until it leaves or the session must end; then [`Session::close`].
+    pub async fn run(&mut self) -> Outcome {
         loop {
             let idle = self.pending.is_empty() && self.ready == 0 && self.fwd == 0;
             if self.draining {
@@ -245,14 +250,13 @@ impl Session {
                     return Outcome::ClientClosed;
                 }
                 if self.passthrough.is_some() {
-                    match &self.upstream {
+                    match &mut self.upstream {
                         None => return Outcome::ClientClosed,
                         // A byte pipe has no replies to count: pass the half-close on, and
                         // Redis closes once it answered everything.
                         Some(up) if self.ready == self.sent && !self.expect_upstream_close => {
                             self.expect_upstream_close = true;
-                            let _ = socket2::SockRef::from(&up.stream)
-                                .shutdown(std::net::Shutdown::Write);
+                            let _ = up.stream.shutdown_write();
                         }
                         Some(_) => {}
                     }
@@ -293,8 +297,15 @@ impl Session {
         }
     }
 
+    /// Ends the session's client connection: a TLS client gets what is still buffered and a
+    /// `close_notify`; a plain one is simply closed when the session is dropped.
+    pub async fn close(mut self) {
+        self.client.close(CLOSE_TIMEOUT).await;
+    }
+
     /// Waits for the first thing to do, doing the I/O it was waiting for. Writes come before
-    /// reads, so that a busy session drains before it takes more in.
+    /// reads, so that a busy session drains before it takes more in. A TLS stream that took
+    /// plaintext may still hold records for the socket: it is flushed here too.
     async fn wait(&mut self) -> Wake {
         let read_client = self.closing.is_none()
             && !self.input_closed
@@ -340,10 +351,20 @@ impl Session {
                         return Poll::Ready(Wake::UpstreamWrote(r));
                     }
                 }
+                if up.stream.wants_flush() {
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut up.stream).poll_flush(cx) {
+                        return Poll::Ready(Wake::UpstreamWrote(Err(e)));
+                    }
+                }
             }
             if write_client {
                 if let Poll::Ready(r) = Pin::new(&mut *client).poll_write(cx, &replies[..fwd]) {
                     return Poll::Ready(Wake::ClientWrote(r));
+                }
+            }
+            if client.wants_flush() {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut *client).poll_flush(cx) {
+                    return Poll::Ready(Wake::ClientWrote(Err(e)));
                 }
             }
             if let Some(up) = upstream.as_mut() {
@@ -466,10 +487,25 @@ impl Session {
                 return self.connect_failed(master);
             }
         };
-        self.shared.metrics.upstream_connected(started.elapsed());
         if let Err(e) = self.shared.tune(&stream) {
             debug!(error = %e, "cannot set socket options on upstream");
         }
+        let tls = self.shared.config.borrow().tls.redis.clone();
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let host = master.addr.ip().to_string();
+                match tls.connect(stream, &host, timing.connect_timeout).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        debug!(master = %master.addr, error = %e, "upstream TLS handshake failed");
+                        self.shared.metrics.tls_handshake_failed(TlsPeer::Redis);
+                        return self.connect_failed(master);
+                    }
+                }
+            }
+        };
+        self.shared.metrics.upstream_connected(started.elapsed());
         self.retry_at = None;
         let mut bytes = BytesMut::new();
         let mut entries = Vec::new();
