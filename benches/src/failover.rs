@@ -108,6 +108,7 @@ pub async fn trial(
             max_writes: 20_000,
             timeout: Duration::from_secs(15),
             key_prefix: label.to_owned(),
+            ..WorkloadOptions::default()
         },
     );
     load.wait_for_progress(200, WAIT).await?;

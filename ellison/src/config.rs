@@ -17,6 +17,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::resp::Limits;
+use crate::tls::{self, ClientSettings, ClientTls, ServerFiles, ServerTls, TlsField};
 
 /// Command line. Each flag can also be set through the environment variable named beside it.
 #[derive(Debug, Parser)]
@@ -70,6 +71,74 @@ pub struct Cli {
     /// Default: see ellison.example.toml.
     #[arg(long, env = "ELLISON_DENY_COMMANDS", value_delimiter = ',')]
     pub deny_commands: Option<Vec<String>>,
+
+    /// Certificate chain (PEM, leaf first) Ellison presents to clients; with
+    /// --client-tls-key-file, every listener speaks TLS only. Re-read on SIGHUP.
+    #[arg(long, env = "ELLISON_CLIENT_TLS_CERT_FILE")]
+    pub client_tls_cert_file: Option<PathBuf>,
+
+    /// Private key (PEM) of --client-tls-cert-file. Re-read on SIGHUP.
+    #[arg(long, env = "ELLISON_CLIENT_TLS_KEY_FILE")]
+    pub client_tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM): clients must present a certificate signed by one of them.
+    /// Without it, clients need no certificate. Re-read on SIGHUP.
+    #[arg(long, env = "ELLISON_CLIENT_TLS_CA_FILE")]
+    pub client_tls_ca_file: Option<PathBuf>,
+
+    /// Speak TLS to Redis (upstream connections and `ROLE` checks). [default: false]
+    #[arg(long, env = "ELLISON_REDIS_TLS", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub redis_tls: Option<bool>,
+
+    /// CA certificates (PEM) that verify Redis' certificates. Re-read on SIGHUP.
+    #[arg(long, env = "ELLISON_REDIS_TLS_CA_FILE")]
+    pub redis_tls_ca_file: Option<PathBuf>,
+
+    /// Certificate chain (PEM) Ellison presents to Redis (`tls-auth-clients yes`).
+    #[arg(long, env = "ELLISON_REDIS_TLS_CERT_FILE")]
+    pub redis_tls_cert_file: Option<PathBuf>,
+
+    /// Private key (PEM) of --redis-tls-cert-file.
+    #[arg(long, env = "ELLISON_REDIS_TLS_KEY_FILE")]
+    pub redis_tls_key_file: Option<PathBuf>,
+
+    /// Name Redis' certificates must carry. By default the address Sentinel reports, an IP
+    /// address, which the certificates then need as an IP SAN.
+    #[arg(long, env = "ELLISON_REDIS_TLS_SERVER_NAME")]
+    pub redis_tls_server_name: Option<String>,
+
+    /// Verify Redis' certificates; `false` accepts any (tests only). [default: true]
+    #[arg(long, env = "ELLISON_REDIS_TLS_VERIFY", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub redis_tls_verify: Option<bool>,
+
+    /// Speak TLS to the Sentinels. [default: false]
+    #[arg(long, env = "ELLISON_SENTINEL_TLS", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub sentinel_tls: Option<bool>,
+
+    /// CA certificates (PEM) that verify the Sentinels' certificates. Re-read on SIGHUP.
+    #[arg(long, env = "ELLISON_SENTINEL_TLS_CA_FILE")]
+    pub sentinel_tls_ca_file: Option<PathBuf>,
+
+    /// Certificate chain (PEM) Ellison presents to the Sentinels.
+    #[arg(long, env = "ELLISON_SENTINEL_TLS_CERT_FILE")]
+    pub sentinel_tls_cert_file: Option<PathBuf>,
+
+    /// Private key (PEM) of --sentinel-tls-cert-file.
+    #[arg(long, env = "ELLISON_SENTINEL_TLS_KEY_FILE")]
+    pub sentinel_tls_key_file: Option<PathBuf>,
+
+    /// Name the Sentinels' certificates must carry. By default the host as configured or as
+    /// discovered (an IP address, which the certificates then need as an IP SAN).
+    #[arg(long, env = "ELLISON_SENTINEL_TLS_SERVER_NAME")]
+    pub sentinel_tls_server_name: Option<String>,
+
+    /// Verify the Sentinels' certificates; `false` accepts any (tests only). [default: true]
+    #[arg(long, env = "ELLISON_SENTINEL_TLS_VERIFY", num_args = 0..=1, default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub sentinel_tls_verify: Option<bool>,
 
     /// How long a command waits for a verified master before it fails with `-MASTERDOWN`.
     /// [default: 5s]
@@ -243,6 +312,21 @@ pub struct FileConfig {
     pub client_password: Option<Secret>,
     pub client_users: Option<Vec<FileUser>>,
     pub deny_commands: Option<Vec<String>>,
+    pub client_tls_cert_file: Option<PathBuf>,
+    pub client_tls_key_file: Option<PathBuf>,
+    pub client_tls_ca_file: Option<PathBuf>,
+    pub redis_tls: Option<bool>,
+    pub redis_tls_ca_file: Option<PathBuf>,
+    pub redis_tls_cert_file: Option<PathBuf>,
+    pub redis_tls_key_file: Option<PathBuf>,
+    pub redis_tls_server_name: Option<String>,
+    pub redis_tls_verify: Option<bool>,
+    pub sentinel_tls: Option<bool>,
+    pub sentinel_tls_ca_file: Option<PathBuf>,
+    pub sentinel_tls_cert_file: Option<PathBuf>,
+    pub sentinel_tls_key_file: Option<PathBuf>,
+    pub sentinel_tls_server_name: Option<String>,
+    pub sentinel_tls_verify: Option<bool>,
     #[serde(default)]
     pub groups: Vec<FileGroup>,
 }
@@ -303,6 +387,20 @@ pub struct GroupConfig {
     pub client_auth: Option<ClientAuth>,
     /// Commands answered with an error instead of being forwarded.
     pub deny: DenyList,
+    /// TLS on each leg; the same for every group of a process.
+    pub tls: Tls,
+}
+
+/// TLS on each leg of a group; `None` is plain TCP. Certificates and keys are read when the
+/// configuration is validated, so a reload that changed a file's content counts as a change.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    /// Clients to Ellison.
+    pub client: Option<ServerTls>,
+    /// Ellison to Redis: upstream connections and `ROLE` checks.
+    pub redis: Option<ClientTls>,
+    /// Ellison to the Sentinels.
+    pub sentinel: Option<ClientTls>,
 }
 
 /// The timeouts and intervals of a group.
@@ -644,6 +742,19 @@ struct Inherited {
     timing: Timing,
     limits: Limits,
     max_clients: usize,
+    tls: Tls,
+}
+
+/// One leg where Ellison is the TLS client, each value with the flag or key it came from.
+struct LegInput {
+    /// `redis` or `sentinel`.
+    leg: &'static str,
+    enabled: Option<(bool, String)>,
+    ca: Option<(PathBuf, String)>,
+    cert: Option<(PathBuf, String)>,
+    key: Option<(PathBuf, String)>,
+    server_name: Option<(String, String)>,
+    verify: Option<(bool, String)>,
 }
 
 impl Cli {
@@ -929,6 +1040,83 @@ impl Cli {
             "",
         )?;
 
+        let tls = Tls {
+            client: self.client_tls(file)?,
+            redis: leg_tls(LegInput {
+                leg: "redis",
+                enabled: pick(self.redis_tls, "--redis-tls", file.redis_tls, "redis_tls"),
+                ca: pick(
+                    self.redis_tls_ca_file.clone(),
+                    "--redis-tls-ca-file",
+                    file.redis_tls_ca_file.clone(),
+                    "redis_tls_ca_file",
+                ),
+                cert: pick(
+                    self.redis_tls_cert_file.clone(),
+                    "--redis-tls-cert-file",
+                    file.redis_tls_cert_file.clone(),
+                    "redis_tls_cert_file",
+                ),
+                key: pick(
+                    self.redis_tls_key_file.clone(),
+                    "--redis-tls-key-file",
+                    file.redis_tls_key_file.clone(),
+                    "redis_tls_key_file",
+                ),
+                server_name: pick(
+                    self.redis_tls_server_name.clone(),
+                    "--redis-tls-server-name",
+                    file.redis_tls_server_name.clone(),
+                    "redis_tls_server_name",
+                ),
+                verify: pick(
+                    self.redis_tls_verify,
+                    "--redis-tls-verify",
+                    file.redis_tls_verify,
+                    "redis_tls_verify",
+                ),
+            })?,
+            sentinel: leg_tls(LegInput {
+                leg: "sentinel",
+                enabled: pick(
+                    self.sentinel_tls,
+                    "--sentinel-tls",
+                    file.sentinel_tls,
+                    "sentinel_tls",
+                ),
+                ca: pick(
+                    self.sentinel_tls_ca_file.clone(),
+                    "--sentinel-tls-ca-file",
+                    file.sentinel_tls_ca_file.clone(),
+                    "sentinel_tls_ca_file",
+                ),
+                cert: pick(
+                    self.sentinel_tls_cert_file.clone(),
+                    "--sentinel-tls-cert-file",
+                    file.sentinel_tls_cert_file.clone(),
+                    "sentinel_tls_cert_file",
+                ),
+                key: pick(
+                    self.sentinel_tls_key_file.clone(),
+                    "--sentinel-tls-key-file",
+                    file.sentinel_tls_key_file.clone(),
+                    "sentinel_tls_key_file",
+                ),
+                server_name: pick(
+                    self.sentinel_tls_server_name.clone(),
+                    "--sentinel-tls-server-name",
+                    file.sentinel_tls_server_name.clone(),
+                    "sentinel_tls_server_name",
+                ),
+                verify: pick(
+                    self.sentinel_tls_verify,
+                    "--sentinel-tls-verify",
+                    file.sentinel_tls_verify,
+                    "sentinel_tls_verify",
+                ),
+            })?,
+        };
+
         Ok(Inherited {
             sentinel_username: pick(
                 self.sentinel_username.clone(),
@@ -959,8 +1147,161 @@ impl Cli {
             timing,
             limits,
             max_clients,
+            tls,
         })
     }
+
+    /// The client leg: a certificate and key make every listener TLS-only; a CA makes client
+    /// certificates required.
+    fn client_tls(&self, file: &FileConfig) -> Result<Option<ServerTls>, ConfigError> {
+        let cert = pick(
+            self.client_tls_cert_file.clone(),
+            "--client-tls-cert-file",
+            file.client_tls_cert_file.clone(),
+            "client_tls_cert_file",
+        );
+        let key = pick(
+            self.client_tls_key_file.clone(),
+            "--client-tls-key-file",
+            file.client_tls_key_file.clone(),
+            "client_tls_key_file",
+        );
+        let ca = pick(
+            self.client_tls_ca_file.clone(),
+            "--client-tls-ca-file",
+            file.client_tls_ca_file.clone(),
+            "client_tls_ca_file",
+        );
+        let (cert, key) = match (cert, key) {
+            (Some(cert), Some(key)) => (cert, key),
+            (None, None) => {
+                return match ca {
+                    Some((_, ca_key)) => Err(invalid(
+                        &ca_key,
+                        format!(
+                            "needs {} and {}: TLS towards clients is off without them",
+                            name_like(&ca_key, "client_tls_cert_file"),
+                            name_like(&ca_key, "client_tls_key_file")
+                        ),
+                    )),
+                    None => Ok(None),
+                };
+            }
+            (Some((_, given)), None) => {
+                return Err(invalid(
+                    name_like(&given, "client_tls_key_file"),
+                    format!("is required when {given} is set"),
+                ))
+            }
+            (None, Some((_, given))) => {
+                return Err(invalid(
+                    name_like(&given, "client_tls_cert_file"),
+                    format!("is required when {given} is set"),
+                ))
+            }
+        };
+        let files = ServerFiles {
+            cert: cert.0,
+            key: key.0,
+            client_ca: ca.as_ref().map(|(path, _)| path.clone()),
+        };
+        ServerTls::load(&files).map(Some).map_err(|e| {
+            let blamed = match e.field {
+                TlsField::Cert | TlsField::ServerName => &cert.1,
+                TlsField::Key => &key.1,
+                TlsField::Ca => ca.as_ref().map_or(&cert.1, |(_, k)| k),
+            };
+            invalid(blamed.as_str(), e.message)
+        })
+    }
+}
+
+/// `name` (a file key such as `redis_tls_ca_file`) spelled as a flag when `like` is a flag.
+fn name_like(like: &str, name: &str) -> String {
+    flag_or_key(like.starts_with("--"), name)
+}
+
+/// A leg where Ellison is the TLS client: off unless `<leg>_tls` is true; then a CA is
+/// required unless verification is off, and a client certificate comes with its key.
+fn leg_tls(input: LegInput) -> Result<Option<ClientTls>, ConfigError> {
+    let leg = input.leg;
+    let enabled = match &input.enabled {
+        Some((true, _)) => true,
+        Some((false, _)) | None => false,
+    };
+    if !enabled {
+        let stray = [
+            input.ca.as_ref().map(|(_, k)| k),
+            input.cert.as_ref().map(|(_, k)| k),
+            input.key.as_ref().map(|(_, k)| k),
+            input.server_name.as_ref().map(|(_, k)| k),
+            input.verify.as_ref().map(|(_, k)| k),
+        ];
+        if let Some(key) = stray.into_iter().flatten().next() {
+            return Err(invalid(
+                key.as_str(),
+                format!(
+                    "is set but {} is off; set it to true to speak TLS to {}",
+                    input
+                        .enabled
+                        .as_ref()
+                        .map_or_else(|| name_like(key, &format!("{leg}_tls")), |(_, k)| k.clone()),
+                    if leg == "redis" {
+                        "Redis"
+                    } else {
+                        "the Sentinels"
+                    }
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    // `enabled` is true, so it came from somewhere: a flag or a key.
+    let source = input.enabled.as_ref().map_or("", |(_, k)| k.as_str());
+    let verify = input.verify.as_ref().is_none_or(|(v, _)| *v);
+    if verify && input.ca.is_none() {
+        return Err(invalid(
+            name_like(source, &format!("{leg}_tls_ca_file")),
+            format!(
+                "is required when {source} is on (or set {} to false, for tests only)",
+                name_like(source, &format!("{leg}_tls_verify"))
+            ),
+        ));
+    }
+    match (&input.cert, &input.key) {
+        (Some((_, given)), None) => {
+            return Err(invalid(
+                name_like(given, &format!("{leg}_tls_key_file")),
+                format!("is required when {given} is set"),
+            ))
+        }
+        (None, Some((_, given))) => {
+            return Err(invalid(
+                name_like(given, &format!("{leg}_tls_cert_file")),
+                format!("is required when {given} is set"),
+            ))
+        }
+        _ => {}
+    }
+    if let Some((name, key)) = &input.server_name {
+        tls::parse_server_name(name).map_err(|e| invalid(key.as_str(), e))?;
+    }
+    let settings = ClientSettings {
+        ca: input.ca.as_ref().map(|(p, _)| p.clone()),
+        cert: input.cert.as_ref().map(|(p, _)| p.clone()),
+        key: input.key.as_ref().map(|(p, _)| p.clone()),
+        server_name: input.server_name.as_ref().map(|(n, _)| n.clone()),
+        verify,
+    };
+    ClientTls::load(&settings).map(Some).map_err(|e| {
+        let blamed = match e.field {
+            TlsField::Ca => input.ca.as_ref().map(|(_, k)| k.clone()),
+            TlsField::Cert => input.cert.as_ref().map(|(_, k)| k.clone()),
+            TlsField::Key => input.key.as_ref().map(|(_, k)| k.clone()),
+            TlsField::ServerName => input.server_name.as_ref().map(|(_, k)| k.clone()),
+        };
+        invalid(blamed.unwrap_or_else(|| source.to_owned()), e.message)
+    })
 }
 
 /// Smallest `max_bulk_len`: Redis' own minimum for `proto-max-bulk-len`, which also catches a
@@ -1219,6 +1560,7 @@ fn validate_group(
         redis_auth,
         client_auth,
         deny,
+        tls: inherited.tls.clone(),
     })
 }
 
@@ -1290,6 +1632,41 @@ impl fmt::Display for Config {
                 f,
                 "  limits: {} clients, bulk {} bytes, {} arguments",
                 g.max_clients, g.limits.max_bulk_len, g.limits.max_array_len
+            )?;
+            let leg = |t: &Option<ClientTls>| match t {
+                None => "off".to_owned(),
+                Some(t) => {
+                    let s = t.settings();
+                    let mut text = match (&s.ca, s.verify) {
+                        (Some(ca), true) => format!("verified with {}", ca.display()),
+                        _ => "NOT VERIFIED".to_owned(),
+                    };
+                    if let Some(name) = &s.server_name {
+                        text.push_str(&format!(" as {name:?}"));
+                    }
+                    if let Some(cert) = &s.cert {
+                        text.push_str(&format!(", client certificate {}", cert.display()));
+                    }
+                    text
+                }
+            };
+            writeln!(
+                f,
+                "  tls: clients {}; redis {}; sentinels {}",
+                match &g.tls.client {
+                    None => "off".to_owned(),
+                    Some(t) => format!(
+                        "certificate {}{}",
+                        t.files().cert.display(),
+                        match &t.files().client_ca {
+                            Some(ca) =>
+                                format!(", client certificates required ({})", ca.display()),
+                            None => String::new(),
+                        }
+                    ),
+                },
+                leg(&g.tls.redis),
+                leg(&g.tls.sentinel)
             )?;
             let deny: Vec<String> = g.deny.rules().iter().map(ToString::to_string).collect();
             writeln!(
@@ -1680,6 +2057,177 @@ mod tests {
         assert!(Cli::try_parse_from(["ellison", "--drain-grace", "soon"]).is_err());
     }
 
+    /// TLS settings: a CA, certificates and keys in a directory, and the text of a file that
+    /// uses them.
+    fn tls_files() -> (crate::tls::tests::Pki, String) {
+        let pki = crate::tls::tests::Pki::new("config");
+        let (cert, key) = pki.issue("ellison", &["127.0.0.1"]);
+        let ca = pki.ca.display().to_string();
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let text = format!(
+            "client_tls_cert_file = \"{cert}\"\nclient_tls_key_file = \"{key}\"\n\
+             client_tls_ca_file = \"{ca}\"\n\
+             redis_tls = true\nredis_tls_ca_file = \"{ca}\"\nredis_tls_cert_file = \"{cert}\"\n\
+             redis_tls_key_file = \"{key}\"\nredis_tls_server_name = \"redis.internal\"\n\
+             sentinel_tls = true\nsentinel_tls_verify = false\n"
+        );
+        (pki, text)
+    }
+
+    #[test]
+    fn tls_from_the_file() {
+        let (pki, text) = tls_files();
+        let config = resolve(&[], &format!("{text}{ONE_GROUP}")).unwrap();
+        let tls = &config.groups[0].tls;
+        let client = tls.client.as_ref().unwrap();
+        assert_eq!(client.files().client_ca.as_ref(), Some(&pki.ca));
+        let redis = tls.redis.as_ref().unwrap().settings();
+        assert!(redis.verify);
+        assert_eq!(redis.server_name.as_deref(), Some("redis.internal"));
+        assert!(redis.cert.is_some() && redis.key.is_some());
+        let sentinel = tls.sentinel.as_ref().unwrap().settings();
+        assert!(!sentinel.verify);
+        assert_eq!(sentinel.ca, None);
+        let summary = config.to_string();
+        assert!(
+            summary.contains("client certificates required"),
+            "{summary}"
+        );
+        assert!(summary.contains("sentinels NOT VERIFIED"), "{summary}");
+        // Without any TLS key, every leg is plain.
+        assert_eq!(
+            resolve(&[], ONE_GROUP).unwrap().groups[0].tls,
+            Tls::default()
+        );
+    }
+
+    #[test]
+    fn tls_from_flags() {
+        let pki = crate::tls::tests::Pki::new("flags");
+        let (cert, key) = pki.issue("ellison", &["127.0.0.1"]);
+        let (cert, key, ca) = (
+            cert.display().to_string(),
+            key.display().to_string(),
+            pki.ca.display().to_string(),
+        );
+        let config = resolve(
+            &[
+                "--client-tls-cert-file",
+                &cert,
+                "--client-tls-key-file",
+                &key,
+                "--redis-tls",
+                "--redis-tls-ca-file",
+                &ca,
+                "--sentinel-tls=true",
+                "--sentinel-tls-ca-file",
+                &ca,
+                "--sentinel-tls-server-name",
+                "sentinel.internal",
+            ],
+            ONE_GROUP,
+        )
+        .unwrap();
+        let tls = &config.groups[0].tls;
+        assert_eq!(tls.client.as_ref().unwrap().files().client_ca, None);
+        assert!(tls.redis.as_ref().unwrap().settings().verify);
+        assert_eq!(
+            tls.sentinel
+                .as_ref()
+                .unwrap()
+                .settings()
+                .server_name
+                .as_deref(),
+            Some("sentinel.internal")
+        );
+        // A flag turns off what the file turned on.
+        let config = resolve(
+            &["--redis-tls=false"],
+            &format!("redis_tls = true\nredis_tls_verify = false\n{ONE_GROUP}"),
+        );
+        assert_eq!(
+            config.unwrap_err().to_string(),
+            "redis_tls_verify: is set but --redis-tls is off; set it to true to speak TLS to Redis"
+        );
+    }
+
+    #[test]
+    fn tls_errors_name_the_key() {
+        let pki = crate::tls::tests::Pki::new("errors");
+        let (cert, key) = pki.issue("ellison", &["127.0.0.1"]);
+        let (cert, key, ca) = (
+            cert.display().to_string(),
+            key.display().to_string(),
+            pki.ca.display().to_string(),
+        );
+        let garbage = pki.path("garbage.pem");
+        std::fs::write(&garbage, "not pem").unwrap();
+        let garbage = garbage.display().to_string();
+        let missing = pki.path("missing.pem").display().to_string();
+        let cases: Vec<(String, &str)> = vec![
+            (
+                format!("client_tls_cert_file = \"{cert}\""),
+                "client_tls_key_file: is required when client_tls_cert_file is set",
+            ),
+            (
+                format!("client_tls_key_file = \"{key}\""),
+                "client_tls_cert_file: is required when client_tls_key_file is set",
+            ),
+            (
+                format!("client_tls_ca_file = \"{ca}\""),
+                "client_tls_ca_file: needs client_tls_cert_file and client_tls_key_file",
+            ),
+            (
+                format!("client_tls_cert_file = \"{cert}\"\nclient_tls_key_file = \"{garbage}\""),
+                "client_tls_key_file: ",
+            ),
+            (
+                format!("client_tls_cert_file = \"{missing}\"\nclient_tls_key_file = \"{key}\""),
+                "client_tls_cert_file: cannot read ",
+            ),
+            (
+                format!("client_tls_cert_file = \"{cert}\"\nclient_tls_key_file = \"{key}\"\nclient_tls_ca_file = \"{garbage}\""),
+                "client_tls_ca_file: ",
+            ),
+            (
+                format!("redis_tls_ca_file = \"{ca}\""),
+                "redis_tls_ca_file: is set but redis_tls is off",
+            ),
+            (
+                "redis_tls = true".to_owned(),
+                "redis_tls_ca_file: is required when redis_tls is on",
+            ),
+            (
+                format!("redis_tls = true\nredis_tls_ca_file = \"{missing}\""),
+                "redis_tls_ca_file: cannot read ",
+            ),
+            (
+                format!("redis_tls = true\nredis_tls_ca_file = \"{ca}\"\nredis_tls_cert_file = \"{cert}\""),
+                "redis_tls_key_file: is required when redis_tls_cert_file is set",
+            ),
+            (
+                format!("sentinel_tls = true\nsentinel_tls_ca_file = \"{ca}\"\nsentinel_tls_server_name = \"a b\""),
+                "sentinel_tls_server_name: ",
+            ),
+            (
+                format!("sentinel_tls = true\nsentinel_tls_ca_file = \"{ca}\"\nsentinel_tls_cert_file = \"{cert}\"\nsentinel_tls_key_file = \"{garbage}\""),
+                "sentinel_tls_key_file: ",
+            ),
+            ("sentinel_tls_verify = false".to_owned(), "sentinel_tls_verify: is set but sentinel_tls is off"),
+        ];
+        for (text, expected) in &cases {
+            let message = err(&[], &format!("{text}\n{ONE_GROUP}"));
+            assert!(message.starts_with(expected), "{text}: {message}");
+        }
+        assert_eq!(
+            err(&["--redis-tls"], ONE_GROUP),
+            "--redis-tls-ca-file: is required when --redis-tls is on (or set --redis-tls-verify to false, for tests only)"
+        );
+        assert!(resolve(&["--redis-tls", "--redis-tls-verify=false"], ONE_GROUP).is_ok());
+        assert!(file("redis_tls = \"yes\"").is_err());
+        assert!(Cli::try_parse_from(["ellison", "--redis-tls=maybe"]).is_err());
+    }
+
     #[test]
     fn unknown_keys_are_errors() {
         let err = file("[[groups]]\nlisten = \"127.0.0.1:1\"\nmaster_name = \"m\"\nsentinels = []\nsentinel = 1\n").unwrap_err();
@@ -1795,6 +2343,21 @@ mod tests {
             "client_password",
             "client_users",
             "deny_commands",
+            "client_tls_cert_file",
+            "client_tls_key_file",
+            "client_tls_ca_file",
+            "redis_tls",
+            "redis_tls_ca_file",
+            "redis_tls_cert_file",
+            "redis_tls_key_file",
+            "redis_tls_server_name",
+            "redis_tls_verify",
+            "sentinel_tls",
+            "sentinel_tls_ca_file",
+            "sentinel_tls_cert_file",
+            "sentinel_tls_key_file",
+            "sentinel_tls_server_name",
+            "sentinel_tls_verify",
             "name",
             "listen",
             "master_name",

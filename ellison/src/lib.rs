@@ -8,7 +8,8 @@
 //! - [`proxy`]: listeners and sessions;
 //! - [`metrics`]: the Prometheus registry and per-group handles;
 //! - [`admin`]: `/live`, `/ready`, `/metrics`;
-//! - [`shutdown`]: the draining flag and the signals.
+//! - [`shutdown`]: the draining flag and the signals;
+//! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each.
 //!
 //! [`Server`] ties them together: [`Server::bind`], then [`Server::run`] until a shutdown
 //! future resolves, while a [`Control`] applies reloads.
@@ -21,6 +22,7 @@ pub mod proxy;
 pub mod resp;
 pub mod sentinel;
 pub mod shutdown;
+pub mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -425,6 +427,9 @@ impl Control {
             note(old.timing != new.timing, "timing");
             note(old.limits != new.limits, "limits");
             note(old.max_clients != new.max_clients, "max_clients");
+            note(old.tls.client != new.tls.client, "client_tls");
+            note(old.tls.redis != new.tls.redis, "redis_tls");
+            note(old.tls.sentinel != new.tls.sentinel, "sentinel_tls");
             if changed.len() > before {
                 tx.send_replace(Arc::new(new.clone()));
             }

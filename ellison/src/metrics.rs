@@ -90,6 +90,18 @@ label_enum! {
 }
 
 label_enum! {
+    /// The peer of a failed TLS handshake (`ellison_tls_handshake_failures_total{peer}`).
+    pub enum TlsPeer {
+        /// A client connecting to Ellison.
+        Client => "client",
+        /// A Redis node (upstream connection or `ROLE` check).
+        Redis => "redis",
+        /// A Sentinel.
+        Sentinel => "sentinel",
+    }
+}
+
+label_enum! {
     /// How a config reload ended.
     pub enum ReloadResult {
         Ok => "ok",
@@ -177,6 +189,12 @@ struct SentinelLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsLabels {
+    group: String,
+    peer: TlsPeer,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     result: ReloadResult,
 }
@@ -237,6 +255,7 @@ pub struct Metrics {
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     config_reloads: Family<ReloadLabels, Counter>,
+    tls_failures: Family<TlsLabels, Counter>,
     /// Pre-resolved, by [`ReloadResult`].
     reloads: Vec<Counter>,
 }
@@ -272,6 +291,7 @@ impl Metrics {
             sentinel_reachable: Family::default(),
             sentinel_agrees: Family::default(),
             config_reloads: Family::default(),
+            tls_failures: Family::default(),
             reloads: Vec::new(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -376,6 +396,11 @@ impl Metrics {
             "Configuration reloads (SIGHUP) by result (ok, rejected)",
             m.config_reloads.clone(),
         );
+        registry.register(
+            "tls_handshake_failures",
+            "Failed TLS handshakes by peer (client, redis, sentinel): a client without TLS or without an accepted certificate, a server certificate that does not verify, a timeout",
+            m.tls_failures.clone(),
+        );
         let reloads = ReloadResult::ALL
             .iter()
             .map(|result| {
@@ -431,6 +456,15 @@ impl Metrics {
                 outcome,
             })
         };
+        let tls_failures = TlsPeer::ALL
+            .iter()
+            .map(|peer| {
+                self.tls_failures.get_or_create_owned(&TlsLabels {
+                    group: name.to_owned(),
+                    peer: *peer,
+                })
+            })
+            .collect();
         GroupMetrics {
             promotions_confirmed: promotion("confirmed"),
             promotions_withdrawn: promotion("withdrawn"),
@@ -452,6 +486,7 @@ impl Metrics {
             sentinels_known: self.sentinels_known.get_or_create_owned(&g),
             sentinel_reachable: self.sentinel_reachable.clone(),
             sentinel_agrees: self.sentinel_agrees.clone(),
+            tls_failures,
         }
     }
 
@@ -494,6 +529,7 @@ pub struct GroupMetrics {
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
+    tls_failures: Vec<Counter>,
 }
 
 impl GroupMetrics {
@@ -517,6 +553,11 @@ impl GroupMetrics {
     /// An upstream connect failed or timed out.
     pub fn upstream_connect_failed(&self) {
         self.upstream_connect_failures.inc();
+    }
+
+    /// A TLS handshake with `peer` failed.
+    pub fn tls_handshake_failed(&self, peer: TlsPeer) {
+        self.tls_failures[peer.index()].inc();
     }
 
     /// `n` client commands were forwarded to Redis (replayed state not included).
@@ -675,8 +716,11 @@ mod tests {
         g.session_moved(SessionMove::Closed(Pin::Watch));
         g.upstream_connected(Duration::from_millis(2));
         g.upstream_connect_failed();
+        g.tls_handshake_failed(TlsPeer::Redis);
         let text = metrics.encode();
         for expected in [
+            "ellison_tls_handshake_failures_total{group=\"session\",peer=\"redis\"} 1",
+            "ellison_tls_handshake_failures_total{group=\"session\",peer=\"client\"} 0",
             "ellison_client_connections_total{group=\"session\",outcome=\"accepted\"} 1",
             "ellison_client_connections_total{group=\"session\",outcome=\"closed_by_client\"} 1",
             "ellison_client_connections_active{group=\"session\"} 1",

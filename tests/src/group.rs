@@ -14,6 +14,7 @@ use crate::process::{free_port, logs_section, POLL_INTERVAL};
 use crate::redis::RedisNode;
 use crate::resp::{Auth, RespClient, Value};
 use crate::sentinel::{parse_master_addr, SentinelProc, QUERY_TIMEOUT};
+use crate::tls::{ServerTls, TlsClient};
 
 /// Environment variable: when set (to anything), group directories are kept
 /// after the test instead of being removed, and their path is printed.
@@ -65,6 +66,9 @@ pub struct GroupOptions {
     /// each start (Sentinel does not persist them). The default speeds up
     /// discovery and role-change detection; set it empty for stock timers.
     pub sentinel_debug: Vec<(String, String)>,
+    /// When set, every node and Sentinel serves TLS only (`port 0`, `tls-port`,
+    /// `tls-replication yes`, one certificate for all) and the harness queries them over TLS.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for GroupOptions {
@@ -82,6 +86,7 @@ impl Default for GroupOptions {
             sentinel_conf: Vec::new(),
             sentinel_auth: None,
             sentinel_debug: default_sentinel_debug(),
+            tls: None,
         }
     }
 }
@@ -199,6 +204,8 @@ pub struct SentinelGroup {
     // while the nodes go away), then the nodes, then the directory.
     sentinels: Vec<SentinelProc>,
     nodes: Vec<RedisNode>,
+    /// How the harness connects to the group's processes when they serve TLS.
+    tls: Option<TlsClient>,
     dir: TempDir,
 }
 
@@ -215,25 +222,37 @@ impl SentinelGroup {
         let mut node_lines = opts.node_lines();
         let mut nodes = Vec::with_capacity(opts.replicas + 1);
         let master_refs: Vec<&str> = node_lines.iter().map(String::as_str).collect();
-        let master =
-            RedisNode::start(&dir.path().join("node-0"), free_port(), &master_refs).await?;
+        let master = RedisNode::start_with(
+            &dir.path().join("node-0"),
+            free_port(),
+            &master_refs,
+            opts.tls.as_ref(),
+        )
+        .await?;
         let master_port = master.addr().port();
         nodes.push(master);
         node_lines.push(format!("replicaof 127.0.0.1 {master_port}"));
         let replica_refs: Vec<&str> = node_lines.iter().map(String::as_str).collect();
         for i in 1..=opts.replicas {
-            let node = RedisNode::start(
+            let node = RedisNode::start_with(
                 &dir.path().join(format!("node-{i}")),
                 free_port(),
                 &replica_refs,
+                opts.tls.as_ref(),
             )
             .await?;
             nodes.push(node);
         }
+        let tls = opts
+            .tls
+            .as_ref()
+            .map(ServerTls::harness_client)
+            .transpose()?;
         let mut group = SentinelGroup {
             opts,
             sentinels: Vec::new(),
             nodes,
+            tls,
             dir,
         };
         let master_addr = group.nodes[0].addr();
@@ -269,6 +288,7 @@ impl SentinelGroup {
                 &sentinel_lines,
                 &group.opts.sentinel_debug,
                 group.opts.sentinel_auth.clone(),
+                group.opts.tls.as_ref(),
             )
             .await?;
             group.sentinels.push(sentinel);
@@ -521,7 +541,14 @@ impl SentinelGroup {
     }
 
     async fn query(&self, conns: &mut Conns, addr: SocketAddr, args: &[&str]) -> Result<Value> {
-        conns.cmd(addr, self.auth_for(addr), args).await
+        conns
+            .cmd(addr, self.auth_for(addr), self.tls.as_ref(), args)
+            .await
+    }
+
+    /// How the harness connects to the group's processes: `Some` when they serve TLS only.
+    pub fn tls_client(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
     }
 
     async fn role_of(&self, conns: &mut Conns, addr: SocketAddr) -> Result<Role> {
@@ -781,11 +808,17 @@ struct Conns {
 }
 
 impl Conns {
-    async fn cmd(&mut self, addr: SocketAddr, auth: Option<&Auth>, args: &[&str]) -> Result<Value> {
+    async fn cmd(
+        &mut self,
+        addr: SocketAddr,
+        auth: Option<&Auth>,
+        tls: Option<&TlsClient>,
+        args: &[&str],
+    ) -> Result<Value> {
         let client = match self.map.entry(addr) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(RespClient::connect_auth(addr, auth, QUERY_TIMEOUT).await?)
+                e.insert(RespClient::connect_with(addr, auth, tls, QUERY_TIMEOUT).await?)
             }
         };
         let result = client.cmd(args).await;

@@ -8,6 +8,7 @@
 //!   Sentinel with a wrong view of the same master name.
 //! - [`resp`]: a small RESP client with a deadline on every round trip, and
 //!   [`raw_roundtrip`] for tests that need exact bytes.
+//! - [`tls`]: a test PKI, TLS-only Redis and Sentinel configs, and the harness' TLS clients.
 //! - [`transparency`]: scripted conversations run against Redis and through
 //!   Ellison, compared byte for byte.
 //! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
@@ -32,6 +33,7 @@ pub mod proxy;
 pub mod redis;
 pub mod resp;
 pub mod sentinel;
+pub mod tls;
 pub mod transparency;
 pub mod workload;
 
@@ -40,6 +42,7 @@ pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
 pub use proxy::{http_get, Proxy};
 pub use redis::RedisNode;
-pub use resp::{command, raw_roundtrip, Auth, RespClient, Value};
+pub use resp::{command, command_with, raw_roundtrip, Auth, RespClient, Value};
 pub use sentinel::RogueSentinel;
+pub use tls::{CertFiles, ServerTls, TestPki, TlsClient};
 pub use workload::{Workload, WorkloadOptions};

@@ -22,7 +22,8 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
-use crate::resp::{command, Value};
+use crate::resp::{command_with, Value};
+use crate::tls::TlsClient;
 
 /// Environment variable naming the `redis-server` binary (default: `redis-server` on `PATH`).
 pub const REDIS_SERVER_ENV: &str = "ELLISON_E2E_REDIS_SERVER";
@@ -272,12 +273,14 @@ pub(crate) enum Launched {
 }
 
 /// Spawns `redis-server <conf> [extra args]` and waits until it answers PING
-/// on `port` (waiting through `-LOADING`; `-NOAUTH` and friends count as up).
+/// on `port`, over TLS with `tls` (waiting through `-LOADING`; `-NOAUTH` and friends count
+/// as up).
 pub(crate) async fn launch(
     files: &ProcFiles,
     what: &str,
     port: u16,
     extra_args: &[&str],
+    tls: Option<&TlsClient>,
 ) -> Result<Launched> {
     let marks = files.log_marks();
     let conf = files.conf.to_string_lossy().into_owned();
@@ -297,7 +300,7 @@ pub(crate) async fn launch(
                 log_tail: files.tail(what, 30),
             });
         }
-        let last = match command(addr, None, &["PING"], PING_TIMEOUT).await {
+        let last = match command_with(addr, None, tls, &["PING"], PING_TIMEOUT).await {
             Ok(Value::Simple(s)) if s == "PONG" => return Ok(Launched::Ready(proc)),
             Ok(other) => format!("PING answered {other}"),
             Err(e) if e.is_error_reply("LOADING") => e.to_string(),

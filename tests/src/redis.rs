@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{HarnessError, Result};
 use crate::process::{free_port, launch, local, Launched, Proc, ProcFiles, PORT_ATTEMPTS};
+use crate::tls::{ServerTls, TlsClient};
 
 /// A `redis-server` started by the harness.
 ///
@@ -16,6 +17,8 @@ pub struct RedisNode {
     files: ProcFiles,
     /// `None` after [`RedisNode::kill`] until [`RedisNode::restart`].
     proc: Option<Proc>,
+    /// How the harness connects when the node serves TLS only.
+    tls: Option<TlsClient>,
 }
 
 impl RedisNode {
@@ -32,18 +35,31 @@ impl RedisNode {
     /// If `port` turns out to be taken, the node is started on a fresh port
     /// from [`free_port`]: read the final one from [`RedisNode::addr`].
     pub async fn start(dir: &Path, port: u16, extra_conf: &[&str]) -> Result<RedisNode> {
+        RedisNode::start_with(dir, port, extra_conf, None).await
+    }
+
+    /// [`RedisNode::start`], serving TLS only on `port` when `tls` is given (`port 0`,
+    /// `tls-port`, see [`ServerTls`]).
+    pub async fn start_with(
+        dir: &Path,
+        port: u16,
+        extra_conf: &[&str],
+        tls: Option<&ServerTls>,
+    ) -> Result<RedisNode> {
+        let client = tls.map(ServerTls::harness_client).transpose()?;
         std::fs::create_dir_all(dir)
             .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
         let files = ProcFiles::new(dir, "redis.conf", "redis.log");
         let mut port = port;
         for _ in 0..PORT_ATTEMPTS {
-            write_conf(&files, port, extra_conf)?;
-            match launch(&files, "redis-server", port, &[]).await? {
+            write_conf(&files, port, extra_conf, tls)?;
+            match launch(&files, "redis-server", port, &[], client.as_ref()).await? {
                 Launched::Ready(proc) => {
                     return Ok(RedisNode {
                         port,
                         files,
                         proc: Some(proc),
+                        tls: client,
                     })
                 }
                 Launched::PortTaken => port = free_port(),
@@ -122,7 +138,15 @@ impl RedisNode {
     /// and waits until it answers PING.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill();
-        match launch(&self.files, "redis-server", self.port, &[]).await? {
+        match launch(
+            &self.files,
+            "redis-server",
+            self.port,
+            &[],
+            self.tls.as_ref(),
+        )
+        .await?
+        {
             Launched::Ready(proc) => {
                 self.proc = Some(proc);
                 Ok(())
@@ -136,9 +160,18 @@ impl RedisNode {
     }
 }
 
-fn write_conf(files: &ProcFiles, port: u16, extra_conf: &[&str]) -> Result<()> {
+fn write_conf(
+    files: &ProcFiles,
+    port: u16,
+    extra_conf: &[&str],
+    tls: Option<&ServerTls>,
+) -> Result<()> {
+    let listen = match tls {
+        Some(tls) => tls.conf_lines(port),
+        None => format!("port {port}\n"),
+    };
     let mut conf = format!(
-        "port {port}\n\
+        "{listen}\
          bind 127.0.0.1\n\
          protected-mode no\n\
          daemonize no\n\

@@ -9,11 +9,16 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::{HarnessError, Result};
+use crate::tls::TlsClient;
+
+/// A plain or TLS connection.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + fmt::Debug> Io for T {}
 
 /// One decoded RESP value.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,7 +251,9 @@ impl Auth {
 #[derive(Debug)]
 pub struct RespClient {
     addr: SocketAddr,
-    stream: TcpStream,
+    stream: Box<dyn Io>,
+    /// With TLS: the certificate the server presented (DER).
+    peer_certificate: Option<Vec<u8>>,
     buf: Vec<u8>,
     timeout: Duration,
 }
@@ -254,6 +261,16 @@ pub struct RespClient {
 impl RespClient {
     /// Connects within `timeout`; later round trips use the same bound.
     pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<Self> {
+        Self::connect_tls(addr, None, timeout).await
+    }
+
+    /// Connects within `timeout`, with TLS (handshake included in the bound) if `tls` is
+    /// given; later round trips use the same bound.
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let deadline = Instant::now() + timeout;
         let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
@@ -268,9 +285,34 @@ impl RespClient {
         };
         // Best effort: small commands should not wait for Nagle.
         let _ = stream.set_nodelay(true);
+        let (stream, peer_certificate): (Box<dyn Io>, _) = match tls {
+            None => (Box::new(stream), None),
+            Some(tls) => match timeout_at(deadline, tls.handshake(stream, addr)).await {
+                Ok(Ok(stream)) => {
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|c| c.to_vec());
+                    (Box::new(stream), cert)
+                }
+                Ok(Err(e)) => {
+                    return Err(HarnessError::io(format!("TLS handshake with {addr}"), e))
+                }
+                Err(_) => {
+                    return Err(HarnessError::ReplyTimeout {
+                        addr,
+                        command: "TLS handshake".into(),
+                        waited: timeout,
+                    })
+                }
+            },
+        };
         Ok(Self {
             addr,
             stream,
+            peer_certificate,
             buf: Vec::new(),
             timeout,
         })
@@ -282,7 +324,17 @@ impl RespClient {
         auth: Option<&Auth>,
         timeout: Duration,
     ) -> Result<Self> {
-        let mut client = Self::connect(addr, timeout).await?;
+        Self::connect_with(addr, auth, None, timeout).await
+    }
+
+    /// Connects (with TLS if `tls` is given) and authenticates if `auth` is given.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        auth: Option<&Auth>,
+        tls: Option<&TlsClient>,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let mut client = Self::connect_tls(addr, tls, timeout).await?;
         if let Some(auth) = auth {
             let mut args = vec!["AUTH"];
             if let Some(user) = &auth.user {
@@ -297,6 +349,11 @@ impl RespClient {
     /// The peer's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// With TLS, the certificate the server presented (DER).
+    pub fn peer_certificate(&self) -> Option<&[u8]> {
+        self.peer_certificate.as_deref()
     }
 
     /// Sends one command and returns its reply; an error reply becomes
@@ -322,7 +379,13 @@ impl RespClient {
     /// Writes raw bytes (e.g. a pipeline or a malformed frame).
     pub async fn send_bytes(&mut self, bytes: &[u8], what: &str) -> Result<()> {
         let deadline = Instant::now() + self.timeout;
-        match timeout_at(deadline, self.stream.write_all(bytes)).await {
+        let stream = &mut self.stream;
+        // A TLS stream may keep records after `write_all` until flushed.
+        let write = async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        };
+        match timeout_at(deadline, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(HarnessError::io(format!("send {what} to {}", self.addr), e)),
             Err(_) => Err(self.timed_out(what)),
@@ -393,7 +456,18 @@ pub async fn command<A: AsRef<[u8]>>(
     args: &[A],
     timeout: Duration,
 ) -> Result<Value> {
-    RespClient::connect_auth(addr, auth, timeout)
+    command_with(addr, auth, None, args, timeout).await
+}
+
+/// [`command`], with TLS if `tls` is given.
+pub async fn command_with<A: AsRef<[u8]>>(
+    addr: SocketAddr,
+    auth: Option<&Auth>,
+    tls: Option<&TlsClient>,
+    args: &[A],
+    timeout: Duration,
+) -> Result<Value> {
+    RespClient::connect_with(addr, auth, tls, timeout)
         .await?
         .cmd(args)
         .await

@@ -9,7 +9,8 @@ use tempfile::TempDir;
 use crate::error::{HarnessError, Result};
 use crate::process::{free_port, launch, local, Launched, Proc, ProcFiles, PORT_ATTEMPTS};
 use crate::redis::RedisNode;
-use crate::resp::{command, Auth, Value};
+use crate::resp::{command_with, Auth, Value};
+use crate::tls::{ServerTls, TlsClient};
 
 /// Bound on one query the harness makes to a Sentinel or a node.
 pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -24,25 +25,35 @@ pub(crate) struct SentinelProc {
     debug: Vec<(String, String)>,
     /// What the harness authenticates with, if the Sentinel requires it.
     auth: Option<Auth>,
+    /// How the harness connects when the Sentinel serves TLS only.
+    tls: Option<TlsClient>,
 }
 
 impl SentinelProc {
-    /// Writes `<dir>/sentinel.conf` (port, bind, dir, logfile, then `lines`),
-    /// starts the Sentinel on a free port and applies `debug`.
+    /// Writes `<dir>/sentinel.conf` (port, or TLS-only with `tls`, bind, dir, logfile, then
+    /// `lines`), starts the Sentinel on a free port and applies `debug`.
     pub(crate) async fn start(
         dir: &Path,
         lines: &[String],
         debug: &[(String, String)],
         auth: Option<Auth>,
+        tls: Option<&ServerTls>,
     ) -> Result<SentinelProc> {
+        let client = tls.map(ServerTls::harness_client).transpose()?;
         std::fs::create_dir_all(dir)
             .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
         let files = ProcFiles::new(dir, "sentinel.conf", "sentinel.log");
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            write_conf(&files, port, lines)?;
-            if let Launched::Ready(proc) =
-                launch(&files, "redis-sentinel", port, &["--sentinel"]).await?
+            write_conf(&files, port, lines, tls)?;
+            if let Launched::Ready(proc) = launch(
+                &files,
+                "redis-sentinel",
+                port,
+                &["--sentinel"],
+                client.as_ref(),
+            )
+            .await?
             {
                 let sentinel = SentinelProc {
                     port,
@@ -50,6 +61,7 @@ impl SentinelProc {
                     proc: Some(proc),
                     debug: debug.to_vec(),
                     auth,
+                    tls: client,
                 };
                 sentinel.apply_debug().await?;
                 return Ok(sentinel);
@@ -103,7 +115,15 @@ impl SentinelProc {
     /// Starts the Sentinel again with its (rewritten) config on the same port.
     pub(crate) async fn restart(&mut self) -> Result<()> {
         self.stop();
-        match launch(&self.files, "redis-sentinel", self.port, &["--sentinel"]).await? {
+        match launch(
+            &self.files,
+            "redis-sentinel",
+            self.port,
+            &["--sentinel"],
+            self.tls.as_ref(),
+        )
+        .await?
+        {
             Launched::Ready(proc) => self.proc = Some(proc),
             Launched::PortTaken => {
                 return Err(HarnessError::Usage(format!(
@@ -129,13 +149,29 @@ impl SentinelProc {
 
     /// One command to this Sentinel on a fresh connection.
     pub(crate) async fn query(&self, args: &[&str]) -> Result<Value> {
-        command(self.addr(), self.auth.as_ref(), args, QUERY_TIMEOUT).await
+        command_with(
+            self.addr(),
+            self.auth.as_ref(),
+            self.tls.as_ref(),
+            args,
+            QUERY_TIMEOUT,
+        )
+        .await
     }
 }
 
-fn write_conf(files: &ProcFiles, port: u16, lines: &[String]) -> Result<()> {
+fn write_conf(
+    files: &ProcFiles,
+    port: u16,
+    lines: &[String],
+    tls: Option<&ServerTls>,
+) -> Result<()> {
+    let listen = match tls {
+        Some(tls) => tls.conf_lines(port),
+        None => format!("port {port}\n"),
+    };
     let mut conf = format!(
-        "port {port}\n\
+        "{listen}\
          bind 127.0.0.1\n\
          protected-mode no\n\
          daemonize no\n\
@@ -205,7 +241,8 @@ impl RogueSentinel {
             ),
             format!("sentinel down-after-milliseconds {master_name} 1000"),
         ];
-        let sentinel = SentinelProc::start(&dir.path().join("sentinel"), &lines, &[], None).await?;
+        let sentinel =
+            SentinelProc::start(&dir.path().join("sentinel"), &lines, &[], None, None).await?;
         let rogue = RogueSentinel {
             sentinel,
             node,

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
 use crate::resp::{RespClient, Value};
+use crate::tls::TlsClient;
 
 /// How one write ended, as its client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,8 @@ pub struct WorkloadOptions {
     pub timeout: Duration,
     /// Writer `i` appends to the list `<key_prefix>:<i>`.
     pub key_prefix: String,
+    /// Connect with TLS (to a TLS listener of Ellison).
+    pub tls: Option<TlsClient>,
 }
 
 impl Default for WorkloadOptions {
@@ -89,6 +92,7 @@ impl Default for WorkloadOptions {
             max_writes: 20_000,
             timeout: Duration::from_secs(15),
             key_prefix: "writer".into(),
+            tls: None,
         }
     }
 }
@@ -206,7 +210,7 @@ async fn write(
     seq: u64,
 ) -> Result<Value> {
     if client.is_none() {
-        let mut c = RespClient::connect(addr, options.timeout).await?;
+        let mut c = RespClient::connect_tls(addr, options.tls.as_ref(), options.timeout).await?;
         if options.db != 0 {
             c.cmd(&["SELECT", &options.db.to_string()]).await?;
         }
@@ -253,7 +257,17 @@ fn says_not_executed(message: &str) -> bool {
 
 /// Reads every writer's list from `master` (database `db`) and compares.
 pub async fn verify(master: SocketAddr, db: u32, reports: &[WriterReport]) -> Result<Verdict> {
-    let mut client = RespClient::connect(master, Duration::from_secs(5)).await?;
+    verify_with(master, None, db, reports).await
+}
+
+/// [`verify`], connecting to the master with TLS if `tls` is given.
+pub async fn verify_with(
+    master: SocketAddr,
+    tls: Option<&TlsClient>,
+    db: u32,
+    reports: &[WriterReport],
+) -> Result<Verdict> {
+    let mut client = RespClient::connect_tls(master, tls, Duration::from_secs(5)).await?;
     if db != 0 {
         client.cmd(&["SELECT", &db.to_string()]).await?;
     }

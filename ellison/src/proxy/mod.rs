@@ -1,6 +1,6 @@
-//! The client side: a listener per group that accepts connections (up to `max_clients`) and
-//! runs one [`session::Session`] per client, and stops accepting and waits for its sessions
-//! when Ellison drains.
+//! The client side: a listener per group that accepts connections (up to `max_clients`), runs
+//! the TLS handshake when the client leg has TLS, and runs one [`session::Session`] per client;
+//! it stops accepting and waits for its sessions when Ellison drains.
 
 pub mod command;
 pub mod session;
@@ -18,9 +18,10 @@ use tracing::{debug, error, Instrument};
 
 use crate::config::{GroupConfig, Timing};
 use crate::master::MasterHandle;
-use crate::metrics::{ConnectionOutcome, GroupMetrics};
+use crate::metrics::{ConnectionOutcome, GroupMetrics, TlsPeer};
 use crate::resp::Limits;
 use crate::shutdown;
+use crate::tls::{ServerTls, Stream};
 use session::{Outcome, Session};
 
 /// What every session of a group shares.
@@ -145,8 +146,11 @@ pub fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// Refused clients being answered at once; past this they are closed without a reply.
 const MAX_REFUSING: usize = 64;
-/// How long a refused client gets to read its error.
+/// How long a refused client gets to read its error (its TLS handshake included).
 const REFUSE_LINGER: Duration = Duration::from_secs(1);
+/// How long a client gets to complete its TLS handshake; until then it holds one of the
+/// `max_clients` places.
+pub const CLIENT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a listener's drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,21 +175,38 @@ pub async fn serve(listener: TcpListener, master: MasterHandle, shared: Arc<Shar
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     backoff = Duration::from_millis(5);
+                    // Read at each accept: a reload's new certificate serves new clients.
+                    let tls = shared.config.borrow().tls.client.clone();
                     let slot = match shared.admit() {
                         Ok(slot) => slot,
                         Err(e) => {
                             debug!(%peer, max = e.max, "client refused: max number of clients reached");
-                            refuse(stream, &refusing);
+                            refuse(stream, tls, &refusing);
                             continue;
                         }
                     };
                     if let Err(e) = shared.tune(&stream) {
                         debug!(error = %e, "cannot set socket options on client");
                     }
-                    let session = Session::new(stream, master.clone(), shared.clone());
+                    let (master, shared) = (master.clone(), shared.clone());
                     let span = tracing::debug_span!("session", %peer);
                     sessions.spawn(async move {
-                        let end = match session.run().await {
+                        let client = match tls {
+                            None => Stream::Plain(stream),
+                            Some(tls) => match tls.accept(stream, CLIENT_HANDSHAKE_TIMEOUT).await {
+                                Ok(client) => client,
+                                Err(e) => {
+                                    debug!(error = %e, "client TLS handshake failed");
+                                    shared.metrics.tls_handshake_failed(TlsPeer::Client);
+                                    slot.end(ConnectionOutcome::Error);
+                                    return;
+                                }
+                            },
+                        };
+                        let mut session = Session::new(client, master, shared);
+                        let outcome = session.run().await;
+                        session.close().await;
+                        let end = match outcome {
                             Outcome::ClientClosed => {
                                 debug!("client closed");
                                 ConnectionOutcome::ClosedByClient
@@ -237,14 +258,19 @@ pub async fn serve(listener: TcpListener, master: MasterHandle, shared: Arc<Shar
 }
 
 /// Answers a client over `max_clients` with Redis' error and closes it, without holding up
-/// the accept loop: the error is written, the write side shut, and what the client sent is
-/// read and discarded briefly so that the close does not become a reset that loses the error.
-fn refuse(mut stream: TcpStream, refusing: &Arc<Semaphore>) {
+/// the accept loop: the error is written (after the TLS handshake, with TLS), the write side
+/// shut, and what the client sent is read and discarded briefly so that the close does not
+/// become a reset that loses the error.
+fn refuse(stream: TcpStream, tls: Option<ServerTls>, refusing: &Arc<Semaphore>) {
     let Ok(permit) = refusing.clone().try_acquire_owned() else {
         return;
     };
     tokio::spawn(async move {
         let _ = tokio::time::timeout(REFUSE_LINGER, async {
+            let mut stream = match tls {
+                None => Stream::Plain(stream),
+                Some(tls) => tls.accept(stream, REFUSE_LINGER).await?,
+            };
             stream.write_all(MAX_CLIENTS_REPLY).await?;
             stream.shutdown().await?;
             let mut sink = [0u8; 1024];

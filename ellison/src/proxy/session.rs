@@ -36,11 +36,13 @@ use super::command::{classify, Effect};
 use super::Shared;
 use crate::config::GroupConfig;
 use crate::master::{Master, MasterHandle};
+use crate::metrics::TlsPeer;
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove};
 use crate::resp::{
     encode, inline, scan_command_from, scan_reply_from, Args, CommandFrame, Limits, ProtocolError,
     ReplyFrame, Resume,
 };
+use crate::tls::Stream;
 
 /// Stop reading a client that has this many commands awaiting replies.
 const MAX_PENDING: usize = 4096;
@@ -56,6 +58,9 @@ const DIRECT_READ: usize = 4 * 1024;
 const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 /// Moves of one command after rejections by nodes that were still verified masters.
 const MAX_REROUTES: u32 = 3;
+/// How long a TLS client gets, once its session ended, to take the last replies and the
+/// `close_notify`.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a session ended, for the listener's log.
 #[derive(Debug)]
@@ -99,7 +104,7 @@ struct Replay {
 
 #[derive(Debug)]
 struct Upstream {
-    stream: TcpStream,
+    stream: Stream,
     master: Master,
 }
 
@@ -107,7 +112,7 @@ impl Upstream {
     /// Closes with RST (`SO_LINGER 0`): commands still buffered at a frozen node are
     /// discarded by its kernel instead of executed when it wakes up.
     fn abort(self) {
-        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(Duration::ZERO));
+        let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
     }
 }
 
@@ -130,7 +135,7 @@ type Signals = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One client connection and everything Ellison knows about it.
 pub struct Session {
-    client: TcpStream,
+    client: Stream,
     master: MasterHandle,
     shared: Arc<Shared>,
     /// The group's configuration as of this session's last turn (a reload is picked up at the
@@ -198,7 +203,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(client: TcpStream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+    pub fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
         let mut config_rx = shared.config.clone();
         let config = config_rx.borrow_and_update().clone();
         Session {
@@ -241,8 +246,8 @@ impl Session {
         }
     }
 
-    /// Serves the client until it leaves or the session must end.
-    pub async fn run(mut self) -> Outcome {
+    /// Serves the client until it leaves or the session must end; then [`Session::close`].
+    pub async fn run(&mut self) -> Outcome {
         loop {
             if self.config_rx.has_changed().unwrap_or(false) {
                 self.config = self.config_rx.borrow_and_update().clone();
@@ -266,14 +271,13 @@ impl Session {
                     return Outcome::ClientClosed;
                 }
                 if self.passthrough.is_some() {
-                    match &self.upstream {
+                    match &mut self.upstream {
                         None => return Outcome::ClientClosed,
                         // A byte pipe has no replies to count: pass the half-close on, and
                         // Redis closes once it answered everything.
                         Some(up) if self.ready == self.sent && !self.expect_upstream_close => {
                             self.expect_upstream_close = true;
-                            let _ = socket2::SockRef::from(&up.stream)
-                                .shutdown(std::net::Shutdown::Write);
+                            let _ = up.stream.shutdown_write();
                         }
                         Some(_) => {}
                     }
@@ -302,6 +306,12 @@ impl Session {
         }
     }
 
+    /// Ends the session's client connection: a TLS client gets what is still buffered and a
+    /// `close_notify`; a plain one is simply closed when the session is dropped.
+    pub async fn close(mut self) {
+        self.client.close(CLOSE_TIMEOUT).await;
+    }
+
     /// When an idle session times out: never for a byte pipe (subscribers wait for
     /// messages) or with a command in flight (a blocking call waits for data).
     fn idle_deadline(&self) -> Option<Instant> {
@@ -316,6 +326,8 @@ impl Session {
     /// Moves bytes in every direction that can move until nothing can, handling each read
     /// and write as it completes; returns when the main loop must act, or a signal or timer
     /// fired. Writes come before reads, so that a busy session drains before it takes more in.
+    /// A TLS stream that took plaintext may still hold records for the socket: it is flushed
+    /// before the session waits.
     async fn wait(&mut self) -> Wake {
         if self.signals.is_none() {
             self.signals = Some(signals(
@@ -435,6 +447,19 @@ impl Session {
                     continue;
                 }
             }
+            if let Some(up) = self.upstream.as_mut() {
+                if up.stream.wants_flush() {
+                    if let Poll::Ready(Err(e)) = Pin::new(&mut up.stream).poll_flush(cx) {
+                        self.upstream_lost(&e.to_string());
+                        return Poll::Ready(Wake::Turn);
+                    }
+                }
+            }
+            if self.client.wants_flush() {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut self.client).poll_flush(cx) {
+                    return Poll::Ready(Wake::ClientFailed(e));
+                }
+            }
             return Poll::Pending;
         }
     }
@@ -546,10 +571,25 @@ impl Session {
                 return self.connect_failed(master);
             }
         };
-        self.shared.metrics.upstream_connected(started.elapsed());
         if let Err(e) = self.shared.tune(&stream) {
             debug!(error = %e, "cannot set socket options on upstream");
         }
+        let tls = self.shared.config.borrow().tls.redis.clone();
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some(tls) => {
+                let host = master.addr.ip().to_string();
+                match tls.connect(stream, &host, timing.connect_timeout).await {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        debug!(master = %master.addr, error = %e, "upstream TLS handshake failed");
+                        self.shared.metrics.tls_handshake_failed(TlsPeer::Redis);
+                        return self.connect_failed(master);
+                    }
+                }
+            }
+        };
+        self.shared.metrics.upstream_connected(started.elapsed());
         self.retry_at = None;
         let mut bytes = BytesMut::new();
         let mut entries = Vec::new();

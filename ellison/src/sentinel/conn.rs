@@ -1,6 +1,6 @@
 //! A small request/reply RESP connection for Sentinel queries, subscriptions and `ROLE` checks:
-//! every connect and every reply is bounded by a timeout, and hostnames are resolved anew on
-//! every connect.
+//! every connect, TLS handshake and reply is bounded by a timeout, and hostnames are resolved
+//! anew on every connect.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::config::{Credentials, Endpoint};
 use crate::resp::{encode, scan_reply, value, Limits, ProtocolError, Value};
+use crate::tls::{ClientTls, Stream};
 
 /// Why a Sentinel or `ROLE` connection failed. Messages never include credentials.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,12 @@ pub enum ConnError {
     ConnectTimeout { addr: SocketAddr, timeout: Duration },
     #[error("connect to {addr}: {source}")]
     Connect {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("TLS handshake with {addr} failed: {source}")]
+    Tls {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
@@ -57,19 +64,21 @@ const LIMITS: Limits = Limits {
 /// One connection with its read buffer.
 #[derive(Debug)]
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     buf: BytesMut,
     out: BytesMut,
     read_timeout: Duration,
 }
 
 impl Conn {
-    /// Resolves `endpoint` and connects to the first address that answers.
+    /// Resolves `endpoint` and connects to the first address that answers. With `tls`, the
+    /// certificate must name the endpoint's host (unless a server name is configured).
     pub async fn connect_endpoint(
         endpoint: &Endpoint,
         connect_timeout: Duration,
         read_timeout: Duration,
         auth: Option<&Credentials>,
+        tls: Option<&ClientTls>,
     ) -> Result<Conn, ConnError> {
         let addrs: Vec<SocketAddr> = tokio::time::timeout(
             connect_timeout,
@@ -88,8 +97,9 @@ impl Conn {
         let mut last = ConnError::NoAddress {
             endpoint: endpoint.to_string(),
         };
+        let tls = tls.map(|tls| (tls, endpoint.host.as_str()));
         for addr in addrs {
-            match Conn::connect(addr, connect_timeout, read_timeout, auth).await {
+            match Conn::connect_to(addr, connect_timeout, read_timeout, auth, tls).await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last = e,
             }
@@ -97,12 +107,27 @@ impl Conn {
         Err(last)
     }
 
-    /// Connects to `addr` and authenticates if credentials are given.
+    /// Connects to `addr` and authenticates if credentials are given. With `tls`, the
+    /// certificate must name the IP address (unless a server name is configured).
     pub async fn connect(
         addr: SocketAddr,
         connect_timeout: Duration,
         read_timeout: Duration,
         auth: Option<&Credentials>,
+        tls: Option<&ClientTls>,
+    ) -> Result<Conn, ConnError> {
+        let host = addr.ip().to_string();
+        let tls = tls.map(|tls| (tls, host.as_str()));
+        Conn::connect_to(addr, connect_timeout, read_timeout, auth, tls).await
+    }
+
+    /// Connects to `addr`, with TLS for `host` if given, and authenticates.
+    async fn connect_to(
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        auth: Option<&Credentials>,
+        tls: Option<(&ClientTls, &str)>,
     ) -> Result<Conn, ConnError> {
         let stream = tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
             .await
@@ -112,6 +137,13 @@ impl Conn {
             })?
             .map_err(|source| ConnError::Connect { addr, source })?;
         stream.set_nodelay(true)?;
+        let stream = match tls {
+            None => Stream::Plain(stream),
+            Some((tls, host)) => tls
+                .connect(stream, host, connect_timeout)
+                .await
+                .map_err(|source| ConnError::Tls { addr, source })?,
+        };
         let mut conn = Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -147,7 +179,13 @@ impl Conn {
     pub async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
         self.out.clear();
         encode::command(&mut self.out, args);
-        let write = self.stream.write_all(&self.out);
+        let stream = &mut self.stream;
+        let out = &self.out;
+        // A TLS stream may hold the records after `write_all`: flush them.
+        let write = async move {
+            stream.write_all(out).await?;
+            stream.flush().await
+        };
         tokio::time::timeout(self.read_timeout, write)
             .await
             .map_err(|_| ConnError::ReadTimeout(self.read_timeout))??;

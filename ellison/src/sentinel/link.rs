@@ -14,6 +14,7 @@ use super::events;
 use super::quorum::Report;
 use super::Msg;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
+use crate::metrics::{GroupMetrics, TlsPeer};
 use crate::resp::Value;
 
 /// Index of a link in the tracker's table.
@@ -38,13 +39,15 @@ pub struct Peer {
 }
 
 /// What a link needs to know about its group. A change of credentials replaces the links;
-/// the timing is read from the group's configuration at each use, so that a reload applies to
-/// running links.
+/// the timing and the TLS settings are read from the group's configuration at each use (TLS
+/// at each connect), so that a reload applies to running links and their next connections.
 #[derive(Debug)]
 pub struct LinkSettings {
     pub master_name: String,
     pub auth: Option<Credentials>,
     pub config: watch::Receiver<Arc<GroupConfig>>,
+    /// For `ellison_tls_handshake_failures_total{peer="sentinel"}`.
+    pub metrics: GroupMetrics,
 }
 
 impl LinkSettings {
@@ -109,14 +112,22 @@ const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 async fn connect(endpoint: &Endpoint, settings: &LinkSettings) -> Result<Conn, ConnError> {
-    let timing = settings.timing();
-    Conn::connect_endpoint(
+    let (timing, tls) = {
+        let config = settings.config.borrow();
+        (config.timing, config.tls.sentinel.clone())
+    };
+    let result = Conn::connect_endpoint(
         endpoint,
         timing.connect_timeout,
         timing.read_timeout,
         settings.auth.as_ref(),
+        tls.as_ref(),
     )
-    .await
+    .await;
+    if let Err(ConnError::Tls { .. }) = &result {
+        settings.metrics.tls_handshake_failed(TlsPeer::Sentinel);
+    }
+    result
 }
 
 async fn poll_loop(

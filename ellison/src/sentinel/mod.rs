@@ -38,9 +38,10 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
-use crate::metrics::GroupMetrics;
+use crate::metrics::{GroupMetrics, TlsPeer};
 use crate::resp::Value;
-use conn::Conn;
+use crate::tls::ClientTls;
+use conn::{Conn, ConnError};
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
@@ -70,7 +71,7 @@ pub enum Msg {
     Verified {
         endpoint: Endpoint,
         epoch: u64,
-        result: Result<SocketAddr, String>,
+        result: Result<SocketAddr, RoleFailure>,
     },
     /// The verified master answered `ROLE master` to a requested re-check.
     RoleConfirmed { master: Master },
@@ -101,6 +102,7 @@ pub fn spawn(
         master_name: group.master_name.clone(),
         auth: group.sentinel_auth.clone(),
         config: config.clone(),
+        metrics: metrics.clone(),
     });
     let mut tracker = Tracker {
         settings,
@@ -118,6 +120,7 @@ pub fn spawn(
         promotion: None,
         provisional: None,
         unsettled_since: Some(Instant::now()),
+        tls_warned: None,
         metrics,
     };
     let span = tracing::info_span!("group", group = %group.name);
@@ -202,6 +205,8 @@ struct Tracker {
     provisional: Option<Instant>,
     /// When the group last lost its verified master, to time the switch.
     unsettled_since: Option<Instant>,
+    /// The last candidate whose TLS handshake failure was logged at warn.
+    tls_warned: Option<Endpoint>,
     metrics: GroupMetrics,
 }
 
@@ -260,7 +265,14 @@ impl Tracker {
                 self.verifying = None;
                 match result {
                     Ok(addr) => self.verified(endpoint, epoch, addr),
-                    Err(reason) => debug!(%endpoint, %reason, "candidate not verified"),
+                    // A certificate problem is the operator's to fix: said once per candidate.
+                    Err(failure) if failure.tls && self.tls_warned.as_ref() != Some(&endpoint) => {
+                        warn!(%endpoint, reason = %failure.reason, "candidate not verified: TLS handshake refused; no command goes to it");
+                        self.tls_warned = Some(endpoint);
+                    }
+                    Err(failure) => {
+                        debug!(%endpoint, reason = %failure.reason, "candidate not verified")
+                    }
                 }
             }
             Msg::RoleConfirmed { master } => {
@@ -348,14 +360,15 @@ impl Tracker {
         }
         info!(replica = %endpoint, epoch, sentinel = %state.link.endpoint, "failover leader selected a replica; watching for its promotion");
         let tx = self.tx.clone();
-        let (timing, auth) = {
+        let (timing, access) = {
             let config = self.config.borrow();
-            (config.timing, config.redis_auth.clone())
+            (config.timing, RedisAccess::of(&config))
         };
+        let metrics = self.metrics.clone();
         let task = tokio::spawn({
             let endpoint = endpoint.clone();
             async move {
-                match await_promotion(&endpoint, timing, auth.as_ref()).await {
+                match await_promotion(&endpoint, timing, &access, &metrics).await {
                     Ok(addr) => {
                         let _ = tx
                             .send(Msg::Promoted {
@@ -365,7 +378,9 @@ impl Tracker {
                             })
                             .await;
                     }
-                    Err(reason) => debug!(replica = %endpoint, %reason, "promotion not seen"),
+                    Err(failure) => {
+                        debug!(replica = %endpoint, reason = %failure.reason, "promotion not seen")
+                    }
                 }
             }
         });
@@ -406,6 +421,7 @@ impl Tracker {
                 master_name: self.settings.master_name.clone(),
                 auth: config.sentinel_auth.clone(),
                 config: self.config.clone(),
+                metrics: self.metrics.clone(),
             });
             let old: Vec<(Endpoint, bool)> = self
                 .links
@@ -681,12 +697,13 @@ impl Tracker {
         }
         self.verifying = Some((endpoint.clone(), epoch));
         let tx = self.tx.clone();
-        let (timing, auth) = {
+        let (timing, access) = {
             let config = self.config.borrow();
-            (config.timing, config.redis_auth.clone())
+            (config.timing, RedisAccess::of(&config))
         };
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let result = verify_role(&endpoint, timing, auth.as_ref()).await;
+            let result = verify_role(&endpoint, timing, &access, &metrics).await;
             let _ = tx
                 .send(Msg::Verified {
                     endpoint,
@@ -715,6 +732,7 @@ impl Tracker {
     /// Publishes `master` (named `endpoint` by the Sentinels) and starts its `ROLE` checks.
     fn publish(&mut self, endpoint: Endpoint, master: Master) {
         let Master { addr, epoch } = master;
+        self.tls_warned = None;
         let waited = self.unsettled_since.take().map(|t| t.elapsed());
         let took_ms = waited.map(|w| w.as_millis() as u64);
         match self.last_master {
@@ -734,7 +752,43 @@ impl Tracker {
         self.last_master = Some(master);
         self.publisher.set(Some(master));
         self.metrics.master_published(previous, Some(addr));
-        self.checker = Some(spawn_checker(master, self.config.clone(), self.tx.clone()));
+        self.checker = Some(spawn_checker(
+            master,
+            self.config.clone(),
+            self.tx.clone(),
+            self.metrics.clone(),
+        ));
+    }
+}
+
+/// How Ellison connects to Redis for `ROLE`: its credentials and TLS settings. A change of
+/// either makes the checker reconnect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct RedisAccess {
+    auth: Option<Credentials>,
+    tls: Option<ClientTls>,
+}
+
+impl RedisAccess {
+    fn of(config: &GroupConfig) -> RedisAccess {
+        RedisAccess {
+            auth: config.redis_auth.clone(),
+            tls: config.tls.redis.clone(),
+        }
+    }
+}
+
+/// Why a node failed a `ROLE` check.
+#[derive(Debug)]
+pub struct RoleFailure {
+    pub reason: String,
+    /// The TLS handshake failed (its certificate did not verify, or it wants another one).
+    pub tls: bool,
+}
+
+impl From<String> for RoleFailure {
+    fn from(reason: String) -> Self {
+        RoleFailure { reason, tls: false }
     }
 }
 
@@ -742,11 +796,12 @@ impl Tracker {
 async fn verify_role(
     endpoint: &Endpoint,
     timing: Timing,
-    auth: Option<&Credentials>,
-) -> Result<SocketAddr, String> {
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> Result<SocketAddr, RoleFailure> {
     let addr = resolve(endpoint).await?;
     let mut conn = None;
-    check_role(&mut conn, addr, timing, auth).await?;
+    check_role(&mut conn, addr, timing, access, metrics).await?;
     Ok(addr)
 }
 
@@ -763,13 +818,14 @@ async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
 async fn await_promotion(
     endpoint: &Endpoint,
     timing: Timing,
-    auth: Option<&Credentials>,
-) -> Result<SocketAddr, String> {
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> Result<SocketAddr, RoleFailure> {
     let deadline = Instant::now() + PROMOTION_WATCH;
     let addr = resolve(endpoint).await?;
     let mut conn = None;
     loop {
-        match check_role(&mut conn, addr, timing, auth).await {
+        match check_role(&mut conn, addr, timing, access, metrics).await {
             Ok(()) => return Ok(addr),
             Err(reason) if Instant::now() >= deadline => return Err(reason),
             Err(_) => tokio::time::sleep(PROMOTION_POLL).await,
@@ -783,16 +839,32 @@ async fn check_role(
     conn: &mut Option<Conn>,
     addr: SocketAddr,
     timing: Timing,
-    auth: Option<&Credentials>,
-) -> Result<(), String> {
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> Result<(), RoleFailure> {
     if conn.is_none() {
-        let c = Conn::connect(addr, timing.connect_timeout, timing.read_timeout, auth)
-            .await
-            .map_err(|e| e.to_string())?;
+        let c = Conn::connect(
+            addr,
+            timing.connect_timeout,
+            timing.read_timeout,
+            access.auth.as_ref(),
+            access.tls.as_ref(),
+        )
+        .await
+        .map_err(|e| {
+            let tls = matches!(e, ConnError::Tls { .. });
+            if tls {
+                metrics.tls_handshake_failed(TlsPeer::Redis);
+            }
+            RoleFailure {
+                reason: e.to_string(),
+                tls,
+            }
+        })?;
         *conn = Some(c);
     }
     let Some(c) = conn.as_mut() else {
-        return Err("no connection".into());
+        return Err(String::from("no connection").into());
     };
     let reply = c.call(&[b"ROLE"]).await;
     let role = match &reply {
@@ -801,58 +873,59 @@ async fn check_role(
     };
     match (reply, role) {
         (Ok(_), Some(role)) if role == "master" => Ok(()),
-        (Ok(_), Some(role)) => Err(format!("it reports role {role}")),
+        (Ok(_), Some(role)) => Err(format!("it reports role {role}").into()),
         (Ok(Value::Error(e)), _) => {
             *conn = None;
-            Err(format!("ROLE failed: {e}"))
+            Err(format!("ROLE failed: {e}").into())
         }
         (Ok(other), None) => {
             *conn = None;
-            Err(format!("unexpected ROLE reply {other:?}"))
+            Err(format!("unexpected ROLE reply {other:?}").into())
         }
         (Err(e), _) => {
             *conn = None;
-            Err(e.to_string())
+            Err(e.to_string().into())
         }
     }
 }
 
 /// Asks the verified master `ROLE` every `role_check_interval`, or at once when poked. Reads
-/// the timing and credentials from the group's configuration each round, and reconnects when
-/// the credentials changed.
+/// the timing, credentials and TLS settings from the group's configuration each round, and
+/// reconnects when the credentials or TLS settings changed.
 fn spawn_checker(
     master: Master,
     config: watch::Receiver<Arc<GroupConfig>>,
     tx: mpsc::Sender<Msg>,
+    metrics: GroupMetrics,
 ) -> Checker {
     let poke = Arc::new(Notify::new());
     let task = tokio::spawn({
         let poke = poke.clone();
         async move {
             let mut conn = None;
-            let mut conn_auth = None;
+            let mut conn_access = RedisAccess::default();
             loop {
                 let interval = config.borrow().timing.role_check_interval;
                 let requested = tokio::select! {
                     () = tokio::time::sleep(interval) => false,
                     () = poke.notified() => true,
                 };
-                let (timing, auth) = {
+                let (timing, access) = {
                     let config = config.borrow();
-                    (config.timing, config.redis_auth.clone())
+                    (config.timing, RedisAccess::of(&config))
                 };
-                if auth != conn_auth {
+                if access != conn_access {
                     conn = None;
-                    conn_auth = auth;
+                    conn_access = access;
                 }
-                match check_role(&mut conn, master.addr, timing, conn_auth.as_ref()).await {
+                match check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await {
                     Ok(()) if requested => {
                         if tx.send(Msg::RoleConfirmed { master }).await.is_err() {
                             return;
                         }
                     }
                     Ok(()) => {}
-                    Err(reason) => {
+                    Err(RoleFailure { reason, .. }) => {
                         warn!(master = %master.addr, %reason, "master failed its ROLE check");
                         let _ = tx.send(Msg::RoleLost { master, reason }).await;
                         return;
