@@ -139,6 +139,24 @@ fn logs_tail(dir: &Path, lines: usize) -> String {
     logs_section(paths.iter().map(|(w, p)| (w.clone(), p.as_path())), lines)
 }
 
+/// The Debian packages the web tier needs and that are missing: `php-fpm`, `php-redis`
+/// (checked as php-fpm loading the `redis` extension), `nginx`.
+pub fn missing_packages() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    match php_fpm_binary() {
+        Ok(bin) => {
+            if check_php_redis(&bin).is_err() {
+                missing.push("php-redis");
+            }
+        }
+        Err(_) => missing.extend(["php-fpm", "php-redis"]),
+    }
+    if nginx_binary().is_err() {
+        missing.push("nginx");
+    }
+    missing
+}
+
 /// The php-fpm binary: [`PHP_FPM_ENV`], `php-fpm`, or the newest `php-fpmX.Y`.
 fn php_fpm_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os(PHP_FPM_ENV) {
