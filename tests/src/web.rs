@@ -56,11 +56,21 @@ pub struct StoreOptions {
 pub struct Store {
     addr: SocketAddr,
     options: StoreOptions,
-    // Field order is drop order: nginx first, then php-fpm (through `Drop for Store`), then
-    // the directory.
-    nginx: Proc,
-    php_fpm: Option<Proc>,
+    // Field order is drop order: nginx, php-fpm, then the directory.
+    _nginx: Proc,
+    _php_fpm: PhpFpm,
     dir: TempDir,
+}
+
+/// The php-fpm master: stopped with SIGTERM so that it ends its workers itself (SIGKILL
+/// would orphan them), then SIGKILL for it and its children after [`STOP_GRACE`].
+#[derive(Debug)]
+struct PhpFpm(Proc);
+
+impl Drop for PhpFpm {
+    fn drop(&mut self) {
+        self.0.terminate(STOP_GRACE);
+    }
 }
 
 impl Store {
@@ -84,8 +94,8 @@ impl Store {
         Ok(Store {
             addr,
             options,
-            nginx,
-            php_fpm: Some(php_fpm),
+            _nginx: nginx,
+            _php_fpm: php_fpm,
             dir,
         })
     }
@@ -113,10 +123,6 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        self.nginx.kill();
-        if let Some(mut fpm) = self.php_fpm.take() {
-            fpm.terminate(STOP_GRACE);
-        }
         if std::env::var_os(KEEP_DIRS_ENV).is_some() {
             self.dir.disable_cleanup(true);
             eprintln!("ellison-e2e: keeping {}", self.dir.path().display());
@@ -316,7 +322,7 @@ pub fn nginx_conf(dir: &Path, port: u16, fpm_port: u16) -> String {
 }
 
 /// Starts php-fpm on a free port and waits until it accepts connections.
-async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result<(Proc, u16)> {
+async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result<(PhpFpm, u16)> {
     let conf = dir.join("php-fpm.conf");
     let log = dir.join("php-fpm.log");
     let stdio = dir.join("php-fpm.stdio.log");
@@ -333,11 +339,13 @@ async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result
             args.push("-R");
         }
         // SIGTERM when the test dies: php-fpm then ends its workers itself.
-        let mut proc = Proc::spawn_with_pdeathsig(&bin_text, &args, &stdio, "TERM")?;
+        let mut proc = PhpFpm(Proc::spawn_with_pdeathsig(
+            &bin_text, &args, &stdio, "TERM",
+        )?);
         let addr = local(port);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = proc.exited() {
+            if let Some(status) = proc.0.exited() {
                 if taken_since(&log, mark) || taken_since(&stdio, 0) {
                     break;
                 }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use ellison_e2e::store::{self, Trial, IN_FLIGHT_KINDS};
 use ellison_e2e::{
-    FailoverMode, GroupOptions, Proxy, SentinelGroup, Store, StoreOptions, TrialOptions,
+    free_port, http_get, FailoverMode, GroupOptions, Proxy, RedisNode, RespClient, SentinelGroup,
+    Store, StoreOptions, TrialOptions, Value,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -94,4 +95,51 @@ async fn frozen_master_fails_only_requests_in_flight() {
     assert_ne!(trial.new_master, trial.old_master);
     check_only_in_flight_failures(&trial);
     check_common(&trial);
+}
+
+/// The page's own checks work: served from a master it acknowledges its write; pointed at a
+/// replica it fails with the `readonly` kind the trials count; a bad parameter is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_page_acknowledges_on_a_master_and_reports_readonly_on_a_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let master = RedisNode::start(&dir.path().join("master"), free_port(), &[])
+        .await
+        .unwrap();
+    let replicaof = format!("replicaof 127.0.0.1 {}", master.addr().port());
+    let replica = RedisNode::start(&dir.path().join("replica"), free_port(), &[&replicaof])
+        .await
+        .unwrap();
+    let on_master = Store::start(StoreOptions {
+        redis: master.addr(),
+        workers: 1,
+    })
+    .await
+    .unwrap();
+    let on_replica = Store::start(StoreOptions {
+        redis: replica.addr(),
+        workers: 1,
+    })
+    .await
+    .unwrap();
+
+    let page = "/store?rid=check-1&sid=s1&page=7&run=check";
+    let (status, body) = http_get(on_master.addr(), page, WAIT).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("store: ok\n"), "{body}");
+    let mut direct = RespClient::connect(master.addr(), WAIT).await.unwrap();
+    let acks = direct
+        .cmd(&["LRANGE", "store:acks:check", "0", "-1"])
+        .await
+        .unwrap();
+    assert_eq!(acks, Value::Array(vec![Value::Bulk(b"check-1".to_vec())]));
+
+    let (status, body) = http_get(on_replica.addr(), page, WAIT).await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\nerror: readonly "), "{body}");
+    let bad = "/store?rid=bad*id&sid=s1&page=7&run=check";
+    let (status, body) = http_get(on_master.addr(), bad, WAIT).await.unwrap();
+    assert_eq!(
+        (status, body.trim()),
+        (400, "bad or missing query parameter 'rid'")
+    );
 }
