@@ -84,22 +84,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Which endpoint a store talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Ellison,
-    Haproxy,
-}
-
-impl Endpoint {
-    fn name(self) -> &'static str {
-        match self {
-            Endpoint::Ellison => "Ellison",
-            Endpoint::Haproxy => "HAProxy",
-        }
-    }
-}
-
 async fn run(args: Args) -> Result<()> {
     let mut missing = procs::missing_packages(&[
         ("haproxy", "haproxy"),
@@ -150,19 +134,20 @@ async fn run(args: Args) -> Result<()> {
     let mut failures = Vec::new();
     for rep in 0..args.reps {
         for mode in FailoverMode::ALL {
-            for endpoint in [Endpoint::Ellison, Endpoint::Haproxy] {
-                let (route, store) = match endpoint {
-                    Endpoint::Ellison => (Route::Ellison(ellison_addr), &via_ellison),
-                    Endpoint::Haproxy => (Route::Haproxy(&haproxy), &via_haproxy),
-                };
+            let routes = [
+                (Route::Ellison(ellison_addr), &via_ellison),
+                (Route::Haproxy(&haproxy), &via_haproxy),
+            ];
+            for (route, store) in routes {
+                let endpoint = route.kind();
                 let name = if args.reps > 1 {
-                    format!("{mode}, {} #{}", endpoint.name(), rep + 1)
+                    format!("{mode}, {endpoint} #{}", rep + 1)
                 } else {
-                    format!("{mode}, {}", endpoint.name())
+                    format!("{mode}, {endpoint}")
                 };
                 eprintln!("  {name}");
                 let options = TrialOptions {
-                    label: format!("{}-{mode:?}-{rep}", endpoint.name()),
+                    label: format!("{endpoint}-{mode:?}-{rep}"),
                     load: LoadOptions {
                         connections: args.connections,
                         rate: args.rate,
