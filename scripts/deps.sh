@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that Ellison's demo and tests run for real, if they are missing.
 set -euo pipefail
-packages=(redis-server redis-sentinel redis-tools)
+packages=(redis-server redis-sentinel redis-tools php-fpm php-redis nginx)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

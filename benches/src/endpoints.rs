@@ -77,7 +77,7 @@ pub struct Tools {
 /// Starts the release `ellison` binary for `master_name` and waits until a PING through it
 /// answers PONG (which needs a verified master).
 pub async fn start_ellison(
-    tools: &Tools,
+    ellison: &Path,
     dir: &Path,
     master_name: &str,
     sentinels: &[SocketAddr],
@@ -94,13 +94,7 @@ pub async fn start_ellison(
             list.join(","),
         ];
         // `info` logs lifecycle and master switches only; nothing per command or connection.
-        Proc::spawn(
-            "ellison",
-            &tools.ellison,
-            &args,
-            &[("RUST_LOG", "info")],
-            &log,
-        )
+        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", "info")], &log)
     })
     .await
 }
@@ -123,7 +117,7 @@ impl Haproxy {
     /// client). The check runs every second (`inter 1s`, with the default `rise 2` and `fall 3`);
     /// `on-marked-down shutdown-sessions` closes the sessions of a server marked down so that
     /// clients reconnect (to the new master) instead of hanging on a frozen one.
-    pub async fn start(tools: &Tools, dir: &Path, servers: &[SocketAddr]) -> Result<Haproxy> {
+    pub async fn start(haproxy: &Path, dir: &Path, servers: &[SocketAddr]) -> Result<Haproxy> {
         let stats_socket = dir.join("haproxy.sock");
         let conf = dir.join("haproxy.cfg");
         let named: Vec<(String, SocketAddr)> = servers
@@ -141,7 +135,7 @@ impl Haproxy {
                 "-f".to_owned(),
                 conf.display().to_string(),
             ];
-            Proc::spawn("haproxy", &tools.haproxy, &args, &[], &log)
+            Proc::spawn("haproxy", haproxy, &args, &[], &log)
         })
         .await?;
         Ok(Haproxy {

@@ -188,7 +188,7 @@ pub async fn trial(
 
 /// Before a trial: the endpoint must route to `master` (HAProxy: `master` UP and every
 /// other server DOWN; Ellison routes only to a verified master, so one write is enough).
-async fn wait_route_ready(route: Route<'_>, master: SocketAddr) -> Result<()> {
+pub async fn wait_route_ready(route: Route<'_>, master: SocketAddr) -> Result<()> {
     if let Route::Haproxy(h) = route {
         h.wait_routing_to(master, WAIT).await?;
     }
@@ -204,7 +204,7 @@ async fn wait_route_ready(route: Route<'_>, master: SocketAddr) -> Result<()> {
 /// previous trial comes back as a master until a Sentinel converts it, and a Sentinel that has
 /// not seen it report `slave` since then converts the promoted replica back at once
 /// (`+convert-to-slave`), so the failover aborts (`-failover-abort-slave-timeout`).
-async fn wait_replicas_settled(group: &SentinelGroup) -> Result<()> {
+pub async fn wait_replicas_settled(group: &SentinelGroup) -> Result<()> {
     let deadline = Instant::now() + WAIT;
     let name = group.master_name().to_owned();
     loop {

@@ -184,6 +184,75 @@ pub fn raise_nofile(want: u64) -> Result<u64> {
     Ok(target)
 }
 
+/// The Debian packages of `needed` (`(tool, package)` pairs) whose tool is not found.
+pub fn missing_packages<'a>(needed: &[(&str, &'a str)]) -> Vec<&'a str> {
+    needed
+        .iter()
+        .filter(|(tool, _)| find_tool(tool).is_none())
+        .map(|(_, package)| *package)
+        .collect()
+}
+
+/// Installs Debian packages with apt-get (through sudo unless root), updating the package
+/// lists only if the first attempt fails.
+pub fn install_packages(packages: &[&str]) -> Result<()> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    eprintln!("installing {} with apt-get", packages.join(" "));
+    let install = |update: bool| {
+        let mut script = String::from("export DEBIAN_FRONTEND=noninteractive; ");
+        if update {
+            script.push_str("apt-get update -qq && ");
+        }
+        script.push_str("apt-get install -y -qq ");
+        script.push_str(&packages.join(" "));
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            Command::new("sh")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("sh");
+            c
+        };
+        cmd.args(["-c", &script]);
+        cmd.status().is_ok_and(|s| s.success())
+    };
+    if !install(false) && !install(true) {
+        return Err(Error::Setup(format!(
+            "apt-get could not install {}",
+            packages.join(" ")
+        )));
+    }
+    Ok(())
+}
+
+/// The workspace root (this crate's parent directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// `cargo build --release -p ellison`, then the binary's path.
+pub fn build_ellison() -> Result<PathBuf> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    eprintln!("building the release ellison binary");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "ellison"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| Error::io("run cargo build", e))?;
+    if !status.success() {
+        return Err(Error::Setup(format!(
+            "cargo build --release -p ellison: {status}"
+        )));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release").join("ellison"))
+}
+
 /// The first `name` on `PATH`.
 pub fn find_tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -11,6 +11,11 @@
 //! - [`tls`]: a test PKI, TLS-only Redis and Sentinel configs, and the harness' TLS clients.
 //! - [`transparency`]: scripted conversations run against Redis and through
 //!   Ellison, compared byte for byte.
+//! - [`web`]: [`Store`], php-fpm and nginx serving the Magento-like store page of
+//!   `tests/fixtures/php/` (phpredis), with the harness's own minimal configurations.
+//! - [`http_load`]: [`HttpLoad`], an HTTP/1.1 load generator at a fixed rate, bounded in
+//!   requests and time, recording each request's status, latency and time.
+//! - [`store`]: the store page through a failover: [`store::run_trial`] and its figures.
 //! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
 //! - [`error`]: the [`HarnessError`] type.
 //!
@@ -28,21 +33,27 @@
 
 pub mod error;
 pub mod group;
+pub mod http_load;
 mod process;
 pub mod proxy;
 pub mod redis;
 pub mod resp;
 pub mod sentinel;
+pub mod store;
 pub mod tls;
 pub mod transparency;
+pub mod web;
 pub mod workload;
 
 pub use error::{HarnessError, Result};
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
+pub use http_load::{HttpLoad, LoadOptions};
 pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
 pub use proxy::{http_get, Proxy};
 pub use redis::RedisNode;
 pub use resp::{command, command_with, raw_roundtrip, Auth, RespClient, Value};
 pub use sentinel::RogueSentinel;
+pub use store::{FailoverMode, TrialOptions};
 pub use tls::{CertFiles, ServerTls, TestPki, TlsClient};
+pub use web::{Store, StoreOptions};
 pub use workload::{Workload, WorkloadOptions};

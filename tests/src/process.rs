@@ -110,6 +110,18 @@ pub(crate) struct Proc {
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
     pub(crate) fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
+        Proc::spawn_with_pdeathsig(program, args, stdio_log, "KILL")
+    }
+
+    /// Like [`Proc::spawn`], with `pdeathsig` (a signal name for `setpriv`, such as `TERM`)
+    /// as the parent-death signal: a process with children of its own (php-fpm) is better
+    /// told to terminate, so that it ends them, than killed, which would orphan them.
+    pub(crate) fn spawn_with_pdeathsig(
+        program: &str,
+        args: &[&str],
+        stdio_log: &Path,
+        pdeathsig: &str,
+    ) -> Result<Proc> {
         let out = File::options()
             .create(true)
             .append(true)
@@ -120,7 +132,7 @@ impl Proc {
             .map_err(|e| HarnessError::io(format!("dup {}", stdio_log.display()), e))?;
         let mut cmd = if Path::new(SETPRIV).exists() {
             let mut c = Command::new(SETPRIV);
-            c.args(["--pdeathsig", "KILL", "--", program]);
+            c.args(["--pdeathsig", pdeathsig, "--", program]);
             c
         } else {
             Command::new(program)
@@ -186,6 +198,31 @@ impl Proc {
         self.frozen.store(false, Ordering::SeqCst);
     }
 
+    /// SIGTERM, then waits up to `grace` for the process to exit; past that, SIGKILL to it
+    /// and to the children it still has (found by PID in `/proc`), so none is orphaned.
+    /// Returns true when it exited within `grace`.
+    pub(crate) fn terminate(&mut self, grace: Duration) -> bool {
+        if self.reaped {
+            return true;
+        }
+        self.signal(Signal::SIGCONT);
+        self.signal(Signal::SIGTERM);
+        let deadline = std::time::Instant::now() + grace;
+        while std::time::Instant::now() < deadline {
+            if self.exited().is_some() {
+                return true;
+            }
+            std::thread::sleep(EXIT_POLL);
+        }
+        for child in children_of(self.pid) {
+            if let Ok(pid) = i32::try_from(child) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+        self.kill();
+        false
+    }
+
     /// SIGCONT, SIGKILL, then wait for the child to be reaped.
     pub(crate) fn kill(&mut self) {
         if self.reaped {
@@ -205,6 +242,25 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Interval between two checks that a terminated process has exited.
+const EXIT_POLL: Duration = Duration::from_millis(10);
+
+/// The PIDs of the children of process `pid` (every thread's `/proc/PID/task/TID/children`).
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 /// Paths of one process's files inside its own directory.

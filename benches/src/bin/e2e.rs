@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -206,50 +206,19 @@ fn emit(report: &mut String, text: &str) {
 // ---- tools -----------------------------------------------------------------------------------
 
 fn tools(args: &Args) -> Result<Tools> {
-    let needed = [
+    procs::install_packages(&procs::missing_packages(&[
         ("haproxy", "haproxy"),
         ("nutcracker", "nutcracker"),
         ("redis-benchmark", "redis-tools"),
         ("redis-server", "redis-server"),
         ("redis-sentinel", "redis-sentinel"),
-    ];
-    let missing: Vec<&str> = needed
-        .iter()
-        .filter(|(tool, _)| find_tool(tool).is_none())
-        .map(|(_, package)| *package)
-        .collect();
-    if !missing.is_empty() {
-        eprintln!("installing {} with apt-get", missing.join(" "));
-        let install = |update: bool| {
-            let mut script = String::from("export DEBIAN_FRONTEND=noninteractive; ");
-            if update {
-                script.push_str("apt-get update -qq && ");
-            }
-            script.push_str("apt-get install -y -qq ");
-            script.push_str(&missing.join(" "));
-            let mut cmd = if nix::unistd::geteuid().is_root() {
-                Command::new("sh")
-            } else {
-                let mut c = Command::new("sudo");
-                c.arg("sh");
-                c
-            };
-            cmd.args(["-c", &script]);
-            cmd.status().is_ok_and(|s| s.success())
-        };
-        if !install(false) && !install(true) {
-            return Err(Error::Setup(format!(
-                "apt-get could not install {}",
-                missing.join(" ")
-            )));
-        }
-    }
+    ]))?;
     let find = |name: &str| {
         find_tool(name).ok_or_else(|| Error::Setup(format!("{name} not found on PATH")))
     };
     let ellison = match &args.ellison_bin {
         Some(path) => path.clone(),
-        None => build_ellison()?,
+        None => procs::build_ellison()?,
     };
     Ok(Tools {
         ellison,
@@ -257,33 +226,6 @@ fn tools(args: &Args) -> Result<Tools> {
         nutcracker: find("nutcracker")?,
         redis_benchmark: find("redis-benchmark")?,
     })
-}
-
-/// The workspace root (this crate's parent directory).
-fn workspace_root() -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().unwrap_or(manifest).to_path_buf()
-}
-
-/// `cargo build --release -p ellison`, then the binary's path.
-fn build_ellison() -> Result<PathBuf> {
-    let root = workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    eprintln!("building the release ellison binary");
-    let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "ellison"])
-        .current_dir(&root)
-        .status()
-        .map_err(|e| Error::io("run cargo build", e))?;
-    if !status.success() {
-        return Err(Error::Setup(format!(
-            "cargo build --release -p ellison: {status}"
-        )));
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join("release").join("ellison"))
 }
 
 // ---- the machine -----------------------------------------------------------------------------
@@ -302,7 +244,7 @@ fn machine(args: &Args, settings: &Settings, tools: &Tools) -> String {
                 .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "?".into());
-    let root = workspace_root();
+    let root = procs::workspace_root();
     let root_s = root.display().to_string();
     let commit = output_of("git", &["-C", &root_s, "rev-parse", "--short", "HEAD"])
         .filter(|c| !c.contains(' '))
@@ -392,9 +334,14 @@ async fn single_node_phases(
         .node(master)
         .map(|n| n.pid())
         .ok_or_else(|| Error::Setup(format!("no node at {master}")))?;
-    let (ellison, ellison_addr) =
-        endpoints::start_ellison(tools, dir, group.master_name(), &group.sentinel_addrs()).await?;
-    let haproxy = Haproxy::start(tools, dir, &[master]).await?;
+    let (ellison, ellison_addr) = endpoints::start_ellison(
+        &tools.ellison,
+        dir,
+        group.master_name(),
+        &group.sentinel_addrs(),
+    )
+    .await?;
+    let haproxy = Haproxy::start(&tools.haproxy, dir, &[master]).await?;
     haproxy
         .wait_routing_to(master, Duration::from_secs(30))
         .await?;
@@ -635,9 +582,14 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
     );
     let mut group = SentinelGroup::start(GroupOptions::default()).await?;
     let master = group.wait_converged(Duration::from_secs(30)).await?;
-    let (ellison, ellison_addr) =
-        endpoints::start_ellison(tools, dir, group.master_name(), &group.sentinel_addrs()).await?;
-    let haproxy = Haproxy::start(tools, dir, &group.node_addrs()).await?;
+    let (ellison, ellison_addr) = endpoints::start_ellison(
+        &tools.ellison,
+        dir,
+        group.master_name(),
+        &group.sentinel_addrs(),
+    )
+    .await?;
+    let haproxy = Haproxy::start(&tools.haproxy, dir, &group.node_addrs()).await?;
     haproxy
         .wait_routing_to(master, Duration::from_secs(30))
         .await?;
