@@ -32,3 +32,30 @@ pub mod report;
 pub mod throughput;
 
 pub use error::{Error, Result};
+
+use std::future::Future;
+use std::process::ExitCode;
+
+/// Runs a harness binary's `run` on a one-thread runtime, which every harness uses: each child
+/// is spawned from the main thread (its parent-death signal follows that thread), and the
+/// harness's own load clients run on one thread like `redis-benchmark`. Errors are printed
+/// after the binary's `name`.
+pub fn main_with<F: Future<Output = Result<()>>>(name: &str, run: F) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -124,26 +124,7 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    // One thread: every child is spawned from the main thread (parent-death signal), and the
-    // harness's own load clients run on one thread like redis-benchmark.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("e2e: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("e2e: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ellison_benches::main_with("e2e", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<()> {

@@ -62,26 +62,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    // One thread: every child is spawned from the main thread (parent-death signal), and
-    // Ellison and HAProxy are separate processes, as in the `e2e` harness.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("store: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("store: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    ellison_benches::main_with("store", run(Args::parse()))
 }
 
 async fn run(args: Args) -> Result<()> {
