@@ -40,6 +40,18 @@ async fn tls_group(pki: &TestPki, replicas: usize, sentinels: usize) -> Sentinel
     .unwrap()
 }
 
+/// A plain (no TLS) master with one Sentinel, for tests of the client leg alone.
+async fn plain_single_node() -> SentinelGroup {
+    SentinelGroup::start(GroupOptions {
+        replicas: 0,
+        sentinels: 1,
+        quorum: 1,
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// Flags for Ellison's leg towards Redis (`redis`) or the Sentinels (`sentinel`): verify with
 /// `ca`, present `cert`.
 fn leg_flags(leg: &str, ca: &Path, cert: &CertFiles) -> Vec<String> {
@@ -246,14 +258,7 @@ async fn a_redis_certificate_from_another_ca_is_refused_and_nothing_is_forwarded
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_turns_away_clients_without_a_certificate() {
     let pki = TestPki::new("clients").unwrap();
-    let group = SentinelGroup::start(GroupOptions {
-        replicas: 0,
-        sentinels: 1,
-        quorum: 1,
-        ..GroupOptions::default()
-    })
-    .await
-    .unwrap();
+    let group = plain_single_node().await;
     let master = group.wait_converged(WAIT).await.unwrap();
     let listen = pki.issue("ellison", &["127.0.0.1"]).unwrap();
     let proxy = start_proxy(&group, &listen_flags(&listen, Some(pki.ca_file()))).await;
@@ -303,14 +308,7 @@ async fn mutual_tls_turns_away_clients_without_a_certificate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_swaps_the_certificate_for_new_connections_only() {
     let pki = TestPki::new("reload").unwrap();
-    let group = SentinelGroup::start(GroupOptions {
-        replicas: 0,
-        sentinels: 1,
-        quorum: 1,
-        ..GroupOptions::default()
-    })
-    .await
-    .unwrap();
+    let group = plain_single_node().await;
     let master = group.wait_converged(WAIT).await.unwrap();
     let first = pki.issue("ellison", &["127.0.0.1"]).unwrap();
     let first_der = first.der().unwrap();
