@@ -1,0 +1,1 @@
+//! Configuration files of the daemons a store runs, rendered from typed settings.
