@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that Ellison's demo and tests run for real, if they are missing.
+# Installs the Debian packages that Ellison's demo and tests run for real, if they are missing:
+# Redis and Sentinel, and the daemons kit's rendered configurations are tested in (MariaDB with
+# Galera and mariabackup, which streams with socat; nginx; php-fpm with the redis extension).
 set -euo pipefail
-packages=(redis-server redis-sentinel redis-tools)
+packages=(redis-server redis-sentinel redis-tools
+  mariadb-server mariadb-client galera-4 mariadb-backup socat
+  nginx php-fpm php-redis)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
