@@ -7,5 +7,7 @@
 
 #[path = "daemons/galera.rs"]
 mod galera;
+#[path = "daemons/redis.rs"]
+mod redis;
 #[path = "daemons/support.rs"]
 mod support;

@@ -7,5 +7,10 @@
 //!
 //! - [`galera`]: MariaDB Galera `my.cnf` and `galera.sh` (bootstrap decision, start, probes,
 //!   recovery).
+//! - [`redis`] and [`sentinel`]: `redis.conf` per role and `sentinel.conf`.
+//! - [`ellison`]: Ellison's TOML file, one group per Sentinel-monitored master.
 
+pub mod ellison;
 pub mod galera;
+pub mod redis;
+pub mod sentinel;
