@@ -11,3 +11,5 @@ mod galera;
 mod redis;
 #[path = "daemons/support.rs"]
 mod support;
+#[path = "daemons/web.rs"]
+mod web;

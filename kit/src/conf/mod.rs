@@ -9,8 +9,11 @@
 //!   recovery).
 //! - [`redis`] and [`sentinel`]: `redis.conf` per role and `sentinel.conf`.
 //! - [`ellison`]: Ellison's TOML file, one group per Sentinel-monitored master.
+//! - [`nginx`] and [`php`]: the web pod's `nginx.conf`, `php-fpm.conf` and `php.ini` overrides.
 
 pub mod ellison;
 pub mod galera;
+pub mod nginx;
+pub mod php;
 pub mod redis;
 pub mod sentinel;
