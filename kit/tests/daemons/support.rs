@@ -148,3 +148,22 @@ pub async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, S
         .collect();
     (status, headers, body.to_owned())
 }
+
+/// A daemon whose master must stop its own workers (nginx, php-fpm): dropping it sends SIGTERM
+/// and waits (bounded) for the master to exit, so that no worker outlives the test; the
+/// wrapped [`Proc`] then kills whatever is left.
+pub struct Graceful(pub ellison_e2e::Proc);
+
+impl Drop for Graceful {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        if let Ok(pid) = i32::try_from(self.0.pid()) {
+            // Not reaped yet, so the PID is still this child's.
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.0.exited().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

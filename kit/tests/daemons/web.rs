@@ -9,7 +9,7 @@ use std::path::Path;
 use ellison_e2e::{free_port, log_tail, Proc};
 use kit::conf::{nginx, php};
 
-use crate::support::{get, is_root, run, tempdir, wait_listening, write};
+use crate::support::{get, is_root, run, tempdir, wait_listening, write, Graceful};
 
 const PHP_FPM: &str = "php-fpm8.2";
 const CHECK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -139,7 +139,8 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     env_args.extend(fpm_args.iter().map(|a| (*a).to_owned()));
     env_args.push("--nodaemonize".into());
     let env_refs: Vec<&str> = env_args.iter().map(String::as_str).collect();
-    let _fpm = Proc::spawn("env", &env_refs, &dir.join("php-fpm.stdio")).expect("spawn php-fpm");
+    let _fpm =
+        Graceful(Proc::spawn("env", &env_refs, &dir.join("php-fpm.stdio")).expect("spawn php-fpm"));
     let fpm_log = dir.join("php-fpm.log");
     wait_listening(
         SocketAddr::from(([127, 0, 0, 1], fpm_port)),
@@ -147,7 +148,8 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
         &fpm_log,
     )
     .await;
-    let _nginx = Proc::spawn("nginx", &nginx_args, &dir.join("nginx.stdio")).expect("spawn nginx");
+    let _nginx =
+        Graceful(Proc::spawn("nginx", &nginx_args, &dir.join("nginx.stdio")).expect("spawn nginx"));
     let store = SocketAddr::from(([127, 0, 0, 1], port));
     let status = SocketAddr::from(([127, 0, 0, 1], status_port));
     wait_listening(store, "nginx", &dir.join("nginx-error.log")).await;
