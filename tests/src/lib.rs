@@ -10,7 +10,7 @@
 //!   [`raw_roundtrip`] for tests that need exact bytes.
 //! - [`transparency`]: scripted conversations run against Redis and through
 //!   Ellison, compared byte for byte.
-//! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
+//! - `process`: [`Proc`] (spawning, signalling by PID, reaping), ports, log tails.
 //! - [`error`]: the [`HarnessError`] type.
 //!
 //! Invariants: every process the harness starts is ended by PID (SIGCONT then
@@ -37,7 +37,7 @@ pub mod workload;
 
 pub use error::{HarnessError, Result};
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
-pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
+pub use process::{free_port, log_tail, Proc, REDIS_SERVER_ENV};
 pub use proxy::{http_get, Proxy};
 pub use redis::RedisNode;
 pub use resp::{command, raw_roundtrip, Auth, RespClient, Value};

@@ -94,9 +94,9 @@ pub(crate) fn logs_section<'a>(
     out
 }
 
-/// A running child process, signalled by PID and always reaped.
+/// A running child process, signalled by PID and always reaped (killed when dropped).
 #[derive(Debug)]
-pub(crate) struct Proc {
+pub struct Proc {
     child: Child,
     pid: u32,
     /// Set by [`Proc::freeze`], cleared by [`Proc::thaw`]: lets waits skip a
@@ -108,7 +108,7 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
-    pub(crate) fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
+    pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
         let out = File::options()
             .create(true)
             .append(true)
@@ -139,12 +139,13 @@ impl Proc {
         })
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// `Some(status)` once the process has exited (it is reaped then).
-    pub(crate) fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         if self.reaped {
             return Some("already reaped".into());
         }
@@ -186,7 +187,7 @@ impl Proc {
     }
 
     /// SIGCONT, SIGKILL, then wait for the child to be reaped.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if self.reaped {
             return;
         }
