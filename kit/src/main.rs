@@ -40,6 +40,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TargetArg::Kubernetes)]
         target: TargetArg,
     },
+    /// Print the store's Galera full-outage recovery script (also rendered as
+    /// `galera-recover.sh`): run it when a node is lost for good and the others wait.
+    GaleraRecover {
+        /// The spec file (YAML).
+        spec: PathBuf,
+    },
     /// Print the store's Secret with freshly generated passwords; run once per store.
     Secrets {
         /// The spec file (YAML).
@@ -138,6 +144,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 target.as_str(),
                 dir.display()
             );
+        }
+        Command::GaleraRecover { spec } => {
+            let s = load(&spec)?;
+            let ctx = kit::render::Ctx {
+                store: &s,
+                target: Target::Kubernetes,
+            };
+            print!("{}", kit::render::galera::recover_script(&ctx));
         }
         Command::Secrets { spec, format } => {
             let s = load(&spec)?;

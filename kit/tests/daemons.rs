@@ -9,6 +9,8 @@
 mod galera;
 #[path = "daemons/redis.rs"]
 mod redis;
+#[path = "daemons/rendered.rs"]
+mod rendered;
 #[path = "daemons/support.rs"]
 mod support;
 #[path = "daemons/web.rs"]

@@ -275,5 +275,5 @@ fn compose_runs_the_same_images_and_configuration_files() {
             _ => None,
         })
         .expect("the web pod's nginx.conf");
-    assert_eq!(files["config/nginx.conf"], nginx_k8s);
+    assert_eq!(files["config/nginx/nginx.conf"], nginx_k8s);
 }

@@ -6,6 +6,14 @@
 //! may become the master). Sentinel rewrites the config of a node it reconfigures
 //! (`CONFIG REWRITE`), so the file must be copied to a writable place before the server starts;
 //! the rewritten copy then holds the passwords too, like the Secret it came from.
+//!
+//! [`render_start_script`] renders the node's entry point, which does that copy, writes the
+//! include from an environment variable (memory only) and picks the node's role. A restarted
+//! node never trusts the role in its file: it asks the Sentinels
+//! (`SENTINEL get-master-addr-by-name`) for the current master and starts as its replica, or
+//! as the master when the Sentinels name this node. Only when no Sentinel knows the group (a
+//! fresh store) does the initial master of the settings apply. This avoids the known hazard of
+//! a restarted old master coming back as a master beside the promoted replica.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -136,11 +144,142 @@ pub fn render(s: &Settings) -> String {
         }
     }
     if let Some(include) = &s.auth_include {
-        out.push_str("\n# requirepass and masterauth, from a Secret\n");
+        out.push_str("\n# The passwords (requirepass/masterauth lines), from a private file\n");
         let _ = writeln!(out, "include \"{}\"", include.display());
     }
     out
 }
+
+/// How a node names itself to the Sentinels and its master.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelfHost {
+    /// `$(hostname).<domain>`: a StatefulSet pod behind its headless Service.
+    Hostname {
+        /// The headless Service's name (or a longer domain).
+        domain: String,
+    },
+    /// Always this host name or address (tests, compose).
+    Fixed(String),
+}
+
+/// Everything the start script depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartSettings {
+    /// The rendered `redis.conf` (read-only, e.g. a ConfigMap).
+    pub config: PathBuf,
+    /// A writable, private directory (a memory `emptyDir`): the running copy of the config
+    /// and the auth include ([`Settings::auth_include`] must be `<run_dir>/auth.conf`).
+    pub run_dir: PathBuf,
+    /// The environment variable holding the password (`requirepass` and `masterauth`).
+    pub password_env: String,
+    /// The name the Sentinels monitor the group under.
+    pub master_name: String,
+    /// The Sentinels (`host`, `port`), asked in order.
+    pub sentinels: Vec<(String, u16)>,
+    /// This node's name, as the Sentinels know it.
+    pub self_host: SelfHost,
+    /// This node's port.
+    pub port: u16,
+    /// The master of a fresh group (no Sentinel knows it yet).
+    pub initial_master: (String, u16),
+}
+
+/// The name of the auth include the start script writes into [`StartSettings::run_dir`].
+pub const AUTH_INCLUDE: &str = "auth.conf";
+
+/// Quotes a value for a POSIX shell script (single quotes).
+pub(crate) fn sh(value: impl AsRef<str>) -> String {
+    format!("'{}'", value.as_ref().replace('\'', r"'\''"))
+}
+
+/// Renders the node's start script (POSIX `sh`, `redis-cli`, `timeout`).
+pub fn render_start_script(s: &StartSettings) -> String {
+    let mut vars = String::new();
+    let _ = writeln!(vars, "CONFIG={}", sh(s.config.to_string_lossy()));
+    let _ = writeln!(vars, "RUN_DIR={}", sh(s.run_dir.to_string_lossy()));
+    let _ = writeln!(vars, "PASSWORD_ENV={}", sh(&s.password_env));
+    let _ = writeln!(vars, "MASTER_NAME={}", sh(&s.master_name));
+    let sentinels: Vec<String> = s
+        .sentinels
+        .iter()
+        .map(|(h, p)| format!("{h}:{p}"))
+        .collect();
+    let _ = writeln!(vars, "SENTINELS={}", sh(sentinels.join(" ")));
+    match &s.self_host {
+        SelfHost::Hostname { domain } => {
+            let _ = writeln!(vars, "SELF_HOST=\"$(hostname).\"{}", sh(domain));
+        }
+        SelfHost::Fixed(host) => {
+            let _ = writeln!(vars, "SELF_HOST={}", sh(host));
+        }
+    }
+    let _ = writeln!(vars, "PORT={}", s.port);
+    let _ = writeln!(
+        vars,
+        "INITIAL_MASTER={}",
+        sh(format!("{} {}", s.initial_master.0, s.initial_master.1))
+    );
+    START_TEMPLATE.replace("@VARS@\n", &vars)
+}
+
+const START_TEMPLATE: &str = r##"#!/bin/sh
+# Starts a Redis node of a Sentinel-monitored group; rendered by kit, do not edit.
+# Copies the config to a writable place (Sentinel rewrites it), writes the password include
+# from the environment, and starts as a replica of the master the Sentinels name (as the
+# master only when they name this node, or when no Sentinel knows the group yet).
+set -eu
+
+@VARS@
+log() { echo "redis start: $*" >&2; }
+
+eval "password=\${$PASSWORD_ENV:-}"
+[ -n "$password" ] || { log "error: $PASSWORD_ENV is empty"; exit 1; }
+case $password in
+  *[\'\"\\[:space:]]*) log "error: the password in $PASSWORD_ENV contains a quote, backslash or whitespace"; exit 1 ;;
+esac
+umask 077
+mkdir -p "$RUN_DIR"
+printf 'requirepass "%s"\nmasterauth "%s"\n' "$password" "$password" >"$RUN_DIR/auth.conf.tmp"
+mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
+
+# The master most Sentinels name (each asked once, briefly); empty when none knows the group.
+answers=''
+for s in $SENTINELS; do
+  reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+  host=$(printf '%s\n' "$reply" | sed -n 1p)
+  port=$(printf '%s\n' "$reply" | sed -n 2p)
+  case $port in
+    ''|*[!0-9]*) continue ;;
+  esac
+  if [ -n "$host" ]; then
+    answers="$answers$host $port
+"
+  fi
+done
+master=$(printf '%s' "$answers" | sed '/^$/d' | sort | uniq -c | sort -k1,1nr -k2 | sed -n '1s/^ *[0-9]* //p')
+if [ -z "$master" ]; then
+  log "no Sentinel knows $MASTER_NAME: a fresh group, its initial master is $INITIAL_MASTER"
+  master=$INITIAL_MASTER
+else
+  log "the Sentinels name $master as the master of $MASTER_NAME"
+fi
+
+cp "$CONFIG" "$RUN_DIR/redis.conf.tmp"
+{
+  echo ""
+  echo "# Added at start by the start script."
+  echo "replica-announce-ip $SELF_HOST"
+  echo "replica-announce-port $PORT"
+  if [ "$master" = "$SELF_HOST $PORT" ]; then
+    log "starting as the master"
+  else
+    log "starting as a replica of $master"
+    echo "replicaof $master"
+  fi
+} >>"$RUN_DIR/redis.conf.tmp"
+mv "$RUN_DIR/redis.conf.tmp" "$RUN_DIR/redis.conf"
+exec redis-server "$RUN_DIR/redis.conf"
+"##;
 
 #[cfg(test)]
 mod tests {

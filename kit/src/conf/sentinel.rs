@@ -4,6 +4,12 @@
 //! separate file, a mounted Secret, included at the end ([`Settings::auth_include`]).
 //! Sentinel rewrites its own config (it records the replicas, the other Sentinels and the
 //! current master there), so the file must be copied to a writable place before it starts.
+//!
+//! [`render_start_script`] renders the Sentinel's entry point: it writes the `auth-pass`
+//! include from an environment variable, copies the config, and, for each monitored master,
+//! asks the other Sentinels which master they follow now: a Sentinel that restarts with an
+//! empty working directory would otherwise monitor the initial master, which may be a replica
+//! since a failover.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -98,6 +104,106 @@ pub fn render(s: &Settings) -> String {
     }
     out
 }
+
+/// The name of the auth include the start script writes into [`StartSettings::run_dir`].
+pub const AUTH_INCLUDE: &str = "auth.conf";
+
+/// Everything the Sentinel's start script depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartSettings {
+    /// The rendered `sentinel.conf` (read-only, e.g. a ConfigMap).
+    pub config: PathBuf,
+    /// A writable, private directory: the running copy and the auth include
+    /// ([`Settings::auth_include`] must be `<run_dir>/auth.conf`).
+    pub run_dir: PathBuf,
+    /// The environment variable holding the Redis password (`sentinel auth-pass`).
+    pub password_env: String,
+    /// The masters' names, as in the `sentinel monitor` lines.
+    pub master_names: Vec<String>,
+    /// `sentinel announce-ip` and `announce-port`, added at start.
+    pub announce: Option<(super::redis::SelfHost, u16)>,
+    /// The other Sentinels (`host`, `port`), asked for the current masters.
+    pub peers: Vec<(String, u16)>,
+}
+
+/// Renders the Sentinel's start script (POSIX `sh`, `redis-cli`, `timeout`).
+pub fn render_start_script(s: &StartSettings) -> String {
+    use super::redis::{sh, SelfHost};
+    let mut vars = String::new();
+    let _ = writeln!(vars, "CONFIG={}", sh(s.config.to_string_lossy()));
+    let _ = writeln!(vars, "RUN_DIR={}", sh(s.run_dir.to_string_lossy()));
+    let _ = writeln!(vars, "PASSWORD_ENV={}", sh(&s.password_env));
+    let _ = writeln!(vars, "MASTER_NAMES={}", sh(s.master_names.join(" ")));
+    let peers: Vec<String> = s.peers.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+    let _ = writeln!(vars, "PEERS={}", sh(peers.join(" ")));
+    match &s.announce {
+        Some((SelfHost::Hostname { domain }, port)) => {
+            let _ = writeln!(vars, "ANNOUNCE=\"$(hostname).\"{}", sh(domain));
+            let _ = writeln!(vars, "ANNOUNCE_PORT={port}");
+        }
+        Some((SelfHost::Fixed(host), port)) => {
+            let _ = writeln!(vars, "ANNOUNCE={}", sh(host));
+            let _ = writeln!(vars, "ANNOUNCE_PORT={port}");
+        }
+        None => vars.push_str("ANNOUNCE=''\nANNOUNCE_PORT=''\n"),
+    }
+    START_TEMPLATE.replace("@VARS@\n", &vars)
+}
+
+const START_TEMPLATE: &str = r##"#!/bin/sh
+# Starts a Redis Sentinel; rendered by kit, do not edit.
+# Writes the auth-pass include from the environment, copies the config to a writable place
+# (Sentinel rewrites it) and points each monitor at the master the other Sentinels follow now.
+set -eu
+
+@VARS@
+log() { echo "sentinel start: $*" >&2; }
+
+eval "password=\${$PASSWORD_ENV:-}"
+[ -n "$password" ] || { log "error: $PASSWORD_ENV is empty"; exit 1; }
+case $password in
+  *[\'\"\\[:space:]]*) log "error: the password in $PASSWORD_ENV contains a quote, backslash or whitespace"; exit 1 ;;
+esac
+umask 077
+mkdir -p "$RUN_DIR"
+: >"$RUN_DIR/auth.conf.tmp"
+for name in $MASTER_NAMES; do
+  printf 'sentinel auth-pass %s "%s"\n' "$name" "$password" >>"$RUN_DIR/auth.conf.tmp"
+done
+mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
+
+cp "$CONFIG" "$RUN_DIR/sentinel.conf.tmp"
+for name in $MASTER_NAMES; do
+  answers=''
+  for s in $PEERS; do
+    reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null) || continue
+    host=$(printf '%s\n' "$reply" | sed -n 1p)
+    port=$(printf '%s\n' "$reply" | sed -n 2p)
+    case $port in
+      ''|*[!0-9]*) continue ;;
+    esac
+    if [ -n "$host" ]; then
+      answers="$answers$host $port
+"
+    fi
+  done
+  master=$(printf '%s' "$answers" | sed '/^$/d' | sort | uniq -c | sort -k1,1nr -k2 | sed -n '1s/^ *[0-9]* //p')
+  if [ -n "$master" ]; then
+    log "the other Sentinels follow $master for $name"
+    sed "s/^sentinel monitor $name [^ ]* [0-9]* /sentinel monitor $name $master /" \
+      "$RUN_DIR/sentinel.conf.tmp" >"$RUN_DIR/sentinel.conf.new"
+    mv "$RUN_DIR/sentinel.conf.new" "$RUN_DIR/sentinel.conf.tmp"
+  else
+    log "no other Sentinel knows $name: monitoring its initial master"
+  fi
+done
+if [ -n "$ANNOUNCE" ]; then
+  printf '\n# Added at start by the start script.\nsentinel announce-ip %s\nsentinel announce-port %s\n' \
+    "$ANNOUNCE" "$ANNOUNCE_PORT" >>"$RUN_DIR/sentinel.conf.tmp"
+fi
+mv "$RUN_DIR/sentinel.conf.tmp" "$RUN_DIR/sentinel.conf"
+exec redis-sentinel "$RUN_DIR/sentinel.conf"
+"##;
 
 #[cfg(test)]
 mod tests {

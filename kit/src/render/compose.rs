@@ -3,9 +3,12 @@
 //! web "pod" (nginx and Ellison share php-fpm's network namespace, as in the Kubernetes pod),
 //! search, cron and the setup run.
 //!
-//! Services carry network aliases with the Kubernetes names (`shop-galera`,
-//! `shop-sentinel-0.shop-sentinel`), so the configuration files are the production ones.
-//! Passwords come from `.env` (`kit secrets SPEC --format env > .env`), never from the file.
+//! The configuration files are rendered by the same functions as the cluster's, for one node
+//! of each kind (one Galera node, no Redis replicas, one Sentinel), and mounted at the same
+//! paths; services carry the Kubernetes host names and network aliases (`shop-galera-0`,
+//! `shop-sentinel-0.shop-sentinel`), so the scripts find themselves and their peers as in
+//! the cluster. Passwords come from `.env` (`kit secrets SPEC --format env > .env`): as
+//! environment variables, or as compose secrets mounted as files where `galera.sh` reads them.
 
 use std::collections::BTreeMap;
 
@@ -22,6 +25,14 @@ struct ComposeFile {
     name: String,
     services: BTreeMap<String, Service>,
     volumes: BTreeMap<String, BTreeMap<String, String>>,
+    secrets: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A compose secret mounted as a file.
+#[derive(Debug, Serialize)]
+struct SecretMount {
+    source: String,
+    target: String,
 }
 
 /// One compose service.
@@ -29,11 +40,17 @@ struct ComposeFile {
 struct Service {
     image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     environment: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     volumes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<SecretMount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ports: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -137,20 +154,28 @@ fn sh(script: String) -> Option<Vec<String>> {
 pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     let s = ctx.store;
     let n = &s.name;
+    // One node of everything, rendered by the same functions as the cluster's files.
+    let mut single = s.clone();
+    single.galera.nodes = 1;
+    single.redis.replicas = 0;
+    single.redis.sentinels = 1;
+    let one = &single;
     let mut files = BTreeMap::new();
     let mut config = |name: &str, body: String| {
         files.insert(format!("config/{name}"), Content::Text(body));
         format!("./config/{name}")
     };
-    let galera_cnf = config("galera.cnf", configs::galera_my_cnf(s));
-    let galera_ready = config("galera-ready.sh", configs::galera_ready_script(s));
-    let ellison_toml = config("ellison.toml", configs::ellison_toml(s));
-    let nginx_conf = config("nginx.conf", configs::nginx_conf(s));
-    let env_php = config("env.php", configs::env_php(s));
-    let php_ini = config("php.ini", configs::php_ini(s));
-    let fpm_conf = config("php-fpm.conf", configs::php_fpm_pool(s));
-    let setup_sh = config("setup.sh", configs::magento_setup_script(s));
-    let sentinel_conf = config("sentinel.conf", configs::sentinel_conf(s));
+    let galera_files = configs::galera_files(one);
+    let my_cnf = config("galera/my.cnf", galera_files.my_cnf);
+    let galera_sh = config("galera/galera.sh", galera_files.script);
+    let ellison_toml = config("ellison/ellison.toml", configs::ellison_toml(one));
+    let nginx_conf = config("nginx/nginx.conf", configs::nginx_conf(one));
+    let env_php = config("magento/env.php", configs::env_php(one));
+    let php_ini = config("magento/php.ini", configs::php_ini(one));
+    let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
+    let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
+    let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
+    let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
 
     let mut services = BTreeMap::new();
     let password = |key: &str| {
@@ -159,81 +184,87 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             env_var_of(key)
         )
     };
+    let galera_dir = configs::GALERA_CONFIG_DIR;
     services.insert(
         "galera".to_owned(),
         Service {
             image: s.galera.image.clone(),
+            hostname: Some(format!("{n}-galera-0")),
+            // The image's mysql user, owner of its /run/mysqld and of the new data volume.
+            user: Some(format!("{uid}:{uid}", uid = super::galera::UID)),
             command: Some(vec![
-                "mariadbd".into(),
-                "--wsrep-new-cluster".into(),
-                "--wsrep-cluster-address=gcomm://".into(),
-            ]),
-            environment: BTreeMap::from([
-                ("MARIADB_ROOT_PASSWORD".into(), password("db-root-password")),
-                ("MARIADB_DATABASE".into(), "magento".into()),
-                ("MARIADB_USER".into(), "magento".into()),
-                ("MARIADB_PASSWORD".into(), password("db-password")),
+                "bash".into(),
+                format!("{galera_dir}/galera.sh"),
+                "start".into(),
             ]),
             volumes: vec![
-                format!("{galera_cnf}:/etc/mysql/conf.d/galera.cnf:ro"),
-                format!("{galera_ready}:/scripts/ready.sh:ro"),
-                "galera:/var/lib/mysql".into(),
+                format!("{my_cnf}:{galera_dir}/my.cnf:ro"),
+                format!("{galera_sh}:{galera_dir}/galera.sh:ro"),
+                format!("galera:{}", configs::GALERA_DATADIR),
             ],
+            secrets: configs::GALERA_SECRET_FILES
+                .iter()
+                .map(|k| SecretMount {
+                    source: (*k).into(),
+                    target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
+                })
+                .collect(),
             networks: on_network(vec![
                 format!("{n}-galera"),
                 format!("{n}-galera-0.{n}-galera-peers"),
             ]),
-            healthcheck: health("sh /scripts/ready.sh"),
+            healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
             ..Default::default()
         },
     );
-    let sentinel_host = format!("{n}-sentinel-0.{n}-sentinel");
-    let mut monitors = String::new();
     for g in [Group::Cache, Group::Session] {
-        let host = format!("{n}-redis-{id}-0.{n}-redis-{id}", id = g.id());
-        let mem = match g {
-            Group::Cache => &s.redis.cache_memory,
-            Group::Session => &s.redis.session_memory,
-        };
-        let conf = config(&format!("redis-{}.conf", g.id()), configs::redis_conf(s, g));
+        let set = configs::redis_set(one, g);
+        let conf = config(
+            &format!("redis-{}/redis.conf", g.id()),
+            configs::redis_conf(one, g),
+        );
+        let start = config(
+            &format!("redis-{}/start.sh", g.id()),
+            configs::redis_start_script(one, g),
+        );
+        let dir = configs::REDIS_CONFIG_DIR;
         services.insert(
             format!("redis-{}", g.id()),
             Service {
                 image: s.redis.image.clone(),
-                // One node: nothing to replicate to, so writes must not wait for replicas.
-                command: sh(format!(
-                    "exec redis-server /etc/redis/redis.conf --maxmemory {} \
-                     --min-replicas-to-write 0 --requirepass \"$$REDIS_PASSWORD\" \
-                     --masterauth \"$$REDIS_PASSWORD\" --replica-announce-ip {host}",
-                    mem.bytes / 4 * 3
-                )),
+                hostname: Some(format!("{set}-0")),
+                command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
                 environment: BTreeMap::from([(
                     "REDIS_PASSWORD".into(),
                     password("redis-password"),
                 )]),
-                volumes: vec![format!("{conf}:/etc/redis/redis.conf:ro")],
-                networks: on_network(vec![host.clone()]),
+                volumes: vec![
+                    format!("{conf}:{dir}/redis.conf:ro"),
+                    format!("{start}:{dir}/start.sh:ro"),
+                    format!("redis-{}:{}", g.id(), configs::REDIS_DATA_DIR),
+                ],
+                networks: on_network(vec![format!("{set}-0.{set}")]),
                 healthcheck: health(
                     "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli ping | grep -q PONG",
                 ),
                 ..Default::default()
             },
         );
-        monitors.push_str(&format!(
-            "echo 'sentinel monitor {m} {host} 6379 1'; echo \"sentinel auth-pass {m} $$REDIS_PASSWORD\"; ",
-            m = g.master_name()
-        ));
     }
+    let sentinel_set = format!("{n}-sentinel");
+    let dir = configs::REDIS_CONFIG_DIR;
     services.insert(
         "sentinel".to_owned(),
         Service {
             image: s.redis.image.clone(),
-            command: sh(format!(
-                "cp /etc/redis/sentinel.conf /tmp/sentinel.conf && {{ echo 'sentinel announce-ip {sentinel_host}'; {monitors}}} >> /tmp/sentinel.conf && exec redis-sentinel /tmp/sentinel.conf"
-            )),
+            hostname: Some(format!("{sentinel_set}-0")),
+            command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
             environment: BTreeMap::from([("REDIS_PASSWORD".into(), password("redis-password"))]),
-            volumes: vec![format!("{sentinel_conf}:/etc/redis/sentinel.conf:ro")],
-            networks: on_network(vec![sentinel_host.clone()]),
+            volumes: vec![
+                format!("{sentinel_conf}:{dir}/sentinel.conf:ro"),
+                format!("{sentinel_sh}:{dir}/start.sh:ro"),
+            ],
+            networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
             depends_on: healthy(&["redis-cache", "redis-session"]),
             healthcheck: health("redis-cli -p 26379 ping | grep -q PONG"),
             ..Default::default()
@@ -241,10 +272,13 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     );
 
     let magento_env = environment(&web::magento_env(ctx));
+    let kit_dir = configs::MAGENTO_CONFIG_DIR;
+    let env_php_mount = format!("{env_php}:{}/app/etc/env.php:ro", web::ROOT);
     let magento_volumes = vec![
-        format!("{env_php}:{}/app/etc/env.php:ro", web::ROOT),
-        format!("{php_ini}:/usr/local/etc/php/conf.d/zz-kit.ini:ro"),
-        format!("{fpm_conf}:/usr/local/etc/php-fpm.d/zz-kit.conf:ro"),
+        env_php_mount.clone(),
+        format!("{env_php}:{kit_dir}/env.php:ro"),
+        format!("{php_ini}:{kit_dir}/php.ini:ro"),
+        format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
         format!("pub:{}/pub", web::ROOT),
         format!("media:{}/pub/media", web::ROOT),
     ];
@@ -274,6 +308,12 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         "php-fpm".to_owned(),
         Service {
             image: s.magento.image.clone(),
+            command: Some(vec![
+                "php-fpm".into(),
+                "--fpm-config".into(),
+                format!("{kit_dir}/php-fpm.conf"),
+                "--nodaemonize".into(),
+            ]),
             environment: magento_env.clone(),
             volumes: magento_volumes.clone(),
             // nginx and a sidecar Ellison share this network namespace, as in the pod.
@@ -286,6 +326,12 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         "nginx".to_owned(),
         Service {
             image: s.web.nginx_image.clone(),
+            // The file says `daemon off;`; the image's default command would say it again.
+            command: Some(vec![
+                "nginx".into(),
+                "-c".into(),
+                "/etc/nginx/nginx.conf".into(),
+            ]),
             volumes: vec![
                 format!("{nginx_conf}:/etc/nginx/nginx.conf:ro"),
                 format!("pub:{}/pub:ro", web::ROOT),
@@ -296,7 +342,13 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             ..Default::default()
         },
     );
-    let mut setup_volumes = magento_volumes.clone();
+    // The installer rewrites env.php: the setup container's app/etc stays writable, and the
+    // script copies the rendered file in.
+    let mut setup_volumes: Vec<String> = magento_volumes
+        .iter()
+        .filter(|v| **v != env_php_mount)
+        .cloned()
+        .collect();
     setup_volumes.push(format!("{setup_sh}:/scripts/setup.sh:ro"));
     services.insert(
         "setup".to_owned(),
@@ -316,7 +368,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         Service {
             image: s.magento.image.clone(),
             command: sh(format!(
-                "cd {} && while :; do php bin/magento cron:run; sleep 60; done",
+                "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
                 web::ROOT
             )),
             environment: magento_env,
@@ -348,14 +400,32 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             ..Default::default()
         },
     );
-    let volumes = ["galera", "media", "pub", "search"]
+    let volumes = [
+        "galera",
+        "media",
+        "pub",
+        "redis-cache",
+        "redis-session",
+        "search",
+    ]
+    .iter()
+    .map(|v| ((*v).to_owned(), BTreeMap::new()))
+    .collect();
+    // Compose secrets from `.env` variables, mounted as files where galera.sh reads them.
+    let secrets = configs::GALERA_SECRET_FILES
         .iter()
-        .map(|v| ((*v).to_owned(), BTreeMap::new()))
+        .map(|k| {
+            (
+                (*k).to_owned(),
+                BTreeMap::from([("environment".to_owned(), env_var_of(k))]),
+            )
+        })
         .collect();
     let compose = ComposeFile {
         name: n.clone(),
         services,
         volumes,
+        secrets,
     };
     // Plain structs of strings and string-keyed maps always serialize; an empty file would
     // fail `docker compose config` loudly rather than pass silently.

@@ -31,10 +31,13 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             "/etc/varnish/default.vcl".into(),
             "-a".into(),
             "http=:8080,HTTP".into(),
+            "-a".into(),
+            format!("purge=:{},HTTP", configs::VARNISH_PURGE_PORT),
             "-s".into(),
             format!("malloc,{}M", v.memory.bytes >> 20),
         ]);
-        varnish.ports = ports(&[("http", 8080)]);
+        let purge = i32::from(configs::VARNISH_PURGE_PORT);
+        varnish.ports = ports(&[("http", 8080), ("purge", purge)]);
         varnish.volume_mounts = Some(vec![
             mount("vcl", "/etc/varnish", true),
             mount("work", "/var/lib/varnish", false),
@@ -75,7 +78,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             }),
             ..Default::default()
         }));
-        out.push(ctx.service(name.clone(), c, &[("http", 8080)], false));
+        out.push(ctx.service(name.clone(), c, &[("http", 8080), ("purge", purge)], false));
         out.push(ctx.pdb(name, c));
     }
     if let Some(r) = &ctx.store.rabbitmq {

@@ -44,13 +44,33 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     // Jobs are immutable: the name carries the image and script, so a new image is a new Job.
     let script = configs::magento_setup_script(s);
     let files = web::magento_files(ctx);
+    // The installer rewrites app/etc/env.php: the setup pod gets a writable copy of the
+    // image's app/etc instead of the read-only rendered file (the script copies that in).
+    let etc = format!("{}/app/etc", web::ROOT);
+    let mut copy = container("copy-etc", &s.magento.image, true);
+    copy.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        format!("cp -a {etc}/. /srv/etc/"),
+    ]);
+    copy.volume_mounts = Some(vec![mount("etc", "/srv/etc", false)]);
+    copy.resources = Some(resources_of("250m", "256Mi"));
     let mut setup = web::magento_container(ctx, "setup");
     setup.command = Some(vec!["sh".into(), "/scripts/setup.sh".into()]);
-    let mut mounts = setup.volume_mounts.take().unwrap_or_default();
+    let env_php = web::env_php_mount();
+    let mut mounts: Vec<_> = setup
+        .volume_mounts
+        .take()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| *m != env_php)
+        .collect();
+    mounts.push(mount("etc", &etc, false));
     mounts.push(mount("setup-script", "/scripts", true));
     setup.volume_mounts = Some(mounts);
     let mut volumes = web::magento_volumes(ctx);
     volumes.push(config_volume("setup-script", ctx.name("setup"), 0o555));
+    volumes.push(empty_dir("etc", false));
     let hash_parts: Vec<&str> = [s.magento.image.as_str(), script.as_str()]
         .into_iter()
         .chain(files.iter().map(|(_, v)| v.as_str()))
@@ -73,6 +93,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                 Component::Setup,
                 PodSpec {
                     security_context: Some(ctx.pod_security(web::UID)),
+                    init_containers: Some(vec![copy]),
                     containers: vec![setup],
                     volumes: Some(volumes),
                     ..Default::default()
@@ -87,6 +108,8 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         let mut cron = web::magento_container(ctx, "cron");
         cron.command = Some(vec![
             "php".into(),
+            "-d".into(),
+            "memory_limit=2G".into(),
             "bin/magento".into(),
             "cron:run".into(),
             format!("--group={group}"),
@@ -110,18 +133,18 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     if let Some(schedule) = &s.galera.backup_schedule {
         let mut dump = container("backup", &s.galera.image, true);
         dump.command = Some(vec![
-            "sh".into(),
+            "bash".into(),
             "-c".into(),
-            "set -eu; f=/backup/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
-             MYSQL_PWD=\"$MARIADB_ROOT_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -uroot \
-             --single-transaction --routines --triggers --events --all-databases \
+            "set -euo pipefail; f=/backup/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
+             MYSQL_PWD=\"$DB_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -u magento \
+             --single-transaction --routines --triggers --events magento \
              | gzip > \"$f.part\"; mv \"$f.part\" \"$f\"; \
              ls -1t /backup/magento-*.sql.gz | tail -n +8 | xargs -r rm --"
                 .into(),
         ]);
         dump.env = Some(vec![
             env("DB_HOST", ctx.name("galera")),
-            ctx.secret_env("MARIADB_ROOT_PASSWORD", "db-root-password"),
+            ctx.secret_env("DB_PASSWORD", "db-password"),
         ]);
         dump.volume_mounts = Some(vec![
             mount("backup", "/backup", false),

@@ -66,7 +66,10 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
     ("admin-password", "Magento administrator password"),
     ("crypt-key", "Magento encryption key (32 characters)"),
     ("db-password", "MariaDB password of the magento user"),
-    ("db-root-password", "MariaDB root password"),
+    (
+        "galera-monitor-password",
+        "MariaDB password of the monitor user of the Galera probes and state servers",
+    ),
     (
         "galera-sst-password",
         "MariaDB password of the mariabackup user used by SST",
@@ -212,6 +215,10 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     b.objects("network.yaml", network::render(&ctx));
     b.files
         .insert("NOTES.txt".to_owned(), Content::Text(notes(&ctx)));
+    b.files.insert(
+        "galera-recover.sh".to_owned(),
+        Content::Text(galera::recover_script(&ctx)),
+    );
     Ok(b)
 }
 
@@ -243,7 +250,10 @@ fn notes(ctx: &Ctx<'_>) -> String {
         );
     }
     n.push_str(
-        "3. The setup Job installs or upgrades the database; web pods are ready once it is done.\n",
+        "3. The setup Job installs or upgrades the database; web pods are ready once it is done.\n\n\
+         Galera starts by itself after any outage in which every node survives: the most \
+         advanced node bootstraps, the others join. If a node is lost for good, the others wait \
+         (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
     );
     n
 }

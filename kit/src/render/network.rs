@@ -23,7 +23,7 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     use Component::*;
     let s = ctx.store;
     let php = [Web, Setup, Cron];
-    let mut e = vec![(Galera, Galera, vec![3306, 4444, 4567, 4568])];
+    let mut e = vec![(Galera, Galera, vec![3306, 4444, 4567, 4568, 4569])];
     for c in php.into_iter().chain([Backup]) {
         e.push((c, Galera, vec![3306]));
     }
@@ -58,6 +58,14 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     }
     if s.varnish.is_some() {
         e.push((Varnish, Web, vec![8080]));
+        // Magento purges Varnish's cache (env.php `http_cache_hosts`).
+        for c in php {
+            e.push((
+                c,
+                Varnish,
+                vec![i32::from(super::configs::VARNISH_PURGE_PORT)],
+            ));
+        }
     }
     e.sort();
     e

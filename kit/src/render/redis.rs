@@ -1,5 +1,8 @@
 //! Redis: two master/replica groups (cache, evicted least recently used; sessions, never
 //! evicted), each a StatefulSet behind a headless Service, and the Sentinels that watch both.
+//! Every pod starts through `conf::redis`'s or `conf::sentinel`'s start script, which copies
+//! the ConfigMap's file into a memory `emptyDir` (Sentinel rewrites it), writes the password
+//! include there from the Secret, and asks the Sentinels for the current master first.
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
@@ -7,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::galera::claim;
 use super::{
-    config_annotation, config_volume, configs, container, empty_dir, env, exec_probe, field_env,
-    mount, ports, resources_of, Component, Ctx, Object,
+    config_annotation, config_volume, configs, container, empty_dir, exec_probe, mount, ports,
+    resources_of, Component, Ctx, Object,
 };
 use crate::validate::Memory;
 
@@ -55,21 +58,10 @@ impl Group {
     }
 }
 
-/// The Sentinel endpoints, `host:port`.
-pub fn sentinels(ctx: &Ctx<'_>) -> Vec<String> {
-    (0..ctx.store.redis.sentinels)
-        .map(|i| format!("{set}-{i}.{set}:26379", set = ctx.name("sentinel")))
-        .collect()
-}
-
 /// Every Redis and Sentinel object.
 pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
-    let mut out = vec![ctx.config_map(
-        ctx.name("redis-scripts"),
-        Component::RedisCache,
-        &[("start.sh", configs::redis_start_script(s))],
-    )];
+    let mut out = Vec::new();
     for (g, mem) in [
         (Group::Cache, &s.redis.cache_memory),
         (Group::Session, &s.redis.session_memory),
@@ -120,31 +112,29 @@ fn statefulset(
     })
 }
 
+/// `sh <config dir>/start.sh`.
+fn start_command() -> Option<Vec<String>> {
+    Some(vec![
+        "sh".into(),
+        format!("{}/start.sh", configs::REDIS_CONFIG_DIR),
+    ])
+}
+
 fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
     let s = ctx.store;
     let c = g.component();
-    let set = ctx.name(&format!("redis-{}", g.id()));
-    let conf = format!(
-        "{}maxmemory {}\n",
-        configs::redis_conf(s, g),
-        mem.bytes / 4 * 3
-    );
+    let set = configs::redis_set(s, g);
+    let conf = configs::redis_conf(s, g);
+    let script = configs::redis_start_script(s, g);
     let mut redis = container("redis", &s.redis.image, true);
-    redis.command = Some(vec!["sh".into(), "/scripts/start.sh".into()]);
-    redis.env = Some(vec![
-        field_env("POD_NAME", "metadata.name"),
-        env("SERVICE", &set),
-        env("STATEFULSET", &set),
-        env("GROUP", g.master_name()),
-        env("SENTINELS", sentinels(ctx).join(" ")),
-        ctx.secret_env("REDIS_PASSWORD", "redis-password"),
-    ]);
-    redis.ports = ports(&[("redis", 6379)]);
+    redis.command = start_command();
+    redis.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
+    redis.ports = ports(&[("redis", i32::from(configs::REDIS_PORT))]);
     redis.volume_mounts = Some(vec![
-        mount("data", "/data", false),
-        mount("config", "/etc/redis", true),
-        mount("scripts", "/scripts", true),
-        mount("run", "/run/redis", false),
+        mount("data", configs::REDIS_DATA_DIR, false),
+        mount("config", configs::REDIS_CONFIG_DIR, true),
+        mount("run", configs::REDIS_RUN_DIR, false),
+        mount("tmp", "/tmp", false),
     ]);
     redis.resources = Some(resources_of("500m", &mem.text));
     let ping = [
@@ -161,17 +151,25 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         affinity: Some(ctx.anti_affinity(c, false)),
         containers: vec![redis],
         volumes: Some(vec![
-            config_volume("config", set.clone(), 0o444),
-            config_volume("scripts", ctx.name("redis-scripts"), 0o555),
+            config_volume("config", set.clone(), 0o555),
             empty_dir("run", true),
+            empty_dir("tmp", false),
         ]),
         ..Default::default()
     };
-    let script = configs::redis_start_script(s);
     let size = format!("{}Mi", ((mem.bytes * 2) >> 20).max(1024));
     vec![
-        ctx.config_map(set.clone(), c, &[("redis.conf", conf.clone())]),
-        ctx.service(set.clone(), c, &[("redis", 6379)], true),
+        ctx.config_map(
+            set.clone(),
+            c,
+            &[("redis.conf", conf.clone()), ("start.sh", script.clone())],
+        ),
+        ctx.service(
+            set.clone(),
+            c,
+            &[("redis", i32::from(configs::REDIS_PORT))],
+            true,
+        ),
         statefulset(
             ctx,
             &set,
@@ -192,16 +190,13 @@ fn sentinel(ctx: &Ctx<'_>) -> Vec<Object> {
     let conf = configs::sentinel_conf(s);
     let script = configs::sentinel_start_script(s);
     let mut sen = container("sentinel", &s.redis.image, true);
-    sen.command = Some(vec!["sh".into(), "/etc/redis/start.sh".into()]);
-    sen.env = Some(vec![
-        field_env("POD_NAME", "metadata.name"),
-        env("SERVICE", &set),
-        ctx.secret_env("REDIS_PASSWORD", "redis-password"),
-    ]);
-    sen.ports = ports(&[("sentinel", 26379)]);
+    sen.command = start_command();
+    sen.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
+    sen.ports = ports(&[("sentinel", i32::from(configs::SENTINEL_PORT))]);
     sen.volume_mounts = Some(vec![
-        mount("config", "/etc/redis", true),
-        mount("run", "/run/redis", false),
+        mount("config", configs::REDIS_CONFIG_DIR, true),
+        mount("run", configs::REDIS_RUN_DIR, false),
+        mount("tmp", "/tmp", false),
     ]);
     sen.resources = Some(resources_of("100m", "128Mi"));
     let ping = ["redis-cli", "-p", "26379", "ping"];
@@ -215,6 +210,7 @@ fn sentinel(ctx: &Ctx<'_>) -> Vec<Object> {
         volumes: Some(vec![
             config_volume("config", set.clone(), 0o555),
             empty_dir("run", true),
+            empty_dir("tmp", false),
         ]),
         ..Default::default()
     };

@@ -16,11 +16,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::galera::claim;
-use super::redis::Group;
 use super::{
-    config_annotation, config_volume, configs, container, ellison, empty_dir, env, exec_probe,
-    http_probe, mount, mount_file, ports, resources, resources_of, tcp_probe, Component, Ctx,
-    Object,
+    config_annotation, config_volume, configs, container, ellison, empty_dir, env, http_probe,
+    mount, mount_file, ports, resources, resources_of, tcp_probe, Component, Ctx, Object,
 };
 use crate::spec::{Engine, Placement};
 use crate::validate::Media;
@@ -38,10 +36,6 @@ pub const ROOT: &str = "/var/www/html";
 /// passwords from the Secret.
 pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
     let s = ctx.store;
-    let redis_host = match s.ellison.placement {
-        Placement::Sidecar => "127.0.0.1".to_owned(),
-        Placement::Standalone => ctx.name("ellison"),
-    };
     let (engine, prefix) = match s.search.engine {
         Engine::Opensearch => ("opensearch", "opensearch"),
         Engine::Elasticsearch => ("elasticsearch8", "elasticsearch"),
@@ -55,15 +49,14 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
         env("DB_NAME", "magento"),
         env("DB_USER", "magento"),
         ctx.secret_env("DB_PASSWORD", "db-password"),
-        env("REDIS_HOST", redis_host),
-        env("REDIS_PORT", Group::Cache.ellison_port().to_string()),
-        env(
-            "REDIS_SESSION_PORT",
-            Group::Session.ellison_port().to_string(),
-        ),
         env("SEARCH_ENGINE", engine),
         env("SEARCH_ENGINE_PREFIX", prefix),
         env("SEARCH_HOST", ctx.name("search")),
+        // The image's own scan directory (extensions), then kit's php.ini.
+        env(
+            "PHP_INI_SCAN_DIR",
+            format!(":{}", configs::MAGENTO_CONFIG_DIR),
+        ),
     ];
     if s.ellison.placement == Placement::Standalone {
         v.push(ctx.secret_env("REDIS_PASSWORD", "redis-password"));
@@ -111,23 +104,19 @@ pub fn magento_volumes(ctx: &Ctx<'_>) -> Vec<Volume> {
     v
 }
 
+/// The mount of the rendered `env.php` over the image's `app/etc/env.php`.
+pub fn env_php_mount() -> VolumeMount {
+    mount_file(
+        "magento-config",
+        &format!("{ROOT}/app/etc/env.php"),
+        "env.php",
+    )
+}
+
 fn magento_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
     let mut m = vec![
-        mount_file(
-            "magento-config",
-            &format!("{ROOT}/app/etc/env.php"),
-            "env.php",
-        ),
-        mount_file(
-            "magento-config",
-            "/usr/local/etc/php/conf.d/zz-kit.ini",
-            "php.ini",
-        ),
-        mount_file(
-            "magento-config",
-            "/usr/local/etc/php-fpm.d/zz-kit.conf",
-            "php-fpm.conf",
-        ),
+        env_php_mount(),
+        mount("magento-config", configs::MAGENTO_CONFIG_DIR, true),
         mount("var", &format!("{ROOT}/var"), false),
         mount("tmp", "/tmp", false),
     ];
@@ -166,7 +155,7 @@ pub fn magento_files(ctx: &Ctx<'_>) -> [(&'static str, String); 3] {
     let s = ctx.store;
     [
         ("env.php", configs::env_php(s)),
-        ("php-fpm.conf", configs::php_fpm_pool(s)),
+        ("php-fpm.conf", configs::php_fpm_conf(s)),
         ("php.ini", configs::php_ini(s)),
     ]
 }
@@ -190,8 +179,15 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     copy.volume_mounts = Some(vec![mount("pub", "/srv/pub", false)]);
     copy.resources = Some(resources_of("250m", "256Mi"));
 
+    let status = i32::from(configs::NGINX_STATUS_PORT);
     let mut nginx = container("nginx", &s.web.nginx_image, true);
-    nginx.ports = ports(&[("http", 8080)]);
+    // The file says `daemon off;`; the image's default command would say it again.
+    nginx.command = Some(vec![
+        "nginx".into(),
+        "-c".into(),
+        "/etc/nginx/nginx.conf".into(),
+    ]);
+    nginx.ports = ports(&[("http", 8080), ("status", status)]);
     let mut nginx_mounts = vec![
         mount_file("nginx-config", "/etc/nginx/nginx.conf", "nginx.conf"),
         mount("pub", &format!("{ROOT}/pub"), true),
@@ -207,12 +203,23 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         ..super::container_security(true)
     });
     nginx.readiness_probe = Some(http_probe("/health_check.php", "http", 10, 3));
-    nginx.liveness_probe = Some(tcp_probe("http", 10, 6));
+    nginx.liveness_probe = Some(http_probe("/nginx-health", "status", 10, 6));
 
     let mut fpm = magento_container(ctx, "php-fpm");
+    fpm.command = Some(vec![
+        "php-fpm".into(),
+        "--fpm-config".into(),
+        format!("{}/php-fpm.conf", configs::MAGENTO_CONFIG_DIR),
+        "--nodaemonize".into(),
+    ]);
     fpm.ports = ports(&[("fpm", i32::from(configs::FPM_PORT))]);
     fpm.liveness_probe = Some(tcp_probe("fpm", 10, 6));
-    fpm.readiness_probe = Some(exec_probe(&["php-fpm", "-t"], 30, 3));
+    // php-fpm's ping answered through nginx's status server: the pool takes requests.
+    let mut ping = http_probe(configs::FPM_PING_PATH, "status", 10, 3);
+    if let Some(get) = ping.http_get.as_mut() {
+        get.port = IntOrString::Int(status);
+    }
+    fpm.readiness_probe = Some(ping);
     fpm.startup_probe = Some(tcp_probe("fpm", 5, 24));
 
     let init = vec![copy];
