@@ -1,5 +1,6 @@
-//! A real 3-node MariaDB Galera cluster on loopback from `conf::galera`: it forms, survives
-//! the loss of a node, and after full outages `galera.sh decide` bootstraps exactly the most
+//! A real 3-node MariaDB Galera cluster on loopback from `conf::galera`, with the example
+//! store's settings (`render::configs::galera_settings`) made local: it forms, survives the
+//! loss of a node, and after full outages `galera.sh decide` bootstraps exactly the most
 //! advanced node, never while a peer is unreachable (unless forced, once).
 
 use std::net::SocketAddr;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ellison_e2e::{free_port, log_tail, Proc};
-use kit::conf::galera::{self, Account, Database, Ordinal, Paths, Peer, Settings, EXIT_WAIT};
+use kit::conf::galera::{self, Ordinal, Paths, Peer, EXIT_WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -57,48 +58,52 @@ impl Cluster {
         let dir = tempdir("kit-galera-");
         let secrets = dir.path().join("secrets");
         std::fs::create_dir_all(&secrets).expect("mkdir secrets");
-        write(&secrets.join("sst"), "sst-Secret-1\n");
-        write(&secrets.join("monitor"), "monitor-Secret-1\n");
-        write(&secrets.join("app"), &format!("{APP_PASSWORD}\n"));
+        // The Secret's keys, as the pod mounts them.
+        write(&secrets.join("galera-sst-password"), "sst-Secret-1\n");
+        write(
+            &secrets.join("galera-monitor-password"),
+            "monitor-Secret-1\n",
+        );
+        write(&secrets.join("db-password"), &format!("{APP_PASSWORD}\n"));
         let peers = peers();
         let nodes = (0..NODES)
             .map(|i| {
                 let node_dir = dir.path().join(format!("node-{i}"));
                 std::fs::create_dir_all(&node_dir).expect("mkdir node");
-                let settings = Settings {
-                    cluster_name: "kit-test".into(),
-                    peers: peers.clone(),
-                    ordinal: Ordinal::Fixed(i),
-                    paths: Paths {
-                        my_cnf: node_dir.join(galera::MY_CNF),
-                        datadir: node_dir.join("data"),
-                        run_dir: node_dir.join("run"),
-                        log_error: Some(node_dir.join("mariadb.log")),
-                    },
-                    bind_address: "127.0.0.1".into(),
-                    provider: "/usr/lib/galera/libgalera_smm.so".into(),
-                    memory_limit_bytes: 256 << 20,
-                    max_connections: 50,
-                    max_allowed_packet_bytes: 64 << 20,
-                    gcache_bytes: 32 << 20,
-                    applier_threads: 2,
-                    sst: Account {
-                        user: "sst".into(),
-                        password_file: secrets.join("sst"),
-                    },
-                    monitor: Account {
-                        user: "monitor".into(),
-                        password_file: secrets.join("monitor"),
-                    },
-                    database: Some(Database {
-                        name: "magento".into(),
-                        account: Account {
-                            user: "magento".into(),
-                            password_file: secrets.join("app"),
-                        },
-                    }),
-                    run_as: is_root().then(|| "root".to_owned()),
+                // The example store's Galera settings (cluster name, accounts, database,
+                // max_connections, packet size, appliers); only what ties them to a pod
+                // changes: peers on loopback ports, the ordinal, paths, memory and gcache
+                // scaled down to a test machine, the password files' directory.
+                let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid example");
+                let mut settings = kit::render::configs::galera_settings(&store);
+                settings.peers = peers.clone();
+                settings.ordinal = Ordinal::Fixed(i);
+                settings.paths = Paths {
+                    my_cnf: node_dir.join(galera::MY_CNF),
+                    datadir: node_dir.join("data"),
+                    run_dir: node_dir.join("run"),
+                    log_error: Some(node_dir.join("mariadb.log")),
                 };
+                settings.bind_address = "127.0.0.1".into();
+                settings.memory_limit_bytes = 256 << 20;
+                settings.gcache_bytes = 32 << 20;
+                for account in [&mut settings.sst, &mut settings.monitor] {
+                    account.password_file = secrets.join(
+                        account
+                            .password_file
+                            .file_name()
+                            .expect("a password file name"),
+                    );
+                }
+                if let Some(db) = settings.database.as_mut() {
+                    db.account.password_file = secrets.join(
+                        db.account
+                            .password_file
+                            .file_name()
+                            .expect("a password file name"),
+                    );
+                }
+                settings.run_as = is_root().then(|| "root".to_owned());
                 let files = galera::render(&settings);
                 write(&settings.paths.my_cnf, &files.my_cnf);
                 let script = node_dir.join(galera::SCRIPT);
