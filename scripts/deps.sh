@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the demo and tests run for real, if it is missing: Debian packages (Redis and
 # Sentinel; the daemons kit's rendered configurations are tested in: MariaDB with Galera and
-# mariabackup, which streams with socat, nginx, php-fpm with the redis extension; kubectl for
-# kit's `kubectl kustomize` test) and kubernetes-validate from PyPI (the official Kubernetes
-# JSON schemas, for kit's schema test).
+# mariabackup, which streams with socat, nginx, php-fpm with the redis extension, varnish for
+# `varnishd -C` on the rendered VCL; kubectl for kit's `kubectl kustomize` test) and
+# kubernetes-validate from PyPI (the official Kubernetes JSON schemas, for kit's schema test).
 set -euo pipefail
 packages=(redis-server redis-sentinel redis-tools
   mariadb-server mariadb-client galera-4 mariadb-backup socat
-  nginx php-fpm php-redis)
+  nginx php-fpm php-redis varnish)
 command -v kubectl >/dev/null || packages+=(kubectl)
 missing=()
 for p in "${packages[@]}"; do

@@ -584,13 +584,18 @@ pub const VARNISH_PURGE_PORT: u16 = 6091;
 /// the purge port, no caching of the checkout, customer and admin areas or of requests with
 /// authorisation, the cache varied by `X-Magento-Vary`, grace while the backend is sick.
 pub fn varnish_vcl(store: &Store) -> String {
+    vcl(&format!("{}-web", store.name), 8080)
+}
+
+/// The VCL of [`varnish_vcl`] for a backend (the web Service and its port).
+pub fn vcl(backend_host: &str, backend_port: u16) -> String {
     format!(
         r#"vcl 4.1;
 # Varnish for Magento 2, rendered by kit: do not edit, re-render.
 
 backend default {{
-    .host = "{name}-web";
-    .port = "8080";
+    .host = "{backend_host}";
+    .port = "{backend_port}";
     .first_byte_timeout = 600s;
     .probe = {{
         .url = "/health_check.php";
@@ -671,8 +676,7 @@ sub vcl_deliver {{
     unset resp.http.Via;
     unset resp.http.Link;
 }}
-"#,
-        name = store.name
+"#
     )
 }
 

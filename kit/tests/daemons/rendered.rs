@@ -1,5 +1,8 @@
 //! The files of the example store's ConfigMaps, as rendered, in the real daemons.
 //!
+//! The Varnish VCL compiles in `varnishd -C` with its backend host made local (varnishd
+//! resolves backends while compiling).
+//!
 //! nginx.conf, php-fpm.conf, php.ini, env.php and ellison.toml are taken byte for byte from
 //! the rendered ConfigMaps: `nginx -t`, `php-fpm -t`, PHP and Ellison's own config loader
 //! accept them unchanged (their pod paths exist or are writable here, and neither check binds a
@@ -170,6 +173,42 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
         config.admin_listen.map(|a| a.port()),
         Some(9121),
         "the admin port the pod probes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rendered_varnish_vcl_compiles() {
+    let store =
+        validate::load(&kit::spec::EXAMPLE.replace("    enabled: false", "    enabled: true"))
+            .expect("the example with Varnish is valid");
+    let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+    let rendered = bundle
+        .all_objects()
+        .find_map(|o| match o {
+            Object::ConfigMap(c) if o.name() == "shop-varnish" => {
+                c.data.as_ref()?.get("default.vcl").cloned()
+            }
+            _ => None,
+        })
+        .expect("the Varnish ConfigMap");
+    assert_eq!(rendered, configs::vcl("shop-web", 8080));
+    // varnishd resolves backends when it compiles: the same VCL with a local backend.
+    let dir = tempdir("kit-varnish-");
+    let vcl = dir.path().join("default.vcl");
+    write(&vcl, &configs::vcl("127.0.0.1", free_port()));
+    let workdir = dir.path().join("work").to_string_lossy().into_owned();
+    let out = run(
+        "varnishd",
+        &["-C", "-n", &workdir, "-f", &vcl.to_string_lossy()],
+        &[],
+        CHECK,
+    )
+    .await;
+    assert_eq!(
+        out.code,
+        Some(0),
+        "varnishd -C on the rendered VCL: {}",
+        out.stderr
     );
 }
 
