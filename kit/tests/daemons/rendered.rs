@@ -52,6 +52,8 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
     let dir = dir.path();
 
     // nginx.conf as rendered: its temp paths are under /tmp, its includes in /etc/nginx.
+    // `nginx -t` creates the (empty) temp directories /tmp/{client_body,fastcgi,...}, as in
+    // the pod; it binds nothing.
     let nginx_conf = dir.join("nginx.conf");
     write(&nginx_conf, &config_map("shop-nginx-config", "nginx.conf"));
     let conf = nginx_conf.to_string_lossy().into_owned();
