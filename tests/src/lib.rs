@@ -16,7 +16,7 @@
 //! - [`http_load`]: [`HttpLoad`], an HTTP/1.1 load generator at a fixed rate, bounded in
 //!   requests and time, recording each request's status, latency and time.
 //! - [`store`]: the store page through a failover: [`store::run_trial`] and its figures.
-//! - `process` (private): spawning, signalling by PID, reaping, ports, log tails.
+//! - `process`: [`Proc`] (spawning, signalling by PID, reaping), ports, log tails.
 //! - [`error`]: the [`HarnessError`] type.
 //!
 //! Invariants: every process the harness starts is ended by PID (SIGCONT then
@@ -48,7 +48,7 @@ pub mod workload;
 pub use error::{HarnessError, Result};
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use http_load::{HttpLoad, LoadOptions};
-pub use process::{free_port, log_tail, REDIS_SERVER_ENV};
+pub use process::{free_port, log_tail, Proc, REDIS_SERVER_ENV};
 pub use proxy::{http_get, Proxy};
 pub use redis::RedisNode;
 pub use resp::{command, command_with, raw_roundtrip, Auth, RespClient, Value};

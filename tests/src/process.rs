@@ -95,9 +95,9 @@ pub(crate) fn logs_section<'a>(
     out
 }
 
-/// A running child process, signalled by PID and always reaped.
+/// A running child process, signalled by PID and always reaped (killed when dropped).
 #[derive(Debug)]
-pub(crate) struct Proc {
+pub struct Proc {
     child: Child,
     pid: u32,
     /// Set by [`Proc::freeze`], cleared by [`Proc::thaw`]: lets waits skip a
@@ -109,7 +109,7 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
-    pub(crate) fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
+    pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
         Proc::spawn_with_pdeathsig(program, args, stdio_log, "KILL")
     }
 
@@ -152,12 +152,13 @@ impl Proc {
         })
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// `Some(status)` once the process has exited (it is reaped then).
-    pub(crate) fn exited(&mut self) -> Option<String> {
+    pub fn exited(&mut self) -> Option<String> {
         if self.reaped {
             return Some("already reaped".into());
         }
@@ -224,7 +225,7 @@ impl Proc {
     }
 
     /// SIGCONT, SIGKILL, then wait for the child to be reaped.
-    pub(crate) fn kill(&mut self) {
+    pub fn kill(&mut self) {
         if self.reaped {
             return;
         }

@@ -1,0 +1,317 @@
+//! `nginx.conf` for Magento 2, from the rules of Magento's `nginx.conf.sample`.
+//!
+//! The document root is `<magento_root>/pub`; PHP runs only for Magento's entry points
+//! (`index.php`, `get.php`, `static.php`, `health_check.php`, `errors/*.php`), through
+//! php-fpm; static files and media are served directly with long cache lifetimes and fall back
+//! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied.
+//! A second server on [`Settings::status_port`] (for probes, never exposed through a Service)
+//! answers `/nginx-health` and forwards php-fpm's ping and status pages. Every writable path
+//! is under [`Settings::temp_dir`], so the root filesystem can be read-only.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Everything `nginx.conf` depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The port the store is served on (8080: unprivileged).
+    pub port: u16,
+    /// `server_name`s; empty: any host.
+    pub server_names: Vec<String>,
+    /// The port of the status server (`/nginx-health`, php-fpm ping and status).
+    pub status_port: u16,
+    /// Magento's root (`MAGE_ROOT`); the document root is its `pub/`.
+    pub magento_root: PathBuf,
+    /// php-fpm's address: `127.0.0.1:9000` or `unix:/run/php/php-fpm.sock`.
+    pub fastcgi: String,
+    /// php-fpm's ping path (as in the pool's `ping.path`).
+    pub fpm_ping_path: String,
+    /// php-fpm's status path (as in the pool's `pm.status_path`).
+    pub fpm_status_path: String,
+    /// Largest request body (uploads, imports) in MiB.
+    pub client_max_body_size_mb: u32,
+    /// `worker_processes`; 0 for `auto`.
+    pub worker_processes: u32,
+    /// `worker_connections`.
+    pub worker_connections: u32,
+    /// Where `mime.types` and `fastcgi_params` are (`/etc/nginx`).
+    pub include_dir: PathBuf,
+    /// A writable directory: pid file and request body and FastCGI buffers.
+    pub temp_dir: PathBuf,
+    /// Access log; `None`: stdout.
+    pub access_log: Option<PathBuf>,
+    /// Error log; `None`: stderr.
+    pub error_log: Option<PathBuf>,
+    /// `user` for a master started as root; `None` in a container that starts unprivileged.
+    pub user: Option<String>,
+}
+
+/// Renders `nginx.conf`.
+pub fn render(s: &Settings) -> String {
+    let temp = s.temp_dir.display();
+    let include = s.include_dir.display();
+    let mut out = String::from("# nginx for Magento 2, rendered by kit: do not edit, re-render.\n");
+    if let Some(user) = &s.user {
+        let _ = writeln!(out, "user {user};");
+    }
+    if s.worker_processes == 0 {
+        out.push_str("worker_processes auto;\n");
+    } else {
+        let _ = writeln!(out, "worker_processes {};", s.worker_processes);
+    }
+    // In the foreground, as a container's main process.
+    out.push_str("daemon off;\n");
+    let _ = writeln!(out, "pid {temp}/nginx.pid;");
+    let _ = writeln!(
+        out,
+        "error_log {} warn;",
+        s.error_log
+            .as_ref()
+            .map_or("stderr".to_owned(), |p| p.display().to_string())
+    );
+    let _ = writeln!(
+        out,
+        "events {{\n    worker_connections {};\n}}\n",
+        s.worker_connections
+    );
+    out.push_str("http {\n");
+    let _ = writeln!(out, "    include {include}/mime.types;");
+    out.push_str("    default_type application/octet-stream;\n");
+    let _ = writeln!(
+        out,
+        "    access_log {};",
+        s.access_log
+            .as_ref()
+            .map_or("/dev/stdout".to_owned(), |p| p.display().to_string())
+    );
+    for kind in ["client_body", "fastcgi", "proxy", "uwsgi", "scgi"] {
+        let _ = writeln!(out, "    {kind}_temp_path {temp}/{kind};");
+    }
+    out.push_str(
+        "    sendfile on;\n\
+         \x20   tcp_nopush on;\n\
+         \x20   keepalive_timeout 65;\n\
+         \x20   server_tokens off;\n",
+    );
+    let _ = writeln!(
+        out,
+        "    client_max_body_size {}m;",
+        s.client_max_body_size_mb
+    );
+    out.push_str(
+        "    gzip on;\n\
+         \x20   gzip_comp_level 6;\n\
+         \x20   gzip_min_length 1100;\n\
+         \x20   gzip_buffers 16 8k;\n\
+         \x20   gzip_proxied any;\n\
+         \x20   gzip_vary on;\n\
+         \x20   gzip_types text/plain text/css text/js text/xml text/javascript application/javascript application/x-javascript application/json application/xml application/xml+rss image/svg+xml;\n\n",
+    );
+    let _ = writeln!(
+        out,
+        "    upstream fastcgi_backend {{\n        server {};\n    }}\n",
+        s.fastcgi
+    );
+    // Magento's store.
+    out.push_str("    server {\n");
+    let _ = writeln!(out, "        listen {};", s.port);
+    if s.server_names.is_empty() {
+        out.push_str("        server_name _;\n");
+    } else {
+        let _ = writeln!(out, "        server_name {};", s.server_names.join(" "));
+    }
+    let _ = writeln!(out, "        set $MAGE_ROOT {};", s.magento_root.display());
+    out.push_str(
+        STORE_SERVER_BODY
+            .replace("@INCLUDE@", &include.to_string())
+            .as_str(),
+    );
+    out.push_str("    }\n\n");
+    // Probes.
+    out.push_str("    server {\n");
+    let _ = writeln!(out, "        listen {};", s.status_port);
+    out.push_str(
+        "        access_log off;\n\
+         \x20       location = /nginx-health {\n\
+         \x20           default_type text/plain;\n\
+         \x20           return 200 \"ok\\n\";\n\
+         \x20       }\n",
+    );
+    for path in [&s.fpm_ping_path, &s.fpm_status_path] {
+        let _ = writeln!(out, "        location = {path} {{");
+        let _ = writeln!(out, "            include {include}/fastcgi_params;");
+        let _ = writeln!(out, "            fastcgi_param SCRIPT_NAME {path};");
+        let _ = writeln!(out, "            fastcgi_param SCRIPT_FILENAME {path};");
+        out.push_str("            fastcgi_pass fastcgi_backend;\n        }\n");
+    }
+    out.push_str("        location / {\n            return 404;\n        }\n    }\n}\n");
+    out
+}
+
+/// The store server's rules after `$MAGE_ROOT`, from Magento's `nginx.conf.sample`, in
+/// production mode (`setup/` and `update/` denied, static files cached for a year).
+const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
+        index index.php;
+        autoindex off;
+        charset UTF-8;
+        error_page 404 403 = /errors/404.php;
+
+        add_header X-Frame-Options "SAMEORIGIN" always;
+        add_header X-Content-Type-Options "nosniff" always;
+        add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+
+        # The web installer and updater are not part of a production store.
+        location ~* ^/(setup|update)($|/) {
+            deny all;
+        }
+        location /.user.ini {
+            deny all;
+        }
+
+        location / {
+            try_files $uri $uri/ /index.php$is_args$args;
+        }
+
+        location /pub/ {
+            location ~ ^/pub/media/(downloadable|customer|import|custom_options|theme_customization/.*\.xml) {
+                deny all;
+            }
+            alias $MAGE_ROOT/pub/;
+            add_header X-Frame-Options "SAMEORIGIN" always;
+            add_header X-Content-Type-Options "nosniff" always;
+        }
+
+        location /static/ {
+            expires max;
+            # Versioned URLs (static content signing) map to the same files.
+            location ~ ^/static/version\d*/ {
+                rewrite ^/static/version\d*/(.*)$ /static/$1 last;
+            }
+            location ~* \.(ico|jpg|jpeg|png|gif|svg|svgz|webp|avif|avifs|js|css|eot|ttf|otf|woff|woff2|html|json|webmanifest)$ {
+                add_header Cache-Control "public";
+                add_header X-Frame-Options "SAMEORIGIN" always;
+                add_header X-Content-Type-Options "nosniff" always;
+                expires +1y;
+                if (!-f $request_filename) {
+                    rewrite ^/static/?(.*)$ /static.php?resource=$1 last;
+                }
+            }
+            location ~* \.(zip|gz|gzip|bz2|csv|xml)$ {
+                add_header Cache-Control "no-store";
+                add_header X-Frame-Options "SAMEORIGIN" always;
+                add_header X-Content-Type-Options "nosniff" always;
+                expires off;
+                if (!-f $request_filename) {
+                    rewrite ^/static/?(.*)$ /static.php?resource=$1 last;
+                }
+            }
+            if (!-f $request_filename) {
+                rewrite ^/static/?(.*)$ /static.php?resource=$1 last;
+            }
+            add_header X-Frame-Options "SAMEORIGIN" always;
+            add_header X-Content-Type-Options "nosniff" always;
+        }
+
+        location /media/ {
+            try_files $uri $uri/ /get.php$is_args$args;
+            location ~ ^/media/theme_customization/.*\.xml {
+                deny all;
+            }
+            location ~* \.(ico|jpg|jpeg|png|gif|svg|svgz|webp|avif|avifs|js|css|eot|ttf|otf|woff|woff2)$ {
+                add_header Cache-Control "public";
+                add_header X-Frame-Options "SAMEORIGIN" always;
+                add_header X-Content-Type-Options "nosniff" always;
+                expires +1y;
+                try_files $uri $uri/ /get.php$is_args$args;
+            }
+            location ~* \.(zip|gz|gzip|bz2|csv|xml)$ {
+                add_header Cache-Control "no-store";
+                add_header X-Frame-Options "SAMEORIGIN" always;
+                add_header X-Content-Type-Options "nosniff" always;
+                expires off;
+                try_files $uri $uri/ /get.php$is_args$args;
+            }
+            add_header X-Frame-Options "SAMEORIGIN" always;
+            add_header X-Content-Type-Options "nosniff" always;
+        }
+
+        location /media/customer/ {
+            deny all;
+        }
+        location /media/downloadable/ {
+            deny all;
+        }
+        location /media/import/ {
+            deny all;
+        }
+        location /media/custom_options/ {
+            deny all;
+        }
+        location /errors/ {
+            location ~* \.xml$ {
+                deny all;
+            }
+        }
+
+        # Magento's PHP entry points, and nothing else.
+        location ~ ^/(index|get|static|errors/report|errors/404|errors/503|health_check)\.php$ {
+            try_files $uri =404;
+            fastcgi_pass fastcgi_backend;
+            fastcgi_buffers 16 16k;
+            fastcgi_buffer_size 32k;
+            fastcgi_param PHP_FLAG "session.auto_start=off";
+            fastcgi_read_timeout 600s;
+            fastcgi_connect_timeout 60s;
+            fastcgi_index index.php;
+            fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+            include @INCLUDE@/fastcgi_params;
+        }
+
+        # Any other PHP file, templates, server files and VCS metadata.
+        location ~* (\.php$|\.phtml$|\.htaccess$|\.htpasswd$|\.git|/\.) {
+            deny all;
+        }
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_served_from_pub_with_php_only_for_entry_points() {
+        let s = Settings {
+            port: 8080,
+            server_names: vec!["shop.example.com".into()],
+            status_port: 8081,
+            magento_root: "/var/www/magento".into(),
+            fastcgi: "127.0.0.1:9000".into(),
+            fpm_ping_path: "/fpm-ping".into(),
+            fpm_status_path: "/fpm-status".into(),
+            client_max_body_size_mb: 64,
+            worker_processes: 0,
+            worker_connections: 1024,
+            include_dir: "/etc/nginx".into(),
+            temp_dir: "/tmp/nginx".into(),
+            access_log: None,
+            error_log: None,
+            user: None,
+        };
+        let conf = render(&s);
+        for line in [
+            "        set $MAGE_ROOT /var/www/magento;",
+            "        root $MAGE_ROOT/pub;",
+            "        server_name shop.example.com;",
+            "    client_max_body_size 64m;",
+            "    gzip on;",
+            "        server 127.0.0.1:9000;",
+            "        location = /fpm-ping {",
+        ] {
+            assert!(
+                conf.lines().any(|l| l == line),
+                "missing {line:?} in\n{conf}"
+            );
+        }
+        assert!(!conf.contains("@INCLUDE@"));
+        assert_eq!(conf, render(&s));
+    }
+}

@@ -1,0 +1,453 @@
+//! `--target compose`: the same store on a developer machine, with the same images and
+//! configuration files: single-node Galera, one Redis per group, one Sentinel, Ellison, the
+//! web "pod" (nginx and Ellison share php-fpm's network namespace, as in the Kubernetes pod),
+//! search, cron and the setup run.
+//!
+//! The configuration files are rendered by the same functions as the cluster's, for one node
+//! of each kind (one Galera node, no Redis replicas, one Sentinel), and mounted at the same
+//! paths; services carry the Kubernetes host names and network aliases (`shop-galera-0`,
+//! `shop-sentinel-0.shop-sentinel`), so the scripts find themselves and their peers as in
+//! the cluster. Passwords come from `.env` (`kit secrets SPEC --format env > .env`): as
+//! environment variables, or as compose secrets mounted as files where `galera.sh` reads them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::EnvVar;
+use serde::Serialize;
+
+use super::redis::Group;
+use super::{configs, web, Content, Ctx};
+use crate::spec::Placement;
+
+/// The compose file.
+#[derive(Debug, Serialize)]
+struct ComposeFile {
+    name: String,
+    services: BTreeMap<String, Service>,
+    volumes: BTreeMap<String, BTreeMap<String, String>>,
+    secrets: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// A compose secret mounted as a file.
+#[derive(Debug, Serialize)]
+struct SecretMount {
+    source: String,
+    target: String,
+}
+
+/// One compose service.
+#[derive(Debug, Default, Serialize)]
+struct Service {
+    image: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    environment: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<SecretMount>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    networks: Option<BTreeMap<String, Aliases>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    depends_on: BTreeMap<String, Condition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthcheck: Option<Healthcheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Aliases {
+    aliases: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Condition {
+    condition: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Healthcheck {
+    test: Vec<String>,
+    interval: String,
+    retries: u32,
+    start_period: String,
+}
+
+/// The compose variable holding a Secret key: `db-password` -> `KIT_DB_PASSWORD`.
+pub fn env_var_of(key: &str) -> String {
+    format!("KIT_{}", key.to_uppercase().replace('-', "_"))
+}
+
+/// Container environment as compose values: Secret references become `${KIT_...}`.
+fn environment(vars: &[EnvVar]) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|v| {
+            let value = match (&v.value, &v.value_from) {
+                (Some(x), _) => x.replace('$', "$$"),
+                (None, Some(src)) => match &src.secret_key_ref {
+                    Some(k) => format!(
+                        "${{{}:?run: kit secrets SPEC --format env > .env}}",
+                        env_var_of(&k.key)
+                    ),
+                    None => String::new(),
+                },
+                (None, None) => String::new(),
+            };
+            (v.name.clone(), value)
+        })
+        .collect()
+}
+
+fn on_network(aliases: Vec<String>) -> Option<BTreeMap<String, Aliases>> {
+    Some(BTreeMap::from([(
+        "default".to_owned(),
+        Aliases { aliases },
+    )]))
+}
+
+fn healthy(names: &[&str]) -> BTreeMap<String, Condition> {
+    depends(names, "service_healthy")
+}
+
+fn started(names: &[&str]) -> BTreeMap<String, Condition> {
+    depends(names, "service_started")
+}
+
+fn depends(names: &[&str], condition: &str) -> BTreeMap<String, Condition> {
+    names
+        .iter()
+        .map(|n| {
+            (
+                (*n).to_owned(),
+                Condition {
+                    condition: condition.into(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn health(cmd: &str) -> Option<Healthcheck> {
+    Some(Healthcheck {
+        test: vec!["CMD-SHELL".into(), cmd.into()],
+        interval: "5s".into(),
+        retries: 60,
+        start_period: "10s".into(),
+    })
+}
+
+fn sh(script: String) -> Option<Vec<String>> {
+    Some(vec!["sh".into(), "-c".into(), script])
+}
+
+/// The compose files: `docker-compose.yaml`, `Makefile` and `config/*`.
+pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
+    let s = ctx.store;
+    let n = &s.name;
+    // One node of everything, rendered by the same functions as the cluster's files.
+    let mut single = s.clone();
+    single.galera.nodes = 1;
+    single.redis.replicas = 0;
+    single.redis.sentinels = 1;
+    let one = &single;
+    let mut files = BTreeMap::new();
+    let mut config = |name: &str, body: String| {
+        files.insert(format!("config/{name}"), Content::Text(body));
+        format!("./config/{name}")
+    };
+    let galera_files = configs::galera_files(one);
+    let my_cnf = config("galera/my.cnf", galera_files.my_cnf);
+    let galera_sh = config("galera/galera.sh", galera_files.script);
+    let ellison_toml = config("ellison/ellison.toml", configs::ellison_toml(one));
+    let nginx_conf = config("nginx/nginx.conf", configs::nginx_conf(one));
+    let env_php = config("magento/env.php", configs::env_php(one));
+    let php_ini = config("magento/php.ini", configs::php_ini(one));
+    let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
+    let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
+    let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
+    let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
+
+    let mut services = BTreeMap::new();
+    let password = |key: &str| {
+        format!(
+            "${{{}:?run: kit secrets SPEC --format env > .env}}",
+            env_var_of(key)
+        )
+    };
+    let galera_dir = configs::GALERA_CONFIG_DIR;
+    services.insert(
+        "galera".to_owned(),
+        Service {
+            image: s.galera.image.clone(),
+            hostname: Some(format!("{n}-galera-0")),
+            // The image's mysql user, owner of its /run/mysqld and of the new data volume.
+            user: Some(format!("{uid}:{uid}", uid = super::galera::UID)),
+            command: Some(vec![
+                "bash".into(),
+                format!("{galera_dir}/galera.sh"),
+                "start".into(),
+            ]),
+            volumes: vec![
+                format!("{my_cnf}:{galera_dir}/my.cnf:ro"),
+                format!("{galera_sh}:{galera_dir}/galera.sh:ro"),
+                format!("galera:{}", configs::GALERA_DATADIR),
+            ],
+            secrets: configs::GALERA_SECRET_FILES
+                .iter()
+                .map(|k| SecretMount {
+                    source: (*k).into(),
+                    target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
+                })
+                .collect(),
+            networks: on_network(vec![
+                format!("{n}-galera"),
+                format!("{n}-galera-0.{n}-galera-peers"),
+            ]),
+            healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
+            ..Default::default()
+        },
+    );
+    for g in [Group::Cache, Group::Session] {
+        let set = configs::redis_set(one, g);
+        let conf = config(
+            &format!("redis-{}/redis.conf", g.id()),
+            configs::redis_conf(one, g),
+        );
+        let start = config(
+            &format!("redis-{}/start.sh", g.id()),
+            configs::redis_start_script(one, g),
+        );
+        let dir = configs::REDIS_CONFIG_DIR;
+        services.insert(
+            format!("redis-{}", g.id()),
+            Service {
+                image: s.redis.image.clone(),
+                hostname: Some(format!("{set}-0")),
+                command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
+                environment: BTreeMap::from([(
+                    "REDIS_PASSWORD".into(),
+                    password("redis-password"),
+                )]),
+                volumes: vec![
+                    format!("{conf}:{dir}/redis.conf:ro"),
+                    format!("{start}:{dir}/start.sh:ro"),
+                    format!("redis-{}:{}", g.id(), configs::REDIS_DATA_DIR),
+                ],
+                networks: on_network(vec![format!("{set}-0.{set}")]),
+                healthcheck: health(
+                    "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli ping | grep -q PONG",
+                ),
+                ..Default::default()
+            },
+        );
+    }
+    let sentinel_set = format!("{n}-sentinel");
+    let dir = configs::REDIS_CONFIG_DIR;
+    services.insert(
+        "sentinel".to_owned(),
+        Service {
+            image: s.redis.image.clone(),
+            hostname: Some(format!("{sentinel_set}-0")),
+            command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
+            environment: BTreeMap::from([("REDIS_PASSWORD".into(), password("redis-password"))]),
+            volumes: vec![
+                format!("{sentinel_conf}:{dir}/sentinel.conf:ro"),
+                format!("{sentinel_sh}:{dir}/start.sh:ro"),
+            ],
+            networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
+            depends_on: healthy(&["redis-cache", "redis-session"]),
+            healthcheck: health("redis-cli -p 26379 ping | grep -q PONG"),
+            ..Default::default()
+        },
+    );
+
+    let magento_env = environment(&web::magento_env(ctx));
+    let kit_dir = configs::MAGENTO_CONFIG_DIR;
+    let env_php_mount = format!("{env_php}:{}/app/etc/env.php:ro", web::ROOT);
+    let magento_volumes = vec![
+        env_php_mount.clone(),
+        format!("{env_php}:{kit_dir}/env.php:ro"),
+        format!("{php_ini}:{kit_dir}/php.ini:ro"),
+        format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
+        format!("pub:{}/pub", web::ROOT),
+        format!("media:{}/pub/media", web::ROOT),
+    ];
+    let sidecar = s.ellison.placement == Placement::Sidecar;
+    let mut ellison = Service {
+        image: s.ellison.image.clone(),
+        command: Some(vec!["--config".into(), "/etc/ellison/ellison.toml".into()]),
+        environment: BTreeMap::from([(
+            "ELLISON_REDIS_PASSWORD".into(),
+            password("redis-password"),
+        )]),
+        volumes: vec![format!("{ellison_toml}:/etc/ellison/ellison.toml:ro")],
+        depends_on: healthy(&["sentinel"]),
+        ..Default::default()
+    };
+    if sidecar {
+        ellison.network_mode = Some("service:php-fpm".into());
+        ellison.depends_on.extend(started(&["php-fpm"]));
+    } else {
+        ellison
+            .environment
+            .insert("ELLISON_CLIENT_PASSWORD".into(), password("redis-password"));
+        ellison.networks = on_network(vec![format!("{n}-ellison")]);
+    }
+    services.insert("ellison".to_owned(), ellison);
+    services.insert(
+        "php-fpm".to_owned(),
+        Service {
+            image: s.magento.image.clone(),
+            command: Some(vec![
+                "php-fpm".into(),
+                "--fpm-config".into(),
+                format!("{kit_dir}/php-fpm.conf"),
+                "--nodaemonize".into(),
+            ]),
+            environment: magento_env.clone(),
+            volumes: magento_volumes.clone(),
+            // nginx and a sidecar Ellison share this network namespace, as in the pod.
+            ports: vec!["8080:8080".into()],
+            depends_on: healthy(&["galera", "search"]),
+            ..Default::default()
+        },
+    );
+    services.insert(
+        "nginx".to_owned(),
+        Service {
+            image: s.web.nginx_image.clone(),
+            // The file says `daemon off;`; the image's default command would say it again.
+            command: Some(vec![
+                "nginx".into(),
+                "-c".into(),
+                "/etc/nginx/nginx.conf".into(),
+            ]),
+            volumes: vec![
+                format!("{nginx_conf}:/etc/nginx/nginx.conf:ro"),
+                format!("pub:{}/pub:ro", web::ROOT),
+                format!("media:{}/pub/media:ro", web::ROOT),
+            ],
+            network_mode: Some("service:php-fpm".into()),
+            depends_on: started(&["php-fpm"]),
+            ..Default::default()
+        },
+    );
+    // The installer rewrites env.php: the setup container's app/etc stays writable, and the
+    // script copies the rendered file in.
+    let mut setup_volumes: Vec<String> = magento_volumes
+        .iter()
+        .filter(|v| **v != env_php_mount)
+        .cloned()
+        .collect();
+    setup_volumes.push(format!("{setup_sh}:/scripts/setup.sh:ro"));
+    services.insert(
+        "setup".to_owned(),
+        Service {
+            image: s.magento.image.clone(),
+            command: Some(vec!["sh".into(), "/scripts/setup.sh".into()]),
+            environment: magento_env.clone(),
+            volumes: setup_volumes,
+            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+            depends_on: started(&["ellison"]),
+            restart: Some("no".into()),
+            ..Default::default()
+        },
+    );
+    services.insert(
+        "cron".to_owned(),
+        Service {
+            image: s.magento.image.clone(),
+            command: sh(format!(
+                "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
+                web::ROOT
+            )),
+            environment: magento_env,
+            volumes: magento_volumes,
+            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+            depends_on: started(&["ellison"]),
+            ..Default::default()
+        },
+    );
+    let heap = (s.search.resources.memory.bytes / 2) >> 20;
+    let (java, home) = match s.search.engine {
+        crate::spec::Engine::Opensearch => ("OPENSEARCH_JAVA_OPTS", "/usr/share/opensearch"),
+        crate::spec::Engine::Elasticsearch => ("ES_JAVA_OPTS", "/usr/share/elasticsearch"),
+    };
+    services.insert(
+        "search".to_owned(),
+        Service {
+            image: s.search.image.clone(),
+            environment: BTreeMap::from([
+                ("discovery.type".into(), "single-node".into()),
+                (java.into(), format!("-Xms{heap}m -Xmx{heap}m")),
+                ("DISABLE_SECURITY_PLUGIN".into(), "true".into()),
+                ("DISABLE_INSTALL_DEMO_CONFIG".into(), "true".into()),
+                ("xpack.security.enabled".into(), "false".into()),
+            ]),
+            volumes: vec![format!("search:{home}/data")],
+            networks: on_network(vec![format!("{n}-search")]),
+            healthcheck: health("curl -fsS 'http://localhost:9200/_cluster/health?wait_for_status=yellow&timeout=2s'"),
+            ..Default::default()
+        },
+    );
+    let volumes = [
+        "galera",
+        "media",
+        "pub",
+        "redis-cache",
+        "redis-session",
+        "search",
+    ]
+    .iter()
+    .map(|v| ((*v).to_owned(), BTreeMap::new()))
+    .collect();
+    // Compose secrets from `.env` variables, mounted as files where galera.sh reads them.
+    let secrets = configs::GALERA_SECRET_FILES
+        .iter()
+        .map(|k| {
+            (
+                (*k).to_owned(),
+                BTreeMap::from([("environment".to_owned(), env_var_of(k))]),
+            )
+        })
+        .collect();
+    let compose = ComposeFile {
+        name: n.clone(),
+        services,
+        volumes,
+        secrets,
+    };
+    // Plain structs of strings and string-keyed maps always serialize; an empty file would
+    // fail `docker compose config` loudly rather than pass silently.
+    let yaml = serde_yaml_ng::to_string(&compose).unwrap_or_default();
+    files.insert(
+        "docker-compose.yaml".into(),
+        Content::Text(format!(
+            "# Store {n} for a developer machine, rendered by kit; do not edit.\n{yaml}"
+        )),
+    );
+    files.insert("Makefile".into(), Content::Text(makefile()));
+    files
+}
+
+fn makefile() -> String {
+    "# Developer commands for the store rendered by kit.\n\
+     .PHONY: up down logs setup ps\n\
+     up: .env\n\tdocker compose up -d\n\
+     down:\n\tdocker compose down\n\
+     logs:\n\tdocker compose logs -f\n\
+     setup: .env\n\tdocker compose run --rm setup\n\
+     ps:\n\tdocker compose ps\n\
+     .env:\n\t@echo 'create .env first: kit secrets SPEC --format env > .env' >&2; exit 1\n"
+        .to_owned()
+}

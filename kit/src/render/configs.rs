@@ -1,0 +1,698 @@
+//! The wiring between a validated store and `kit::conf`: the typed settings of every daemon,
+//! derived from the store (names, ports, memory-derived sizes, peers by the headless Services'
+//! DNS names), and the files they render into the store's ConfigMaps and compose files.
+//!
+//! Each `*_settings` function is the single place where a daemon's settings are decided; each
+//! file function renders them with the matching `conf` module. `env.php`, the setup script and
+//! the Varnish VCL have no daemon module and are rendered here.
+//!
+//! Contracts the renderers rely on (the constants below are the paths and ports they mount
+//! and probe):
+//! - Galera: `my.cnf` and `galera.sh` in [`GALERA_CONFIG_DIR`]; the Secret's keys as files in
+//!   [`GALERA_SECRETS_DIR`]; the data volume at [`GALERA_DATADIR`]; one `emptyDir` at
+//!   [`GALERA_RUN_DIR`] shared by the state server sidecar, the `wait` init container and the
+//!   server; the pod's host name is its StatefulSet pod name (the ordinal).
+//! - Redis and Sentinel: the rendered file and `start.sh` in [`REDIS_CONFIG_DIR`]; the start
+//!   script copies the file into the memory `emptyDir` [`REDIS_RUN_DIR`] and writes the
+//!   password include there from `REDIS_PASSWORD`; Redis data at [`REDIS_DATA_DIR`].
+//! - Magento: `env.php`, `php.ini` and `php-fpm.conf` in [`MAGENTO_CONFIG_DIR`];
+//!   `PHP_INI_SCAN_DIR=:<that dir>`; php-fpm runs with `--fpm-config` on that file.
+//! - No content carries a password: the daemons and scripts read them from files or the
+//!   environment at start.
+
+use std::path::PathBuf;
+
+use crate::conf::{ellison, galera, nginx, php, redis, sentinel};
+use crate::render::redis::Group;
+use crate::render::web::ROOT;
+use crate::spec::Placement;
+use crate::validate::Store;
+
+/// Port php-fpm listens on, inside the web pod.
+pub const FPM_PORT: u16 = 9000;
+/// nginx's status server in the web pod: `/nginx-health`, php-fpm's ping and status.
+pub const NGINX_STATUS_PORT: u16 = 8081;
+/// php-fpm's ping path (answers `pong`), served on [`NGINX_STATUS_PORT`].
+pub const FPM_PING_PATH: &str = "/fpm-ping";
+/// php-fpm's status path, served on [`NGINX_STATUS_PORT`].
+pub const FPM_STATUS_PATH: &str = "/fpm-status";
+/// Where the `magento-config` ConfigMap (env.php, php.ini, php-fpm.conf) is mounted.
+pub const MAGENTO_CONFIG_DIR: &str = "/etc/kit/magento";
+
+/// Where `my.cnf` and `galera.sh` are mounted.
+pub const GALERA_CONFIG_DIR: &str = "/etc/mysql/kit";
+/// Where the Secret's keys are mounted as files for `galera.sh`.
+pub const GALERA_SECRETS_DIR: &str = "/etc/mysql/secrets";
+/// The Galera data volume.
+pub const GALERA_DATADIR: &str = "/var/lib/mysql";
+/// The run directory shared by the Galera pod's containers.
+pub const GALERA_RUN_DIR: &str = "/run/mysqld";
+/// The Secret keys `galera.sh` reads as files.
+pub const GALERA_SECRET_FILES: &[&str] = &[
+    "db-password",
+    "galera-monitor-password",
+    "galera-sst-password",
+];
+
+/// Where a Redis node's or Sentinel's ConfigMap (config and `start.sh`) is mounted.
+pub const REDIS_CONFIG_DIR: &str = "/etc/redis";
+/// The memory `emptyDir` with the running config and the password include.
+pub const REDIS_RUN_DIR: &str = "/run/redis";
+/// The Redis data volume.
+pub const REDIS_DATA_DIR: &str = "/data";
+/// Redis's port.
+pub const REDIS_PORT: u16 = 6379;
+/// Sentinel's port.
+pub const SENTINEL_PORT: u16 = 26379;
+
+/// The host name of a StatefulSet pod behind its headless Service.
+fn pod_host(set: &str, service: &str, i: u32) -> String {
+    format!("{set}-{i}.{service}")
+}
+
+/// Whole cores for a CPU quantity (`500m` -> 1, `1.5` -> 2), at least 1.
+fn cpu_cores(cpu: &str) -> u32 {
+    let millis = match cpu.strip_suffix('m') {
+        Some(m) => m.parse::<f64>().unwrap_or(1000.0),
+        None => cpu.parse::<f64>().map_or(1000.0, |c| c * 1000.0),
+    };
+    // A validated quantity is small and positive; the cast saturates otherwise.
+    ((millis / 1000.0).ceil() as u32).max(1)
+}
+
+/// php-fpm's process manager for the store's php-fpm memory: OPcache's 512 MiB and 128 MiB
+/// for the master set aside, 192 MiB per child.
+pub fn fpm_pm(store: &Store) -> php::Pm {
+    php::Pm::for_max_children(php::max_children(
+        store.magento.resources.memory.bytes,
+        (512 + 128) << 20,
+        192 << 20,
+    ))
+}
+
+/// MariaDB's `max_connections`: every php-fpm child of the largest web fleet, plus room for
+/// cron, setup, backups and operators; at least 200.
+fn galera_max_connections(store: &Store) -> u32 {
+    let replicas = store
+        .web
+        .autoscaling
+        .map_or(store.web.replicas, |(max, _)| max);
+    (fpm_pm(store).max_children * replicas + 100).max(200)
+}
+
+/// Galera's settings: every node of the StatefulSet as a peer by its headless Service name.
+pub fn galera_settings(store: &Store) -> galera::Settings {
+    let set = format!("{}-galera", store.name);
+    let service = format!("{}-galera-peers", store.name);
+    let secret = |key: &str| PathBuf::from(GALERA_SECRETS_DIR).join(key);
+    galera::Settings {
+        cluster_name: store.name.clone(),
+        peers: (0..store.galera.nodes)
+            .map(|i| galera::Peer::standard(format!("{set}-{i}"), pod_host(&set, &service, i)))
+            .collect(),
+        ordinal: galera::Ordinal::FromHostname,
+        paths: galera::Paths {
+            my_cnf: PathBuf::from(GALERA_CONFIG_DIR).join(galera::MY_CNF),
+            datadir: GALERA_DATADIR.into(),
+            run_dir: GALERA_RUN_DIR.into(),
+            log_error: None,
+        },
+        bind_address: "0.0.0.0".into(),
+        provider: "/usr/lib/galera/libgalera_smm.so".into(),
+        memory_limit_bytes: store.galera.resources.memory.bytes,
+        max_connections: galera_max_connections(store),
+        max_allowed_packet_bytes: 64 << 20,
+        gcache_bytes: 1 << 30,
+        applier_threads: (cpu_cores(&store.galera.resources.cpu) * 2).max(2),
+        sst: galera::Account {
+            user: "mariabackup".into(),
+            password_file: secret("galera-sst-password"),
+        },
+        monitor: galera::Account {
+            user: "monitor".into(),
+            password_file: secret("galera-monitor-password"),
+        },
+        database: Some(galera::Database {
+            name: "magento".into(),
+            account: galera::Account {
+                user: "magento".into(),
+                password_file: secret("db-password"),
+            },
+        }),
+        run_as: None,
+    }
+}
+
+/// `my.cnf` and `galera.sh`.
+pub fn galera_files(store: &Store) -> galera::Files {
+    galera::render(&galera_settings(store))
+}
+
+/// The memory of a group's nodes.
+fn group_memory(store: &Store, g: Group) -> u64 {
+    match g {
+        Group::Cache => store.redis.cache_memory.bytes,
+        Group::Session => store.redis.session_memory.bytes,
+    }
+}
+
+/// The StatefulSet (and headless Service) name of a Redis group.
+pub fn redis_set(store: &Store, g: Group) -> String {
+    format!("{}-redis-{}", store.name, g.id())
+}
+
+/// The Sentinels, by their headless Service names.
+pub fn sentinel_hosts(store: &Store) -> Vec<(String, u16)> {
+    let set = format!("{}-sentinel", store.name);
+    (0..store.redis.sentinels)
+        .map(|i| (pod_host(&set, &set, i), SENTINEL_PORT))
+        .collect()
+}
+
+/// A group's `redis.conf`: the role is decided at start by the start script, so the file is
+/// a master's; `maxmemory` is three quarters of the container memory (replication buffers
+/// and fork copy-on-write need the rest); the cache is evicted least recently used and
+/// snapshotted, sessions are never evicted and appended to a file.
+pub fn redis_settings(store: &Store, g: Group) -> redis::Settings {
+    let (eviction, persistence) = match g {
+        Group::Cache => (redis::Eviction::AllKeysLru, redis::Persistence::Snapshots),
+        Group::Session => (redis::Eviction::NoEviction, redis::Persistence::AppendOnly),
+    };
+    redis::Settings {
+        bind: "0.0.0.0".into(),
+        port: REDIS_PORT,
+        dir: REDIS_DATA_DIR.into(),
+        logfile: None,
+        role: redis::Role::Master,
+        announce: None,
+        maxmemory_bytes: group_memory(store, g) / 4 * 3,
+        eviction,
+        persistence,
+        // Without replicas a master must not wait for one.
+        min_replicas_to_write: store.redis.replicas.min(1),
+        min_replicas_max_lag_secs: 10,
+        auth_include: Some(PathBuf::from(REDIS_RUN_DIR).join(redis::AUTH_INCLUDE)),
+    }
+}
+
+/// A group's start script: pod 0 is the master of a fresh group; afterwards the Sentinels say.
+pub fn redis_start_settings(store: &Store, g: Group) -> redis::StartSettings {
+    let set = redis_set(store, g);
+    redis::StartSettings {
+        config: PathBuf::from(REDIS_CONFIG_DIR).join("redis.conf"),
+        run_dir: REDIS_RUN_DIR.into(),
+        password_env: "REDIS_PASSWORD".into(),
+        master_name: g.master_name().into(),
+        sentinels: sentinel_hosts(store),
+        self_host: redis::SelfHost::Hostname {
+            domain: set.clone(),
+        },
+        port: REDIS_PORT,
+        initial_master: (pod_host(&set, &set, 0), REDIS_PORT),
+    }
+}
+
+/// A group's `redis.conf`.
+pub fn redis_conf(store: &Store, g: Group) -> String {
+    redis::render(&redis_settings(store, g))
+}
+
+/// A group's `start.sh`.
+pub fn redis_start_script(store: &Store, g: Group) -> String {
+    redis::render_start_script(&redis_start_settings(store, g))
+}
+
+/// The Sentinels' `sentinel.conf`: both groups, quorum a majority of the Sentinels.
+pub fn sentinel_settings(store: &Store) -> sentinel::Settings {
+    sentinel::Settings {
+        bind: "0.0.0.0".into(),
+        port: SENTINEL_PORT,
+        dir: REDIS_RUN_DIR.into(),
+        logfile: None,
+        announce: None,
+        hostnames: true,
+        monitors: [Group::Cache, Group::Session]
+            .into_iter()
+            .map(|g| {
+                let set = redis_set(store, g);
+                sentinel::Monitor {
+                    name: g.master_name().into(),
+                    host: pod_host(&set, &set, 0),
+                    port: REDIS_PORT,
+                    quorum: store.redis.sentinels / 2 + 1,
+                }
+            })
+            .collect(),
+        down_after_ms: 5000,
+        failover_timeout_ms: 60000,
+        parallel_syncs: 1,
+        auth_include: Some(PathBuf::from(REDIS_RUN_DIR).join(sentinel::AUTH_INCLUDE)),
+    }
+}
+
+/// The Sentinels' start script.
+pub fn sentinel_start_settings(store: &Store) -> sentinel::StartSettings {
+    sentinel::StartSettings {
+        config: PathBuf::from(REDIS_CONFIG_DIR).join("sentinel.conf"),
+        run_dir: REDIS_RUN_DIR.into(),
+        password_env: "REDIS_PASSWORD".into(),
+        master_names: [Group::Cache, Group::Session]
+            .iter()
+            .map(|g| g.master_name().to_owned())
+            .collect(),
+        announce: Some((
+            redis::SelfHost::Hostname {
+                domain: format!("{}-sentinel", store.name),
+            },
+            SENTINEL_PORT,
+        )),
+        peers: sentinel_hosts(store),
+    }
+}
+
+/// `sentinel.conf`.
+pub fn sentinel_conf(store: &Store) -> String {
+    sentinel::render(&sentinel_settings(store))
+}
+
+/// The Sentinels' `start.sh`.
+pub fn sentinel_start_script(store: &Store) -> String {
+    sentinel::render_start_script(&sentinel_start_settings(store))
+}
+
+/// Where Magento reaches Ellison: itself beside php-fpm, or the standalone Service.
+pub fn ellison_host(store: &Store) -> String {
+    match store.ellison.placement {
+        Placement::Sidecar => "127.0.0.1".into(),
+        Placement::Standalone => format!("{}-ellison", store.name),
+    }
+}
+
+/// Ellison's settings: one group per Redis group, on loopback beside php-fpm or on every
+/// address when standalone. Passwords come from `ELLISON_REDIS_PASSWORD` (and, standalone,
+/// `ELLISON_CLIENT_PASSWORD`), set from the Secret.
+pub fn ellison_settings(store: &Store) -> ellison::Settings {
+    let host = match store.ellison.placement {
+        Placement::Sidecar => "127.0.0.1",
+        Placement::Standalone => "0.0.0.0",
+    };
+    let sentinels: Vec<String> = sentinel_hosts(store)
+        .into_iter()
+        .map(|(h, p)| format!("{h}:{p}"))
+        .collect();
+    ellison::Settings {
+        admin_listen: Some(format!("0.0.0.0:{}", super::ellison::ADMIN_PORT)),
+        log: "info".into(),
+        drain_grace_secs: 20,
+        hold_timeout_ms: 5000,
+        groups: [Group::Cache, Group::Session]
+            .into_iter()
+            .map(|g| ellison::Group {
+                name: g.master_name().into(),
+                listen: format!("{host}:{}", g.ellison_port()),
+                master_name: g.master_name().into(),
+                sentinels: sentinels.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// `ellison.toml`.
+pub fn ellison_toml(store: &Store) -> String {
+    ellison::render(&ellison_settings(store))
+}
+
+/// nginx in the web pod: the store on 8080 for the store's domains, probes on
+/// [`NGINX_STATUS_PORT`], every writable path under `/tmp` (an `emptyDir`).
+pub fn nginx_settings(store: &Store) -> nginx::Settings {
+    nginx::Settings {
+        port: 8080,
+        server_names: store.domains.clone(),
+        status_port: NGINX_STATUS_PORT,
+        magento_root: ROOT.into(),
+        fastcgi: format!("127.0.0.1:{FPM_PORT}"),
+        fpm_ping_path: FPM_PING_PATH.into(),
+        fpm_status_path: FPM_STATUS_PATH.into(),
+        client_max_body_size_mb: 64,
+        // The container has a quarter of a core: `auto` would count the node's CPUs.
+        worker_processes: 2,
+        worker_connections: 1024,
+        include_dir: "/etc/nginx".into(),
+        temp_dir: "/tmp".into(),
+        access_log: None,
+        error_log: None,
+        user: None,
+    }
+}
+
+/// `nginx.conf`.
+pub fn nginx_conf(store: &Store) -> String {
+    nginx::render(&nginx_settings(store))
+}
+
+/// php-fpm's main config with its pool; children from the container memory.
+pub fn fpm_settings(store: &Store) -> php::FpmSettings {
+    php::FpmSettings {
+        pid_file: "/tmp/php-fpm.pid".into(),
+        error_log: None,
+        pool: "www".into(),
+        listen: format!("127.0.0.1:{FPM_PORT}"),
+        user: None,
+        pm: fpm_pm(store),
+        ping_path: FPM_PING_PATH.into(),
+        status_path: FPM_STATUS_PATH.into(),
+        request_terminate_timeout_secs: 600,
+    }
+}
+
+/// `php-fpm.conf`.
+pub fn php_fpm_conf(store: &Store) -> String {
+    php::render_fpm(&fpm_settings(store))
+}
+
+/// The `php.ini` overrides (Adobe's OPcache and realpath cache recommendations; 756 MiB per
+/// web request; the CLI jobs raise it with `-d memory_limit=2G`).
+pub fn ini_settings(_store: &Store) -> php::IniSettings {
+    php::IniSettings {
+        memory_limit_mb: 756,
+        max_execution_time_secs: 600,
+        upload_max_mb: 64,
+        opcache_memory_mb: 512,
+        opcache_max_files: 60000,
+        opcache_validate_timestamps: false,
+        realpath_cache_kb: 10240,
+        timezone: "UTC".into(),
+    }
+}
+
+/// `php.ini`.
+pub fn php_ini(store: &Store) -> String {
+    php::render_ini(&ini_settings(store))
+}
+
+/// A PHP single-quoted string literal.
+fn php_str(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Magento's cache types, all enabled (Magento treats a type missing here as disabled).
+const CACHE_TYPES: &[&str] = &[
+    "block_html",
+    "collections",
+    "compiled_config",
+    "config",
+    "config_integration",
+    "config_integration_api",
+    "config_webservice",
+    "customer_notification",
+    "db_ddl",
+    "eav",
+    "full_page",
+    "graphql_query_resolver_result",
+    "layout",
+    "reflection",
+    "translate",
+];
+
+/// Magento's `app/etc/env.php`: the database through the Galera client Service; cache
+/// (db 0) and page cache (db 1) on the cache group and sessions (db 2) on the session group,
+/// through Ellison, with the Redis backend options of Magento's documentation; Varnish as
+/// the full-page cache when enabled. Every password and the crypt key come from the
+/// environment (the Secret), never from this file.
+pub fn env_php(store: &Store) -> String {
+    let redis = php_str(&ellison_host(store));
+    let cache_port = Group::Cache.ellison_port();
+    let session_port = Group::Session.ellison_port();
+    let db_host = php_str(&format!("{}-galera", store.name));
+    let prefix = php_str(&format!("{}_", short_prefix(&store.name)));
+    let mut out = format!(
+        r#"<?php
+// Magento 2 deployment configuration, rendered by kit: do not edit, re-render.
+// Passwords and the crypt key come from the pod's environment (the store's Secret).
+$redisPassword = getenv('REDIS_PASSWORD') ?: '';
+return [
+    'MAGE_MODE' => 'production',
+    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
+    'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
+    'directories' => ['document_root_is_pub' => true],
+    'x-frame-options' => 'SAMEORIGIN',
+    'lock' => ['provider' => 'db'],
+    'db' => [
+        'table_prefix' => '',
+        'connection' => [
+            'default' => [
+                'host' => {db_host},
+                'dbname' => 'magento',
+                'username' => 'magento',
+                'password' => getenv('DB_PASSWORD'),
+                'model' => 'mysql4',
+                'engine' => 'innodb',
+                'initStatements' => 'SET NAMES utf8mb4;',
+                'active' => '1',
+                'driver_options' => [],
+            ],
+        ],
+    ],
+    'resource' => ['default_setup' => ['connection' => 'default']],
+    'session' => [
+        'save' => 'redis',
+        'redis' => [
+            'host' => {redis},
+            'port' => '{session_port}',
+            'password' => $redisPassword,
+            'timeout' => '2.5',
+            'persistent_identifier' => '',
+            'database' => '2',
+            'compression_threshold' => '2048',
+            'compression_library' => 'gzip',
+            'log_level' => '4',
+            'max_concurrency' => '6',
+            'break_after_frontend' => '5',
+            'break_after_adminhtml' => '30',
+            'first_lifetime' => '600',
+            'bot_first_lifetime' => '60',
+            'bot_lifetime' => '7200',
+            'disable_locking' => '0',
+            'min_lifetime' => '60',
+            'max_lifetime' => '2592000',
+        ],
+    ],
+    'cache' => [
+        'frontend' => [
+            'default' => [
+                'id_prefix' => {prefix},
+                'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
+                'backend_options' => [
+                    'server' => {redis},
+                    'port' => '{cache_port}',
+                    'password' => $redisPassword,
+                    'database' => '0',
+                    'compress_data' => '1',
+                    'compression_lib' => '',
+                ],
+            ],
+            'page_cache' => [
+                'id_prefix' => {prefix},
+                'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
+                'backend_options' => [
+                    'server' => {redis},
+                    'port' => '{cache_port}',
+                    'password' => $redisPassword,
+                    'database' => '1',
+                    'compress_data' => '0',
+                ],
+            ],
+        ],
+        'allow_parallel_generation' => false,
+    ],
+    'cache_types' => [
+"#
+    );
+    for t in CACHE_TYPES {
+        out.push_str(&format!("        '{t}' => 1,\n"));
+    }
+    out.push_str("    ],\n");
+    if store.rabbitmq.is_some() {
+        out.push_str(&format!(
+            "    'queue' => [\n        'consumers_wait_for_messages' => 0,\n        'amqp' => [\n            \
+             'host' => {host},\n            'port' => '5672',\n            'user' => 'magento',\n            \
+             'password' => getenv('AMQP_PASSWORD'),\n            'virtualhost' => '/',\n        ],\n    ],\n",
+            host = php_str(&format!("{}-rabbitmq", store.name)),
+        ));
+    }
+    if store.varnish.is_some() {
+        let varnish = php_str(&format!("{}-varnish", store.name));
+        out.push_str(&format!(
+            "    'http_cache_hosts' => [['host' => {varnish}, 'port' => '{VARNISH_PURGE_PORT}']],\n    \
+             'system' => ['default' => ['system' => ['full_page_cache' => [\n        \
+             'caching_application' => '2',\n        \
+             'varnish' => ['backend_host' => {web}, 'backend_port' => '8080', 'grace_period' => '300'],\n    \
+             ]]]],\n",
+            web = php_str(&format!("{}-web", store.name)),
+        ));
+    }
+    out.push_str("];\n");
+    out
+}
+
+/// A cache id prefix from the store name: up to 8 characters, as Magento generates.
+fn short_prefix(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect()
+}
+
+/// The setup Job's script: installs Magento into an empty database, or upgrades it; then
+/// imports `app/etc/config.php`. `app/etc` is a writable copy of the image's (the installer
+/// rewrites `env.php`); the rendered `env.php` is copied in first and again at the end, so
+/// the web pods and the database agree on it.
+pub fn magento_setup_script(_store: &Store) -> String {
+    format!(
+        r#"#!/bin/sh
+# Installs Magento into an empty database, or upgrades it; then imports app/etc/config.php.
+# Rendered by kit: do not edit, re-render.
+set -eu
+cd {ROOT}
+magento() {{ php -d memory_limit=2G bin/magento "$@"; }}
+cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+tables=$(php -r '$p = new PDO("mysql:host=".getenv("DB_HOST").";dbname=".getenv("DB_NAME"), getenv("DB_USER"), getenv("DB_PASSWORD")); echo $p->query("SHOW TABLES LIKE \"core_config_data\"")->rowCount();')
+if [ "$tables" = 0 ]; then
+  magento setup:install --no-interaction \
+    --db-host="$DB_HOST" --db-name="$DB_NAME" --db-user="$DB_USER" --db-password="$DB_PASSWORD" \
+    --base-url="$BASE_URL" --base-url-secure="$BASE_URL" --use-secure=1 --use-secure-admin=1 \
+    --admin-user=admin --admin-email="$ADMIN_EMAIL" \
+    --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
+    --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
+    "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"
+  cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+else
+  magento setup:db:status || magento setup:upgrade --keep-generated --no-interaction
+fi
+magento app:config:import --no-interaction
+"#
+    )
+}
+
+/// Port Varnish accepts purges on: reachable from the Magento pods only (NetworkPolicy), never
+/// through the ingress, which only forwards to the `http` port.
+pub const VARNISH_PURGE_PORT: u16 = 6091;
+
+/// Varnish's VCL for Magento 2 (after the VCL `bin/magento varnish:vcl:generate` writes): the
+/// web Service as the backend probed on `/health_check.php`, purges by tag pattern only on
+/// the purge port, no caching of the checkout, customer and admin areas or of requests with
+/// authorisation, the cache varied by `X-Magento-Vary`, grace while the backend is sick.
+pub fn varnish_vcl(store: &Store) -> String {
+    vcl(&format!("{}-web", store.name), 8080)
+}
+
+/// The VCL of [`varnish_vcl`] for a backend (the web Service and its port).
+pub fn vcl(backend_host: &str, backend_port: u16) -> String {
+    format!(
+        r#"vcl 4.1;
+# Varnish for Magento 2, rendered by kit: do not edit, re-render.
+
+backend default {{
+    .host = "{backend_host}";
+    .port = "{backend_port}";
+    .first_byte_timeout = 600s;
+    .probe = {{
+        .url = "/health_check.php";
+        .timeout = 2s;
+        .interval = 5s;
+        .window = 10;
+        .threshold = 5;
+    }}
+}}
+
+sub vcl_recv {{
+    if (req.method == "PURGE") {{
+        # Purges come from Magento's pods on the purge port only.
+        if (local.socket != "purge") {{
+            return (synth(405, "Method not allowed"));
+        }}
+        if (!req.http.X-Magento-Tags-Pattern && !req.http.X-Pool) {{
+            return (purge);
+        }}
+        if (req.http.X-Magento-Tags-Pattern) {{
+            ban("obj.http.X-Magento-Tags ~ " + req.http.X-Magento-Tags-Pattern);
+        }}
+        if (req.http.X-Pool) {{
+            ban("obj.http.X-Pool ~ " + req.http.X-Pool);
+        }}
+        return (synth(200, "Purged"));
+    }}
+    if (req.method != "GET" && req.method != "HEAD") {{
+        return (pass);
+    }}
+    if (req.url ~ "^/(checkout|customer|admin|rest|soap|graphql|health_check\.php)") {{
+        return (pass);
+    }}
+    if (req.http.Authorization) {{
+        return (pass);
+    }}
+    # Marketing parameters do not change the page.
+    if (req.url ~ "(\?|&)(gclid|fbclid|utm_[a-z]+|_ga|mc_[a-z]+)=") {{
+        set req.url = regsuball(req.url, "(gclid|fbclid|utm_[a-z]+|_ga|mc_[a-z]+)=[^&]*&?", "");
+        set req.url = regsub(req.url, "[?&]+$", "");
+    }}
+    if (req.url ~ "^/(pub/)?(media|static)/") {{
+        unset req.http.Cookie;
+    }}
+    return (hash);
+}}
+
+sub vcl_hash {{
+    if (req.http.cookie ~ "X-Magento-Vary=") {{
+        hash_data(regsub(req.http.cookie, "^.*?X-Magento-Vary=([^;]+);*.*$", "\1"));
+    }}
+    hash_data(req.http.X-Forwarded-Proto);
+}}
+
+sub vcl_backend_response {{
+    set beresp.grace = 3d;
+    if (beresp.http.content-type ~ "text") {{
+        set beresp.do_esi = true;
+    }}
+    if (beresp.status != 200 && beresp.status != 404) {{
+        set beresp.ttl = 0s;
+        set beresp.uncacheable = true;
+        return (deliver);
+    }}
+    if (beresp.http.Cache-Control ~ "private|no-cache|no-store" || beresp.http.Set-Cookie) {{
+        set beresp.ttl = 120s;
+        set beresp.uncacheable = true;
+    }}
+    return (deliver);
+}}
+
+sub vcl_deliver {{
+    unset resp.http.X-Magento-Tags;
+    unset resp.http.X-Pool;
+    unset resp.http.X-Powered-By;
+    unset resp.http.Server;
+    unset resp.http.X-Varnish;
+    unset resp.http.Via;
+    unset resp.http.Link;
+}}
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_quantities_round_up_to_whole_cores() {
+        assert_eq!(cpu_cores("500m"), 1);
+        assert_eq!(cpu_cores("1.5"), 2);
+        assert_eq!(cpu_cores("4"), 4);
+    }
+
+    #[test]
+    fn php_strings_are_quoted() {
+        assert_eq!(php_str(r"a'b\c"), r"'a\'b\\c'");
+    }
+}

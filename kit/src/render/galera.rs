@@ -1,0 +1,314 @@
+//! MariaDB Galera: a Parallel StatefulSet running `conf::galera`'s `galera.sh`: the state
+//! server as a native sidecar, the bootstrap decision (`galera.sh wait`, fail closed) as an
+//! init container, the server (`galera.sh start`) with readiness on wsrep sync state, a cheap
+//! liveness ping and a startup probe long enough for SST; peer (with the state port) and
+//! client Services, a PodDisruptionBudget and the backup volume; and `galera-recover.sh`, the
+//! operator's way out of a full outage that lost a node.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
+    SecretVolumeSource, Volume, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::{
+    config_annotation, config_volume, configs, container, empty_dir, exec_probe, mount, ports,
+    resources, resources_of, tcp_probe, Component, Ctx, Object,
+};
+use crate::conf::galera;
+
+/// UID of the `mysql` user of the official MariaDB image.
+pub const UID: i64 = 999;
+
+/// Port of each node's state server (`galera.sh serve-state`), where peers read its position.
+pub const STATE_PORT: u16 = 4569;
+
+/// `&str`s of a command.
+fn script_refs(cmd: &[String]) -> Vec<&str> {
+    cmd.iter().map(String::as_str).collect()
+}
+
+/// Galera's ports: client, replication, incremental state transfer, state snapshot transfer.
+const PORTS: &[(&str, i32)] = &[
+    ("mysql", 3306),
+    ("galera", 4567),
+    ("ist", 4568),
+    ("sst", 4444),
+];
+
+/// A PersistentVolumeClaim (template) of `size` on `class`.
+pub fn claim(
+    ctx: &Ctx<'_>,
+    name: String,
+    c: Component,
+    size: &str,
+    class: Option<&String>,
+    mode: &str,
+) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ctx.meta(name, c),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec![mode.into()]),
+            storage_class_name: class.cloned(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_owned(),
+                    Quantity(size.to_owned()),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Secret's keys as files for `galera.sh` (group-readable: `fsGroup` owns them).
+fn secret_files(ctx: &Ctx<'_>) -> Volume {
+    Volume {
+        name: "secrets".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(ctx.store.secret_name.clone()),
+            items: Some(
+                configs::GALERA_SECRET_FILES
+                    .iter()
+                    .map(|k| KeyToPath {
+                        key: (*k).into(),
+                        path: (*k).into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `bash <galera.sh> <subcommand>`.
+fn script(sub: &str) -> Vec<String> {
+    vec![
+        "bash".into(),
+        format!("{}/{}", configs::GALERA_CONFIG_DIR, galera::SCRIPT),
+        sub.into(),
+    ]
+}
+
+/// The Galera objects.
+pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
+    let s = ctx.store;
+    let g = &s.galera;
+    let c = Component::Galera;
+    let set = ctx.name("galera");
+    let peers = ctx.name("galera-peers");
+    let files = configs::galera_files(s);
+    let mounts = vec![
+        mount("config", configs::GALERA_CONFIG_DIR, true),
+        mount("secrets", configs::GALERA_SECRETS_DIR, true),
+        mount("data", configs::GALERA_DATADIR, false),
+        mount("run", configs::GALERA_RUN_DIR, false),
+        mount("tmp", "/tmp", false),
+    ];
+
+    // The state server: a native sidecar, started before the decision, serving this node's
+    // position to its peers for as long as the pod lives.
+    let mut state = container("state", &g.image, true);
+    state.command = Some(script("serve-state"));
+    state.restart_policy = Some("Always".into());
+    state.ports = ports(&[("state", i32::from(STATE_PORT))]);
+    state.volume_mounts = Some(mounts.clone());
+    state.resources = Some(resources_of("100m", "128Mi"));
+    state.startup_probe = Some(tcp_probe("state", 2, 30));
+    state.liveness_probe = Some(tcp_probe("state", 20, 3));
+    state.readiness_probe = Some(tcp_probe("state", 10, 3));
+
+    // Join a Primary peer, bootstrap only as the provably most advanced node, else wait:
+    // the pod stays in this init container until it may start (fail closed).
+    let mut decide = container("decide", &g.image, true);
+    decide.command = Some(script("wait"));
+    decide.volume_mounts = Some(mounts.clone());
+    decide.resources = Some(resources(&g.resources));
+
+    let mut db = container("mariadb", &g.image, true);
+    db.command = Some(script("start"));
+    db.ports = ports(PORTS);
+    db.volume_mounts = Some(mounts);
+    db.resources = Some(resources(&g.resources));
+    // An SST of a large database takes long: one hour before liveness applies.
+    db.startup_probe = Some(exec_probe(&script_refs(&script("live")), 10, 360));
+    db.liveness_probe = Some(exec_probe(&script_refs(&script("live")), 10, 6));
+    db.readiness_probe = Some(exec_probe(&script_refs(&script("ready")), 5, 3));
+
+    let sts = StatefulSet {
+        metadata: ctx.meta(set.clone(), c),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(g.nodes as i32),
+            service_name: Some(peers.clone()),
+            pod_management_policy: Some("Parallel".into()),
+            selector: ctx.label_selector(c),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(ctx.labels(c)),
+                    annotations: Some(config_annotation(&[&files.my_cnf, &files.script])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    automount_service_account_token: Some(false),
+                    security_context: Some(ctx.pod_security(UID)),
+                    affinity: (g.nodes > 1).then(|| ctx.anti_affinity(c, true)),
+                    termination_grace_period_seconds: Some(120),
+                    init_containers: Some(vec![state, decide]),
+                    containers: vec![db],
+                    volumes: Some(vec![
+                        config_volume("config", ctx.name("galera"), 0o444),
+                        secret_files(ctx),
+                        empty_dir("run", true),
+                        empty_dir("tmp", false),
+                    ]),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: Some(vec![claim(
+                ctx,
+                "data".into(),
+                c,
+                &g.storage,
+                s.storage_class.as_ref(),
+                "ReadWriteOnce",
+            )]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    let mut out = vec![
+        ctx.config_map(
+            ctx.name("galera"),
+            c,
+            &[
+                (galera::MY_CNF, files.my_cnf),
+                (galera::SCRIPT, files.script),
+            ],
+        ),
+        ctx.service(
+            peers,
+            c,
+            &[PORTS, &[("state", i32::from(STATE_PORT))]].concat(),
+            true,
+        ),
+        ctx.service(set.clone(), c, &PORTS[..1], false),
+        Object::StatefulSet(sts),
+        ctx.pdb(set, c),
+    ];
+    if s.galera.backup_schedule.is_some() {
+        out.push(Object::PersistentVolumeClaim(claim(
+            ctx,
+            ctx.name("galera-backup"),
+            Component::Backup,
+            &g.storage,
+            s.storage_class.as_ref(),
+            "ReadWriteOnce",
+        )));
+    }
+    out
+}
+
+/// `galera-recover.sh`: the operator's one-shot way out of a full outage in which a node is
+/// lost for good (every other node then waits, fail closed, in its `decide` init container).
+/// It reads each reachable node's published position through its state sidecar, refuses when
+/// a node is still Primary or the histories differ, names the most advanced node and, once
+/// the operator confirms it, runs `galera.sh force-bootstrap` there. That node bootstraps at
+/// its next attempt; the others join it.
+pub fn recover_script(ctx: &Ctx<'_>) -> String {
+    let set = ctx.name("galera");
+    let pods: Vec<String> = (0..ctx.store.galera.nodes)
+        .map(|i| format!("{set}-{i}"))
+        .collect();
+    let script = format!("{}/{}", configs::GALERA_CONFIG_DIR, galera::SCRIPT);
+    format!(
+        r#"#!/bin/sh
+# Galera full-outage recovery for the store {store}, rendered by kit: do not edit, re-render.
+#
+# Use it when every Galera pod stays in its "decide" init container after a full outage
+# because a node is gone for good (its volume lost, its node down): the others refuse to
+# bootstrap without its position. This script reads each reachable node's recovered position,
+# names the most advanced node and, after you confirm, lets that node bootstrap once
+# (galera.sh force-bootstrap). The other nodes then join it; the lost node rejoins by SST
+# when it comes back. Usage: sh galera-recover.sh [-n NAMESPACE] [--yes]
+set -eu
+namespace=""
+yes=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) namespace=$2; shift 2 ;;
+    --yes) yes=1; shift ;;
+    *) echo "usage: sh galera-recover.sh [-n NAMESPACE] [--yes]" >&2; exit 64 ;;
+  esac
+done
+k() {{ if [ -n "$namespace" ]; then kubectl -n "$namespace" "$@"; else kubectl "$@"; fi; }}
+
+best=""
+best_seqno=""
+history=""
+for pod in {pods}; do
+  if ! line=$(k exec "$pod" -c state -- bash {script} state 2>/dev/null); then
+    echo "$pod: unreachable"
+    continue
+  fi
+  echo "$pod: $line"
+  read -r phase status uuid seqno <<EOF_LINE
+$line
+EOF_LINE
+  case $phase in
+    running)
+      if [ "$status" = Primary ]; then
+        echo "$pod runs in a Primary component: nothing to recover, the waiting nodes join it."
+        exit 0
+      fi
+      echo "$pod runs outside a Primary component ($status): investigate before forcing." >&2
+      exit 1
+      ;;
+    recovered) ;;
+    *) echo "$pod has not published a recovered position ($phase): skipped" ; continue ;;
+  esac
+  case $seqno in
+    -1|[0-9]*) ;;
+    *) echo "$pod: malformed position '$seqno'" >&2; exit 1 ;;
+  esac
+  if [ "$uuid" != 00000000-0000-0000-0000-000000000000 ]; then
+    if [ -n "$history" ] && [ "$history" != "$uuid" ]; then
+      echo "two cluster histories ($history and $uuid): refusing to choose" >&2
+      exit 1
+    fi
+    history=$uuid
+  fi
+  if [ -z "$best" ] || [ "$seqno" -gt "$best_seqno" ]; then
+    best=$pod
+    best_seqno=$seqno
+  fi
+done
+if [ -z "$best" ]; then
+  echo "no node published a recovered position: nothing to force" >&2
+  exit 1
+fi
+echo "most advanced reachable node: $best (seqno $best_seqno)"
+if [ "$yes" -ne 1 ]; then
+  printf 'type %s to let it bootstrap the cluster: ' "$best"
+  read -r answer
+  if [ "$answer" != "$best" ]; then
+    echo "not confirmed: nothing done" >&2
+    exit 1
+  fi
+fi
+k exec "$best" -c state -- bash {script} force-bootstrap
+echo "$best bootstraps at its next decision (within seconds); the other nodes join it when it is Primary."
+"#,
+        store = ctx.store.name,
+        pods = pods.join(" "),
+    )
+}

@@ -1,0 +1,79 @@
+//! The store's Secret, made once by `kit secrets`: which keys it has, and its text as a
+//! Kubernetes Secret or a compose `.env` file. The values are the caller's (the CLI draws
+//! them from the operating system's random source); nothing here renders them elsewhere.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::output::OutputError;
+use crate::render::compose::env_var_of;
+use crate::render::{S3_SECRET_KEYS, SECRET_KEYS};
+use crate::validate::{Media, Store};
+
+/// A key of the Secret, what it holds, and whether kit can generate it (S3 keys come from
+/// the storage provider).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    /// Key name.
+    pub name: &'static str,
+    /// What it holds.
+    pub about: &'static str,
+    /// Whether a random value fits.
+    pub generated: bool,
+}
+
+/// Every key the store reads from its Secret.
+pub fn keys(store: &Store) -> Vec<Key> {
+    let mut k: Vec<Key> = SECRET_KEYS
+        .iter()
+        .map(|(name, about)| Key {
+            name,
+            about,
+            generated: true,
+        })
+        .collect();
+    if matches!(store.media, Media::S3 { .. }) {
+        k.extend(S3_SECRET_KEYS.iter().map(|(name, about)| Key {
+            name,
+            about,
+            generated: false,
+        }));
+    }
+    k
+}
+
+/// The Secret manifest with the given values.
+pub fn manifest(store: &Store, values: &BTreeMap<String, String>) -> Result<String, OutputError> {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(store.secret_name.clone()),
+            labels: Some(BTreeMap::from([
+                ("app.kubernetes.io/instance".to_owned(), store.name.clone()),
+                ("app.kubernetes.io/managed-by".to_owned(), "kit".to_owned()),
+                ("app.kubernetes.io/part-of".to_owned(), "magento".to_owned()),
+            ])),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        string_data: Some(values.clone()),
+        ..Default::default()
+    };
+    let mut text =
+        String::from("# The store's passwords: apply once, keep out of version control.\n");
+    text.push_str(&crate::output::object_yaml(
+        &crate::render::Object::Secret(secret),
+    )?);
+    Ok(text)
+}
+
+/// The values as a compose `.env` file.
+pub fn env_file(values: &BTreeMap<String, String>) -> String {
+    let mut text =
+        String::from("# The store's passwords for docker compose; keep out of version control.\n");
+    for (k, v) in values {
+        text.push_str(&format!("{}={v}\n", env_var_of(k)));
+    }
+    text
+}

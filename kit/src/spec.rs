@@ -1,0 +1,280 @@
+//! The user-authored store spec: a versioned public YAML format (`kind: Store`).
+//!
+//! Every struct denies unknown fields, and every optional field is an `Option` so that
+//! [`crate::validate`] alone decides the defaults and the error messages. Field names are
+//! camelCase, as in Kubernetes objects. [`EXAMPLE`] documents every field.
+
+use serde::Deserialize;
+
+/// The only `apiVersion` this version of kit reads.
+pub const API_VERSION: &str = "kit.ellison.dev/v1alpha1";
+
+/// The only `kind` a spec file may have.
+pub const KIND: &str = "Store";
+
+/// The documented example spec that `kit example` prints: every field, commented.
+pub const EXAMPLE: &str = include_str!("example.yaml");
+
+/// A whole spec file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreSpec {
+    /// Must be [`API_VERSION`].
+    pub api_version: String,
+    /// Must be [`KIND`].
+    pub kind: String,
+    /// The store's identity.
+    pub metadata: Metadata,
+    /// What the store is made of.
+    pub spec: Spec,
+}
+
+/// The store's identity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metadata {
+    /// Store name: a DNS label that prefixes every object name.
+    pub name: String,
+}
+
+/// What the store is made of.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Spec {
+    /// Host names the store answers on; the first one is the base URL.
+    pub domains: Vec<String>,
+    /// The Magento image and how it is built.
+    pub magento: Magento,
+    /// MariaDB Galera cluster.
+    pub galera: Option<Galera>,
+    /// Redis master/replica groups and their Sentinels.
+    pub redis: Option<Redis>,
+    /// Where Ellison runs.
+    pub ellison: Option<Ellison>,
+    /// The web pods: nginx and php-fpm.
+    pub web: Option<Web>,
+    /// The search engine.
+    pub search: Option<Search>,
+    /// Where media files live.
+    pub media: Option<Media>,
+    /// Where the store's passwords come from.
+    pub secrets: Option<Secrets>,
+    /// How traffic reaches the store.
+    pub ingress: Option<Ingress>,
+    /// Storage class of the ReadWriteOnce volumes (databases, search).
+    pub storage_class: Option<String>,
+    /// Optional Varnish full-page cache in front of nginx.
+    pub varnish: Option<Varnish>,
+    /// Optional RabbitMQ for Magento's message queues.
+    pub rabbitmq: Option<RabbitMq>,
+    /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
+    pub network_policies: Option<bool>,
+}
+
+/// Memory and CPU of one container: requests equal limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    /// CPU, Kubernetes quantity (`500m`, `2`).
+    pub cpu: Option<String>,
+    /// Memory, Kubernetes quantity (`512Mi`, `2Gi`).
+    pub memory: Option<String>,
+}
+
+/// The Magento image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Magento {
+    /// Image with the Magento code, built for production, running php-fpm.
+    pub image: String,
+    /// The store administrator's e-mail address.
+    pub admin_email: String,
+    /// Where the image is built from (OpenShift BuildConfig).
+    pub build: Option<Build>,
+    /// php-fpm container resources.
+    pub resources: Option<Resources>,
+}
+
+/// Where the Magento image is built from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Build {
+    /// Git repository URL of the Magento project.
+    pub git: String,
+    /// Branch or tag.
+    pub git_ref: Option<String>,
+}
+
+/// MariaDB Galera cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Galera {
+    /// Number of nodes: odd.
+    pub nodes: Option<u32>,
+    /// MariaDB image (with Galera and mariabackup).
+    pub image: Option<String>,
+    /// Volume size of each node.
+    pub storage: Option<String>,
+    /// Container resources.
+    pub resources: Option<Resources>,
+    /// Cron schedule of the logical backup (`mariadb-dump`); empty string: no backup.
+    pub backup_schedule: Option<String>,
+}
+
+/// Redis groups and Sentinels.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Redis {
+    /// Replicas per group, besides the master.
+    pub replicas: Option<u32>,
+    /// Number of Sentinels: odd.
+    pub sentinels: Option<u32>,
+    /// Redis image (also runs the Sentinels).
+    pub image: Option<String>,
+    /// Memory of each cache node (cache and page cache); `maxmemory` is 3/4 of it.
+    pub cache_memory: Option<String>,
+    /// Memory of each session node; sessions are never evicted.
+    pub session_memory: Option<String>,
+}
+
+/// Where Ellison runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Placement {
+    /// A container in every web pod; php-fpm connects to 127.0.0.1.
+    Sidecar,
+    /// A Deployment and a Service shared by every web pod.
+    Standalone,
+}
+
+/// Ellison settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ellison {
+    /// `sidecar` (default) or `standalone`.
+    pub placement: Option<Placement>,
+    /// Replicas of the standalone Deployment.
+    pub replicas: Option<u32>,
+    /// Ellison image.
+    pub image: Option<String>,
+}
+
+/// Web pods.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Web {
+    /// Replicas (the minimum, with autoscaling).
+    pub replicas: Option<u32>,
+    /// Horizontal autoscaling on CPU.
+    pub autoscaling: Option<Autoscaling>,
+    /// nginx image (must run as non-root on port 8080).
+    pub nginx_image: Option<String>,
+}
+
+/// Horizontal autoscaling of the web pods.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Autoscaling {
+    /// Most replicas.
+    pub max_replicas: u32,
+    /// Target average CPU utilisation, percent of requests.
+    pub cpu_utilization: Option<u32>,
+}
+
+/// Search engine kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Engine {
+    /// OpenSearch (default).
+    Opensearch,
+    /// Elasticsearch.
+    Elasticsearch,
+}
+
+/// Search engine.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Search {
+    /// `opensearch` (default) or `elasticsearch`.
+    pub engine: Option<Engine>,
+    /// Number of nodes.
+    pub nodes: Option<u32>,
+    /// Image; defaults by engine.
+    pub image: Option<String>,
+    /// Volume size of each node.
+    pub storage: Option<String>,
+    /// Container resources; the JVM heap is half the memory.
+    pub resources: Option<Resources>,
+    /// Set `vm.max_map_count` on the node from a privileged init container.
+    pub set_max_map_count: Option<bool>,
+}
+
+/// Where media lives: a shared volume, or S3-compatible storage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Media {
+    /// Storage class of the media volume.
+    pub storage_class: Option<String>,
+    /// `ReadWriteMany` (default) or `ReadWriteOnce`.
+    pub access_mode: Option<String>,
+    /// Volume size.
+    pub size: Option<String>,
+    /// S3-compatible remote storage instead of a volume.
+    pub s3: Option<S3>,
+}
+
+/// S3-compatible remote storage for media.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct S3 {
+    /// Bucket name.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Endpoint URL, for S3-compatible services other than AWS.
+    pub endpoint: Option<String>,
+}
+
+/// Where the store's passwords come from.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Secrets {
+    /// Name of the Secret holding every password (see `kit secrets`).
+    pub existing_secret: Option<String>,
+}
+
+/// How traffic reaches the store.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ingress {
+    /// IngressClass name (Kubernetes target).
+    pub class_name: Option<String>,
+    /// Secret with the TLS certificate (Kubernetes target); absent: no TLS section.
+    pub tls_secret: Option<String>,
+    /// Namespace of the ingress controller, allowed through the NetworkPolicy.
+    pub controller_namespace: Option<String>,
+}
+
+/// Varnish in front of nginx.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Varnish {
+    /// Render Varnish.
+    pub enabled: Option<bool>,
+    /// Varnish image.
+    pub image: Option<String>,
+    /// Cache memory (`-s malloc`); the container gets 1.25 times it.
+    pub memory: Option<String>,
+}
+
+/// RabbitMQ for Magento's message queues.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RabbitMq {
+    /// Render RabbitMQ.
+    pub enabled: Option<bool>,
+    /// RabbitMQ image.
+    pub image: Option<String>,
+    /// Volume size.
+    pub storage: Option<String>,
+}

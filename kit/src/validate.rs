@@ -1,0 +1,809 @@
+//! Spec text -> validated [`Store`] with every default filled in.
+//!
+//! Every error a user sees starts here and names the field path and what is allowed. Parsing
+//! stops at the first shape error (syntax, unknown field, wrong type); value checks collect
+//! every problem of the file at once.
+
+use crate::error::{FieldError, SpecError};
+use crate::render::Target;
+use crate::spec::{self, Engine, Placement, StoreSpec};
+
+/// Longest store name: object names get suffixes such as `-galera-peers` and must stay
+/// within 63 characters as DNS labels, pod names included.
+pub const MAX_NAME_LEN: usize = 30;
+
+/// A memory quantity as written, with its value in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Memory {
+    /// As written (`512Mi`), used as is in rendered objects.
+    pub text: String,
+    /// Value in bytes.
+    pub bytes: u64,
+}
+
+/// CPU and memory of one container; requests equal limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU quantity as written.
+    pub cpu: String,
+    /// Memory.
+    pub memory: Memory,
+}
+
+/// The Magento application.
+#[derive(Debug, Clone)]
+pub struct Magento {
+    /// Image with code and php-fpm.
+    pub image: String,
+    /// Administrator e-mail.
+    pub admin_email: String,
+    /// Source repository and ref, when the image is built by the platform.
+    pub build: Option<(String, String)>,
+    /// php-fpm resources.
+    pub resources: Resources,
+}
+
+/// Galera cluster.
+#[derive(Debug, Clone)]
+pub struct Galera {
+    /// Odd node count.
+    pub nodes: u32,
+    /// MariaDB image.
+    pub image: String,
+    /// Volume size per node.
+    pub storage: String,
+    /// Resources per node.
+    pub resources: Resources,
+    /// Backup CronJob schedule, if any.
+    pub backup_schedule: Option<String>,
+}
+
+/// Redis groups and Sentinels.
+#[derive(Debug, Clone)]
+pub struct Redis {
+    /// Replicas per group besides the master.
+    pub replicas: u32,
+    /// Odd Sentinel count.
+    pub sentinels: u32,
+    /// Redis image.
+    pub image: String,
+    /// Container memory of each cache node.
+    pub cache_memory: Memory,
+    /// Container memory of each session node.
+    pub session_memory: Memory,
+}
+
+/// Ellison placement.
+#[derive(Debug, Clone)]
+pub struct Ellison {
+    /// Sidecar or standalone.
+    pub placement: Placement,
+    /// Standalone replicas.
+    pub replicas: u32,
+    /// Image.
+    pub image: String,
+}
+
+/// Web pods.
+#[derive(Debug, Clone)]
+pub struct Web {
+    /// Replicas, the minimum with autoscaling.
+    pub replicas: u32,
+    /// `(max replicas, CPU percent)` when autoscaled.
+    pub autoscaling: Option<(u32, u32)>,
+    /// nginx image.
+    pub nginx_image: String,
+}
+
+/// Search engine.
+#[derive(Debug, Clone)]
+pub struct Search {
+    /// Engine kind.
+    pub engine: Engine,
+    /// Node count.
+    pub nodes: u32,
+    /// Image.
+    pub image: String,
+    /// Volume size per node.
+    pub storage: String,
+    /// Resources per node.
+    pub resources: Resources,
+    /// Privileged init container for `vm.max_map_count`.
+    pub set_max_map_count: bool,
+}
+
+/// Where media lives.
+#[derive(Debug, Clone)]
+pub enum Media {
+    /// A PersistentVolumeClaim mounted at `pub/media`.
+    Volume {
+        /// Storage class, or the cluster default.
+        storage_class: Option<String>,
+        /// `ReadWriteMany` or `ReadWriteOnce`.
+        access_mode: String,
+        /// Size.
+        size: String,
+    },
+    /// S3-compatible remote storage.
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Region.
+        region: String,
+        /// Endpoint for non-AWS services.
+        endpoint: Option<String>,
+    },
+}
+
+/// How traffic reaches the store.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    /// IngressClass.
+    pub class_name: Option<String>,
+    /// TLS Secret.
+    pub tls_secret: Option<String>,
+    /// Ingress controller namespace for the NetworkPolicy.
+    pub controller_namespace: Option<String>,
+}
+
+/// Varnish.
+#[derive(Debug, Clone)]
+pub struct Varnish {
+    /// Image.
+    pub image: String,
+    /// Cache size.
+    pub memory: Memory,
+}
+
+/// RabbitMQ.
+#[derive(Debug, Clone)]
+pub struct RabbitMq {
+    /// Image.
+    pub image: String,
+    /// Volume size.
+    pub storage: String,
+}
+
+/// A validated store: what the renderers read. Every default is resolved here.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Store name (DNS label).
+    pub name: String,
+    /// Host names; the first is the base URL.
+    pub domains: Vec<String>,
+    /// Magento.
+    pub magento: Magento,
+    /// Galera.
+    pub galera: Galera,
+    /// Redis.
+    pub redis: Redis,
+    /// Ellison.
+    pub ellison: Ellison,
+    /// Web.
+    pub web: Web,
+    /// Search.
+    pub search: Search,
+    /// Media.
+    pub media: Media,
+    /// Name of the Secret with every password.
+    pub secret_name: String,
+    /// Ingress or Route.
+    pub ingress: Ingress,
+    /// Storage class of ReadWriteOnce volumes.
+    pub storage_class: Option<String>,
+    /// Varnish, when enabled.
+    pub varnish: Option<Varnish>,
+    /// RabbitMQ, when enabled.
+    pub rabbitmq: Option<RabbitMq>,
+    /// Whether NetworkPolicies are rendered.
+    pub network_policies: bool,
+}
+
+/// Parses spec text into the typed spec; shape errors carry the field path and line.
+pub fn parse(text: &str) -> Result<StoreSpec, SpecError> {
+    let de = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = match e.path().to_string().as_str() {
+            "." => "(document)".to_owned(),
+            p => p.to_owned(),
+        };
+        let inner = e.inner();
+        let mut message = inner.to_string();
+        // serde_yaml_ng appends " at line L column C" and prefixes its own path; keep the
+        // message alone and say where once.
+        if let Some(at) = message.find(" at line ") {
+            message.truncate(at);
+        }
+        if let Some((prefix, rest)) = message.split_once(": ") {
+            if path.starts_with(prefix) {
+                message = rest.to_owned();
+            }
+        }
+        if let Some(loc) = inner.location() {
+            message = format!("{message} (line {}, column {})", loc.line(), loc.column());
+        }
+        SpecError::Parse(FieldError::new(path, message))
+    })
+}
+
+/// Parses and validates spec text.
+pub fn load(text: &str) -> Result<Store, SpecError> {
+    validate(&parse(text)?)
+}
+
+/// Validates a parsed spec and fills in the defaults.
+pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
+    let mut v = Checker::default();
+    if spec.api_version != spec::API_VERSION {
+        v.err(
+            "apiVersion",
+            format!(
+                "'{}' is not supported; this kit reads {}",
+                spec.api_version,
+                spec::API_VERSION
+            ),
+        );
+    }
+    if spec.kind != spec::KIND {
+        v.err(
+            "kind",
+            format!("'{}' is not allowed; must be {}", spec.kind, spec::KIND),
+        );
+    }
+    let name = spec.metadata.name.clone();
+    v.dns_label("metadata.name", &name, MAX_NAME_LEN);
+    let s = &spec.spec;
+
+    if s.domains.is_empty() {
+        v.err("spec.domains", "is empty; give at least one host name");
+    }
+    for (i, d) in s.domains.iter().enumerate() {
+        v.domain(&format!("spec.domains[{i}]"), d);
+    }
+    for (i, d) in s.domains.iter().enumerate() {
+        if s.domains[..i].contains(d) {
+            v.err(
+                format!("spec.domains[{i}]"),
+                format!("'{d}' is listed twice"),
+            );
+        }
+    }
+
+    let m = &s.magento;
+    v.image("spec.magento.image", &m.image);
+    if !is_email(&m.admin_email) {
+        v.err(
+            "spec.magento.adminEmail",
+            format!("'{}' is not an e-mail address (name@domain)", m.admin_email),
+        );
+    }
+    let build = m.build.as_ref().map(|b| {
+        if !(b.git.starts_with("https://") || b.git.starts_with("git@")) {
+            v.err(
+                "spec.magento.build.git",
+                format!(
+                    "'{}' is not a Git URL; use https://... or git@host:path",
+                    b.git
+                ),
+            );
+        }
+        (
+            b.git.clone(),
+            b.git_ref.clone().unwrap_or_else(|| "main".to_owned()),
+        )
+    });
+    let magento = Magento {
+        image: m.image.clone(),
+        admin_email: m.admin_email.clone(),
+        build,
+        resources: v.resources("spec.magento.resources", m.resources.as_ref(), "1", "2Gi"),
+    };
+
+    let g = s.galera.clone().unwrap_or_default();
+    let nodes = g.nodes.unwrap_or(3);
+    if nodes % 2 == 0 {
+        v.err(
+            "spec.galera.nodes",
+            format!("{nodes} is even; Galera needs an odd count (1, 3, 5, 7) to keep quorum"),
+        );
+    } else if nodes > 7 {
+        v.err(
+            "spec.galera.nodes",
+            format!("{nodes} is too many; allowed: 1, 3, 5, 7 (every node applies every write)"),
+        );
+    }
+    let galera = Galera {
+        nodes,
+        image: v.image_or(
+            "spec.galera.image",
+            g.image,
+            "docker.io/library/mariadb:11.4",
+        ),
+        storage: v.size("spec.galera.storage", g.storage, "20Gi"),
+        resources: v.resources("spec.galera.resources", g.resources.as_ref(), "1", "2Gi"),
+        backup_schedule: match g.backup_schedule {
+            None => Some("30 2 * * *".to_owned()),
+            Some(s) if s.is_empty() => None,
+            Some(s) => {
+                v.schedule("spec.galera.backupSchedule", &s);
+                Some(s)
+            }
+        },
+    };
+
+    let r = s.redis.clone().unwrap_or_default();
+    let replicas = r.replicas.unwrap_or(2);
+    if replicas > 4 {
+        v.err(
+            "spec.redis.replicas",
+            format!("{replicas} is too many; allowed: 0 to 4 replicas per group"),
+        );
+    }
+    let sentinels = r.sentinels.unwrap_or(3);
+    if sentinels % 2 == 0 || sentinels > 5 {
+        v.err(
+            "spec.redis.sentinels",
+            format!("{sentinels} is not allowed; Sentinels need an odd count (1, 3, 5) to elect a leader"),
+        );
+    }
+    let redis = Redis {
+        replicas,
+        sentinels,
+        image: v.image_or("spec.redis.image", r.image, "docker.io/library/redis:7.2"),
+        cache_memory: v.memory("spec.redis.cacheMemory", r.cache_memory, "1Gi"),
+        session_memory: v.memory("spec.redis.sessionMemory", r.session_memory, "512Mi"),
+    };
+
+    let e = s.ellison.clone().unwrap_or_default();
+    let ellison = Ellison {
+        placement: e.placement.unwrap_or(Placement::Sidecar),
+        replicas: v.at_least("spec.ellison.replicas", e.replicas.unwrap_or(2), 1),
+        image: v.image_or(
+            "spec.ellison.image",
+            e.image,
+            "ghcr.io/ellison-dev/ellison:0.1.0",
+        ),
+    };
+
+    let w = s.web.clone().unwrap_or_default();
+    let web_replicas = v.at_least("spec.web.replicas", w.replicas.unwrap_or(2), 1);
+    let autoscaling = w.autoscaling.as_ref().map(|a| {
+        if a.max_replicas < web_replicas {
+            v.err(
+                "spec.web.autoscaling.maxReplicas",
+                format!(
+                    "{} is below spec.web.replicas ({web_replicas}); it must be at least that",
+                    a.max_replicas
+                ),
+            );
+        }
+        let cpu = a.cpu_utilization.unwrap_or(70);
+        if !(10..=100).contains(&cpu) {
+            v.err(
+                "spec.web.autoscaling.cpuUtilization",
+                format!("{cpu} is out of range; allowed: 10 to 100 (percent of requests)"),
+            );
+        }
+        (a.max_replicas, cpu)
+    });
+    let web = Web {
+        replicas: web_replicas,
+        autoscaling,
+        nginx_image: v.image_or(
+            "spec.web.nginxImage",
+            w.nginx_image,
+            "docker.io/nginxinc/nginx-unprivileged:1.27",
+        ),
+    };
+
+    let se = s.search.clone().unwrap_or_default();
+    let engine = se.engine.unwrap_or(Engine::Opensearch);
+    let default_image = match engine {
+        Engine::Opensearch => "docker.io/opensearchproject/opensearch:2.19.1",
+        Engine::Elasticsearch => "docker.elastic.co/elasticsearch/elasticsearch:8.17.0",
+    };
+    let search = Search {
+        engine,
+        nodes: v.at_least("spec.search.nodes", se.nodes.unwrap_or(1), 1),
+        image: v.image_or("spec.search.image", se.image, default_image),
+        storage: v.size("spec.search.storage", se.storage, "10Gi"),
+        resources: v.resources("spec.search.resources", se.resources.as_ref(), "1", "2Gi"),
+        set_max_map_count: se.set_max_map_count.unwrap_or(false),
+    };
+
+    let md = s.media.clone().unwrap_or_default();
+    let media = match md.s3 {
+        Some(s3) => {
+            for (field, set) in [
+                ("storageClass", md.storage_class.is_some()),
+                ("accessMode", md.access_mode.is_some()),
+                ("size", md.size.is_some()),
+            ] {
+                if set {
+                    v.err(
+                        format!("spec.media.{field}"),
+                        "is set together with spec.media.s3; give a volume or s3, not both",
+                    );
+                }
+            }
+            if s3.bucket.is_empty() {
+                v.err("spec.media.s3.bucket", "is empty; give the bucket name");
+            }
+            if s3.region.is_empty() {
+                v.err(
+                    "spec.media.s3.region",
+                    "is empty; give the region (us-east-1)",
+                );
+            }
+            if let Some(ep) = &s3.endpoint {
+                if !(ep.starts_with("https://") || ep.starts_with("http://")) {
+                    v.err(
+                        "spec.media.s3.endpoint",
+                        format!("'{ep}' is not a URL; use https://host[:port]"),
+                    );
+                }
+            }
+            Media::S3 {
+                bucket: s3.bucket,
+                region: s3.region,
+                endpoint: s3.endpoint,
+            }
+        }
+        None => {
+            let access_mode = md.access_mode.unwrap_or_else(|| "ReadWriteMany".to_owned());
+            if access_mode != "ReadWriteMany" && access_mode != "ReadWriteOnce" {
+                v.err(
+                    "spec.media.accessMode",
+                    format!("'{access_mode}' is not allowed; use ReadWriteMany or ReadWriteOnce"),
+                );
+            } else if access_mode == "ReadWriteOnce" && web.replicas > 1 {
+                v.err(
+                    "spec.media.accessMode",
+                    format!(
+                        "ReadWriteOnce cannot be shared by {} web replicas; use a ReadWriteMany \
+                         class (CephFS, GlusterFS, NFS), media.s3, or web.replicas: 1",
+                        web.replicas
+                    ),
+                );
+            } else if access_mode == "ReadWriteOnce" && web.autoscaling.is_some() {
+                v.err(
+                    "spec.media.accessMode",
+                    "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany or media.s3",
+                );
+            }
+            if let Some(c) = &md.storage_class {
+                v.dns_subdomain("spec.media.storageClass", c);
+            }
+            Media::Volume {
+                storage_class: md.storage_class,
+                access_mode,
+                size: v.size("spec.media.size", md.size, "50Gi"),
+            }
+        }
+    };
+
+    let secret_name = s
+        .secrets
+        .as_ref()
+        .and_then(|x| x.existing_secret.clone())
+        .unwrap_or_else(|| format!("{name}-secrets"));
+    v.dns_subdomain("spec.secrets.existingSecret", &secret_name);
+
+    let ing = s.ingress.clone().unwrap_or_default();
+    if let Some(c) = &ing.class_name {
+        v.dns_subdomain("spec.ingress.className", c);
+    }
+    if let Some(t) = &ing.tls_secret {
+        v.dns_subdomain("spec.ingress.tlsSecret", t);
+    }
+    if let Some(n) = &ing.controller_namespace {
+        v.dns_label("spec.ingress.controllerNamespace", n, 63);
+    }
+    let ingress = Ingress {
+        class_name: ing.class_name,
+        tls_secret: ing.tls_secret,
+        controller_namespace: ing.controller_namespace,
+    };
+    if let Some(c) = &s.storage_class {
+        v.dns_subdomain("spec.storageClass", c);
+    }
+
+    let varnish = match &s.varnish {
+        Some(x) if x.enabled.unwrap_or(false) => Some(Varnish {
+            image: v.image_or(
+                "spec.varnish.image",
+                x.image.clone(),
+                "docker.io/library/varnish:7.6",
+            ),
+            memory: v.memory("spec.varnish.memory", x.memory.clone(), "1Gi"),
+        }),
+        _ => None,
+    };
+    let rabbitmq = match &s.rabbitmq {
+        Some(x) if x.enabled.unwrap_or(false) => Some(RabbitMq {
+            image: v.image_or(
+                "spec.rabbitmq.image",
+                x.image.clone(),
+                "docker.io/library/rabbitmq:3.13-management",
+            ),
+            storage: v.size("spec.rabbitmq.storage", x.storage.clone(), "5Gi"),
+        }),
+        _ => None,
+    };
+
+    if !v.errors.is_empty() {
+        return Err(SpecError::Invalid(v.errors));
+    }
+    Ok(Store {
+        name,
+        domains: s.domains.clone(),
+        magento,
+        galera,
+        redis,
+        ellison,
+        web,
+        search,
+        media,
+        secret_name,
+        ingress,
+        storage_class: s.storage_class.clone(),
+        varnish,
+        rabbitmq,
+        network_policies: s.network_policies.unwrap_or(true),
+    })
+}
+
+/// Checks what a target does not allow (OpenShift refuses privileged init containers).
+pub fn for_target(store: &Store, target: Target) -> Result<(), SpecError> {
+    if target == Target::Openshift && store.search.set_max_map_count {
+        return Err(SpecError::Invalid(vec![FieldError::new(
+            "spec.search.setMaxMapCount",
+            "true is refused for --target openshift (restricted SCCs forbid privileged \
+             containers); set vm.max_map_count=262144 on the nodes (a MachineConfig or the \
+             node tuning operator) and set this to false",
+        )]));
+    }
+    Ok(())
+}
+
+/// Parses a memory quantity (`512Mi`, `2Gi`, `1G`, `1000000`) into bytes.
+pub fn parse_memory(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit {
+        "" => 1,
+        "k" => 1000,
+        "M" => 1000u64.pow(2),
+        "G" => 1000u64.pow(3),
+        "T" => 1000u64.pow(4),
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+fn is_cpu(text: &str) -> bool {
+    let body = text.strip_suffix('m').unwrap_or(text);
+    let mut parts = body.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let frac = parts.next();
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    digits(whole)
+        && frac.is_none_or(|f| digits(f) && !text.ends_with('m'))
+        && body.chars().any(|c| c != '0' && c != '.')
+}
+
+fn is_email(text: &str) -> bool {
+    match text.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty()
+                && domain.contains('.')
+                && !text
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '\'' || c == '"')
+        }
+        None => false,
+    }
+}
+
+/// Collects field errors while the spec is walked.
+#[derive(Default)]
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn err(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(FieldError::new(path, message));
+    }
+
+    fn dns_label(&mut self, path: &str, value: &str, max: usize) {
+        let ok = !value.is_empty()
+            && value.len() <= max
+            && value
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && value.starts_with(|c: char| c.is_ascii_lowercase())
+            && !value.ends_with('-');
+        if !ok {
+            self.err(
+                path,
+                format!(
+                    "'{value}' is not allowed; use 1 to {max} lowercase letters, digits or '-', \
+                     starting with a letter and not ending with '-'"
+                ),
+            );
+        }
+    }
+
+    fn dns_subdomain(&mut self, path: &str, value: &str) {
+        let ok = !value.is_empty()
+            && value.len() <= 253
+            && value.split('.').all(|l| {
+                !l.is_empty()
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !ok {
+            self.err(
+                path,
+                format!(
+                    "'{value}' is not a Kubernetes object name; use lowercase letters, digits, \
+                     '-' and '.'"
+                ),
+            );
+        }
+    }
+
+    fn domain(&mut self, path: &str, value: &str) {
+        let ok = value.contains('.')
+            && value.len() <= 253
+            && value.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && l.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+            });
+        if !ok {
+            self.err(
+                path,
+                format!(
+                    "'{value}' is not a host name; use lowercase labels separated by dots \
+                     (shop.example.com), no scheme, port or wildcard"
+                ),
+            );
+        }
+    }
+
+    fn image(&mut self, path: &str, value: &str) {
+        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            self.err(
+                path,
+                format!("'{value}' is not an image reference; use registry/repository:tag"),
+            );
+        } else if !value.contains(':') && !value.contains('@') {
+            self.err(
+                path,
+                format!("'{value}' has no tag or digest; pin one (:2.4.7 or @sha256:...) so that renders are reproducible"),
+            );
+        }
+    }
+
+    fn image_or(&mut self, path: &str, value: Option<String>, default: &str) -> String {
+        let value = value.unwrap_or_else(|| default.to_owned());
+        self.image(path, &value);
+        value
+    }
+
+    fn memory(&mut self, path: &str, value: Option<String>, default: &str) -> Memory {
+        let text = value.unwrap_or_else(|| default.to_owned());
+        let bytes = match parse_memory(&text) {
+            Some(b) if b >= 64 << 20 => b,
+            Some(_) => {
+                self.err(path, format!("'{text}' is too small; give at least 64Mi"));
+                0
+            }
+            None => {
+                self.err(
+                    path,
+                    format!(
+                        "'{text}' is not a memory quantity; use an integer with Ki, Mi, Gi, Ti \
+                         (or k, M, G, T): 512Mi, 2Gi"
+                    ),
+                );
+                0
+            }
+        };
+        Memory { text, bytes }
+    }
+
+    fn size(&mut self, path: &str, value: Option<String>, default: &str) -> String {
+        let text = value.unwrap_or_else(|| default.to_owned());
+        if parse_memory(&text).is_none_or(|b| b == 0) {
+            self.err(
+                path,
+                format!("'{text}' is not a size; use an integer with Mi, Gi, Ti: 20Gi"),
+            );
+        }
+        text
+    }
+
+    fn resources(
+        &mut self,
+        path: &str,
+        value: Option<&spec::Resources>,
+        cpu: &str,
+        memory: &str,
+    ) -> Resources {
+        let value = value.cloned().unwrap_or_default();
+        let cpu = value.cpu.unwrap_or_else(|| cpu.to_owned());
+        if !is_cpu(&cpu) {
+            self.err(
+                format!("{path}.cpu"),
+                format!("'{cpu}' is not a CPU quantity; use cores (1, 0.5) or millicores (500m)"),
+            );
+        }
+        Resources {
+            cpu,
+            memory: self.memory(&format!("{path}.memory"), value.memory, memory),
+        }
+    }
+
+    fn at_least(&mut self, path: &str, value: u32, min: u32) -> u32 {
+        if value < min {
+            self.err(path, format!("{value} is too small; at least {min}"));
+        }
+        value
+    }
+
+    fn schedule(&mut self, path: &str, value: &str) {
+        let fields: Vec<&str> = value.split_whitespace().collect();
+        let ok = fields.len() == 5
+            && fields.iter().all(|f| {
+                f.chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '*' | '/' | ',' | '-'))
+            });
+        if !ok {
+            self.err(
+                path,
+                format!("'{value}' is not a cron schedule; use five fields: \"30 2 * * *\""),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_quantities_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_memory("512Mi"), Some(512 << 20));
+        assert_eq!(parse_memory("2G"), Some(2_000_000_000));
+        assert_eq!(parse_memory("1024"), Some(1024));
+        assert_eq!(parse_memory("1.5Gi"), None);
+        assert_eq!(parse_memory("Gi"), None);
+        assert_eq!(parse_memory("2GB"), None);
+        assert_eq!(parse_memory("99999999999Ti"), None);
+    }
+
+    #[test]
+    fn cpu_quantities_accept_cores_and_millicores_only() {
+        for ok in ["1", "0.5", "500m", "2"] {
+            assert!(is_cpu(ok), "{ok}");
+        }
+        for bad in ["", "0", "1.5m", "one", "m", "-1", "0m"] {
+            assert!(!is_cpu(bad), "{bad}");
+        }
+    }
+}

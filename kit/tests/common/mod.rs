@@ -1,0 +1,42 @@
+//! Specs shared by the render tests: the documented example and variants that switch on
+//! every optional path of the renderers.
+
+use kit::spec;
+
+/// `(name, spec text)`: the example and its variants.
+pub fn variants() -> Vec<(&'static str, String)> {
+    let ex = spec::EXAMPLE;
+    vec![
+        ("example", ex.to_owned()),
+        (
+            "standalone-varnish-rabbitmq",
+            ex.replacen("placement: sidecar", "placement: standalone", 1)
+                .replace("    enabled: false", "    enabled: true"),
+        ),
+        (
+            "s3-elasticsearch-small",
+            ex.replacen("storageClass: cephfs\n", "", 1)
+                .replacen("    accessMode: ReadWriteMany\n", "", 1)
+                .replacen("    size: 50Gi\n", "", 1)
+                .replacen(
+                    "    # s3:\n",
+                    "    s3:\n      bucket: shop-media\n      region: eu-west-1\n      endpoint: https://s3.example.com\n",
+                    1,
+                )
+                .replacen("engine: opensearch", "engine: elasticsearch", 1)
+                .replacen("    image: docker.io/opensearchproject/opensearch:2.19.1\n", "", 1)
+                .replacen("    nodes: 1", "    nodes: 3", 1)
+                .replacen("nodes: 3\n    # MariaDB", "nodes: 1\n    # MariaDB", 1)
+                .replacen("sentinels: 3", "sentinels: 1", 1)
+                .replacen("backupSchedule: \"30 2 * * *\"", "backupSchedule: \"\"", 1),
+        ),
+        (
+            "minimal",
+            "apiVersion: kit.ellison.dev/v1alpha1\nkind: Store\nmetadata:\n  name: tiny\nspec:\n  \
+             domains: [tiny.example.com, www.tiny.example.com]\n  magento:\n    \
+             image: registry.example.com/tiny:1.0\n    adminEmail: a@example.com\n  \
+             search:\n    setMaxMapCount: true\n  networkPolicies: false\n"
+                .to_owned(),
+        ),
+    ]
+}

@@ -1,0 +1,418 @@
+//! A real 3-node MariaDB Galera cluster on loopback from `conf::galera`, with the example
+//! store's settings (`render::configs::galera_settings`) made local: it forms, survives the
+//! loss of a node, and after full outages `galera.sh decide` bootstraps exactly the most
+//! advanced node, never while a peer is unreachable (unless forced, once).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ellison_e2e::{free_port, log_tail, Proc};
+use kit::conf::galera::{self, Ordinal, Paths, Peer, EXIT_WAIT};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{is_root, poll, run, tempdir, wait_listening, write, Output};
+
+const NODES: usize = 3;
+const APP_PASSWORD: &str = "app-Secret-1";
+/// Bound on one script run (`decide` may run `mariadbd --wsrep-recover`).
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bound on a node becoming ready, SST included.
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// One node: its rendered files, its state server and its server.
+struct Node {
+    ordinal: usize,
+    dir: PathBuf,
+    script: PathBuf,
+    mysql: SocketAddr,
+    state: SocketAddr,
+    log: PathBuf,
+    state_log: PathBuf,
+    state_server: Option<Proc>,
+    server: Option<Proc>,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    _dir: tempfile::TempDir,
+}
+
+fn peers() -> Vec<Peer> {
+    (0..NODES)
+        .map(|i| Peer {
+            name: format!("node-{i}"),
+            host: "127.0.0.1".into(),
+            mysql_port: free_port(),
+            galera_port: free_port(),
+            ist_port: free_port(),
+            sst_port: free_port(),
+            state_port: free_port(),
+        })
+        .collect()
+}
+
+impl Cluster {
+    fn render() -> Cluster {
+        let dir = tempdir("kit-galera-");
+        let secrets = dir.path().join("secrets");
+        std::fs::create_dir_all(&secrets).expect("mkdir secrets");
+        // The Secret's keys, as the pod mounts them.
+        write(&secrets.join("galera-sst-password"), "sst-Secret-1\n");
+        write(
+            &secrets.join("galera-monitor-password"),
+            "monitor-Secret-1\n",
+        );
+        write(&secrets.join("db-password"), &format!("{APP_PASSWORD}\n"));
+        let peers = peers();
+        let nodes = (0..NODES)
+            .map(|i| {
+                let node_dir = dir.path().join(format!("node-{i}"));
+                std::fs::create_dir_all(&node_dir).expect("mkdir node");
+                // The example store's Galera settings (cluster name, accounts, database,
+                // max_connections, packet size, appliers); only what ties them to a pod
+                // changes: peers on loopback ports, the ordinal, paths, memory and gcache
+                // scaled down to a test machine, the password files' directory.
+                let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid example");
+                let mut settings = kit::render::configs::galera_settings(&store);
+                settings.peers = peers.clone();
+                settings.ordinal = Ordinal::Fixed(i);
+                settings.paths = Paths {
+                    my_cnf: node_dir.join(galera::MY_CNF),
+                    datadir: node_dir.join("data"),
+                    run_dir: node_dir.join("run"),
+                    log_error: Some(node_dir.join("mariadb.log")),
+                };
+                settings.bind_address = "127.0.0.1".into();
+                settings.memory_limit_bytes = 256 << 20;
+                settings.gcache_bytes = 32 << 20;
+                for account in [&mut settings.sst, &mut settings.monitor] {
+                    account.password_file = secrets.join(
+                        account
+                            .password_file
+                            .file_name()
+                            .expect("a password file name"),
+                    );
+                }
+                if let Some(db) = settings.database.as_mut() {
+                    db.account.password_file = secrets.join(
+                        db.account
+                            .password_file
+                            .file_name()
+                            .expect("a password file name"),
+                    );
+                }
+                settings.run_as = is_root().then(|| "root".to_owned());
+                let files = galera::render(&settings);
+                write(&settings.paths.my_cnf, &files.my_cnf);
+                let script = node_dir.join(galera::SCRIPT);
+                write(&script, &files.script);
+                Node {
+                    ordinal: i,
+                    script,
+                    mysql: SocketAddr::from(([127, 0, 0, 1], peers[i].mysql_port)),
+                    state: SocketAddr::from(([127, 0, 0, 1], peers[i].state_port)),
+                    log: node_dir.join("mariadb.log"),
+                    state_log: node_dir.join("state-server.log"),
+                    dir: node_dir,
+                    state_server: None,
+                    server: None,
+                }
+            })
+            .collect();
+        Cluster { nodes, _dir: dir }
+    }
+}
+
+impl Node {
+    async fn script(&self, args: &[&str]) -> Output {
+        let script = self.script.to_string_lossy();
+        let mut all = vec![script.as_ref()];
+        all.extend_from_slice(args);
+        run("bash", &all, &[], SCRIPT_TIMEOUT).await
+    }
+
+    /// `galera.sh decide`: `Some(decision)` or `None` when told to wait; panics on an error.
+    async fn decide(&self) -> Option<String> {
+        let out = self.script(&["decide"]).await;
+        // Shown when the test fails: the script's reasons.
+        eprint!("{}", out.stderr);
+        match out.code {
+            Some(0) => Some(
+                std::fs::read_to_string(self.dir.join("data/galera-decision"))
+                    .expect("a decision file after exit 0")
+                    .trim()
+                    .to_owned(),
+            ),
+            Some(EXIT_WAIT) => None,
+            _ => panic!("decide on node {} failed: {out}", self.ordinal),
+        }
+    }
+
+    async fn start_state_server(&mut self) {
+        let script = self.script.to_string_lossy().into_owned();
+        let proc = Proc::spawn("bash", &[&script, "serve-state"], &self.state_log)
+            .expect("spawn state server");
+        self.state_server = Some(proc);
+        wait_listening(self.state, "state server", &self.state_log).await;
+    }
+
+    fn stop_state_server(&mut self) {
+        if let Some(mut p) = self.state_server.take() {
+            p.kill();
+        }
+    }
+
+    fn start_server(&mut self) {
+        let script = self.script.to_string_lossy().into_owned();
+        self.server = Some(
+            Proc::spawn("bash", &[&script, "start"], &self.dir.join("stdio.log"))
+                .expect("spawn galera.sh start"),
+        );
+    }
+
+    fn kill_server(&mut self) {
+        if let Some(mut p) = self.server.take() {
+            p.kill();
+        }
+    }
+
+    /// SIGTERM, then waits for the clean shutdown (which writes the seqno to grastate.dat).
+    async fn stop_server(&mut self) {
+        let mut proc = self.server.take().expect("a running server");
+        let pid = i32::try_from(proc.pid()).expect("pid fits i32");
+        kill(Pid::from_raw(pid), Signal::SIGTERM).expect("SIGTERM mariadbd");
+        let log = self.log.clone();
+        poll(
+            &format!("node {} to shut down", self.ordinal),
+            Duration::from_secs(60),
+            || {
+                let status = proc.exited();
+                async move { status.ok_or_else(|| "still running".to_owned()) }
+            },
+            || log_tail(&log, 30),
+        )
+        .await;
+    }
+
+    /// Waits until `galera.sh ready` says ready, failing early if the server exits.
+    async fn wait_ready(&mut self, cluster_logs: &dyn Fn() -> String) {
+        let what = format!("node {} to be ready", self.ordinal);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.server.as_mut().and_then(Proc::exited) {
+                panic!(
+                    "node {} exited ({status}) before being ready\n{}",
+                    self.ordinal,
+                    cluster_logs()
+                );
+            }
+            let out = self.script(&["ready"]).await;
+            if out.code == Some(0) {
+                assert!(out.stdout.contains("Synced, Primary"), "{out}");
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out waiting for {what}: {}\n{}",
+                    out.stdout,
+                    cluster_logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Runs SQL as Magento would: over TCP, as the application user.
+    async fn sql(&self, query: &str) -> Output {
+        let port = self.mysql.port().to_string();
+        run(
+            "mariadb",
+            &[
+                "--no-defaults",
+                "--protocol=tcp",
+                "--host=127.0.0.1",
+                &format!("--port={port}"),
+                "--user=magento",
+                "--batch",
+                "--skip-column-names",
+                "--database=magento",
+                "-e",
+                query,
+            ],
+            &[("MYSQL_PWD", APP_PASSWORD)],
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    async fn sql_ok(&self, query: &str) -> String {
+        let out = self.sql(query).await;
+        assert_eq!(out.code, Some(0), "node {}: {query}: {out}", self.ordinal);
+        out.stdout.trim().to_owned()
+    }
+
+    async fn status(&self, variable: &str) -> String {
+        self.sql_ok(&format!("SHOW GLOBAL STATUS LIKE '{variable}'"))
+            .await
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `galera.sh recover`: the recovered seqno.
+    async fn recovered_seqno(&self) -> i64 {
+        let out = self.script(&["recover"]).await;
+        assert_eq!(out.code, Some(0), "recover on node {}: {out}", self.ordinal);
+        out.stdout
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no seqno in {out}"))
+    }
+
+    fn safe_to_bootstrap(&self) -> bool {
+        std::fs::read_to_string(self.dir.join("data/grastate.dat"))
+            .unwrap_or_default()
+            .contains("safe_to_bootstrap: 1")
+    }
+}
+
+async fn wait_cluster_size(node: &Node, size: usize, logs: &dyn Fn() -> String) {
+    poll(
+        &format!("node {} to see a cluster of {size}", node.ordinal),
+        READY_TIMEOUT,
+        || async {
+            let out = node
+                .sql("SHOW GLOBAL STATUS LIKE 'wsrep_cluster_size'")
+                .await;
+            let seen = out
+                .stdout
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("?")
+                .to_owned();
+            if seen == size.to_string() {
+                Ok(())
+            } else {
+                Err(format!("size {seen} ({})", out.stderr.trim()))
+            }
+        },
+        logs,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn galera_cluster_forms_survives_a_node_and_bootstraps_only_the_most_advanced() {
+    let started = Instant::now();
+    let mut c = Cluster::render();
+    for n in &mut c.nodes {
+        n.start_state_server().await;
+    }
+
+    // A fresh cluster: nobody bootstraps before every peer has reported, then only ordinal 0.
+    assert_eq!(c.nodes[1].decide().await, None);
+    assert_eq!(c.nodes[2].decide().await, None);
+    assert_eq!(c.nodes[0].decide().await.as_deref(), Some("bootstrap"));
+    assert_eq!(c.nodes[1].decide().await, None, "node 0 is not Primary yet");
+    c.nodes[0].start_server();
+    let logs_dir = c
+        .nodes
+        .iter()
+        .map(|n| (n.ordinal, n.log.clone()))
+        .collect::<Vec<_>>();
+    let logs = move || {
+        logs_dir
+            .iter()
+            .map(|(i, p)| format!("----- node {i}\n{}\n", log_tail(p, 25)))
+            .collect::<String>()
+    };
+    c.nodes[0].wait_ready(&logs).await;
+    for i in 1..NODES {
+        assert_eq!(c.nodes[i].decide().await.as_deref(), Some("join"));
+        c.nodes[i].start_server();
+    }
+    for i in 1..NODES {
+        c.nodes[i].wait_ready(&logs).await;
+    }
+    for n in &c.nodes {
+        wait_cluster_size(n, NODES, &logs).await;
+    }
+    let formed = started.elapsed();
+    c.nodes[0]
+        .sql_ok("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20)); INSERT INTO t (v) VALUES ('first')")
+        .await;
+    assert_eq!(c.nodes[2].sql_ok("SELECT v FROM t").await, "first");
+    assert_eq!(
+        c.nodes[1].status("wsrep_local_state_comment").await,
+        "Synced"
+    );
+
+    // The loss of one node: the other two stay Primary, ready and writable.
+    c.nodes[1].kill_server();
+    wait_cluster_size(&c.nodes[0], 2, &logs).await;
+    c.nodes[0].wait_ready(&logs).await;
+    c.nodes[2].wait_ready(&logs).await;
+    c.nodes[2]
+        .sql_ok("INSERT INTO t (v) VALUES ('two of three')")
+        .await;
+
+    // A full outage: node 0 stops cleanly, node 2 writes alone, then crashes. Node 2 is
+    // the most advanced, node 1 (crashed first) the least.
+    c.nodes[0].stop_server().await;
+    wait_cluster_size(&c.nodes[2], 1, &logs).await;
+    c.nodes[2].sql_ok("INSERT INTO t (v) VALUES ('last')").await;
+    c.nodes[2].kill_server();
+    let seqnos = [
+        c.nodes[0].recovered_seqno().await,
+        c.nodes[1].recovered_seqno().await,
+        c.nodes[2].recovered_seqno().await,
+    ];
+    assert!(
+        seqnos[2] > seqnos[0] && seqnos[0] > seqnos[1],
+        "recovered seqnos {seqnos:?}"
+    );
+
+    // A peer unreachable: nobody bootstraps.
+    c.nodes[1].stop_state_server();
+    assert_eq!(c.nodes[0].decide().await, None);
+    assert_eq!(c.nodes[2].decide().await, None);
+    // The one-shot recovery path: forced, the most advanced reachable node bootstraps...
+    let forced = c.nodes[2].script(&["force-bootstrap"]).await;
+    assert_eq!(forced.code, Some(0), "{forced}");
+    assert_eq!(c.nodes[2].decide().await.as_deref(), Some("bootstrap"));
+    // ... once: the marker is consumed.
+    assert!(!c.nodes[2].dir.join("data/galera-force-bootstrap").exists());
+
+    // All peers back: only node 2, the most advanced, bootstraps; the others wait for it.
+    c.nodes[1].start_state_server().await;
+    assert_eq!(c.nodes[0].decide().await, None);
+    assert_eq!(c.nodes[1].decide().await, None);
+    assert_eq!(c.nodes[2].decide().await.as_deref(), Some("bootstrap"));
+    assert_eq!(c.nodes[0].decide().await, None, "node 2 is not Primary yet");
+    assert!(c.nodes[2].safe_to_bootstrap());
+    assert!(!c.nodes[0].safe_to_bootstrap() && !c.nodes[1].safe_to_bootstrap());
+
+    c.nodes[2].start_server();
+    c.nodes[2].wait_ready(&logs).await;
+    for i in 0..2 {
+        assert_eq!(c.nodes[i].decide().await.as_deref(), Some("join"));
+        c.nodes[i].start_server();
+    }
+    for i in 0..2 {
+        c.nodes[i].wait_ready(&logs).await;
+    }
+    wait_cluster_size(&c.nodes[0], NODES, &logs).await;
+    assert_eq!(
+        c.nodes[1].sql_ok("SELECT v FROM t ORDER BY id").await,
+        "first\ntwo of three\nlast",
+        "no write lost"
+    );
+    eprintln!(
+        "galera: formed in {formed:?}, whole scenario in {:?}",
+        started.elapsed()
+    );
+}

@@ -1,0 +1,169 @@
+//! Helpers shared by the daemon tests: one-shot commands with a deadline, condition polling.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Interval between two checks of an awaited condition.
+pub const POLL: Duration = Duration::from_millis(100);
+
+/// What a one-shot command did.
+#[derive(Debug)]
+pub struct Output {
+    /// The exit code, `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `program args` with extra environment variables, killed if it outlives `timeout`.
+pub async fn run(program: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Output {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args).kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    match tokio::time::timeout(timeout, cmd.output()).await {
+        Ok(Ok(out)) => Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => panic!("cannot run {program} {args:?}: {e}"),
+        Err(_) => panic!("{program} {args:?} did not finish within {timeout:?}"),
+    }
+}
+
+/// Polls `check` until it returns `Ok`, or panics after `timeout` with the last observation
+/// and `context()` (log tails).
+pub async fn poll<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut check: F,
+    context: impl Fn() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() >= deadline => {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; last observation: {last}\n{}",
+                    context()
+                )
+            }
+            Err(_) => tokio::time::sleep(POLL).await,
+        }
+    }
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub async fn wait_listening(addr: SocketAddr, what: &str, log: &Path) {
+    poll(
+        &format!("{what} to listen on {addr}"),
+        Duration::from_secs(15),
+        || async move {
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+        || ellison_e2e::log_tail(log, 30),
+    )
+    .await
+}
+
+/// True when the tests run as root (daemons then need to be told which user to run as).
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Writes `text` to `path`, panicking with the path on failure.
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// A temporary directory for one test, kept after it when `ELLISON_E2E_KEEP_DIRS` is set.
+pub fn tempdir(prefix: &str) -> tempfile::TempDir {
+    let mut dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("create a temporary directory");
+    if std::env::var_os(ellison_e2e::KEEP_DIRS_ENV).is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
+    dir
+}
+
+/// `GET path` over HTTP/1.0 with a deadline: the status code, the headers (names lowercased)
+/// and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: shop.test\r\n\r\n").as_bytes())
+            .await?;
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(out)
+    };
+    let out = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("GET {path} from {addr}: no answer within 10s"))
+        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("GET {path}: no end of headers in {text:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: no status in {head:?}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
+}
+
+/// A daemon whose master must stop its own workers (nginx, php-fpm): dropping it sends SIGTERM
+/// and waits (bounded) for the master to exit, so that no worker outlives the test; the
+/// wrapped [`Proc`] then kills whatever is left.
+pub struct Graceful(pub ellison_e2e::Proc);
+
+impl Drop for Graceful {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        if let Ok(pid) = i32::try_from(self.0.pid()) {
+            // Not reaped yet, so the PID is still this child's.
+            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.0.exited().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! `conf::nginx` and `conf::php` in the real nginx and php-fpm: both configs pass their
+//! daemons' checks, and nginx serves a PHP page through the php-fpm pool from a document root
+//! laid out like Magento's, with its rules (static files cached, sensitive paths denied, probes
+//! on the status port).
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use ellison_e2e::{free_port, log_tail, Proc};
+use kit::conf::{nginx, php};
+
+use crate::support::{get, is_root, run, tempdir, wait_listening, write, Graceful};
+
+const PHP_FPM: &str = "php-fpm8.2";
+const CHECK: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A Magento-like tree: `pub/` with entry points and a static file, `app/etc/env.php` outside it.
+fn magento_tree(root: &Path) {
+    for dir in ["pub/static/frontend", "app/etc"] {
+        std::fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    write(
+        &root.join("pub/index.php"),
+        "<?php\necho 'kit-ok memory_limit=', ini_get('memory_limit'), \
+         ' opcache=', ini_get('opcache.memory_consumption'), \
+         ' uri=', $_SERVER['REQUEST_URI'], \"\\n\";\n",
+    );
+    write(
+        &root.join("pub/health_check.php"),
+        "<?php\necho 'healthy';\n",
+    );
+    write(&root.join("pub/other.php"), "<?php\necho 'must not run';\n");
+    write(&root.join("pub/static/frontend/styles.css"), "body{}\n");
+    write(
+        &root.join("app/etc/env.php"),
+        "<?php return ['db' => 'app-etc-secret'];\n",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
+    let dir = tempdir("kit-web-");
+    let dir = dir.path();
+    let root = dir.join("magento");
+    magento_tree(&root);
+    let temp = dir.join("tmp");
+    std::fs::create_dir_all(&temp).expect("mkdir");
+    let ini_dir = dir.join("php.d");
+    std::fs::create_dir_all(&ini_dir).expect("mkdir");
+
+    let fpm_port = free_port();
+    let fpm_conf = dir.join("php-fpm.conf");
+    write(
+        &fpm_conf,
+        &php::render_fpm(&php::FpmSettings {
+            pid_file: temp.join("php-fpm.pid"),
+            error_log: Some(dir.join("php-fpm.log")),
+            pool: "www".into(),
+            listen: format!("127.0.0.1:{fpm_port}"),
+            user: is_root().then(|| ("root".to_owned(), "root".to_owned())),
+            pm: php::Pm::for_max_children(php::max_children(1 << 30, 256 << 20, 192 << 20)),
+            ping_path: "/fpm-ping".into(),
+            status_path: "/fpm-status".into(),
+            request_terminate_timeout_secs: 600,
+        }),
+    );
+    write(
+        &ini_dir.join("zz-kit.ini"),
+        &php::render_ini(&php::IniSettings {
+            memory_limit_mb: 756,
+            max_execution_time_secs: 600,
+            upload_max_mb: 64,
+            opcache_memory_mb: 512,
+            opcache_max_files: 60000,
+            opcache_validate_timestamps: false,
+            realpath_cache_kb: 10240,
+            timezone: "UTC".into(),
+        }),
+    );
+    let port = free_port();
+    let status_port = free_port();
+    let nginx_conf = dir.join("nginx.conf");
+    write(
+        &nginx_conf,
+        &nginx::render(&nginx::Settings {
+            port,
+            server_names: vec!["shop.test".into()],
+            status_port,
+            magento_root: root.clone(),
+            fastcgi: format!("127.0.0.1:{fpm_port}"),
+            fpm_ping_path: "/fpm-ping".into(),
+            fpm_status_path: "/fpm-status".into(),
+            client_max_body_size_mb: 64,
+            worker_processes: 1,
+            worker_connections: 64,
+            include_dir: "/etc/nginx".into(),
+            temp_dir: temp.clone(),
+            access_log: Some(dir.join("access.log")),
+            error_log: Some(dir.join("nginx-error.log")),
+            user: is_root().then(|| "root".to_owned()),
+        }),
+    );
+
+    // The daemons' own checks.
+    let fpm_conf_text = fpm_conf.to_string_lossy().into_owned();
+    let scan_dir = format!(":{}", ini_dir.display());
+    let mut fpm_args = vec!["-y", fpm_conf_text.as_str()];
+    if is_root() {
+        fpm_args.push("--allow-to-run-as-root");
+    }
+    let mut check_args = vec!["-t"];
+    check_args.extend_from_slice(&fpm_args);
+    let checked = run(
+        PHP_FPM,
+        &check_args,
+        &[("PHP_INI_SCAN_DIR", &scan_dir)],
+        CHECK,
+    )
+    .await;
+    assert_eq!(checked.code, Some(0), "php-fpm -t: {checked}");
+    assert!(checked.stderr.contains("test is successful"), "{checked}");
+    let nginx_conf_text = nginx_conf.to_string_lossy().into_owned();
+    let early_log = dir.join("nginx-early.log").to_string_lossy().into_owned();
+    let nginx_args = ["-c", nginx_conf_text.as_str(), "-e", early_log.as_str()];
+    let mut check_args = vec!["-t"];
+    check_args.extend_from_slice(&nginx_args);
+    let checked = run("nginx", &check_args, &[], CHECK).await;
+    assert_eq!(checked.code, Some(0), "nginx -t: {checked}");
+
+    // php-fpm with the ini overrides in a scan directory added to the image's own.
+    let mut env_args = vec![format!("PHP_INI_SCAN_DIR={scan_dir}"), PHP_FPM.to_owned()];
+    env_args.extend(fpm_args.iter().map(|a| (*a).to_owned()));
+    env_args.push("--nodaemonize".into());
+    let env_refs: Vec<&str> = env_args.iter().map(String::as_str).collect();
+    let _fpm =
+        Graceful(Proc::spawn("env", &env_refs, &dir.join("php-fpm.stdio")).expect("spawn php-fpm"));
+    let fpm_log = dir.join("php-fpm.log");
+    wait_listening(
+        SocketAddr::from(([127, 0, 0, 1], fpm_port)),
+        "php-fpm",
+        &fpm_log,
+    )
+    .await;
+    let _nginx =
+        Graceful(Proc::spawn("nginx", &nginx_args, &dir.join("nginx.stdio")).expect("spawn nginx"));
+    let store = SocketAddr::from(([127, 0, 0, 1], port));
+    let status = SocketAddr::from(([127, 0, 0, 1], status_port));
+    wait_listening(store, "nginx", &dir.join("nginx-error.log")).await;
+    let logs = || {
+        format!(
+            "{}\n{}",
+            log_tail(&dir.join("nginx-error.log"), 20),
+            log_tail(&fpm_log, 20)
+        )
+    };
+
+    // A storefront URL reaches index.php through the pool, with the ini overrides applied.
+    let (code, headers, body) = get(store, "/catalog/product/view/id/1").await;
+    assert_eq!(code, 200, "{body}\n{}", logs());
+    assert!(
+        body.contains("kit-ok memory_limit=756M opcache=512 uri=/catalog/product/view/id/1"),
+        "{body}"
+    );
+    assert_eq!(header(&headers, "x-frame-options"), Some("SAMEORIGIN"));
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    let (code, _, body) = get(store, "/health_check.php").await;
+    assert_eq!((code, body.as_str()), (200, "healthy"));
+
+    // Static files directly, cached.
+    let (code, headers, body) = get(store, "/static/version1712345/frontend/styles.css").await;
+    assert_eq!((code, body.as_str()), (200, "body{}\n"), "{}", logs());
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "cache-control" && v == "public"),
+        "{headers:?}"
+    );
+
+    // Nothing outside pub/, no other PHP file, no installer.
+    for path in [
+        "/app/etc/env.php",
+        "/other.php",
+        "/setup/index.php",
+        "/.user.ini",
+    ] {
+        let (code, _, body) = get(store, path).await;
+        assert_ne!(code, 200, "{path} must be refused: {body}");
+        assert!(!body.contains("app-etc-secret") && !body.contains("must not run"));
+    }
+
+    // Probes on the status port.
+    let (code, _, body) = get(status, "/fpm-ping").await;
+    assert_eq!((code, body.as_str()), (200, "pong"), "{}", logs());
+    let (code, _, body) = get(status, "/nginx-health").await;
+    assert_eq!((code, body.as_str()), (200, "ok\n"));
+    let (code, _, body) = get(status, "/fpm-status").await;
+    assert_eq!(code, 200);
+    assert!(body.contains("pool:") && body.contains("www"), "{body}");
+}

@@ -1,0 +1,278 @@
+//! Bad specs get precise errors: each case edits the documented example and checks the field
+//! path and the words of the message; the CLI exits 64 with the path on stderr.
+
+use kit::{spec, validate, Target};
+
+/// Replaces `from` (which must occur in the example) by `to`, validates, and checks that one
+/// error is at `path` and its message contains `words`.
+fn check(from: &str, to: &str, path: &str, words: &str) {
+    assert!(spec::EXAMPLE.contains(from), "example lacks {from:?}");
+    let text = spec::EXAMPLE.replacen(from, to, 1);
+    let err = validate::load(&text).expect_err(&format!("{to:?} should be refused"));
+    let fields = err.fields();
+    assert!(
+        fields
+            .iter()
+            .any(|f| f.path == path && f.message.contains(words)),
+        "{to:?}: expected {path}: ...{words}...; got:\n{err}"
+    );
+}
+
+#[test]
+fn the_example_is_valid_for_every_target() {
+    let store = validate::load(spec::EXAMPLE).expect("the example validates");
+    for t in [Target::Kubernetes, Target::Openshift, Target::Compose] {
+        kit::render(&store, t).expect("the example renders");
+    }
+}
+
+#[test]
+fn value_errors_name_the_field_and_what_is_allowed() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "nodes: 3",
+            "nodes: 2",
+            "spec.galera.nodes",
+            "2 is even; Galera needs an odd count (1, 3, 5, 7)",
+        ),
+        (
+            "nodes: 3",
+            "nodes: 9",
+            "spec.galera.nodes",
+            "allowed: 1, 3, 5, 7",
+        ),
+        (
+            "sentinels: 3",
+            "sentinels: 4",
+            "spec.redis.sentinels",
+            "odd count (1, 3, 5)",
+        ),
+        (
+            "replicas: 2\n    # Sentinels",
+            "replicas: 7\n    # Sentinels",
+            "spec.redis.replicas",
+            "0 to 4",
+        ),
+        (
+            "- shop.example.com",
+            "- Shop.example.com",
+            "spec.domains[0]",
+            "not a host name",
+        ),
+        (
+            "- shop.example.com",
+            "- shop.example.com\n    - shop.example.com",
+            "spec.domains[1]",
+            "listed twice",
+        ),
+        (
+            "  name: shop\n",
+            "  name: Shop_1\n",
+            "metadata.name",
+            "lowercase letters",
+        ),
+        (
+            "  name: shop\n",
+            "  name: a-store-name-that-is-far-too-long-for-kit\n",
+            "metadata.name",
+            "1 to 30",
+        ),
+        (
+            "apiVersion: kit.ellison.dev/v1alpha1",
+            "apiVersion: kit.ellison.dev/v2",
+            "apiVersion",
+            "kit.ellison.dev/v1alpha1",
+        ),
+        ("kind: Store", "kind: Shop", "kind", "must be Store"),
+        (
+            "adminEmail: admin@example.com",
+            "adminEmail: admin",
+            "spec.magento.adminEmail",
+            "e-mail",
+        ),
+        (
+            "image: registry.example.com/shop/magento:2.4.7",
+            "image: registry.example.com/shop/magento",
+            "spec.magento.image",
+            "no tag or digest",
+        ),
+        (
+            "cacheMemory: 1Gi",
+            "cacheMemory: 1GB",
+            "spec.redis.cacheMemory",
+            "Ki, Mi, Gi",
+        ),
+        (
+            "cacheMemory: 1Gi",
+            "cacheMemory: 1Mi",
+            "spec.redis.cacheMemory",
+            "at least 64Mi",
+        ),
+        (
+            "cpu: \"1\"\n      memory: 2Gi\n  galera",
+            "cpu: lots\n      memory: 2Gi\n  galera",
+            "spec.magento.resources.cpu",
+            "millicores",
+        ),
+        (
+            "accessMode: ReadWriteMany",
+            "accessMode: ReadWriteOnce",
+            "spec.media.accessMode",
+            "cannot be shared by 2 web replicas",
+        ),
+        (
+            "accessMode: ReadWriteMany",
+            "accessMode: ReadOnlyMany",
+            "spec.media.accessMode",
+            "ReadWriteMany or ReadWriteOnce",
+        ),
+        (
+            "maxReplicas: 6",
+            "maxReplicas: 1",
+            "spec.web.autoscaling.maxReplicas",
+            "at least",
+        ),
+        (
+            "cpuUtilization: 70",
+            "cpuUtilization: 5",
+            "spec.web.autoscaling.cpuUtilization",
+            "10 to 100",
+        ),
+        (
+            "backupSchedule: \"30 2 * * *\"",
+            "backupSchedule: daily",
+            "spec.galera.backupSchedule",
+            "five fields",
+        ),
+        (
+            "storage: 20Gi",
+            "storage: big",
+            "spec.galera.storage",
+            "not a size",
+        ),
+        (
+            "existingSecret: shop-secrets",
+            "existingSecret: Shop_Secrets",
+            "spec.secrets.existingSecret",
+            "object name",
+        ),
+        (
+            "    # s3:\n",
+            "    s3:\n      bucket: media\n      region: eu-west-1\n",
+            "spec.media.storageClass",
+            "not both",
+        ),
+    ];
+    for (from, to, path, words) in cases {
+        check(from, to, path, words);
+    }
+}
+
+#[test]
+fn shape_errors_name_the_field_path_and_line() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "    nodes: 3",
+            "    nodez: 3",
+            "spec.galera.nodez",
+            "unknown field `nodez`, expected one of `nodes`",
+        ),
+        (
+            "  storageClass: standard",
+            "  storageClas: standard",
+            "spec.storageClas",
+            "unknown field",
+        ),
+        (
+            "  name: shop",
+            "  name: shop\n  namespace: x",
+            "metadata.namespace",
+            "unknown field",
+        ),
+        (
+            "    nodes: 3",
+            "    nodes: three",
+            "spec.galera.nodes",
+            "invalid type",
+        ),
+        (
+            "    nodes: 3",
+            "    nodes: -1",
+            "spec.galera.nodes",
+            "expected u32",
+        ),
+        (
+            "placement: sidecar",
+            "placement: beside",
+            "spec.ellison.placement",
+            "expected `sidecar` or `standalone`",
+        ),
+        (
+            "engine: opensearch",
+            "engine: solr",
+            "spec.search.engine",
+            "unknown variant `solr`",
+        ),
+    ];
+    for (from, to, path, words) in cases {
+        check(from, to, path, words);
+    }
+    let err = validate::load("spec: [").expect_err("not YAML");
+    assert!(err.to_string().contains("line"), "{err}");
+    let err = validate::load("apiVersion: kit.ellison.dev/v1alpha1\nkind: Store\n")
+        .expect_err("no metadata");
+    assert!(
+        err.to_string().contains("missing field `metadata`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_value_error_of_a_file_is_reported_at_once() {
+    let text = spec::EXAMPLE.replacen("nodes: 3", "nodes: 4", 1).replacen(
+        "sentinels: 3",
+        "sentinels: 2",
+        1,
+    );
+    let err = validate::load(&text).expect_err("two errors");
+    let paths: Vec<&str> = err.fields().iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["spec.galera.nodes", "spec.redis.sentinels"]);
+}
+
+#[test]
+fn openshift_refuses_the_privileged_init_container() {
+    let text = spec::EXAMPLE.replacen("setMaxMapCount: false", "setMaxMapCount: true", 1);
+    let store = validate::load(&text).expect("valid for Kubernetes");
+    kit::render(&store, Target::Kubernetes).expect("renders for Kubernetes");
+    let err = kit::render(&store, Target::Openshift).expect_err("refused for OpenShift");
+    assert_eq!(err.fields()[0].path, "spec.search.setMaxMapCount");
+}
+
+#[test]
+fn the_cli_exits_64_with_the_field_path_for_a_bad_spec() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, spec::EXAMPLE.replacen("nodes: 3", "nodes: 2", 1)).expect("write");
+    for args in [vec!["check"], vec!["render", "--out", "out"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kit"))
+            .args(&args[..1])
+            .arg(&bad)
+            .args(&args[1..])
+            .current_dir(dir.path())
+            .output()
+            .expect("run kit");
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("spec.galera.nodes: 2 is even"), "{stderr}");
+    }
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for a bad spec"
+    );
+    let example = std::process::Command::new(env!("CARGO_BIN_EXE_kit"))
+        .arg("example")
+        .output()
+        .expect("run kit example");
+    assert!(example.status.success());
+    assert_eq!(String::from_utf8_lossy(&example.stdout), spec::EXAMPLE);
+}

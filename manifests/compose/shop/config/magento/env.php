@@ -1,0 +1,98 @@
+<?php
+// Magento 2 deployment configuration, rendered by kit: do not edit, re-render.
+// Passwords and the crypt key come from the pod's environment (the store's Secret).
+$redisPassword = getenv('REDIS_PASSWORD') ?: '';
+return [
+    'MAGE_MODE' => 'production',
+    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
+    'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
+    'directories' => ['document_root_is_pub' => true],
+    'x-frame-options' => 'SAMEORIGIN',
+    'lock' => ['provider' => 'db'],
+    'db' => [
+        'table_prefix' => '',
+        'connection' => [
+            'default' => [
+                'host' => 'shop-galera',
+                'dbname' => 'magento',
+                'username' => 'magento',
+                'password' => getenv('DB_PASSWORD'),
+                'model' => 'mysql4',
+                'engine' => 'innodb',
+                'initStatements' => 'SET NAMES utf8mb4;',
+                'active' => '1',
+                'driver_options' => [],
+            ],
+        ],
+    ],
+    'resource' => ['default_setup' => ['connection' => 'default']],
+    'session' => [
+        'save' => 'redis',
+        'redis' => [
+            'host' => '127.0.0.1',
+            'port' => '6380',
+            'password' => $redisPassword,
+            'timeout' => '2.5',
+            'persistent_identifier' => '',
+            'database' => '2',
+            'compression_threshold' => '2048',
+            'compression_library' => 'gzip',
+            'log_level' => '4',
+            'max_concurrency' => '6',
+            'break_after_frontend' => '5',
+            'break_after_adminhtml' => '30',
+            'first_lifetime' => '600',
+            'bot_first_lifetime' => '60',
+            'bot_lifetime' => '7200',
+            'disable_locking' => '0',
+            'min_lifetime' => '60',
+            'max_lifetime' => '2592000',
+        ],
+    ],
+    'cache' => [
+        'frontend' => [
+            'default' => [
+                'id_prefix' => 'shop_',
+                'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
+                'backend_options' => [
+                    'server' => '127.0.0.1',
+                    'port' => '6379',
+                    'password' => $redisPassword,
+                    'database' => '0',
+                    'compress_data' => '1',
+                    'compression_lib' => '',
+                ],
+            ],
+            'page_cache' => [
+                'id_prefix' => 'shop_',
+                'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
+                'backend_options' => [
+                    'server' => '127.0.0.1',
+                    'port' => '6379',
+                    'password' => $redisPassword,
+                    'database' => '1',
+                    'compress_data' => '0',
+                ],
+            ],
+        ],
+        'allow_parallel_generation' => false,
+    ],
+    'cache_types' => [
+        'block_html' => 1,
+        'collections' => 1,
+        'compiled_config' => 1,
+        'config' => 1,
+        'config_integration' => 1,
+        'config_integration_api' => 1,
+        'config_webservice' => 1,
+        'customer_notification' => 1,
+        'db_ddl' => 1,
+        'eav' => 1,
+        'full_page' => 1,
+        'graphql_query_resolver_result' => 1,
+        'layout' => 1,
+        'reflection' => 1,
+        'translate' => 1,
+    ],
+];
