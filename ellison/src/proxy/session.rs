@@ -308,8 +308,11 @@ impl Session {
 
     /// Ends the session's client connection: a TLS client gets what is still buffered and a
     /// `close_notify`; a plain one is simply closed when the session is dropped.
-    pub async fn close(mut self) {
-        self.client.close(CLOSE_TIMEOUT).await;
+    pub async fn close(&mut self) {
+        if self.client.is_tls() {
+            // Boxed: its timer and TLS state would otherwise be part of every session's task.
+            Box::pin(self.client.close(CLOSE_TIMEOUT)).await;
+        }
     }
 
     /// When an idle session times out: never for a byte pipe (subscribers wait for
