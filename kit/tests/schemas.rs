@@ -82,7 +82,9 @@ fn kubectl_kustomize_builds_the_base_without_warnings() {
         let base = dir.path().join(target.as_str());
         std::fs::create_dir_all(&base).expect("mkdir");
         for (name, body) in &files {
-            std::fs::write(base.join(name), body).expect("write");
+            let path = base.join(name);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, body).expect("write");
         }
         let out = tool("kubectl")
             .arg("kustomize")

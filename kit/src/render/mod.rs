@@ -31,6 +31,7 @@ pub mod configs;
 pub mod ellison;
 pub mod extras;
 pub mod galera;
+pub mod image;
 pub mod jobs;
 pub mod network;
 pub mod openshift;
@@ -201,8 +202,11 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     validate::for_target(store, target)?;
     let ctx = Ctx { store, target };
     let mut b = Bundle::default();
+    for (path, text) in image::files(&ctx) {
+        b.files.insert(path, Content::Text(text));
+    }
     if target == Target::Compose {
-        b.files = compose::render(&ctx);
+        b.files.extend(compose::render(&ctx));
         return Ok(b);
     }
     b.objects("galera.yaml", galera::render(&ctx));
