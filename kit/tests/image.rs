@@ -141,7 +141,7 @@ fn image_files(text: &str, target: Target) -> Vec<(String, String)> {
         .filter(|(p, _)| p.starts_with("image/"))
         .map(|(p, c)| match c {
             Content::Text(t) => (p, t),
-            Content::Objects(_) => panic!("{p}: objects under image/"),
+            Content::Objects(_) | Content::Template(_) => panic!("{p}: objects under image/"),
         })
         .collect()
 }

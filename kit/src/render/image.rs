@@ -79,8 +79,8 @@ fn dockerfile(ctx: &Ctx<'_>, b: &Build) -> String {
 #   docker build --secret id={secret_id},src=auth.json -f image/Dockerfile -t IMAGE .
 # auth.json (Composer's credentials, e.g. for repo.magento.com) is mounted for the one RUN
 # that needs it and never enters a layer. The image has no env.php: the pods mount the
-# rendered one. On OpenShift, the BuildConfig builds this file with the credentials mounted
-# at the same path by a build volume.
+# rendered one. On OpenShift, the BuildConfig builds this file without the secret mount: its
+# build volume mounts the credentials at the same path.
 
 ARG PHP_VERSION={php}
 
@@ -99,7 +99,7 @@ FROM base AS build
 COPY --from=docker.io/library/composer:2 /usr/bin/composer /usr/bin/composer
 WORKDIR {root}
 COPY composer.json composer.lock ./
-RUN --mount=type=secret,id={secret_id},target={auth} \
+RUN {mount} \
     set -eu; \
     {install}
 COPY . .
@@ -119,11 +119,22 @@ CMD ["php-fpm", "--nodaemonize"]
         git_ref = b.git_ref,
         php = b.php_version,
         secret_id = COMPOSER_SECRET_ID,
-        auth = COMPOSER_AUTH_FILE,
         root = ROOT,
         uid = UID,
+        mount = secret_mount(),
         install = composer_install().join("; \\\n    "),
     )
+}
+
+/// The Dockerfile the OpenShift BuildConfig builds: the same, without the BuildKit secret
+/// mount, because the BuildConfig's build volume mounts the credentials at the same path.
+pub fn openshift_dockerfile(ctx: &Ctx<'_>, b: &Build) -> String {
+    dockerfile(ctx, b).replacen(&format!("{} ", secret_mount()), "", 1)
+}
+
+/// The `RUN` flag that mounts the Composer credentials.
+fn secret_mount() -> String {
+    format!("--mount=type=secret,id={COMPOSER_SECRET_ID},target={COMPOSER_AUTH_FILE}")
 }
 
 fn assemble(b: &Build) -> String {
