@@ -347,7 +347,14 @@ async fn galera_cluster_forms_survives_a_node_and_bootstraps_only_the_most_advan
     c.nodes[0]
         .sql_ok("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20)); INSERT INTO t (v) VALUES ('first')")
         .await;
-    assert_eq!(c.nodes[2].sql_ok("SELECT v FROM t").await, "first");
+    // Other nodes apply a write set after the writer's commit returns: wsrep_sync_wait makes
+    // the read wait for it.
+    assert_eq!(
+        c.nodes[2]
+            .sql_ok("SET SESSION wsrep_sync_wait = 1; SELECT v FROM t")
+            .await,
+        "first"
+    );
     assert_eq!(
         c.nodes[1].status("wsrep_local_state_comment").await,
         "Synced"
