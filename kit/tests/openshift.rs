@@ -336,3 +336,20 @@ fn the_template_check_refuses_an_unused_or_malformed_parameter() {
     twice.parameters.push(first);
     assert!(twice.check().is_err_and(|e| e.contains("declared twice")));
 }
+
+#[test]
+fn a_store_with_an_existing_secret_gets_no_secret_and_no_password_parameters() {
+    let text = spec::EXAMPLE.replacen(
+        "existingSecret: shop-secrets",
+        "existingSecret: vault-synced",
+        1,
+    );
+    let (_, t) = template_of(&load(&text));
+    t.check().unwrap_or_else(|e| panic!("{e}"));
+    assert!(t
+        .objects
+        .iter()
+        .all(|o| o["kind"].as_str() != Some("Secret")));
+    assert!(t.parameters.iter().all(|p| p.generate.is_none()));
+    assert!(t.message.contains("the Secret vault-synced."));
+}

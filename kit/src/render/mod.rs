@@ -317,12 +317,17 @@ fn notes(ctx: &Ctx<'_>) -> String {
          (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
     );
     if ctx.target == Target::Openshift {
+        let secret = if s.secret_name == format!("{}-secrets", s.name) {
+            "it creates the store's Secret too, with every password generated"
+        } else {
+            "the Secret named by spec.secrets.existingSecret must exist"
+        };
         n.push_str(&format!(
             "\n{TEMPLATE_FILE} is the same store as an OpenShift Template whose parameters are \
-             the store name, domain, administrator e-mail (and Git repository and ref), with \
-             every password generated: `oc process -f {TEMPLATE_FILE} -p STORE_NAME=... \
-             -p DOMAIN=... | oc apply -f -` (it creates the store's Secret too), or \
-             `oc create -f {TEMPLATE_FILE}` to offer the form in the web console.\n"
+             the store name, domain, administrator e-mail (and Git repository and ref): \
+             `oc process -f {TEMPLATE_FILE} -p STORE_NAME=... -p DOMAIN=... | oc apply -f -` \
+             ({secret}), or `oc create -f {TEMPLATE_FILE}` to offer the form in the web \
+             console.\n"
         ));
     }
     n

@@ -590,13 +590,16 @@ pub fn secret_parameter(key: &str) -> String {
 /// The store's OpenShift Template: the objects of `--target openshift` rendered with the form's
 /// values as parameters (store name, first domain, administrator e-mail, Git repository and
 /// ref; the spec's values are the defaults), plus the store's Secret whose passwords OpenShift
-/// generates when the Template is processed (`ADMIN_PASSWORD` and the others). Everything else,
+/// generates when the Template is processed (`ADMIN_PASSWORD` and the others), unless the spec
+/// names an existing Secret (`spec.secrets.existingSecret`). Everything else,
 /// the Galera node count included (it shapes the peer lists in `my.cnf` and `galera.sh`), is
 /// fixed by the spec the Template was rendered from.
 pub fn template_source(store: &Store) -> TemplateSource {
     let mut p = store.clone();
     p.name = placeholder("STORE_NAME");
-    if store.secret_name == format!("{}-secrets", store.name) {
+    // The Template creates the store's Secret unless the spec names an existing one.
+    let own_secret = store.secret_name == format!("{}-secrets", store.name);
+    if own_secret {
         p.secret_name = format!("{}-secrets", p.name);
     }
     p.domains[0] = placeholder("DOMAIN");
@@ -652,30 +655,33 @@ pub fn template_source(store: &Store) -> TemplateSource {
             &b.git_ref,
         ));
     }
-    let mut string_data = std::collections::BTreeMap::new();
-    for k in secrets::keys(store) {
-        let name = secret_parameter(k.name);
-        string_data.insert(k.name.to_owned(), format!("${{{name}}}"));
-        parameters.push(Parameter {
-            name,
-            display_name: k.about.into(),
-            description: if k.generated {
-                format!("{}; generated when left empty.", k.about)
-            } else {
-                format!("{}, from the storage provider.", k.about)
-            },
-            value: None,
-            generate: k.generated.then(|| "expression".to_owned()),
-            from: k.generated.then(|| "[a-zA-Z0-9]{32}".to_owned()),
-            required: true,
-        });
+    let mut objects = Vec::new();
+    if own_secret {
+        let mut string_data = std::collections::BTreeMap::new();
+        for k in secrets::keys(store) {
+            let name = secret_parameter(k.name);
+            string_data.insert(k.name.to_owned(), format!("${{{name}}}"));
+            parameters.push(Parameter {
+                name,
+                display_name: k.about.into(),
+                description: if k.generated {
+                    format!("{}; generated when left empty.", k.about)
+                } else {
+                    format!("{}, from the storage provider.", k.about)
+                },
+                value: None,
+                generate: k.generated.then(|| "expression".to_owned()),
+                from: k.generated.then(|| "[a-zA-Z0-9]{32}".to_owned()),
+                required: true,
+            });
+        }
+        objects.push(Object::Secret(Secret {
+            metadata: ctx.meta(p.secret_name.clone(), Component::Store),
+            type_: Some("Opaque".into()),
+            string_data: Some(string_data),
+            ..Default::default()
+        }));
     }
-    let mut objects = vec![Object::Secret(Secret {
-        metadata: ctx.meta(p.secret_name.clone(), Component::Store),
-        type_: Some("Opaque".into()),
-        string_data: Some(string_data),
-        ..Default::default()
-    })];
     objects.extend(super::cluster(&ctx).all_objects().cloned());
     let mut message = "Store ${STORE_NAME} answers on https://${DOMAIN}/ once the setup Job has \
                        installed Magento; the administrator is admin with the admin-password of \
