@@ -173,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the files, after removing the YAML files a previous render left that this one does
+/// Writes the files (those under a `bin/` directory executable), after removing the YAML files a previous render left that this one does
 /// not produce (only files that start with kit's header: nothing a person wrote).
 fn write(dir: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -198,6 +198,11 @@ fn write(dir: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        if name.contains("/bin/") {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} executable", path.display()))?;
+        }
     }
     Ok(())
 }

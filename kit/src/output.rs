@@ -1,5 +1,6 @@
 //! Rendered bundle -> file contents: deterministic multi-document YAML, one directory per
-//! store, and a `kustomization.yaml` listing the object files (a Kustomize base).
+//! store, and a `kustomization.yaml` listing the object files (a Kustomize base); the
+//! OpenShift Template is written beside them, not listed.
 
 use std::collections::BTreeMap;
 
@@ -45,6 +46,19 @@ pub fn files(bundle: &Bundle) -> Result<BTreeMap<String, String>, OutputError> {
                     t.push_str(&object_yaml(o)?);
                 }
                 t
+            }
+            Content::Template(source) => {
+                let template = source.build().map_err(|source| OutputError {
+                    kind: "Template",
+                    name: path.clone(),
+                    source,
+                })?;
+                let body = serde_yaml_ng::to_string(&template).map_err(|source| OutputError {
+                    kind: "Template",
+                    name: path.clone(),
+                    source,
+                })?;
+                format!("{HEADER}\n{body}")
             }
         };
         out.insert(path.clone(), text);

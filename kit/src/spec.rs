@@ -103,6 +103,10 @@ pub struct Build {
     pub git: String,
     /// Branch or tag.
     pub git_ref: Option<String>,
+    /// PHP version of the image (`8.1` to `8.4`).
+    pub php_version: Option<String>,
+    /// Locales whose static content is deployed in the image (`en_US`, `de_DE`).
+    pub locales: Option<Vec<String>>,
 }
 
 /// MariaDB Galera cluster.

@@ -37,11 +37,28 @@ pub struct Magento {
     pub image: String,
     /// Administrator e-mail.
     pub admin_email: String,
-    /// Source repository and ref, when the image is built by the platform.
-    pub build: Option<(String, String)>,
+    /// How the image is built, when the spec says.
+    pub build: Option<Build>,
     /// php-fpm resources.
     pub resources: Resources,
 }
+
+/// How the Magento image is built: the rendered `image/Dockerfile`, s2i scripts and, on
+/// OpenShift, the BuildConfig.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    /// Git repository of the Magento project.
+    pub git: String,
+    /// Branch or tag.
+    pub git_ref: String,
+    /// PHP version (`8.3`).
+    pub php_version: String,
+    /// Locales of the static content, in the spec's order.
+    pub locales: Vec<String>,
+}
+
+/// PHP versions the rendered image build accepts (Magento 2.4.6 to 2.4.8).
+pub const PHP_VERSIONS: &[&str] = &["8.1", "8.2", "8.3", "8.4"];
 
 /// Galera cluster.
 #[derive(Debug, Clone)]
@@ -278,7 +295,11 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         );
     }
     let build = m.build.as_ref().map(|b| {
-        if !(b.git.starts_with("https://") || b.git.starts_with("git@")) {
+        if !(b.git.starts_with("https://") || b.git.starts_with("git@"))
+            || b.git
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "'\"`$\\".contains(c))
+        {
             v.err(
                 "spec.magento.build.git",
                 format!(
@@ -287,10 +308,51 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 ),
             );
         }
-        (
-            b.git.clone(),
-            b.git_ref.clone().unwrap_or_else(|| "main".to_owned()),
-        )
+        let git_ref = b.git_ref.clone().unwrap_or_else(|| "main".to_owned());
+        if git_ref.is_empty()
+            || !git_ref
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._/-".contains(c))
+        {
+            v.err(
+                "spec.magento.build.gitRef",
+                format!("'{git_ref}' is not a branch or tag name (letters, digits, . _ / -)"),
+            );
+        }
+        let php_version = b.php_version.clone().unwrap_or_else(|| "8.3".to_owned());
+        if !PHP_VERSIONS.contains(&php_version.as_str()) {
+            v.err(
+                "spec.magento.build.phpVersion",
+                format!(
+                    "'{php_version}' is not supported; use one of {}",
+                    PHP_VERSIONS.join(", ")
+                ),
+            );
+        }
+        let locales = b
+            .locales
+            .clone()
+            .unwrap_or_else(|| vec!["en_US".to_owned()]);
+        if locales.is_empty() {
+            v.err(
+                "spec.magento.build.locales",
+                "needs at least one locale (en_US)",
+            );
+        }
+        for (i, l) in locales.iter().enumerate() {
+            if !is_locale(l) {
+                v.err(
+                    format!("spec.magento.build.locales[{i}]"),
+                    format!("'{l}' is not a locale code such as en_US or pt_BR"),
+                );
+            }
+        }
+        Build {
+            git: b.git.clone(),
+            git_ref,
+            php_version,
+            locales,
+        }
     });
     let magento = Magento {
         image: m.image.clone(),
@@ -597,6 +659,15 @@ fn is_cpu(text: &str) -> bool {
     digits(whole)
         && frac.is_none_or(|f| digits(f) && !text.ends_with('m'))
         && body.chars().any(|c| c != '0' && c != '.')
+}
+
+/// `ll_CC`, as Magento names its locales (`en_US`, `pt_BR`).
+fn is_locale(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 5
+        && b[..2].iter().all(u8::is_ascii_lowercase)
+        && b[2] == b'_'
+        && b[3..].iter().all(u8::is_ascii_uppercase)
 }
 
 fn is_email(text: &str) -> bool {

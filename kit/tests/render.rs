@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Container, PodSpec};
-use kit::render::{Content, Object};
+use kit::render::{openshift, Content, Object};
 use kit::{output, validate, Target};
 
 const LABELS: [&str; 5] = [
@@ -106,12 +106,28 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
             assert!(labels.contains_key(l), "{at}: label {l}");
         }
         assert!(o.name().len() <= 63, "{at}: name too long");
-        if let Object::Route(r) = o {
-            r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-            let text = output::object_yaml(o).expect("yaml");
-            let back: kit::render::openshift::Route = serde_yaml_ng::from_str(&text)
-                .expect("a Route reads back with deny_unknown_fields");
-            assert_eq!(&back, r);
+        // OpenShift kinds: what the API requires, and a strict read-back of the YAML.
+        let text = output::object_yaml(o).expect("yaml");
+        match o {
+            Object::Route(r) => {
+                r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
+                let back: openshift::Route = serde_yaml_ng::from_str(&text)
+                    .expect("a Route reads back with deny_unknown_fields");
+                assert_eq!(&back, r);
+            }
+            Object::ImageStream(i) => {
+                i.check().unwrap_or_else(|e| panic!("{at}: {e}"));
+                let back: openshift::ImageStream = serde_yaml_ng::from_str(&text)
+                    .expect("an ImageStream reads back with deny_unknown_fields");
+                assert_eq!(&back, i);
+            }
+            Object::BuildConfig(b) => {
+                b.check().unwrap_or_else(|e| panic!("{at}: {e}"));
+                let back: openshift::BuildConfig = serde_yaml_ng::from_str(&text)
+                    .expect("a BuildConfig reads back with deny_unknown_fields");
+                assert_eq!(&back, b);
+            }
+            _ => assert!(!o.is_openshift(), "{at}: an OpenShift kind left unchecked"),
         }
         let Some((pod, long_running)) = pod_of(o) else {
             continue;

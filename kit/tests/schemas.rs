@@ -1,14 +1,14 @@
 //! Every rendered object validates against the official Kubernetes JSON schemas, strictly
 //! (unknown fields refused), for the oldest and newest Kubernetes versions kit supports, with
 //! `kubernetes-validate` (PyPI, installed by scripts/deps.sh); `kubectl kustomize` builds the
-//! base without a warning. OpenShift Routes have no schema offline: `render.rs` checks them
-//! in Rust (`Route::check` and a strict read-back).
+//! base without a warning. OpenShift kinds (Route, ImageStream, BuildConfig, Template) have no
+//! schema offline: `render.rs` and `openshift.rs` check them in Rust (their `check` methods
+//! and a strict read-back).
 
 mod common;
 
 use std::process::Command;
 
-use kit::render::Object;
 use kit::{output, validate, Target};
 
 /// Oldest (k8s-openapi's `v1_33` feature) and newest supported Kubernetes versions.
@@ -36,7 +36,7 @@ fn rendered_objects_validate_against_the_kubernetes_schemas() {
             };
             let mut docs = Vec::new();
             for o in bundle.all_objects() {
-                if !matches!(o, Object::Route(_)) {
+                if !o.is_openshift() {
                     docs.push(output::object_yaml(o).expect("yaml"));
                     count += 1;
                 }
@@ -82,7 +82,9 @@ fn kubectl_kustomize_builds_the_base_without_warnings() {
         let base = dir.path().join(target.as_str());
         std::fs::create_dir_all(&base).expect("mkdir");
         for (name, body) in &files {
-            std::fs::write(base.join(name), body).expect("write");
+            let path = base.join(name);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, body).expect("write");
         }
         let out = tool("kubectl")
             .arg("kustomize")

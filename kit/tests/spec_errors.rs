@@ -54,6 +54,30 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "0 to 4",
         ),
         (
+            "phpVersion: \"8.3\"",
+            "phpVersion: \"7.4\"",
+            "spec.magento.build.phpVersion",
+            "use one of 8.1, 8.2, 8.3, 8.4",
+        ),
+        (
+            "locales: [en_US]",
+            "locales: [en_US, english]",
+            "spec.magento.build.locales[1]",
+            "not a locale code",
+        ),
+        (
+            "gitRef: main",
+            "gitRef: \"main; rm -rf /\"",
+            "spec.magento.build.gitRef",
+            "not a branch or tag name",
+        ),
+        (
+            "git: https://git.example.com/shop/magento.git",
+            "git: \"https://git.example.com/shop\\nRUN id\"",
+            "spec.magento.build.git",
+            "not a Git URL",
+        ),
+        (
             "- shop.example.com",
             "- Shop.example.com",
             "spec.domains[0]",

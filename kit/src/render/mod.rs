@@ -31,6 +31,7 @@ pub mod configs;
 pub mod ellison;
 pub mod extras;
 pub mod galera;
+pub mod image;
 pub mod jobs;
 pub mod network;
 pub mod openshift;
@@ -113,6 +114,10 @@ pub enum Object {
     NetworkPolicy(NetworkPolicy),
     /// OpenShift Route.
     Route(openshift::Route),
+    /// OpenShift ImageStream.
+    ImageStream(openshift::ImageStream),
+    /// OpenShift BuildConfig.
+    BuildConfig(openshift::BuildConfig),
     /// Secret (only from `kit secrets`, never in a rendered store).
     Secret(k8s_openapi::api::core::v1::Secret),
 }
@@ -133,6 +138,8 @@ impl Object {
             Object::Ingress(_) => "Ingress",
             Object::NetworkPolicy(_) => "NetworkPolicy",
             Object::Route(_) => "Route",
+            Object::ImageStream(_) => "ImageStream",
+            Object::BuildConfig(_) => "BuildConfig",
             Object::Secret(_) => "Secret",
         }
     }
@@ -152,8 +159,19 @@ impl Object {
             Object::Ingress(o) => &o.metadata,
             Object::NetworkPolicy(o) => &o.metadata,
             Object::Route(o) => &o.metadata,
+            Object::ImageStream(o) => &o.metadata,
+            Object::BuildConfig(o) => &o.metadata,
             Object::Secret(o) => &o.metadata,
         }
+    }
+
+    /// Whether the object is an OpenShift kind (no Kubernetes schema validates it; the
+    /// `check` methods of [`openshift`] do).
+    pub fn is_openshift(&self) -> bool {
+        matches!(
+            self,
+            Object::Route(_) | Object::ImageStream(_) | Object::BuildConfig(_)
+        )
     }
 
     /// The object's name.
@@ -170,6 +188,9 @@ pub enum Content {
     Objects(Vec<Object>),
     /// A file written as is (compose file, configuration files, notes).
     Text(String),
+    /// An OpenShift Template, written as YAML and not listed in the kustomization (it is
+    /// processed with `oc process`, not applied).
+    Template(Box<openshift::TemplateSource>),
 }
 
 /// A rendered store: relative file path -> content, in a fixed order.
@@ -191,7 +212,7 @@ impl Bundle {
     pub fn all_objects(&self) -> impl Iterator<Item = &Object> {
         self.files.values().flat_map(|c| match c {
             Content::Objects(v) => v.as_slice(),
-            Content::Text(_) => &[],
+            Content::Text(_) | Content::Template(_) => &[],
         })
     }
 }
@@ -201,18 +222,20 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     validate::for_target(store, target)?;
     let ctx = Ctx { store, target };
     let mut b = Bundle::default();
+    for (path, text) in image::files(&ctx) {
+        b.files.insert(path, Content::Text(text));
+    }
     if target == Target::Compose {
-        b.files = compose::render(&ctx);
+        b.files.extend(compose::render(&ctx));
         return Ok(b);
     }
-    b.objects("galera.yaml", galera::render(&ctx));
-    b.objects("redis.yaml", redis::render(&ctx));
-    b.objects("ellison.yaml", ellison::render(&ctx));
-    b.objects("web.yaml", web::render(&ctx));
-    b.objects("search.yaml", search::render(&ctx));
-    b.objects("jobs.yaml", jobs::render(&ctx));
-    b.objects("extras.yaml", extras::render(&ctx));
-    b.objects("network.yaml", network::render(&ctx));
+    b.files.extend(cluster(&ctx).files);
+    if target == Target::Openshift {
+        b.files.insert(
+            TEMPLATE_FILE.to_owned(),
+            Content::Template(Box::new(openshift::template_source(store))),
+        );
+    }
     b.files
         .insert("NOTES.txt".to_owned(), Content::Text(notes(&ctx)));
     b.files.insert(
@@ -220,6 +243,31 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
         Content::Text(galera::recover_script(&ctx)),
     );
     Ok(b)
+}
+
+/// The file of the OpenShift Template.
+pub const TEMPLATE_FILE: &str = "openshift-template.yaml";
+
+/// The objects of a Kubernetes or OpenShift store, by file.
+fn cluster(ctx: &Ctx<'_>) -> Bundle {
+    let mut b = Bundle::default();
+    b.objects("galera.yaml", galera::render(ctx));
+    b.objects("redis.yaml", redis::render(ctx));
+    b.objects("ellison.yaml", ellison::render(ctx));
+    b.objects("web.yaml", web::render(ctx));
+    b.objects("search.yaml", search::render(ctx));
+    b.objects("jobs.yaml", jobs::render(ctx));
+    b.objects("extras.yaml", extras::render(ctx));
+    b.objects("network.yaml", network::render(ctx));
+    if let (Target::Openshift, Some(build)) = (ctx.target, &ctx.store.magento.build) {
+        for content in b.files.values_mut() {
+            if let Content::Objects(objects) = content {
+                openshift::use_image_stream(ctx, objects);
+            }
+        }
+        b.objects("build.yaml", openshift::build_objects(ctx, build));
+    }
+    b
 }
 
 fn notes(ctx: &Ctx<'_>) -> String {
@@ -234,6 +282,19 @@ fn notes(ctx: &Ctx<'_>) -> String {
     );
     if matches!(s.media, validate::Media::S3 { .. }) {
         n.push_str("   Put the S3 credentials in its s3-access-key and s3-secret-key.\n");
+    }
+    if let (Target::Openshift, Some(b)) = (ctx.target, &s.magento.build) {
+        n.push_str(&format!(
+            "   The BuildConfig {stream} builds the Magento image from {git} ({git_ref}) as soon \
+             as it is applied; first create the Secret {auth} with Composer's credentials: \
+             `oc create secret generic {auth} --from-file=auth.json`. The Magento containers \
+             run the ImageStreamTag {stream}:{tag} and roll to each new build.\n",
+            stream = openshift::image_stream_name(ctx),
+            git = b.git,
+            git_ref = b.git_ref,
+            auth = openshift::composer_auth_secret(ctx),
+            tag = openshift::IMAGE_TAG,
+        ));
     }
     if s.search.set_max_map_count {
         n.push_str(
@@ -255,6 +316,20 @@ fn notes(ctx: &Ctx<'_>) -> String {
          advanced node bootstraps, the others join. If a node is lost for good, the others wait \
          (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
     );
+    if ctx.target == Target::Openshift {
+        let secret = if s.secret_name == format!("{}-secrets", s.name) {
+            "it creates the store's Secret too, with every password generated"
+        } else {
+            "the Secret named by spec.secrets.existingSecret must exist"
+        };
+        n.push_str(&format!(
+            "\n{TEMPLATE_FILE} is the same store as an OpenShift Template whose parameters are \
+             the store name, domain, administrator e-mail (and Git repository and ref): \
+             `oc process -f {TEMPLATE_FILE} -p STORE_NAME=... -p DOMAIN=... | oc apply -f -` \
+             ({secret}), or `oc create -f {TEMPLATE_FILE}` to offer the form in the web \
+             console.\n"
+        ));
+    }
     n
 }
 

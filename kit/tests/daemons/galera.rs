@@ -1,7 +1,9 @@
 //! A real 3-node MariaDB Galera cluster on loopback from `conf::galera`, with the example
 //! store's settings (`render::configs::galera_settings`) made local: it forms, survives the
-//! loss of a node, and after full outages `galera.sh decide` bootstraps exactly the most
-//! advanced node, never while a peer is unreachable (unless forced, once).
+//! loss of a node, and after full outages (one mixed, one with every node stopped cleanly,
+//! one with every node killed with SIGKILL) `galera.sh decide` bootstraps exactly the most
+//! advanced node and refuses the others, never while a peer is unreachable (unless forced,
+//! once).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -345,7 +347,14 @@ async fn galera_cluster_forms_survives_a_node_and_bootstraps_only_the_most_advan
     c.nodes[0]
         .sql_ok("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20)); INSERT INTO t (v) VALUES ('first')")
         .await;
-    assert_eq!(c.nodes[2].sql_ok("SELECT v FROM t").await, "first");
+    // Other nodes apply a write set after the writer's commit returns: wsrep_sync_wait makes
+    // the read wait for it.
+    assert_eq!(
+        c.nodes[2]
+            .sql_ok("SET SESSION wsrep_sync_wait = 1; SELECT v FROM t")
+            .await,
+        "first"
+    );
     assert_eq!(
         c.nodes[1].status("wsrep_local_state_comment").await,
         "Synced"
@@ -411,8 +420,98 @@ async fn galera_cluster_forms_survives_a_node_and_bootstraps_only_the_most_advan
         "first\ntwo of three\nlast",
         "no write lost"
     );
+    let mixed_outage = started.elapsed();
+
+    // A full stop, every node cleanly: node 0 leaves, node 1 writes, node 2 leaves, node 1
+    // writes alone and leaves last. Node 1 is the most advanced, node 0 the least; only node 1
+    // bootstraps.
+    let clean = Instant::now();
+    c.nodes[0].stop_server().await;
+    wait_cluster_size(&c.nodes[1], 2, &logs).await;
+    c.nodes[1]
+        .sql_ok("INSERT INTO t (v) VALUES ('clean: two left')")
+        .await;
+    c.nodes[2].stop_server().await;
+    wait_cluster_size(&c.nodes[1], 1, &logs).await;
+    c.nodes[1]
+        .sql_ok("INSERT INTO t (v) VALUES ('clean: one left')")
+        .await;
+    c.nodes[1].stop_server().await;
+    let seqnos = [
+        c.nodes[0].recovered_seqno().await,
+        c.nodes[1].recovered_seqno().await,
+        c.nodes[2].recovered_seqno().await,
+    ];
+    assert!(
+        seqnos[1] > seqnos[2] && seqnos[2] > seqnos[0],
+        "recovered seqnos after the clean stop {seqnos:?}"
+    );
+    assert_eq!(c.nodes[0].decide().await, None, "node 0 is behind");
+    assert_eq!(c.nodes[2].decide().await, None, "node 2 is behind");
+    assert_eq!(c.nodes[1].decide().await.as_deref(), Some("bootstrap"));
+    assert_eq!(c.nodes[2].decide().await, None, "node 1 is not Primary yet");
+    assert!(c.nodes[1].safe_to_bootstrap());
+    assert!(!c.nodes[0].safe_to_bootstrap() && !c.nodes[2].safe_to_bootstrap());
+    c.nodes[1].start_server();
+    c.nodes[1].wait_ready(&logs).await;
+    for i in [0, 2] {
+        assert_eq!(c.nodes[i].decide().await.as_deref(), Some("join"));
+        c.nodes[i].start_server();
+    }
+    for i in [0, 2] {
+        c.nodes[i].wait_ready(&logs).await;
+    }
+    wait_cluster_size(&c.nodes[1], NODES, &logs).await;
+    assert_eq!(
+        c.nodes[0]
+            .sql_ok("SELECT COUNT(*) FROM t WHERE v LIKE 'clean:%'")
+            .await,
+        "2",
+        "no write lost"
+    );
+    let clean = clean.elapsed();
+
+    // A full stop by kill -9 of every node: node 0 dies first; node 1 writes, node 2 applies
+    // it (read back with wsrep_sync_wait), then both die. Nodes 1 and 2 tie as most
+    // advanced, the tie goes to the lower ordinal: only node 1 bootstraps.
+    let killed = Instant::now();
+    c.nodes[0].kill_server();
+    wait_cluster_size(&c.nodes[1], 2, &logs).await;
+    c.nodes[1]
+        .sql_ok("INSERT INTO t (v) VALUES ('killed: two left')")
+        .await;
+    assert_eq!(
+        c.nodes[2]
+            .sql_ok("SET SESSION wsrep_sync_wait = 1; SELECT COUNT(*) FROM t WHERE v = 'killed: two left'")
+            .await,
+        "1"
+    );
+    c.nodes[1].kill_server();
+    c.nodes[2].kill_server();
+    let seqnos = [
+        c.nodes[0].recovered_seqno().await,
+        c.nodes[1].recovered_seqno().await,
+        c.nodes[2].recovered_seqno().await,
+    ];
+    assert!(
+        seqnos[1] == seqnos[2] && seqnos[1] > seqnos[0],
+        "recovered seqnos after kill -9 of all {seqnos:?}"
+    );
+    assert!(c.nodes.iter().all(|n| !n.safe_to_bootstrap()));
+    assert_eq!(c.nodes[0].decide().await, None, "node 0 is behind");
+    assert_eq!(
+        c.nodes[2].decide().await,
+        None,
+        "node 2 ties with node 1, the lower ordinal"
+    );
+    assert_eq!(c.nodes[1].decide().await.as_deref(), Some("bootstrap"));
+    assert!(c.nodes[1].safe_to_bootstrap());
+    assert!(!c.nodes[0].safe_to_bootstrap() && !c.nodes[2].safe_to_bootstrap());
+    let killed = killed.elapsed();
+
     eprintln!(
-        "galera: formed in {formed:?}, whole scenario in {:?}",
+        "galera: formed in {formed:?}, mixed outage done at {mixed_outage:?}, clean full stop \
+         {clean:?}, kill -9 full stop {killed:?}, whole scenario in {:?}",
         started.elapsed()
     );
 }
