@@ -210,6 +210,7 @@ fn ellison_config_map_is_conf_ellison_for_the_example() {
 fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
     let maps = config_maps();
     let conf = nginx::render(&nginx::Settings {
+        address: None,
         port: 8080,
         server_names: vec!["shop.example.com".into()],
         status_port: 8081,

@@ -110,15 +110,17 @@ pub struct Proc {
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
     pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
-        Proc::spawn_with_pdeathsig(program, args, stdio_log, "KILL")
+        Proc::spawn_with_pdeathsig(program, args, &[], stdio_log, "KILL")
     }
 
-    /// Like [`Proc::spawn`], with `pdeathsig` (a signal name for `setpriv`, such as `TERM`)
-    /// as the parent-death signal: a process with children of its own (php-fpm) is better
-    /// told to terminate, so that it ends them, than killed, which would orphan them.
+    /// Like [`Proc::spawn`], with `envs` added to the environment and `pdeathsig` (a signal
+    /// name for `setpriv`, such as `TERM`) as the parent-death signal: a process with
+    /// children of its own (php-fpm, nginx) is better told to terminate, so that it ends
+    /// them, than killed, which would orphan them.
     pub(crate) fn spawn_with_pdeathsig(
         program: &str,
         args: &[&str],
+        envs: &[(&str, &str)],
         stdio_log: &Path,
         pdeathsig: &str,
     ) -> Result<Proc> {
@@ -139,6 +141,7 @@ impl Proc {
         };
         let child = cmd
             .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

@@ -2,16 +2,24 @@
 //! of `tests/fixtures/php/`, and nginx in front of it over FastCGI, both from a temporary
 //! directory and runnable unprivileged.
 //!
-//! The configurations are the harness's own minimal ones ([`nginx_conf`], [`php_fpm_conf`]):
-//! one nginx process (`master_process off`, so that the parent-death signal covers it), a
-//! static php-fpm pool of [`StoreOptions::workers`] workers, the store page at `/store` and
-//! php-fpm's own ping at `/fpm-ping`. The Redis endpoint reaches PHP as the `STORE_REDIS`
-//! environment variable of the pool.
+//! Both run the configurations kit renders for a store's web pod ([`kit::conf::nginx`],
+//! [`kit::conf::php`]): the settings of kit's documented example store, with only what differs
+//! on one machine changed through their fields: a loopback address and free ports, every path
+//! under the temporary directory, a pool of exactly [`StoreOptions::workers`] children, and
+//! nginx's workers run as root when the harness is root. The directory is laid out as
+//! Magento's root: the store page is `magento/pub/index.php`, which kit's nginx reaches for
+//! any URL that is not a file (`/store?...`); php-fpm's ping answers on nginx's status server.
+//! The Redis endpoint reaches PHP as php-fpm's `STORE_REDIS` environment variable (kit's pool
+//! keeps the environment, as a getenv-driven `env.php` needs). nginx runs with its master
+//! and workers, as in production: both daemons are stopped with SIGTERM so that they end
+//! their own children.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use kit::conf::{nginx, php};
+use kit::render::configs;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -47,7 +55,8 @@ pub fn fixtures_dir() -> PathBuf {
 pub struct StoreOptions {
     /// The Redis endpoint PHP connects to (Ellison, HAProxy or Redis itself).
     pub redis: SocketAddr,
-    /// php-fpm workers (`pm = static`): each holds one persistent Redis connection.
+    /// php-fpm workers (all started at once and kept): each holds one persistent Redis
+    /// connection.
     pub workers: usize,
 }
 
@@ -57,40 +66,75 @@ pub struct Store {
     addr: SocketAddr,
     options: StoreOptions,
     // Field order is drop order: nginx, php-fpm, then the directory.
-    _nginx: Proc,
-    _php_fpm: PhpFpm,
+    _nginx: Graceful,
+    _php_fpm: Graceful,
     dir: TempDir,
 }
 
-/// The php-fpm master: stopped with SIGTERM so that it ends its workers itself (SIGKILL
-/// would orphan them), then SIGKILL for it and its children after [`STOP_GRACE`].
+/// A daemon with children of its own (the php-fpm or nginx master): stopped with SIGTERM so
+/// that it ends its children itself (SIGKILL would orphan them), then SIGKILL for it and its
+/// children after [`STOP_GRACE`].
 #[derive(Debug)]
-struct PhpFpm(Proc);
+struct Graceful(Proc);
 
-impl Drop for PhpFpm {
+impl Drop for Graceful {
     fn drop(&mut self) {
         self.0.terminate(STOP_GRACE);
     }
 }
 
+/// The web pod's settings kit renders for its documented example store, before the changes
+/// for one machine.
+struct Production {
+    fpm: php::FpmSettings,
+    ini: php::IniSettings,
+    nginx: nginx::Settings,
+}
+
+impl Production {
+    fn load() -> Result<Production> {
+        let store = kit::load(kit::spec::EXAMPLE)
+            .map_err(|e| HarnessError::Usage(format!("kit's example store spec: {e}")))?;
+        Ok(Production {
+            fpm: configs::fpm_settings(&store),
+            ini: configs::ini_settings(&store),
+            nginx: configs::nginx_settings(&store),
+        })
+    }
+}
+
 impl Store {
-    /// Starts php-fpm, then nginx, each on a free loopback port, and waits until a request
-    /// to php-fpm's ping through nginx answers `pong`.
+    /// Starts php-fpm, then nginx, each on free loopback ports, and waits until a request
+    /// to php-fpm's ping through nginx's status server answers `pong`.
     pub async fn start(options: StoreOptions) -> Result<Store> {
-        if options.workers == 0 {
-            return Err(HarnessError::Usage(
-                "store options: workers must be at least 1".into(),
-            ));
-        }
+        let workers = u32::try_from(options.workers)
+            .ok()
+            .filter(|w| *w >= 1)
+            .ok_or_else(|| {
+                HarnessError::Usage(format!(
+                    "store options: workers must be between 1 and {} (got {})",
+                    u32::MAX,
+                    options.workers
+                ))
+            })?;
         let php_fpm_bin = php_fpm_binary()?;
         let nginx_bin = nginx_binary()?;
         check_php_redis(&php_fpm_bin)?;
+        let production = Production::load()?;
         let dir = tempfile::Builder::new()
             .prefix("ellison-store-")
             .tempdir()
             .map_err(|e| HarnessError::io("create the store directory", e))?;
-        let (php_fpm, fpm_port) = start_php_fpm(&php_fpm_bin, dir.path(), &options).await?;
-        let (nginx, addr) = start_nginx(&nginx_bin, dir.path(), fpm_port).await?;
+        magento_root(dir.path())?;
+        let (php_fpm, fpm_port) = start_php_fpm(
+            &php_fpm_bin,
+            dir.path(),
+            &production,
+            workers,
+            options.redis,
+        )
+        .await?;
+        let (nginx, addr) = start_nginx(&nginx_bin, dir.path(), &production, fpm_port).await?;
         Ok(Store {
             addr,
             options,
@@ -132,9 +176,8 @@ impl Drop for Store {
 
 fn logs_tail(dir: &Path, lines: usize) -> String {
     let files = [
-        ("php-fpm", "php-fpm.log"),
+        ("php-fpm and PHP", "php-fpm.log"),
         ("php-fpm stdout/stderr", "php-fpm.stdio.log"),
-        ("PHP errors", "php-errors.log"),
         ("nginx", "nginx-error.log"),
         ("nginx stdout/stderr", "nginx.stdio.log"),
     ];
@@ -236,101 +279,95 @@ fn check_php_redis(php_fpm: &Path) -> Result<()> {
     )))
 }
 
-/// The php-fpm configuration: one static pool on `127.0.0.1:port`.
-pub fn php_fpm_conf(dir: &Path, port: u16, options: &StoreOptions) -> String {
-    let d = dir.display();
-    format!(
-        "[global]\n\
-         pid = {d}/php-fpm.pid\n\
-         error_log = {d}/php-fpm.log\n\
-         daemonize = no\n\
-         ; on SIGTERM, workers get this long to finish before the master kills them\n\
-         process_control_timeout = 3s\n\
-         \n\
-         [store]\n\
-         listen = 127.0.0.1:{port}\n\
-         pm = static\n\
-         pm.max_children = {workers}\n\
-         ping.path = /fpm-ping\n\
-         request_terminate_timeout = 30s\n\
-         catch_workers_output = yes\n\
-         decorate_workers_output = no\n\
-         env[STORE_REDIS] = {redis}\n\
-         php_admin_flag[log_errors] = on\n\
-         php_admin_flag[display_errors] = off\n\
-         php_admin_value[error_log] = {d}/php-errors.log\n",
-        workers = options.workers,
-        redis = options.redis,
-    )
+/// The Magento root in `dir`: `magento/pub/index.php` is the store page.
+fn magento_root(dir: &Path) -> Result<()> {
+    let public = dir.join("magento/pub");
+    std::fs::create_dir_all(&public)
+        .map_err(|e| HarnessError::io(format!("create {}", public.display()), e))?;
+    let page = fixtures_dir().join("store.php");
+    let index = public.join("index.php");
+    std::fs::copy(&page, &index).map_err(|e| {
+        HarnessError::io(format!("copy {} to {}", page.display(), index.display()), e)
+    })?;
+    Ok(())
 }
 
-/// The nginx configuration: the store page and php-fpm's ping over FastCGI to `fpm_port`.
-///
-/// `daemon off; master_process off;` come from the command line (`-g`), so that this file
-/// could be one rendered for production.
-pub fn nginx_conf(dir: &Path, port: u16, fpm_port: u16) -> String {
-    let d = dir.display();
-    let root = fixtures_dir();
-    let root = root.display();
-    format!(
-        "pid {d}/nginx.pid;\n\
-         error_log {d}/nginx-error.log warn;\n\
-         events {{\n\
-         \x20   worker_connections 1024;\n\
-         }}\n\
-         http {{\n\
-         \x20   access_log off;\n\
-         \x20   default_type text/plain;\n\
-         \x20   client_body_temp_path {d}/nginx-tmp/body;\n\
-         \x20   fastcgi_temp_path {d}/nginx-tmp/fastcgi;\n\
-         \x20   proxy_temp_path {d}/nginx-tmp/proxy;\n\
-         \x20   uwsgi_temp_path {d}/nginx-tmp/uwsgi;\n\
-         \x20   scgi_temp_path {d}/nginx-tmp/scgi;\n\
-         \x20   keepalive_requests 1000000;\n\
-         \x20   server {{\n\
-         \x20       listen 127.0.0.1:{port};\n\
-         \x20       root {root};\n\
-         \x20       location = /store {{\n\
-         \x20           fastcgi_pass 127.0.0.1:{fpm_port};\n\
-         \x20           fastcgi_param SCRIPT_FILENAME {root}/store.php;\n\
-         \x20           fastcgi_param SCRIPT_NAME /store.php;\n\
-         \x20           fastcgi_param DOCUMENT_ROOT {root};\n\
-         \x20           fastcgi_param REQUEST_METHOD $request_method;\n\
-         \x20           fastcgi_param REQUEST_URI $request_uri;\n\
-         \x20           fastcgi_param QUERY_STRING $query_string;\n\
-         \x20           fastcgi_param CONTENT_TYPE $content_type;\n\
-         \x20           fastcgi_param CONTENT_LENGTH $content_length;\n\
-         \x20           fastcgi_param SERVER_PROTOCOL $server_protocol;\n\
-         \x20           fastcgi_param GATEWAY_INTERFACE CGI/1.1;\n\
-         \x20           fastcgi_param REMOTE_ADDR $remote_addr;\n\
-         \x20           fastcgi_param SERVER_ADDR $server_addr;\n\
-         \x20           fastcgi_param SERVER_PORT $server_port;\n\
-         \x20           fastcgi_param SERVER_NAME $server_name;\n\
-         \x20       }}\n\
-         \x20       location = /fpm-ping {{\n\
-         \x20           fastcgi_pass 127.0.0.1:{fpm_port};\n\
-         \x20           fastcgi_param SCRIPT_NAME /fpm-ping;\n\
-         \x20           fastcgi_param SCRIPT_FILENAME /fpm-ping;\n\
-         \x20           fastcgi_param REQUEST_METHOD $request_method;\n\
-         \x20       }}\n\
-         \x20       location / {{\n\
-         \x20           return 404;\n\
-         \x20       }}\n\
-         \x20   }}\n\
-         }}\n"
-    )
+/// kit's `php-fpm.conf` for a pool on `127.0.0.1:port` of exactly `workers` children, its
+/// pid file and log in `dir`.
+fn php_fpm_conf(production: &Production, dir: &Path, port: u16, workers: u32) -> String {
+    php::render_fpm(&php::FpmSettings {
+        pid_file: dir.join("php-fpm.pid"),
+        error_log: Some(dir.join("php-fpm.log")),
+        listen: format!("127.0.0.1:{port}"),
+        // All children started at once and kept (a dynamic pool held at its maximum), so
+        // the first requests do not wait for spawns.
+        pm: php::Pm {
+            max_children: workers,
+            start_servers: workers,
+            min_spare_servers: workers,
+            max_spare_servers: workers,
+            ..production.fpm.pm
+        },
+        ..production.fpm.clone()
+    })
 }
 
-/// Starts php-fpm on a free port and waits until it accepts connections.
-async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result<(PhpFpm, u16)> {
+/// kit's `nginx.conf` on `127.0.0.1:port` (store) and `status_port` (probes), in front of
+/// php-fpm on `fpm_port`, with the Magento root, temp directory and logs in `dir`.
+fn nginx_conf(
+    production: &Production,
+    dir: &Path,
+    port: u16,
+    status_port: u16,
+    fpm_port: u16,
+) -> String {
+    nginx::render(&nginx::Settings {
+        address: Some(Ipv4Addr::LOCALHOST.into()),
+        port,
+        status_port,
+        magento_root: dir.join("magento"),
+        fastcgi: format!("127.0.0.1:{fpm_port}"),
+        temp_dir: dir.join("nginx-tmp"),
+        access_log: Some(dir.join("nginx-access.log")),
+        error_log: Some(dir.join("nginx-error.log")),
+        // A root master would run its workers as `nobody`, who cannot read the temporary
+        // directory.
+        user: nix::unistd::geteuid().is_root().then(|| "root".to_owned()),
+        ..production.nginx.clone()
+    })
+}
+
+/// Starts php-fpm on a free port with kit's `php.ini` overrides in a scan directory (added
+/// to the installed ones, which load the extensions) and `STORE_REDIS` in its environment,
+/// and waits until it accepts connections.
+async fn start_php_fpm(
+    bin: &Path,
+    dir: &Path,
+    production: &Production,
+    workers: u32,
+    redis: SocketAddr,
+) -> Result<(Graceful, u16)> {
     let conf = dir.join("php-fpm.conf");
     let log = dir.join("php-fpm.log");
     let stdio = dir.join("php-fpm.stdio.log");
+    let ini_dir = dir.join("php.d");
+    std::fs::create_dir_all(&ini_dir)
+        .map_err(|e| HarnessError::io(format!("create {}", ini_dir.display()), e))?;
+    write(
+        &ini_dir.join("zz-kit.ini"),
+        &php::render_ini(&production.ini),
+    )?;
+    let scan_dir = format!(":{}", ini_dir.display());
+    let redis = redis.to_string();
+    let envs = [
+        ("PHP_INI_SCAN_DIR", scan_dir.as_str()),
+        ("STORE_REDIS", redis.as_str()),
+    ];
     let bin_text = bin.to_string_lossy().into_owned();
     let conf_text = conf.to_string_lossy().into_owned();
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
-        write(&conf, &php_fpm_conf(dir, port, options))?;
+        write(&conf, &php_fpm_conf(production, dir, port, workers))?;
         let mark = file_len(&log);
         // `-F`: foreground; `-R`: allowed to run as root (CI runs as root; the pool has no
         // `user`, so workers run as whoever started php-fpm).
@@ -339,8 +376,8 @@ async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result
             args.push("-R");
         }
         // SIGTERM when the test dies: php-fpm then ends its workers itself.
-        let mut proc = PhpFpm(Proc::spawn_with_pdeathsig(
-            &bin_text, &args, &stdio, "TERM",
+        let mut proc = Graceful(Proc::spawn_with_pdeathsig(
+            &bin_text, &args, &envs, &stdio, "TERM",
         )?);
         let addr = local(port);
         let deadline = Instant::now() + START_TIMEOUT;
@@ -375,8 +412,14 @@ async fn start_php_fpm(bin: &Path, dir: &Path, options: &StoreOptions) -> Result
     )))
 }
 
-/// Starts nginx on a free port and waits until `/fpm-ping` answers `pong` through it.
-async fn start_nginx(bin: &Path, dir: &Path, fpm_port: u16) -> Result<(Proc, SocketAddr)> {
+/// Starts nginx on two free ports (store and status) and waits until php-fpm's ping
+/// answers `pong` through its status server.
+async fn start_nginx(
+    bin: &Path,
+    dir: &Path,
+    production: &Production,
+    fpm_port: u16,
+) -> Result<(Graceful, SocketAddr)> {
     let conf = dir.join("nginx.conf");
     let log = dir.join("nginx-error.log");
     let stdio = dir.join("nginx.stdio.log");
@@ -385,10 +428,16 @@ async fn start_nginx(bin: &Path, dir: &Path, fpm_port: u16) -> Result<(Proc, Soc
     let bin_text = bin.to_string_lossy().into_owned();
     let conf_text = conf.to_string_lossy().into_owned();
     let prefix = format!("{}/", dir.display());
+    let ping = production.nginx.fpm_ping_path.as_str();
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
-        write(&conf, &nginx_conf(dir, port, fpm_port))?;
+        let status_port = free_port();
+        write(
+            &conf,
+            &nginx_conf(production, dir, port, status_port, fpm_port),
+        )?;
         let marks = [file_len(&log), file_len(&stdio)];
+        // `-e`: errors before the configuration is read go to the log too.
         let args = [
             "-p",
             prefix.as_str(),
@@ -396,31 +445,37 @@ async fn start_nginx(bin: &Path, dir: &Path, fpm_port: u16) -> Result<(Proc, Soc
             conf_text.as_str(),
             "-e",
             "nginx-error.log",
-            "-g",
-            "daemon off; master_process off;",
         ];
-        let mut proc = Proc::spawn(&bin_text, &args, &stdio)?;
+        // SIGTERM when the test dies: the master then ends its workers itself.
+        let mut proc = Graceful(Proc::spawn_with_pdeathsig(
+            &bin_text,
+            &args,
+            &[],
+            &stdio,
+            "TERM",
+        )?);
         let addr = local(port);
+        let status = local(status_port);
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if let Some(status) = proc.exited() {
+            if let Some(exit) = proc.0.exited() {
                 if taken_since(&log, marks[0]) || taken_since(&stdio, marks[1]) {
                     break;
                 }
                 return Err(HarnessError::ProcessExited {
-                    what: format!("nginx on {addr}"),
-                    status,
+                    what: format!("nginx on {addr} and {status}"),
+                    status: exit,
                     log_tail: logs_tail(dir, TAIL_LINES),
                 });
             }
-            let last = match http_get(addr, "/fpm-ping", Duration::from_secs(2)).await {
+            let last = match http_get(status, ping, Duration::from_secs(2)).await {
                 Ok((200, body)) if body.trim() == "pong" => return Ok((proc, addr)),
-                Ok((status, body)) => format!("/fpm-ping answered {status}: {body:?}"),
+                Ok((code, body)) => format!("{ping} answered {code}: {body:?}"),
                 Err(e) => e.to_string(),
             };
             if Instant::now() >= deadline {
                 return Err(HarnessError::Timeout {
-                    what: format!("nginx on {addr} to answer /fpm-ping with pong"),
+                    what: format!("nginx on {status} to answer {ping} with pong"),
                     waited: START_TIMEOUT,
                     last,
                     logs: logs_tail(dir, TAIL_LINES),

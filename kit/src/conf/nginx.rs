@@ -9,11 +9,15 @@
 //! is under [`Settings::temp_dir`], so the root filesystem can be read-only.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Everything `nginx.conf` depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
+    /// The address both servers listen on; `None`: every address (in a pod, where Services
+    /// and probes reach the pod's IP). Tests on one machine give a loopback address.
+    pub address: Option<IpAddr>,
     /// The port the store is served on (8080: unprivileged).
     pub port: u16,
     /// `server_name`s; empty: any host.
@@ -114,7 +118,7 @@ pub fn render(s: &Settings) -> String {
     );
     // Magento's store.
     out.push_str("    server {\n");
-    let _ = writeln!(out, "        listen {};", s.port);
+    let _ = writeln!(out, "        listen {};", listen(s.address, s.port));
     if s.server_names.is_empty() {
         out.push_str("        server_name _;\n");
     } else {
@@ -129,7 +133,7 @@ pub fn render(s: &Settings) -> String {
     out.push_str("    }\n\n");
     // Probes.
     out.push_str("    server {\n");
-    let _ = writeln!(out, "        listen {};", s.status_port);
+    let _ = writeln!(out, "        listen {};", listen(s.address, s.status_port));
     out.push_str(
         "        access_log off;\n\
          \x20       location = /nginx-health {\n\
@@ -146,6 +150,11 @@ pub fn render(s: &Settings) -> String {
     }
     out.push_str("        location / {\n            return 404;\n        }\n    }\n}\n");
     out
+}
+
+/// A `listen` parameter: the port alone (every address), or the address and port.
+fn listen(address: Option<IpAddr>, port: u16) -> String {
+    address.map_or(port.to_string(), |ip| SocketAddr::new(ip, port).to_string())
 }
 
 /// The store server's rules after `$MAGE_ROOT`, from Magento's `nginx.conf.sample`, in
@@ -280,6 +289,7 @@ mod tests {
     #[test]
     fn the_store_is_served_from_pub_with_php_only_for_entry_points() {
         let s = Settings {
+            address: None,
             port: 8080,
             server_names: vec!["shop.example.com".into()],
             status_port: 8081,
@@ -313,5 +323,44 @@ mod tests {
         }
         assert!(!conf.contains("@INCLUDE@"));
         assert_eq!(conf, render(&s));
+    }
+
+    #[test]
+    fn an_address_binds_both_servers_to_it() {
+        let mut s = Settings {
+            address: None,
+            port: 8080,
+            server_names: Vec::new(),
+            status_port: 8081,
+            magento_root: "/var/www/magento".into(),
+            fastcgi: "127.0.0.1:9000".into(),
+            fpm_ping_path: "/fpm-ping".into(),
+            fpm_status_path: "/fpm-status".into(),
+            client_max_body_size_mb: 64,
+            worker_processes: 2,
+            worker_connections: 1024,
+            include_dir: "/etc/nginx".into(),
+            temp_dir: "/tmp".into(),
+            access_log: None,
+            error_log: None,
+            user: None,
+        };
+        let listens = |conf: &str| -> Vec<String> {
+            conf.lines()
+                .filter(|l| l.trim_start().starts_with("listen "))
+                .map(|l| l.trim().to_owned())
+                .collect()
+        };
+        assert_eq!(listens(&render(&s)), ["listen 8080;", "listen 8081;"]);
+        s.address = Some("127.0.0.1".parse().expect("an address"));
+        assert_eq!(
+            listens(&render(&s)),
+            ["listen 127.0.0.1:8080;", "listen 127.0.0.1:8081;"]
+        );
+        s.address = Some("::1".parse().expect("an address"));
+        assert_eq!(
+            listens(&render(&s)),
+            ["listen [::1]:8080;", "listen [::1]:8081;"]
+        );
     }
 }

@@ -326,6 +326,7 @@ pub fn ellison_toml(store: &Store) -> String {
 /// [`NGINX_STATUS_PORT`], every writable path under `/tmp` (an `emptyDir`).
 pub fn nginx_settings(store: &Store) -> nginx::Settings {
     nginx::Settings {
+        address: None,
         port: 8080,
         server_names: store.domains.clone(),
         status_port: NGINX_STATUS_PORT,

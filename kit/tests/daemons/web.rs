@@ -90,6 +90,7 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     write(
         &nginx_conf,
         &nginx::render(&nginx::Settings {
+            address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
             port,
             server_names: vec!["shop.test".into()],
             status_port,
