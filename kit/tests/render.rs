@@ -147,6 +147,21 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
         );
         for c in &pod.containers {
             check_container(&at, c, long_running, privileged_ok);
+            // SIGTERM makes nginx and php-fpm cut the requests in progress: their pods stop
+            // them gracefully first, and wait longer than a request may run.
+            if c.name == "nginx" || c.name == "php-fpm" {
+                let hook = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref());
+                assert!(
+                    hook.and_then(|h| h.exec.as_ref()).is_some(),
+                    "{at}/{}: no preStop hook",
+                    c.name
+                );
+                let grace = pod.termination_grace_period_seconds.unwrap_or(30);
+                assert!(
+                    grace > i64::from(kit::render::configs::REQUEST_TIMEOUT_SECS),
+                    "{at}: grace period {grace}s is shorter than a request"
+                );
+            }
         }
         for c in pod.init_containers.iter().flatten() {
             let sidecar = c.restart_policy.as_deref() == Some("Always");

@@ -277,3 +277,59 @@ fn env_php_points_every_backend_at_its_service() {
         assert!(env.lines().any(|l| l == line), "missing {line:?} in\n{env}");
     }
 }
+
+/// Regression: a stopping web pod cut the requests in progress (SIGTERM makes php-fpm and
+/// nginx exit at once). Each web container's `preStop` hook quits the master of the pid file
+/// its rendered config names, the pool lets children finish for as long as a request may run,
+/// and the pod's grace period outlasts it.
+#[test]
+fn web_pods_stop_the_daemons_of_their_rendered_pid_files_gracefully() {
+    let maps = config_maps();
+    let fpm_conf = &maps[&("shop-magento-config".to_owned(), "php-fpm.conf".to_owned())];
+    let nginx_conf = &maps[&("shop-nginx-config".to_owned(), "nginx.conf".to_owned())];
+    assert!(
+        fpm_conf.lines().any(|l| l == "pid = /tmp/php-fpm.pid")
+            && fpm_conf
+                .lines()
+                .any(|l| l == "process_control_timeout = 600s")
+            && fpm_conf
+                .lines()
+                .any(|l| l == "request_terminate_timeout = 600"),
+        "{fpm_conf}"
+    );
+    assert!(
+        nginx_conf.lines().any(|l| l == "pid /tmp/nginx.pid;"),
+        "{nginx_conf}"
+    );
+
+    let store = validate::load(kit::spec::EXAMPLE).expect("the example is valid");
+    let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+    let pod = bundle
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Deployment(d) if o.name() == "shop-web" => {
+                d.spec.as_ref()?.template.spec.clone()
+            }
+            _ => None,
+        })
+        .expect("the web Deployment");
+    assert_eq!(pod.termination_grace_period_seconds, Some(630));
+    for (container, pid_file) in [("php-fpm", "/tmp/php-fpm.pid"), ("nginx", "/tmp/nginx.pid")] {
+        let c = pod
+            .containers
+            .iter()
+            .find(|c| c.name == container)
+            .unwrap_or_else(|| panic!("no {container} container"));
+        let command = c
+            .lifecycle
+            .as_ref()
+            .and_then(|l| l.pre_stop.as_ref())
+            .and_then(|h| h.exec.as_ref())
+            .and_then(|e| e.command.clone());
+        assert_eq!(
+            command,
+            Some(kit::conf::graceful_stop(pid_file.as_ref())),
+            "{container}"
+        );
+    }
+}

@@ -17,3 +17,22 @@ pub mod nginx;
 pub mod php;
 pub mod redis;
 pub mod sentinel;
+
+use std::path::Path;
+
+/// The command (`sh -c ...`) that stops nginx or php-fpm gracefully, for a container's
+/// `preStop` hook: it sends SIGQUIT to the master named by `pid_file` (both daemons then stop
+/// accepting and let the requests in progress finish; their SIGTERM, which the kubelet sends
+/// after the hook, would cut them) and returns once the master has exited, so the kubelet's
+/// SIGTERM finds nothing left to cut. The pod's `terminationGracePeriodSeconds` bounds it.
+pub fn graceful_stop(pid_file: &Path) -> Vec<String> {
+    let pid_file = pid_file.display();
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "pid=$(cat {pid_file}) && kill -QUIT \"$pid\" && \
+             while kill -0 \"$pid\" 2>/dev/null; do sleep 1; done"
+        ),
+    ]
+}

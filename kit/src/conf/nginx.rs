@@ -50,6 +50,11 @@ pub struct Settings {
     pub user: Option<String>,
 }
 
+/// The master's pid file, in [`Settings::temp_dir`].
+pub fn pid_file(s: &Settings) -> std::path::PathBuf {
+    s.temp_dir.join("nginx.pid")
+}
+
 /// Renders `nginx.conf`.
 pub fn render(s: &Settings) -> String {
     let temp = s.temp_dir.display();
@@ -65,7 +70,7 @@ pub fn render(s: &Settings) -> String {
     }
     // In the foreground, as a container's main process.
     out.push_str("daemon off;\n");
-    let _ = writeln!(out, "pid {temp}/nginx.pid;");
+    let _ = writeln!(out, "pid {};", pid_file(s).display());
     let _ = writeln!(
         out,
         "error_log {} warn;",

@@ -67,7 +67,9 @@ pub struct FpmSettings {
     pub ping_path: String,
     /// `pm.status_path` for monitoring.
     pub status_path: String,
-    /// `request_terminate_timeout` in seconds (0: none).
+    /// `request_terminate_timeout` in seconds (0: none). It also sizes the global
+    /// `process_control_timeout`: on a graceful stop (SIGQUIT, see [`super::graceful_stop`])
+    /// the master gives each child this long to finish its request before it kills it.
     pub request_terminate_timeout_secs: u32,
 }
 
@@ -84,7 +86,13 @@ pub fn render_fpm(s: &FpmSettings) -> String {
             .as_ref()
             .map_or("/proc/self/fd/2".to_owned(), |p| p.display().to_string())
     );
-    out.push_str("daemonize = no\nlog_limit = 8192\n\n");
+    out.push_str("daemonize = no\nlog_limit = 8192\n");
+    let _ = writeln!(
+        out,
+        "; SIGQUIT lets every child finish its request for up to this long; SIGTERM does not.\n\
+         process_control_timeout = {}s\n",
+        s.request_terminate_timeout_secs
+    );
     let _ = writeln!(out, "[{}]", s.pool);
     if let Some((user, group)) = &s.user {
         let _ = writeln!(out, "user = {user}\ngroup = {group}");

@@ -362,9 +362,14 @@ pub fn fpm_settings(store: &Store) -> php::FpmSettings {
         pm: fpm_pm(store),
         ping_path: FPM_PING_PATH.into(),
         status_path: FPM_STATUS_PATH.into(),
-        request_terminate_timeout_secs: 600,
+        request_terminate_timeout_secs: REQUEST_TIMEOUT_SECS,
     }
 }
+
+/// The longest a web request may run (php-fpm's `request_terminate_timeout`, PHP's
+/// `max_execution_time`, nginx's `fastcgi_read_timeout`); a stopping web pod lets the
+/// requests in progress finish for as long (php-fpm's `process_control_timeout`).
+pub const REQUEST_TIMEOUT_SECS: u32 = 600;
 
 /// `php-fpm.conf`.
 pub fn php_fpm_conf(store: &Store) -> String {
@@ -376,7 +381,7 @@ pub fn php_fpm_conf(store: &Store) -> String {
 pub fn ini_settings(_store: &Store) -> php::IniSettings {
     php::IniSettings {
         memory_limit_mb: 756,
-        max_execution_time_secs: 600,
+        max_execution_time_secs: REQUEST_TIMEOUT_SECS,
         upload_max_mb: 64,
         opcache_memory_mb: 512,
         opcache_max_files: 60000,

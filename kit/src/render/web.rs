@@ -9,8 +9,8 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Container, EnvVar, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec, Volume,
-    VolumeMount,
+    Container, EnvVar, ExecAction, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource,
+    PodSpec, PodTemplateSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -31,6 +31,25 @@ pub const NGINX_UID: i64 = 101;
 
 /// Where the Magento code lives in the image.
 pub const ROOT: &str = "/var/www/html";
+
+/// How long a stopping web pod may take: the longest request
+/// ([`configs::REQUEST_TIMEOUT_SECS`]), which php-fpm and nginx let finish, and a margin for
+/// the hooks themselves.
+pub const TERMINATION_GRACE_SECS: i64 = configs::REQUEST_TIMEOUT_SECS as i64 + 30;
+
+/// A `preStop` hook that stops the daemon whose master writes `pid_file` gracefully
+/// ([`crate::conf::graceful_stop`]): the kubelet's SIGTERM would cut requests in progress.
+fn graceful_stop_hook(pid_file: &std::path::Path) -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction {
+                command: Some(crate::conf::graceful_stop(pid_file)),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
 
 /// The environment every Magento container (php-fpm, setup, cron) gets: addresses, and
 /// passwords from the Secret.
@@ -204,6 +223,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     });
     nginx.readiness_probe = Some(http_probe("/health_check.php", "http", 10, 3));
     nginx.liveness_probe = Some(http_probe("/nginx-health", "status", 10, 6));
+    nginx.lifecycle = Some(graceful_stop_hook(&crate::conf::nginx::pid_file(
+        &configs::nginx_settings(s),
+    )));
 
     let mut fpm = magento_container(ctx, "php-fpm");
     fpm.command = Some(vec![
@@ -221,6 +243,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     }
     fpm.readiness_probe = Some(ping);
     fpm.startup_probe = Some(tcp_probe("fpm", 5, 24));
+    fpm.lifecycle = Some(graceful_stop_hook(&configs::fpm_settings(s).pid_file));
 
     let init = vec![copy];
     let mut annotations = config_annotation(
@@ -245,6 +268,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         init_containers: Some(init),
         containers: vec![nginx, fpm],
         volumes: Some(volumes),
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
         ..Default::default()
     };
     add_ellison_sidecar(ctx, &mut pod);

@@ -157,6 +157,10 @@ pub struct Graceful(pub ellison_e2e::Proc);
 impl Drop for Graceful {
     fn drop(&mut self) {
         use nix::sys::signal::{kill, Signal};
+        if self.0.exited().is_some() {
+            // Stopped by the test (and reaped): the PID may be another process's by now.
+            return;
+        }
         if let Ok(pid) = i32::try_from(self.0.pid()) {
             // Not reaped yet, so the PID is still this child's.
             let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);

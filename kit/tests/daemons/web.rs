@@ -9,7 +9,7 @@ use std::path::Path;
 use ellison_e2e::{free_port, log_tail, Proc};
 use kit::conf::{nginx, php};
 
-use crate::support::{get, is_root, run, tempdir, wait_listening, write, Graceful};
+use crate::support::{get, is_root, poll, run, tempdir, wait_listening, write, Graceful};
 
 const PHP_FPM: &str = "php-fpm8.2";
 const CHECK: std::time::Duration = std::time::Duration::from_secs(30);
@@ -26,11 +26,16 @@ fn magento_tree(root: &Path) {
     for dir in ["pub/static/frontend", "app/etc"] {
         std::fs::create_dir_all(root.join(dir)).expect("mkdir");
     }
+    // `?slow`: a request that is still running when the pod stops; it says when it started.
     write(
         &root.join("pub/index.php"),
-        "<?php\necho 'kit-ok memory_limit=', ini_get('memory_limit'), \
-         ' opcache=', ini_get('opcache.memory_consumption'), \
-         ' uri=', $_SERVER['REQUEST_URI'], \"\\n\";\n",
+        &format!(
+            "<?php\nif (isset($_GET['slow'])) {{ touch('{}'); sleep(1); echo 'slow-done'; exit; }}\n\
+             echo 'kit-ok memory_limit=', ini_get('memory_limit'), \
+             ' opcache=', ini_get('opcache.memory_consumption'), \
+             ' uri=', $_SERVER['REQUEST_URI'], \"\\n\";\n",
+            root.join("slow-started").display()
+        ),
     );
     write(
         &root.join("pub/health_check.php"),
@@ -87,27 +92,25 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     let port = free_port();
     let status_port = free_port();
     let nginx_conf = dir.join("nginx.conf");
-    write(
-        &nginx_conf,
-        &nginx::render(&nginx::Settings {
-            address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-            port,
-            server_names: vec!["shop.test".into()],
-            status_port,
-            magento_root: root.clone(),
-            fastcgi: format!("127.0.0.1:{fpm_port}"),
-            fpm_ping_path: "/fpm-ping".into(),
-            fpm_status_path: "/fpm-status".into(),
-            client_max_body_size_mb: 64,
-            worker_processes: 1,
-            worker_connections: 64,
-            include_dir: "/etc/nginx".into(),
-            temp_dir: temp.clone(),
-            access_log: Some(dir.join("access.log")),
-            error_log: Some(dir.join("nginx-error.log")),
-            user: is_root().then(|| "root".to_owned()),
-        }),
-    );
+    let nginx_settings = nginx::Settings {
+        address: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        port,
+        server_names: vec!["shop.test".into()],
+        status_port,
+        magento_root: root.clone(),
+        fastcgi: format!("127.0.0.1:{fpm_port}"),
+        fpm_ping_path: "/fpm-ping".into(),
+        fpm_status_path: "/fpm-status".into(),
+        client_max_body_size_mb: 64,
+        worker_processes: 1,
+        worker_connections: 64,
+        include_dir: "/etc/nginx".into(),
+        temp_dir: temp.clone(),
+        access_log: Some(dir.join("access.log")),
+        error_log: Some(dir.join("nginx-error.log")),
+        user: is_root().then(|| "root".to_owned()),
+    };
+    write(&nginx_conf, &nginx::render(&nginx_settings));
 
     // The daemons' own checks.
     let fpm_conf_text = fpm_conf.to_string_lossy().into_owned();
@@ -140,7 +143,7 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     env_args.extend(fpm_args.iter().map(|a| (*a).to_owned()));
     env_args.push("--nodaemonize".into());
     let env_refs: Vec<&str> = env_args.iter().map(String::as_str).collect();
-    let _fpm =
+    let mut fpm =
         Graceful(Proc::spawn("env", &env_refs, &dir.join("php-fpm.stdio")).expect("spawn php-fpm"));
     let fpm_log = dir.join("php-fpm.log");
     wait_listening(
@@ -149,7 +152,7 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
         &fpm_log,
     )
     .await;
-    let _nginx =
+    let mut nginx =
         Graceful(Proc::spawn("nginx", &nginx_args, &dir.join("nginx.stdio")).expect("spawn nginx"));
     let store = SocketAddr::from(([127, 0, 0, 1], port));
     let status = SocketAddr::from(([127, 0, 0, 1], status_port));
@@ -204,4 +207,48 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     let (code, _, body) = get(status, "/fpm-status").await;
     assert_eq!(code, 200);
     assert!(body.contains("pool:") && body.contains("www"), "{body}");
+
+    // The pod stops while a request runs: the preStop hooks of both containers, as rendered
+    // for their pid files, quit the masters gracefully (at once, as the kubelet runs them);
+    // the request completes, then both masters exit and the hooks return.
+    let slow = tokio::spawn(async move { get(store, "/slow?slow=1").await });
+    let started = root.join("slow-started");
+    poll(
+        "the slow request to start",
+        CHECK,
+        || {
+            let started = started.clone();
+            async move {
+                if started.exists() {
+                    Ok(())
+                } else {
+                    Err("not started".to_owned())
+                }
+            }
+        },
+        logs,
+    )
+    .await;
+    let hook = |pid_file: std::path::PathBuf| async move {
+        let command = kit::conf::graceful_stop(&pid_file);
+        let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
+        run(&command[0], &args, &[], CHECK).await
+    };
+    let fpm_hook = tokio::spawn(hook(temp.join("php-fpm.pid")));
+    let nginx_hook = tokio::spawn(hook(nginx::pid_file(&nginx_settings)));
+    let (code, _, body) = slow.await.expect("the slow request");
+    assert_eq!((code, body.as_str()), (200, "slow-done"), "{}", logs());
+    for (what, proc) in [("php-fpm", &mut fpm), ("nginx", &mut nginx)] {
+        poll(
+            &format!("{what} to exit"),
+            CHECK,
+            || std::future::ready(proc.0.exited().ok_or_else(|| "running".to_owned())),
+            logs,
+        )
+        .await;
+    }
+    for (what, hook) in [("php-fpm", fpm_hook), ("nginx", nginx_hook)] {
+        let out = hook.await.expect("the hook");
+        assert_eq!(out.code, Some(0), "{what}'s preStop hook: {out}");
+    }
 }
