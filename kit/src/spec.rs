@@ -225,6 +225,50 @@ pub struct Media {
     pub size: Option<String>,
     /// S3-compatible remote storage instead of a volume.
     pub s3: Option<S3>,
+    /// A StorageClass kit renders for the media volume, named `storageClass` (default
+    /// `<name>-media`); absent: the class must exist.
+    pub create_storage_class: Option<Provisioner>,
+}
+
+/// The provisioner of a StorageClass kit renders for media: exactly one of the fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Provisioner {
+    /// CephFS through ceph-csi (`cephfs.csi.ceph.com`).
+    pub cephfs: Option<CephFs>,
+    /// NFS through csi-driver-nfs (`nfs.csi.k8s.io`).
+    pub nfs: Option<Nfs>,
+    /// GlusterFS: refused with an explanation (its in-tree provisioner is gone).
+    pub glusterfs: Option<serde::de::IgnoredAny>,
+}
+
+/// A ceph-csi CephFS class.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CephFs {
+    /// The Ceph cluster's id in ceph-csi's configuration (`ceph fsid`).
+    #[serde(rename = "clusterID")]
+    pub cluster_id: Option<String>,
+    /// The CephFS file system (`ceph fs ls`).
+    pub fs_name: Option<String>,
+    /// Data pool; absent: the file system's default.
+    pub pool: Option<String>,
+    /// The Secret with ceph-csi's Ceph credentials (`adminID`/`adminKey`, `userID`/`userKey`).
+    pub secret_name: Option<String>,
+    /// Its namespace.
+    pub secret_namespace: Option<String>,
+}
+
+/// A csi-driver-nfs class.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Nfs {
+    /// NFS server host name or address.
+    pub server: Option<String>,
+    /// Exported path (each volume is a subdirectory of it).
+    pub share: Option<String>,
+    /// Mount options (`nfsvers=4.1`).
+    pub mount_options: Option<Vec<String>>,
 }
 
 /// S3-compatible remote storage for media.

@@ -4,6 +4,8 @@
 //! stops at the first shape error (syntax, unknown field, wrong type); value checks collect
 //! every problem of the file at once.
 
+use std::collections::BTreeMap;
+
 use crate::error::{FieldError, SpecError};
 use crate::render::Target;
 use crate::spec::{self, Engine, Placement, StoreSpec};
@@ -136,6 +138,8 @@ pub enum Media {
     Volume {
         /// Storage class, or the cluster default.
         storage_class: Option<String>,
+        /// The class kit renders (named `storage_class`), if any.
+        new_class: Option<MediaClass>,
         /// `ReadWriteMany` or `ReadWriteOnce`.
         access_mode: String,
         /// Size.
@@ -150,6 +154,17 @@ pub enum Media {
         /// Endpoint for non-AWS services.
         endpoint: Option<String>,
     },
+}
+
+/// A StorageClass rendered for the media volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaClass {
+    /// CSI driver name (`provisioner`).
+    pub provisioner: &'static str,
+    /// The driver's parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// Mount options.
+    pub mount_options: Vec<String>,
 }
 
 /// How traffic reaches the store.
@@ -480,6 +495,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 ("storageClass", md.storage_class.is_some()),
                 ("accessMode", md.access_mode.is_some()),
                 ("size", md.size.is_some()),
+                ("createStorageClass", md.create_storage_class.is_some()),
             ] {
                 if set {
                     v.err(
@@ -533,11 +549,20 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                     "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany or media.s3",
                 );
             }
+            let new_class = md
+                .create_storage_class
+                .as_ref()
+                .and_then(|p| media_class(&mut v, p));
+            let storage_class = match (&md.storage_class, &md.create_storage_class) {
+                (None, Some(_)) => Some(format!("{name}-media")),
+                (c, _) => c.clone(),
+            };
             if let Some(c) = &md.storage_class {
                 v.dns_subdomain("spec.media.storageClass", c);
             }
             Media::Volume {
-                storage_class: md.storage_class,
+                storage_class,
+                new_class,
                 access_mode,
                 size: v.size("spec.media.size", md.size, "50Gi"),
             }
@@ -849,6 +874,128 @@ impl Checker {
                 path,
                 format!("'{value}' is not a cron schedule; use five fields: \"30 2 * * *\""),
             );
+        }
+    }
+}
+
+/// The StorageClass `spec.media.createStorageClass` asks for; `None` (with errors) when a
+/// required parameter is missing.
+fn media_class(v: &mut Checker, p: &spec::Provisioner) -> Option<MediaClass> {
+    const AT: &str = "spec.media.createStorageClass";
+    fn required(
+        v: &mut Checker,
+        field: String,
+        value: &Option<String>,
+        what: &str,
+    ) -> Option<String> {
+        match value.as_deref().map(str::trim) {
+            Some(x) if !x.is_empty() => Some(x.to_owned()),
+            _ => {
+                v.err(field, format!("is required; give {what}"));
+                None
+            }
+        }
+    }
+    let given = [p.cephfs.is_some(), p.nfs.is_some(), p.glusterfs.is_some()];
+    if given.iter().filter(|g| **g).count() != 1 {
+        v.err(
+            AT,
+            "give exactly one provisioner: cephfs (ceph-csi) or nfs (csi-driver-nfs)",
+        );
+        return None;
+    }
+    match (&p.cephfs, &p.nfs) {
+        (Some(c), _) => {
+            let at = format!("{AT}.cephfs");
+            let cluster = required(
+                v,
+                format!("{at}.clusterID"),
+                &c.cluster_id,
+                "the Ceph cluster's id as in ceph-csi's config (ceph fsid)",
+            );
+            let fs = required(
+                v,
+                format!("{at}.fsName"),
+                &c.fs_name,
+                "the CephFS file system name (ceph fs ls)",
+            );
+            let secret = required(
+                v,
+                format!("{at}.secretName"),
+                &c.secret_name,
+                "the Secret holding ceph-csi's Ceph credentials",
+            );
+            let ns = required(
+                v,
+                format!("{at}.secretNamespace"),
+                &c.secret_namespace,
+                "the namespace of that Secret",
+            );
+            if let Some(s) = &secret {
+                v.dns_subdomain(&format!("{at}.secretName"), s);
+            }
+            let (cluster, fs, secret, ns) = (cluster?, fs?, secret?, ns?);
+            let mut parameters =
+                BTreeMap::from([("clusterID".to_owned(), cluster), ("fsName".to_owned(), fs)]);
+            if let Some(pool) = c.pool.as_ref().filter(|p| !p.is_empty()) {
+                parameters.insert("pool".to_owned(), pool.clone());
+            }
+            for role in ["provisioner", "controller-expand", "node-stage"] {
+                parameters.insert(
+                    format!("csi.storage.k8s.io/{role}-secret-name"),
+                    secret.clone(),
+                );
+                parameters.insert(
+                    format!("csi.storage.k8s.io/{role}-secret-namespace"),
+                    ns.clone(),
+                );
+            }
+            Some(MediaClass {
+                provisioner: "cephfs.csi.ceph.com",
+                parameters,
+                mount_options: Vec::new(),
+            })
+        }
+        (None, Some(n)) => {
+            let at = format!("{AT}.nfs");
+            let server = required(
+                v,
+                format!("{at}.server"),
+                &n.server,
+                "the NFS server's host name or address",
+            );
+            let share = required(
+                v,
+                format!("{at}.share"),
+                &n.share,
+                "the exported path (/exports/media)",
+            );
+            if let Some(sh) = &share {
+                if !sh.starts_with('/') {
+                    v.err(
+                        format!("{at}.share"),
+                        format!("'{sh}' is not an absolute path; give the exported path (/exports/media)"),
+                    );
+                }
+            }
+            let (server, share) = (server?, share?);
+            Some(MediaClass {
+                provisioner: "nfs.csi.k8s.io",
+                parameters: BTreeMap::from([
+                    ("server".to_owned(), server),
+                    ("share".to_owned(), share),
+                ]),
+                mount_options: n.mount_options.clone().unwrap_or_default(),
+            })
+        }
+        (None, None) => {
+            v.err(
+                format!("{AT}.glusterfs"),
+                "the in-tree GlusterFS provisioner (kubernetes.io/glusterfs) was removed in \
+                 Kubernetes 1.26; use cephfs or nfs, or create a class for a GlusterFS CSI \
+                 driver yourself and name it in spec.media.storageClass",
+            );
+            None
         }
     }
 }

@@ -308,3 +308,49 @@ fn compose_runs_the_same_images_and_configuration_files() {
         .expect("the web pod's nginx.conf");
     assert_eq!(files["config/nginx/nginx.conf"], nginx_k8s);
 }
+
+#[test]
+fn a_media_storage_class_is_rendered_retained_and_expandable_for_the_claim() {
+    for (variant, class, provisioner) in [
+        ("cephfs-class", "shop-cephfs", "cephfs.csi.ceph.com"),
+        ("nfs-class", "shop-media", "nfs.csi.k8s.io"),
+    ] {
+        let text = common::variants()
+            .into_iter()
+            .find(|(n, _)| *n == variant)
+            .map(|(_, t)| t)
+            .expect("variant");
+        let store = validate::load(&text).expect("valid");
+        let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+        let sc = bundle
+            .all_objects()
+            .find_map(|o| match o {
+                Object::StorageClass(sc) => Some(sc),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{variant}: no StorageClass"));
+        assert_eq!(sc.metadata.name.as_deref(), Some(class), "{variant}");
+        assert_eq!(sc.provisioner, provisioner, "{variant}");
+        assert_eq!(sc.reclaim_policy.as_deref(), Some("Retain"), "{variant}");
+        assert_eq!(sc.allow_volume_expansion, Some(true), "{variant}");
+        let claim_class = bundle.all_objects().find_map(|o| match o {
+            Object::PersistentVolumeClaim(p) if o.name() == "shop-media" => {
+                p.spec.as_ref()?.storage_class_name.clone()
+            }
+            _ => None,
+        });
+        assert_eq!(
+            claim_class.as_deref(),
+            Some(class),
+            "{variant}: the claim uses it"
+        );
+    }
+    let store = validate::load(kit::spec::EXAMPLE).expect("valid");
+    let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+    assert!(
+        !bundle
+            .all_objects()
+            .any(|o| matches!(o, Object::StorageClass(_))),
+        "the example names an existing class"
+    );
+}

@@ -252,6 +252,51 @@ fn shape_errors_name_the_field_path_and_line() {
 }
 
 #[test]
+fn a_media_storage_class_names_each_missing_parameter() {
+    let class = |body: &str| format!("storageClass: cephfs\n    createStorageClass:\n{body}");
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "      cephfs:\n        fsName: media\n",
+            "spec.media.createStorageClass.cephfs.clusterID",
+            "is required; give the Ceph cluster's id",
+        ),
+        (
+            "      cephfs:\n        clusterID: c1\n        fsName: media\n",
+            "spec.media.createStorageClass.cephfs.secretName",
+            "is required",
+        ),
+        (
+            "      cephfs:\n        clusterID: c1\n        secretName: csi\n        secretNamespace: ceph\n",
+            "spec.media.createStorageClass.cephfs.fsName",
+            "is required; give the CephFS file system name",
+        ),
+        (
+            "      nfs:\n        server: nfs.example.com\n",
+            "spec.media.createStorageClass.nfs.share",
+            "is required; give the exported path",
+        ),
+        (
+            "      nfs:\n        server: nfs.example.com\n        share: exports\n",
+            "spec.media.createStorageClass.nfs.share",
+            "not an absolute path",
+        ),
+        (
+            "      cephfs: {}\n      nfs: {}\n",
+            "spec.media.createStorageClass",
+            "give exactly one provisioner: cephfs (ceph-csi) or nfs",
+        ),
+        (
+            "      glusterfs: {}\n",
+            "spec.media.createStorageClass.glusterfs",
+            "removed in Kubernetes 1.26; use cephfs or nfs",
+        ),
+    ];
+    for (body, path, words) in cases {
+        check("storageClass: cephfs\n", &class(body), path, words);
+    }
+}
+
+#[test]
 fn every_value_error_of_a_file_is_reported_at_once() {
     let text = spec::EXAMPLE.replacen("nodes: 3", "nodes: 4", 1).replacen(
         "sentinels: 3",

@@ -104,6 +104,8 @@ pub enum Object {
     HorizontalPodAutoscaler(HorizontalPodAutoscaler),
     /// PersistentVolumeClaim.
     PersistentVolumeClaim(PersistentVolumeClaim),
+    /// StorageClass (cluster-scoped), for the media volume when the spec asks for one.
+    StorageClass(k8s_openapi::api::storage::v1::StorageClass),
     /// Job.
     Job(Job),
     /// CronJob.
@@ -133,6 +135,7 @@ impl Object {
             Object::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Object::HorizontalPodAutoscaler(_) => "HorizontalPodAutoscaler",
             Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Object::StorageClass(_) => "StorageClass",
             Object::Job(_) => "Job",
             Object::CronJob(_) => "CronJob",
             Object::Ingress(_) => "Ingress",
@@ -154,6 +157,7 @@ impl Object {
             Object::PodDisruptionBudget(o) => &o.metadata,
             Object::HorizontalPodAutoscaler(o) => &o.metadata,
             Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::StorageClass(o) => &o.metadata,
             Object::Job(o) => &o.metadata,
             Object::CronJob(o) => &o.metadata,
             Object::Ingress(o) => &o.metadata,

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
     Container, EnvVar, ExecAction, Lifecycle, LifecycleHandler, PersistentVolumeClaimVolumeSource,
     PodSpec, PodTemplateSpec, Volume, VolumeMount,
 };
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -339,10 +340,25 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     }
     if let Media::Volume {
         storage_class,
+        new_class,
         access_mode,
         size,
     } = &s.media
     {
+        if let (Some(class), Some(name)) = (new_class, storage_class) {
+            out.push(Object::StorageClass(StorageClass {
+                metadata: ctx.meta(name.clone(), Component::Store),
+                provisioner: class.provisioner.to_owned(),
+                parameters: Some(class.parameters.clone()),
+                mount_options: (!class.mount_options.is_empty())
+                    .then(|| class.mount_options.clone()),
+                // The store's media outlives a deleted claim; volumes grow in place.
+                reclaim_policy: Some("Retain".into()),
+                allow_volume_expansion: Some(true),
+                volume_binding_mode: Some("Immediate".into()),
+                ..Default::default()
+            }));
+        }
         out.push(Object::PersistentVolumeClaim(claim(
             ctx,
             ctx.name("media"),

@@ -31,6 +31,25 @@ pub fn variants() -> Vec<(&'static str, String)> {
                 .replacen("backupSchedule: \"30 2 * * *\"", "backupSchedule: \"\"", 1),
         ),
         (
+            "cephfs-class",
+            ex.replacen(
+                "storageClass: cephfs\n",
+                "storageClass: shop-cephfs\n    createStorageClass:\n      cephfs:\n        \
+                 clusterID: 0f3c1d0e-5a7b-4c8e-9d2f-1b6a4e8c3f70\n        fsName: media\n        \
+                 secretName: csi-cephfs-secret\n        secretNamespace: ceph-csi\n",
+                1,
+            ),
+        ),
+        (
+            "nfs-class",
+            ex.replacen(
+                "storageClass: cephfs\n",
+                "createStorageClass:\n      nfs:\n        server: nfs.example.com\n        \
+                 share: /exports/media\n        mountOptions: [nfsvers=4.1]\n",
+                1,
+            ),
+        ),
+        (
             "minimal",
             "apiVersion: kit.ellison.dev/v1alpha1\nkind: Store\nmetadata:\n  name: tiny\nspec:\n  \
              domains: [tiny.example.com, www.tiny.example.com]\n  magento:\n    \
