@@ -275,3 +275,22 @@ pub fn output_of(program: &str, args: &[&str]) -> Option<String> {
     }
     Some(text.trim().to_owned())
 }
+
+/// The first line of what `program args` prints, or `?`: for report headers.
+pub fn first_line(program: &str, args: &[&str]) -> String {
+    output_of(program, args)
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// The CPU model from `/proc/cpuinfo`, or `?`: for report headers.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}

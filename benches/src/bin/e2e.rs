@@ -212,19 +212,8 @@ fn tools(args: &Args) -> Result<Tools> {
 // ---- the machine -----------------------------------------------------------------------------
 
 fn machine(args: &Args, settings: &Settings, tools: &Tools) -> String {
-    let first = |program: &str, a: &[&str]| {
-        output_of(program, a)
-            .and_then(|s| s.lines().next().map(str::to_owned))
-            .unwrap_or_else(|| "?".into())
-    };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "?".into());
+    let first = procs::first_line;
+    let cpu = procs::cpu_model();
     let root = procs::workspace_root();
     let root_s = root.display().to_string();
     let commit = output_of("git", &["-C", &root_s, "rev-parse", "--short", "HEAD"])

@@ -202,19 +202,8 @@ async fn run(args: Args) -> Result<()> {
 
 /// The report's header: date, machine, versions, settings.
 fn machine(args: &Args, ellison: &std::path::Path) -> String {
-    let first = |program: &str, a: &[&str]| {
-        output_of(program, a)
-            .and_then(|s| s.lines().next().map(str::to_owned))
-            .unwrap_or_else(|| "?".into())
-    };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "?".into());
+    let first = procs::first_line;
+    let cpu = procs::cpu_model();
     let root = procs::workspace_root().display().to_string();
     let commit = output_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"])
         .filter(|c| !c.contains(' '))
