@@ -29,6 +29,11 @@ pub struct MasterState {
     /// [`MasterHandle::request_recheck`], so that the session that asked can tell the answer
     /// arrived even when the master did not change.
     pub rechecks: u64,
+    /// Whether the last finished re-check heard the master answer `ROLE master` itself. False
+    /// when it could not be asked (unreachable, too slow, busy) or answered another role: a
+    /// session whose connection Redis closed tells a deliberate close (`CLIENT KILL`, `timeout`,
+    /// an output buffer limit) from a lost master by it.
+    pub confirmed: bool,
 }
 
 /// The publishing side, owned by the Sentinel tracker of one group.
@@ -68,9 +73,13 @@ impl MasterPublisher {
         });
     }
 
-    /// Tells waiting sessions that a requested re-check finished.
-    pub fn recheck_done(&self) {
-        self.tx.send_modify(|state| state.rechecks += 1);
+    /// Tells waiting sessions that a requested re-check finished, and whether the master
+    /// answered `ROLE master` to it.
+    pub fn recheck_done(&self, confirmed: bool) {
+        self.tx.send_modify(|state| {
+            state.rechecks += 1;
+            state.confirmed = confirmed;
+        });
     }
 
     /// The current published master.
@@ -97,6 +106,12 @@ impl MasterHandle {
     /// The latest state, marking it seen.
     pub fn state(&mut self) -> MasterState {
         *self.rx.borrow_and_update()
+    }
+
+    /// How many re-checks have finished, without marking the state seen: a session asking for
+    /// one notes this first, and knows its answer arrived once the count passes it.
+    pub fn rechecks(&self) -> u64 {
+        self.rx.borrow().rechecks
     }
 
     /// Whether the state changed since it was last seen: a version check, no lock. A closed
@@ -136,8 +151,9 @@ mod tests {
         assert_eq!(handle.state().master, Some(master));
         publisher.set(Some(master));
         assert!(!handle.rx.has_changed().unwrap());
-        publisher.recheck_done();
+        publisher.recheck_done(true);
         handle.changed().await;
-        assert_eq!(handle.state().rechecks, 1);
+        let state = handle.state();
+        assert_eq!((state.rechecks, state.confirmed), (1, true));
     }
 }

@@ -86,6 +86,8 @@ label_enum! {
         Monitor => "monitor",
         Tracking => "tracking",
         ClientReply => "client_reply",
+        /// `SYNC`/`PSYNC`: a replication stream, passed through unread.
+        Sync => "sync",
     }
 }
 

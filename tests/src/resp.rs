@@ -405,6 +405,31 @@ impl RespClient {
         Ok(self.buf.drain(..used).collect())
     }
 
+    /// Waits for the peer to close the connection (FIN or reset) without sending anything
+    /// more; an error if bytes arrive or nothing happens within the timeout.
+    pub async fn expect_closed(&mut self, what: &str) -> Result<()> {
+        let deadline = Instant::now() + self.timeout;
+        let mut chunk = [0u8; 4096];
+        let n = match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Ok(Err(e)) => return Err(HarnessError::io(format!("{what} on {}", self.addr), e)),
+            Err(_) => return Err(self.timed_out(what)),
+        };
+        if n > 0 || !self.buf.is_empty() {
+            self.buf.extend_from_slice(&chunk[..n]);
+            return Err(HarnessError::Protocol {
+                addr: self.addr,
+                command: what.to_owned(),
+                detail: format!(
+                    "expected a close, got {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            });
+        }
+        Ok(())
+    }
+
     async fn read_frame(&mut self, what: &str) -> Result<(Value, usize)> {
         let deadline = Instant::now() + self.timeout;
         loop {

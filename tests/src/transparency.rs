@@ -419,8 +419,19 @@ impl Admin {
         })
     }
 
-    /// Sends a command and returns its reply's exact bytes.
+    /// Sends a command and returns its reply's exact bytes. A connection that Redis closed
+    /// meanwhile (a script may set `timeout`, or kill clients) is opened anew, once.
     async fn raw<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Vec<u8>> {
+        match self.try_raw(args).await {
+            Err(_) => {
+                self.replies = Replies::new(connect(self.addr, self.timeout).await?);
+                self.try_raw(args).await
+            }
+            ok => ok,
+        }
+    }
+
+    async fn try_raw<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Vec<u8>> {
         let what = String::from_utf8_lossy(args[0].as_ref()).into_owned();
         let deadline = Instant::now() + self.timeout;
         write(self.replies.get_mut(), &encode_command(args), deadline)
@@ -605,6 +616,15 @@ async fn open(target: SocketAddr, timeout: Duration) -> Result<Conn> {
 /// `down-after-milliseconds` is 5 s rather than 1 s: a master busy with a reply of many MiB
 /// must not be taken for down, since these tests are about transparency, not failover.
 pub async fn start(redis_conf: &[&str]) -> Result<(SentinelGroup, SocketAddr, Proxy)> {
+    start_with(redis_conf, &[]).await
+}
+
+/// [`start`], with these command-line flags for Ellison (`["--deny-commands", ""]` makes it as
+/// transparent as a TCP proxy).
+pub async fn start_with(
+    redis_conf: &[&str],
+    flags: &[&str],
+) -> Result<(SentinelGroup, SocketAddr, Proxy)> {
     let group = SentinelGroup::start(GroupOptions {
         redis_conf: redis_conf.iter().map(|l| (*l).to_owned()).collect(),
         down_after_ms: 5000,
@@ -612,7 +632,7 @@ pub async fn start(redis_conf: &[&str]) -> Result<(SentinelGroup, SocketAddr, Pr
     })
     .await?;
     let master = group.wait_converged(START_TIMEOUT).await?;
-    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), &[]).await?;
+    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), flags).await?;
     proxy.wait_for_master(master, START_TIMEOUT).await?;
     Ok((group, master, proxy))
 }

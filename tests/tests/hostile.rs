@@ -226,19 +226,21 @@ impl Backlog {
 }
 
 /// What the slow client writes: a name, `gets` GETs of a 1 MiB value, then 100 batches of 1000
-/// SETs of 500 bytes each followed by an `INCR` (whose replies show the order), then a marker.
+/// EXISTS of a 500-byte key each followed by an `INCR` (whose replies show the order), then a
+/// marker. The EXISTS make the pipeline long without writes: the master's
+/// `total_net_output_bytes`, from which the checks infer what Ellison holds, counts what it
+/// sends to replicas too.
 fn slow_pipeline(gets: usize) -> Vec<Vec<u8>> {
     let mut head = encode_command(&["CLIENT", "SETNAME", "slow"]);
     for _ in 0..gets {
         head.extend(encode_command(&["GET", "slow:big"]));
     }
     let mut chunks = vec![head];
-    let value = vec![b'v'; 500];
     for batch in 0..100 {
         let mut chunk = Vec::new();
         for i in 0..1000 {
-            let key = format!("slow:{batch}:{i}");
-            chunk.extend(encode_command(&[b"SET".as_slice(), key.as_bytes(), &value]));
+            let key = format!("slow:{batch}:{i}:{}", "k".repeat(480));
+            chunk.extend(encode_command(&[b"EXISTS".as_slice(), key.as_bytes()]));
         }
         chunk.extend(encode_command(&["INCR", "slow:seq"]));
         chunks.push(chunk);
@@ -247,19 +249,21 @@ fn slow_pipeline(gets: usize) -> Vec<Vec<u8>> {
     chunks
 }
 
-/// A client writes ~50 MB of commands (GETs of a 1 MiB value, then 100 000 SETs) and reads
-/// nothing. Ellison must stop reading its replies and its commands instead of buffering them: the
-/// replies wait in the master's output buffer for that connection (where Redis' own
-/// `client-output-buffer-limit` governs them) and the end of the pipeline stays unsent. Other
-/// sessions keep working meanwhile; once the client reads, every reply arrives, in order.
+/// A client writes ~50 MB of commands (GETs of a 1 MiB value, then 100 000 EXISTS) and reads
+/// nothing until it has written all of them, as client libraries write a pipeline. Against Redis
+/// that works: Redis reads every command and keeps the replies in its output buffer. Through
+/// Ellison it must work too, without Ellison buffering the replies: they wait in the master's
+/// output buffer for that connection (where Redis' own `client-output-buffer-limit` governs
+/// them), and Ellison keeps reading and forwarding the commands. Other sessions keep working
+/// meanwhile; once the client reads, every reply arrives, in order.
 ///
-/// A correct proxy cannot fail the boundedness checks: it holds a few MiB at any time, and while
-/// GET replies are unread it reads at most a few thousand more commands. A proxy that buffers
-/// without bound fails them once it has drained a fraction of the master's backlog, which it does
-/// while the other session moves its 20 MiB (checked by running this test against such a build:
-/// it held 35 to 51 MB at the first check).
+/// A proxy that buffers replies without bound fails the boundedness checks once it has drained
+/// a fraction of the master's backlog, which it does while the other session moves its 20 MiB
+/// (checked by running this test against such a build: it held 35 to 51 MB at the first check).
+/// A proxy that stops reading the client while its replies are unread never lets the writer
+/// finish: the pipeline deadlocks (issue 18, item 2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_that_never_reads_is_held_back_without_buffering_and_others_keep_working() {
+async fn a_pipeline_written_before_reading_completes_without_buffering_its_replies() {
     let (_group, master, proxy) = start().await;
     let mut admin = RespClient::connect(master, STEP).await.unwrap();
     let big = binary_value(MIB, 42);
@@ -352,17 +356,21 @@ async fn client_that_never_reads_is_held_back_without_buffering_and_others_keep_
     backlog
         .assert_little_in_ellison(&mut admin, 0, "while the client reads nothing")
         .await;
-    // It stopped reading the client: the end of the pipeline is still unread.
+    // The whole pipeline went through, as it does against Redis: the client wrote everything
+    // without reading a byte, and the master executed its last command.
+    let write_half = tokio::time::timeout(WAIT, writer)
+        .await
+        .expect("the client could not write its pipeline without reading")
+        .unwrap()
+        .unwrap();
+    assert_eq!(written.load(Ordering::SeqCst), total);
     assert_eq!(
-        admin.cmd(&["EXISTS", "slow:marker"]).await.unwrap(),
-        Value::Int(0),
-        "the last command was forwarded although the client reads nothing"
+        admin.cmd(&["GET", "slow:marker"]).await.unwrap(),
+        Value::Bulk(b"done".to_vec())
     );
-    let so_far = written.load(Ordering::SeqCst);
-    assert!(
-        !writer.is_finished() && so_far < total,
-        "the client could write all {total} bytes ({so_far} counted) without reading"
-    );
+    backlog
+        .assert_little_in_ellison(&mut admin, 0, "once the whole pipeline was written")
+        .await;
 
     // The client reads: every reply, in order.
     let mut replies = Replies::new(read_half);
@@ -381,8 +389,13 @@ async fn client_that_never_reads_is_held_back_without_buffering_and_others_keep_
     }
     for batch in 0..100 {
         for i in 0..1000 {
-            let reply = next(&mut replies, &format!("SET {batch}:{i}")).await;
-            assert_eq!(reply, b"+OK\r\n", "SET {batch}:{i}: {}", escape(&reply, 80));
+            let reply = next(&mut replies, &format!("EXISTS {batch}:{i}")).await;
+            assert_eq!(
+                reply,
+                b":0\r\n",
+                "EXISTS {batch}:{i}: {}",
+                escape(&reply, 80)
+            );
         }
         let reply = next(&mut replies, &format!("INCR {batch}")).await;
         assert_eq!(
@@ -393,12 +406,6 @@ async fn client_that_never_reads_is_held_back_without_buffering_and_others_keep_
         );
     }
     assert_eq!(next(&mut replies, "SET slow:marker").await, b"+OK\r\n");
-    let write_half = writer.await.unwrap().unwrap();
-    assert_eq!(written.load(Ordering::SeqCst), total);
-    assert_eq!(
-        admin.cmd(&["GET", "slow:marker"]).await.unwrap(),
-        Value::Bulk(b"done".to_vec())
-    );
     drop(write_half);
 }
 

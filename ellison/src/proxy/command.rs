@@ -41,6 +41,11 @@ pub enum Effect {
     Passthrough(Pin),
     /// `QUIT`: answered by Ellison, which then closes the session.
     Quit,
+    /// `UNSUBSCRIBE`, `PUNSUBSCRIBE` or `SUNSUBSCRIBE` outside a subscription: Redis answers
+    /// once per channel named (once if none), with replies in RESP2 and pushes in RESP3.
+    Unsubscribe {
+        frames: u32,
+    },
 }
 
 /// Classifies one whole command frame.
@@ -50,7 +55,7 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
         return Effect::None;
     };
     // Most commands are not stateful: reject them on length before comparing names.
-    if name.len() > 11 || name.len() < 4 {
+    if name.len() > 12 || name.len() < 4 {
         return Effect::None;
     }
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
@@ -114,8 +119,18 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
         .any(|n| is(n))
     {
         Effect::Passthrough(Pin::Subscribed)
-    } else if ["MONITOR", "SYNC", "PSYNC"].iter().any(|n| is(n)) {
+    } else if ["UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE"]
+        .iter()
+        .any(|n| is(n))
+    {
+        let channels = u32::try_from(meta.argc.saturating_sub(1)).unwrap_or(u32::MAX);
+        Effect::Unsubscribe {
+            frames: channels.max(1),
+        }
+    } else if is("MONITOR") {
         Effect::Passthrough(Pin::Monitor)
+    } else if is("SYNC") || is("PSYNC") {
+        Effect::Passthrough(Pin::Sync)
     } else {
         Effect::None
     }
@@ -231,12 +246,28 @@ mod tests {
         check(&["SUBSCRIBE", "ch"], Effect::Passthrough(Pin::Subscribed));
         check(&["psubscribe", "c*"], Effect::Passthrough(Pin::Subscribed));
         check(&["MONITOR"], Effect::Passthrough(Pin::Monitor));
+        check(&["PSYNC", "?", "-1"], Effect::Passthrough(Pin::Sync));
+        check(&["sync"], Effect::Passthrough(Pin::Sync));
         check(
             &["CLIENT", "REPLY", "OFF"],
             Effect::Passthrough(Pin::ClientReply),
         );
         check(&["CLIENT", "TRACKING", "on"], Effect::Tracking(true));
         check(&["QUIT"], Effect::Quit);
+    }
+
+    #[test]
+    fn unsubscribing_counts_one_reply_per_channel() {
+        check(&["UNSUBSCRIBE"], Effect::Unsubscribe { frames: 1 });
+        check(
+            &["unsubscribe", "a", "b", "c"],
+            Effect::Unsubscribe { frames: 3 },
+        );
+        check(&["PUNSUBSCRIBE", "a*"], Effect::Unsubscribe { frames: 1 });
+        check(
+            &["SUNSUBSCRIBE", "a", "b"],
+            Effect::Unsubscribe { frames: 2 },
+        );
     }
 
     #[test]

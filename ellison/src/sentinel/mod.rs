@@ -230,7 +230,7 @@ impl Tracker {
                     debug!("re-check requested by a session");
                     match &self.checker {
                         Some(checker) => checker.poke.notify_one(),
-                        None => self.publisher.recheck_done(),
+                        None => self.publisher.recheck_done(false),
                     }
                     self.poke_links();
                 }
@@ -277,7 +277,7 @@ impl Tracker {
             }
             Msg::RoleConfirmed { master } => {
                 if self.current.as_ref().map(|(_, m)| *m) == Some(master) {
-                    self.publisher.recheck_done();
+                    self.publisher.recheck_done(true);
                 }
             }
             Msg::RoleLost { master, reason } => {
@@ -286,7 +286,7 @@ impl Tracker {
                         "master {} failed its ROLE check: {reason}",
                         master.addr
                     ));
-                    self.publisher.recheck_done();
+                    self.publisher.recheck_done(false);
                     self.poke_links();
                 }
             }
@@ -918,7 +918,16 @@ fn spawn_checker(
                     conn = None;
                     conn_access = access;
                 }
-                match check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await {
+                let reused = conn.is_some();
+                let mut result =
+                    check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await;
+                if result.is_err() && reused && conn.is_none() {
+                    // The kept connection may have been closed by Redis itself (`CLIENT KILL
+                    // TYPE normal`, `timeout`): that says nothing about the master, ask anew.
+                    result =
+                        check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await;
+                }
+                match result {
                     Ok(()) if requested => {
                         if tx.send(Msg::RoleConfirmed { master }).await.is_err() {
                             return;

@@ -1,0 +1,348 @@
+//! The client side of a session: client bytes become commands, each checked against
+//! Ellison's own policy (client authentication, the deny list) before it is forwarded, with
+//! Redis' answers for what Ellison refuses.
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::pending::{Kind, Local, Pending};
+use super::Session;
+use crate::proxy::command::{classify, Effect};
+use crate::resp::{encode, inline, scan_command_from, Args, CommandFrame, Limits, ProtocolError};
+
+/// Redis' reply to bad credentials.
+const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
+/// Redis' reply to `EXEC` after a command of the transaction was refused while queuing.
+const EXECABORT: &[u8] = b"-EXECABORT Transaction discarded because of previous errors.\r\n";
+
+impl Session {
+    /// `n` bytes arrived from the client (0: it half-closed).
+    pub(super) fn client_read(&mut self, n: usize) {
+        if n == 0 {
+            // A half-close. A partial frame is dropped, as Redis drops it.
+            self.client_eof = true;
+            self.input_closed = true;
+            if !self.raw_input {
+                self.cmds.truncate(self.ready);
+                self.cmd_resume = crate::resp::Resume::default();
+            }
+            return;
+        }
+        self.last_activity = Instant::now();
+        self.shared.metrics.bytes_from_client(n);
+        if self.raw_input {
+            self.ready = self.cmds.len();
+            return;
+        }
+        self.scan_commands();
+    }
+
+    /// Turns newly complete frames into pending entries.
+    fn scan_commands(&mut self) {
+        while self.ready < self.cmds.len() && !self.input_closed {
+            let mut frame = match scan_command_from(
+                &self.cmds[self.ready..],
+                if self.authenticated {
+                    &self.config.limits
+                } else {
+                    &Limits::UNAUTHENTICATED
+                },
+                &mut self.cmd_resume,
+            ) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return self.client_protocol_error(e),
+            };
+            if frame.inline {
+                match self.normalize_inline(frame.len) {
+                    Ok(Some(array)) => frame = array,
+                    Ok(None) => continue,
+                    Err(e) => return self.client_protocol_error(e),
+                }
+            }
+            if frame.argc == 0 {
+                // Redis skips empty requests without a reply; so must the pipeline.
+                self.remove_cmd_bytes(frame.len);
+                continue;
+            }
+            let mut effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
+            match self.admit(frame.len, &effect) {
+                Admission::Forward => {}
+                Admission::Reply(reply) => {
+                    self.remove_cmd_bytes(frame.len);
+                    self.push_local(reply, false);
+                    continue;
+                }
+                Admission::Queued(result) => {
+                    self.remove_cmd_bytes(frame.len);
+                    self.pending.push_back(Pending::local_with(Local {
+                        reply: Bytes::new(),
+                        close: false,
+                        exec_result: Some(Bytes::from(result)),
+                    }));
+                    continue;
+                }
+                Admission::Rewrite(args) => {
+                    frame = self.replace_command(frame.len, &args);
+                    effect = classify(&self.cmds[self.ready..self.ready + frame.len], &frame);
+                }
+            }
+            if self.passthrough.is_some() {
+                // Replies no longer pair with commands: forward as a byte pipe. Redis answers
+                // QUIT and closes; that close is not a lost master.
+                if matches!(effect, Effect::Quit) {
+                    self.expect_upstream_close = true;
+                    self.input_closed = true;
+                }
+                self.ready += frame.len;
+                continue;
+            }
+            if matches!(effect, Effect::Quit) {
+                self.remove_cmd_bytes(frame.len);
+                self.cmds.truncate(self.ready);
+                self.cmd_resume = crate::resp::Resume::default();
+                self.push_local("+OK\r\n".into(), true);
+                break;
+            }
+            let mut kind = Kind::Client;
+            match effect {
+                Effect::Passthrough(pipe) => self.passthrough = Some(pipe),
+                Effect::Multi if !self.queuing => {
+                    self.queuing = true;
+                    self.exec_dirty = false;
+                }
+                Effect::EndTransaction | Effect::Reset => {
+                    if self.exec_dirty && matches!(effect, Effect::EndTransaction) {
+                        // EXEC of a transaction Ellison spoiled: Redis discards it instead, and
+                        // its reply becomes EXECABORT (a DISCARD is answered as a DISCARD).
+                        if is_exec(&self.cmds[self.ready..self.ready + frame.len]) {
+                            frame = self.replace_command(frame.len, &[b"DISCARD".to_vec()]);
+                            kind = Kind::AbortedExec;
+                        }
+                    }
+                    self.queuing = false;
+                    self.exec_dirty = false;
+                    if matches!(effect, Effect::Reset) && self.config.client_auth.is_some() {
+                        // RESET logs the client out, as in Redis.
+                        self.authenticated = false;
+                    }
+                }
+                _ => {}
+            }
+            self.ready += frame.len;
+            self.pending
+                .push_back(Pending::new(frame.len, self.last_activity, effect, kind));
+        }
+        self.emit_locals();
+    }
+
+    /// Answers bad input as Redis does: after the replies to the commands before it, then
+    /// closes this client alone. A byte pipe (subscriptions, MONITOR) cannot place a reply of
+    /// its own among Redis' replies, so there everything the client sends from then on goes to
+    /// Redis unread, which answers it and closes.
+    fn client_protocol_error(&mut self, error: ProtocolError) {
+        debug!(%error, "protocol error from client");
+        if self.passthrough.is_some() {
+            self.ready = self.cmds.len();
+            self.raw_input = true;
+            self.expect_upstream_close = true;
+            return;
+        }
+        self.cmds.truncate(self.ready);
+        self.cmd_resume = crate::resp::Resume::default();
+        self.push_local(format!("-ERR Protocol error: {error}\r\n"), true);
+        self.emit_locals();
+    }
+
+    /// What Ellison itself does with the command at `ready` before anything is forwarded:
+    /// client authentication when it checks credentials itself, then the deny list. A command
+    /// refused while a transaction is queued spoils it, as Redis' queue-time errors do.
+    fn admit(&mut self, len: usize, effect: &Effect) -> Admission {
+        let admission = self.policy(len, effect);
+        if self.queuing && matches!(&admission, Admission::Reply(r) if r.starts_with('-')) {
+            self.exec_dirty = true;
+        }
+        admission
+    }
+
+    fn policy(&mut self, len: usize, effect: &Effect) -> Admission {
+        let config = &self.config;
+        if let (Some(auth), None) = (&config.client_auth, self.passthrough) {
+            match effect {
+                Effect::Auth { username, password } => {
+                    let valid = auth.check(username.as_deref(), password);
+                    let result = if valid { "+OK\r\n" } else { WRONGPASS };
+                    if self.queuing {
+                        // Queued, as Redis queues it; a client inside MULTI is authenticated,
+                        // and stays so whatever the result.
+                        return Admission::Queued(result.into());
+                    }
+                    self.authenticated |= valid;
+                    return Admission::Reply(result.into());
+                }
+                Effect::Hello {
+                    protover,
+                    auth: Some((username, password)),
+                    setname,
+                } => {
+                    if !auth.check(Some(username), password) {
+                        return Admission::Reply(WRONGPASS.into());
+                    }
+                    self.authenticated = true;
+                    // Redis gets the HELLO without the credentials, which are Ellison's to check.
+                    let mut args = vec![b"HELLO".to_vec()];
+                    args.extend(protover.map(|v| v.to_string().into_bytes()));
+                    if let Some(name) = setname {
+                        args.push(b"SETNAME".to_vec());
+                        args.push(name.to_vec());
+                    }
+                    return Admission::Rewrite(args);
+                }
+                Effect::Hello { .. } if !self.authenticated => {
+                    return Admission::Reply(
+                        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time\r\n".into(),
+                    );
+                }
+                Effect::Quit => {}
+                Effect::None => {
+                    // AUTH with the wrong number of arguments: Redis' own answers, which it
+                    // gives before asking for authentication.
+                    let mut args = Args::new(&self.cmds[self.ready..self.ready + len], false);
+                    if args.next().is_some_and(|n| n.eq_ignore_ascii_case(b"AUTH")) {
+                        return Admission::Reply(match args.count() {
+                            0 => "-ERR wrong number of arguments for 'auth' command\r\n".into(),
+                            _ => "-ERR syntax error\r\n".into(),
+                        });
+                    }
+                    if !self.authenticated {
+                        return Admission::Reply("-NOAUTH Authentication required.\r\n".into());
+                    }
+                }
+                _ if !self.authenticated => {
+                    return Admission::Reply("-NOAUTH Authentication required.\r\n".into());
+                }
+                _ => {}
+            }
+        }
+        let config = &self.config;
+        if config.deny.is_empty() {
+            return Admission::Forward;
+        }
+        let mut args = Args::new(&self.cmds[self.ready..self.ready + len], false);
+        let Some(name) = args.next() else {
+            return Admission::Forward;
+        };
+        let Some(rule) = config.deny.check(name, args.next()) else {
+            return Admission::Forward;
+        };
+        debug!(command = %rule, "command denied");
+        if self.passthrough.is_some() {
+            // A byte pipe cannot place a reply of its own: let Redis refuse an unknown
+            // command instead, in order.
+            let mut denied = b"ELLISON-DENIED-".to_vec();
+            denied.extend(name.iter().map(u8::to_ascii_uppercase));
+            return Admission::Rewrite(vec![denied]);
+        }
+        Admission::Reply(format!(
+            "-ERR ellison: '{rule}' is not allowed through this proxy (deny_commands)\r\n"
+        ))
+    }
+
+    /// Replaces the `len` bytes of the command at `ready` with `args` as an array.
+    fn replace_command(&mut self, len: usize, args: &[Vec<u8>]) -> CommandFrame {
+        let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+        let mut array = BytesMut::new();
+        encode::command(&mut array, &refs);
+        let mut tail = self.cmds.split_off(self.ready);
+        tail.advance(len);
+        let array_len = array.len();
+        self.cmds.extend_from_slice(&array);
+        self.cmds.unsplit(tail);
+        CommandFrame {
+            len: array_len,
+            argc: args.len(),
+            inline: false,
+        }
+    }
+
+    /// Rewrites the inline command at `ready` as an array, with quotes resolved as Redis
+    /// resolves them, so that upstream and replay see exactly what Redis would have run.
+    /// `None` for a blank line, which is dropped.
+    fn normalize_inline(&mut self, len: usize) -> Result<Option<CommandFrame>, ProtocolError> {
+        let line = &self.cmds[self.ready..self.ready + len - 1];
+        let args = inline::split(line)?;
+        if args.is_empty() {
+            self.remove_cmd_bytes(len);
+            return Ok(None);
+        }
+        Ok(Some(self.replace_command(len, &args)))
+    }
+
+    fn remove_cmd_bytes(&mut self, len: usize) {
+        let mut tail = self.cmds.split_off(self.ready);
+        tail.advance(len);
+        self.cmds.unsplit(tail);
+    }
+
+    fn push_local(&mut self, reply: String, close: bool) {
+        self.pending
+            .push_back(Pending::local(Bytes::from(reply), close));
+        if close {
+            // Nothing after this is taken as a command.
+            self.input_closed = true;
+        }
+    }
+
+    pub(super) fn client_wrote(&mut self, n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        self.replies.advance(n);
+        self.fwd -= n;
+        self.shared.metrics.bytes_to_client(n);
+        self.release_buffers();
+        Ok(())
+    }
+}
+
+/// What Ellison does with a command before forwarding it.
+enum Admission {
+    Forward,
+    /// Answer it locally, in order, and forward nothing.
+    Reply(String),
+    /// Forward this command instead.
+    Rewrite(Vec<Vec<u8>>),
+    /// Inside a transaction: answer `+QUEUED`, and this result within `EXEC`'s reply.
+    Queued(String),
+}
+
+fn is_exec(frame: &[u8]) -> bool {
+    Args::new(frame, false)
+        .next()
+        .is_some_and(|name| name.eq_ignore_ascii_case(b"EXEC"))
+}
+
+/// The reply a client gets for an `EXEC` that was sent as `DISCARD`: Redis' `EXECABORT` when
+/// the transaction was discarded, its "without MULTI" error (about EXEC) otherwise.
+pub(super) fn aborted_exec_reply(discard_reply: &[u8]) -> &'static [u8] {
+    if discard_reply == b"+OK\r\n" {
+        EXECABORT
+    } else {
+        b"-ERR EXEC without MULTI\r\n"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_aborted_exec_answers_as_redis_does() {
+        assert_eq!(aborted_exec_reply(b"+OK\r\n"), EXECABORT);
+        assert_eq!(
+            aborted_exec_reply(b"-ERR DISCARD without MULTI\r\n"),
+            b"-ERR EXEC without MULTI\r\n"
+        );
+    }
+}
