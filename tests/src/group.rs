@@ -686,6 +686,44 @@ impl SentinelGroup {
                     live_replicas.len()
                 ));
             }
+            // Each Sentinel's last INFO of each replica must show it following this master: a
+            // Sentinel that still believes a demoted node is a master converts it back to a
+            // replica later, possibly in the middle of the next failover that promotes it.
+            let replicas = self
+                .query(
+                    conns,
+                    s.addr(),
+                    &["SENTINEL", "REPLICAS", &self.opts.master_name],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            for &addr in &live_replicas {
+                let view = replicas
+                    .as_array()
+                    .unwrap_or_default()
+                    .iter()
+                    .find_map(|r| {
+                        let fields = r.as_text_map()?;
+                        let name = format!("{}:{}", fields.get("ip")?, fields.get("port")?);
+                        (name == addr.to_string()).then_some(fields)
+                    });
+                let Some(view) = view else {
+                    return Err(format!("{} does not list replica {addr}", s.addr()));
+                };
+                let get = |k: &str| view.get(k).map(String::as_str).unwrap_or("?");
+                let follows = format!("{}:{}", get("master-host"), get("master-port"));
+                if get("flags") != "slave"
+                    || get("role-reported") != "slave"
+                    || follows != master.to_string()
+                {
+                    return Err(format!(
+                        "{} sees replica {addr} with flags {}, role {}, following {follows}",
+                        s.addr(),
+                        get("flags"),
+                        get("role-reported")
+                    ));
+                }
+            }
         }
         let role = self
             .role_of(conns, master)

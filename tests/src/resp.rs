@@ -430,6 +430,23 @@ impl RespClient {
         Ok(())
     }
 
+    /// Reads whatever arrives until the peer closes the connection (FIN or reset), and returns
+    /// it; an error if it is still open after the timeout.
+    pub async fn read_until_closed(&mut self, what: &str) -> Result<Vec<u8>> {
+        let deadline = Instant::now() + self.timeout;
+        let mut got = std::mem::take(&mut self.buf);
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) => return Ok(got),
+                Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => return Ok(got),
+                Ok(Err(e)) => return Err(HarnessError::io(format!("{what} on {}", self.addr), e)),
+                Err(_) => return Err(self.timed_out(what)),
+            }
+        }
+    }
+
     async fn read_frame(&mut self, what: &str) -> Result<(Value, usize)> {
         let deadline = Instant::now() + self.timeout;
         loop {

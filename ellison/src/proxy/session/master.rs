@@ -32,6 +32,10 @@ impl Session {
             return;
         }
         let state = self.master.state();
+        // This marks the state seen: a wake-up registered before it may have been spent on
+        // this very change, so the next wait registers anew (else the next switch could go
+        // unnoticed by a session with nothing else to do).
+        self.signals = None;
         self.want = state.master;
         if self.verdict.is_some() {
             self.resolve_verdict(state);
