@@ -251,6 +251,7 @@ pub struct Metrics {
     master_switches: Family<GroupLabels, Counter>,
     switch_duration: HistogramFamily<GroupLabels>,
     promotions: Family<PromotionLabels, Counter>,
+    role_checks_unanswered: Family<GroupLabels, Counter>,
     sentinels_known: Family<GroupLabels, Gauge>,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -287,6 +288,7 @@ impl Metrics {
             master_switches: Family::default(),
             switch_duration: Family::new_with_constructor(switch_histogram),
             promotions: Family::default(),
+            role_checks_unanswered: Family::default(),
             sentinels_known: Family::default(),
             sentinel_reachable: Family::default(),
             sentinel_agrees: Family::default(),
@@ -375,6 +377,11 @@ impl Metrics {
             "promotions",
             "Masters routed to as soon as the failover leader's selected replica answered ROLE master, by how it ended: confirmed by a majority of Sentinels, or withdrawn",
             m.promotions.clone(),
+        );
+        registry.register(
+            "role_checks_unanswered",
+            "ROLE checks of the verified master that got no answer (a timeout, -BUSY, -LOADING, a refused connection): a slow master, kept while a majority of Sentinels names it",
+            m.role_checks_unanswered.clone(),
         );
         registry.register(
             "sentinels_known",
@@ -483,6 +490,7 @@ impl Metrics {
             master_verified: self.master_verified.get_or_create_owned(&g),
             master_switches: self.master_switches.get_or_create_owned(&g),
             switch_duration: self.switch_duration.get_or_create_owned(&g),
+            role_checks_unanswered: self.role_checks_unanswered.get_or_create_owned(&g),
             sentinels_known: self.sentinels_known.get_or_create_owned(&g),
             sentinel_reachable: self.sentinel_reachable.clone(),
             sentinel_agrees: self.sentinel_agrees.clone(),
@@ -526,6 +534,7 @@ pub struct GroupMetrics {
     switch_duration: Histogram,
     promotions_confirmed: Counter,
     promotions_withdrawn: Counter,
+    role_checks_unanswered: Counter,
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -625,6 +634,11 @@ impl GroupMetrics {
         }
     }
 
+    /// A `ROLE` check of the verified master got no answer.
+    pub fn role_check_unanswered(&self) {
+        self.role_checks_unanswered.inc();
+    }
+
     /// The number of Sentinels known for the group.
     pub fn sentinels_known(&self, n: usize) {
         self.sentinels_known
@@ -691,6 +705,7 @@ mod tests {
             "ellison_failover_sessions_total{group=\"cache\",action=\"closed\",reason=\"client_reply\"} 0\n"
         ));
         assert!(text.contains("ellison_master_verified{group=\"cache\"} 0\n"));
+        assert!(text.contains("ellison_role_checks_unanswered_total{group=\"cache\"} 0\n"));
         assert!(text.contains("ellison_config_reloads_total{result=\"rejected\"} 0\n"));
         assert!(text.contains("ellison_build_info{version=\""));
         assert!(text.contains(

@@ -34,6 +34,7 @@ use tracing::debug;
 
 use super::command::{classify, Effect};
 use super::Shared;
+use crate::backoff::Backoff;
 use crate::config::GroupConfig;
 use crate::master::{Master, MasterHandle};
 use crate::metrics::TlsPeer;
@@ -54,8 +55,10 @@ const MAX_BUFFERED: usize = 1024 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// With this much room a buffer is read into directly.
 const DIRECT_READ: usize = 4 * 1024;
-/// Pause before reconnecting after a failed upstream connect.
+/// Pause before reconnecting after a failed upstream connect; doubled (with jitter) after
+/// each further failure, up to [`RECONNECT_MAX`].
 const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
 /// Moves of one command after rejections by nodes that were still verified masters.
 const MAX_REROUTES: u32 = 3;
 /// How long a TLS client gets, once its session ended, to take the last replies and the
@@ -182,6 +185,7 @@ pub struct Session {
     avoid: Option<(Master, u64)>,
     reroutes: u32,
     retry_at: Option<Instant>,
+    reconnect: Backoff,
     /// This session's view of the drain flag.
     drain: watch::Receiver<bool>,
     draining: bool,
@@ -238,6 +242,7 @@ impl Session {
             avoid: None,
             reroutes: 0,
             retry_at: None,
+            reconnect: Backoff::new(RECONNECT_PAUSE, RECONNECT_MAX),
             drain: shared.drain.clone(),
             draining: false,
             last_activity: Instant::now(),
@@ -594,6 +599,7 @@ impl Session {
         };
         self.shared.metrics.upstream_connected(started.elapsed());
         self.retry_at = None;
+        self.reconnect.reset();
         let mut bytes = BytesMut::new();
         let mut entries = Vec::new();
         let now = Instant::now();
@@ -649,7 +655,7 @@ impl Session {
 
     fn connect_failed(&mut self, master: Master) {
         self.shared.metrics.upstream_connect_failed();
-        self.retry_at = Some(Instant::now() + RECONNECT_PAUSE);
+        self.retry_at = Some(Instant::now() + self.reconnect.next_wait());
         self.avoid_until_rechecked(master);
     }
 
