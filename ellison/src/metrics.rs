@@ -177,6 +177,12 @@ struct PromotionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UnsafeLabels {
+    group: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MasterLabels {
     group: String,
     address: String,
@@ -252,6 +258,7 @@ pub struct Metrics {
     switch_duration: HistogramFamily<GroupLabels>,
     promotions: Family<PromotionLabels, Counter>,
     role_checks_unanswered: Family<GroupLabels, Counter>,
+    unsafe_promotions: Family<UnsafeLabels, Counter>,
     sentinels_known: Family<GroupLabels, Gauge>,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -289,6 +296,7 @@ impl Metrics {
             switch_duration: Family::new_with_constructor(switch_histogram),
             promotions: Family::default(),
             role_checks_unanswered: Family::default(),
+            unsafe_promotions: Family::default(),
             sentinels_known: Family::default(),
             sentinel_reachable: Family::default(),
             sentinel_agrees: Family::default(),
@@ -384,6 +392,11 @@ impl Metrics {
             m.role_checks_unanswered.clone(),
         );
         registry.register(
+            "unsafe_promotions",
+            "Masters named by the Sentinels that lack writes the previous master was seen to hold (a stale replica promoted, a master restarted without its data), by what Ellison did (routed, refused: on_stale_promotion)",
+            m.unsafe_promotions.clone(),
+        );
+        registry.register(
             "sentinels_known",
             "Sentinels known for the group, configured and discovered",
             m.sentinels_known.clone(),
@@ -472,7 +485,15 @@ impl Metrics {
                 })
             })
             .collect();
+        let unsafe_promotion = |action| {
+            self.unsafe_promotions.get_or_create_owned(&UnsafeLabels {
+                group: name.to_owned(),
+                action,
+            })
+        };
         GroupMetrics {
+            unsafe_routed: unsafe_promotion("routed"),
+            unsafe_refused: unsafe_promotion("refused"),
             promotions_confirmed: promotion("confirmed"),
             promotions_withdrawn: promotion("withdrawn"),
             group: name.to_owned(),
@@ -535,6 +556,8 @@ pub struct GroupMetrics {
     promotions_confirmed: Counter,
     promotions_withdrawn: Counter,
     role_checks_unanswered: Counter,
+    unsafe_routed: Counter,
+    unsafe_refused: Counter,
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -639,6 +662,16 @@ impl GroupMetrics {
         self.role_checks_unanswered.inc();
     }
 
+    /// The Sentinels named a master that lacks writes the previous master was seen to hold;
+    /// Ellison routed to it (`refused == false`) or refused it.
+    pub fn unsafe_promotion(&self, refused: bool) {
+        if refused {
+            self.unsafe_refused.inc();
+        } else {
+            self.unsafe_routed.inc();
+        }
+    }
+
     /// The number of Sentinels known for the group.
     pub fn sentinels_known(&self, n: usize) {
         self.sentinels_known
@@ -706,6 +739,8 @@ mod tests {
         ));
         assert!(text.contains("ellison_master_verified{group=\"cache\"} 0\n"));
         assert!(text.contains("ellison_role_checks_unanswered_total{group=\"cache\"} 0\n"));
+        assert!(text
+            .contains("ellison_unsafe_promotions_total{group=\"cache\",action=\"refused\"} 0\n"));
         assert!(text.contains("ellison_config_reloads_total{result=\"rejected\"} 0\n"));
         assert!(text.contains("ellison_build_info{version=\""));
         assert!(text.contains(

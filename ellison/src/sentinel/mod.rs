@@ -30,6 +30,12 @@
 //! newer failover starts, the Sentinels agree on anything else, or they do not confirm it
 //! within [`CONFIRM_WITHIN`].
 //!
+//! Replication history: the tracker keeps the history (`INFO replication`, then the offset of
+//! every `ROLE` check) of the master it routed to. A new master whose history does not hold
+//! that last observed position is *behind*: the fast path never takes it (it waits for the
+//! Sentinels' majority), and when the majority names it anyway Ellison logs the gap at error,
+//! counts it, and routes to it or refuses it (`on_stale_promotion`).
+//!
 //! It follows its group's configuration channel: a reload replaces the links whose endpoint or
 //! credentials changed, and the timing and `ROLE` credentials apply from their next use.
 
@@ -46,16 +52,16 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::backoff::Backoff;
-use crate::config::{Endpoint, GroupConfig};
+use crate::config::{Endpoint, GroupConfig, StalePromotion};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
 use crate::metrics::GroupMetrics;
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
-use role::{Check, Checker, History, RedisAccess, RoleFailure, Verified};
+use role::{Check, Checker, History, Judgement, RedisAccess, RoleFailure, Verified};
 
 /// What links and checkers tell the tracker.
 #[derive(Debug)]
@@ -128,6 +134,7 @@ pub fn spawn(
         retry: None,
         verify_backoff: Backoff::new(UNSETTLED_POLL, role::RETRY_MAX),
         candidate: None,
+        refused: None,
         checker: None,
         promotion: None,
         provisional: None,
@@ -205,6 +212,9 @@ struct Tracker {
     /// The last candidate announced in the log, so that a candidate that keeps failing its
     /// `ROLE` check is logged once.
     candidate: Option<(Endpoint, u64)>,
+    /// A master the Sentinels agree on but that is behind, refused by `on_stale_promotion`:
+    /// not verified again until they name another or the configuration changes.
+    refused: Option<(Endpoint, u64)>,
     checker: Option<Checker>,
     /// The failover whose selected replica is being watched.
     promotion: Option<Promotion>,
@@ -315,7 +325,9 @@ impl Tracker {
                         // Nothing else changed: no need to evaluate.
                         return;
                     }
-                    Check::Unanswered(reason) => self.unanswered(master, &reason, requested),
+                    Check::Slow(reason) | Check::Unreachable(reason) => {
+                        self.unanswered(master, &reason, requested);
+                    }
                     Check::Lost(reason) => {
                         warn!(master = %master.addr, %reason, "master failed its ROLE check");
                         self.hold(&format!(
@@ -468,6 +480,17 @@ impl Tracker {
             return;
         }
         let Verified { addr, history } = verified;
+        match self.judge(history.as_ref()) {
+            Judgement::Holds => {}
+            Judgement::Behind { bytes, related } => {
+                info!(replica = %addr, epoch, gap_bytes = bytes, shared_history = related, "selected replica answers ROLE master but lacks writes the old master was seen to hold; waiting for the sentinels' majority");
+                return;
+            }
+            Judgement::Unknown => {
+                info!(replica = %addr, epoch, "selected replica answers ROLE master but its replication history cannot be compared with the old master's; waiting for the sentinels' majority");
+                return;
+            }
+        }
         info!(master = %addr, epoch, "selected replica answers ROLE master; routing to it until the sentinels confirm it");
         self.publish(endpoint, Master { addr, epoch }, history);
         self.provisional = Some(Instant::now() + CONFIRM_WITHIN);
@@ -478,6 +501,8 @@ impl Tracker {
     /// credentials and timing (read by the checker at its next round).
     fn reconfigure(&mut self) {
         let config = self.config.borrow_and_update().clone();
+        // The policy may have changed: a refused master is judged again.
+        self.refused = None;
         if config.sentinel_auth != self.settings.auth {
             info!(
                 sentinels = self.links.iter().flatten().count(),
@@ -755,9 +780,11 @@ impl Tracker {
 
     fn verify(&mut self, endpoint: Endpoint, epoch: u64) {
         let candidate = (endpoint.clone(), epoch);
-        if self.verifying.as_ref() == Some(&candidate) {
+        if self.verifying.as_ref() == Some(&candidate) || self.refused.as_ref() == Some(&candidate)
+        {
             return;
         }
+        self.refused = None;
         match &self.retry {
             // Failed a moment ago: asked again when its backoff ends.
             Some((failed, Some(_))) if *failed == candidate => return,
@@ -805,7 +832,42 @@ impl Tracker {
         }
         self.promotion = None;
         let Verified { addr, history } = verified;
+        match self.judge(history.as_ref()) {
+            Judgement::Holds => {}
+            Judgement::Unknown => {
+                debug!(master = %addr, epoch, "the replication history of the new master cannot be compared with the old master's");
+            }
+            Judgement::Behind { bytes, related } => {
+                let policy = self.config.borrow().on_stale_promotion;
+                let old = self.last_master.map(|m| m.addr.to_string());
+                error!(
+                    master = %addr,
+                    epoch,
+                    old,
+                    gap_bytes = bytes,
+                    shared_history = related,
+                    on_stale_promotion = policy.as_str(),
+                    "the sentinels named a master that lacks writes the previous master was seen to hold: those writes are lost"
+                );
+                self.metrics
+                    .unsafe_promotion(policy == StalePromotion::Refuse);
+                if policy == StalePromotion::Refuse {
+                    self.refused = Some((endpoint, epoch));
+                    return;
+                }
+            }
+        }
         self.publish(endpoint, Master { addr, epoch }, history);
+    }
+
+    /// Judges a new master's history against the last one observed on the master routed to
+    /// before (nothing to compare with before the first).
+    fn judge(&self, history: Option<&History>) -> Judgement {
+        match (&self.observed, history) {
+            (None, _) => Judgement::Holds,
+            (Some(_), None) => Judgement::Unknown,
+            (Some(before), Some(now)) => before.judge(now),
+        }
     }
 
     /// Publishes `master` (named `endpoint` by the Sentinels, with this replication history)

@@ -6,14 +6,16 @@
 //! - `master`, with its replication offset: still the master; the offset is the position
 //!   Ellison last observed on it;
 //! - another role (`slave`, `sentinel`): demoted, withdraw it;
-//! - no answer (a timeout, `-BUSY`, `-LOADING`, a refused connection): a slow master and a lost
-//!   one look alike from here, so this says nothing; the tracker keeps a master the Sentinels
-//!   still agree on (their `down-after-milliseconds` is the failure detector) and asks again
-//!   with backoff.
+//! - no answer, slow (a timeout, `-BUSY`, `-LOADING`) or unreachable (a refused connection): a
+//!   slow master and a lost one look alike from here, so this says nothing; the tracker keeps
+//!   a master the Sentinels still agree on (their `down-after-milliseconds` is the failure
+//!   detector) and asks again with backoff.
 //!
 //! A connection to a node records its replication history when it opens; if the node behind
 //! the same address no longer holds the history last observed (a master restarted empty), the
-//! check reports it lost, so that the tracker judges it as a new master.
+//! check reports it lost, so that the tracker judges it as a new master. A session's re-check
+//! is answered only by a check that reached the node, so that a session that lost its
+//! connection does not reconnect to a restarted node before it was judged.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,18 +66,38 @@ pub struct RoleFailure {
     pub reason: String,
     /// The TLS handshake failed (its certificate did not verify, or it wants another one).
     pub tls: bool,
-    /// An established connection closed or failed (not a timeout): that says nothing about
-    /// the node, a new connection may.
-    pub broken: bool,
+    pub kind: FailureKind,
 }
 
-impl From<String> for RoleFailure {
-    fn from(reason: String) -> Self {
+/// What a failure says about the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// No connection could be made and authenticated: refused, timed out, TLS, credentials.
+    Unreachable,
+    /// Connected, but no answer in time, or an error reply (`-BUSY`, `-LOADING`): the node is
+    /// there and slow.
+    Slow,
+    /// An established connection closed or failed: that says nothing about the node, a new
+    /// connection may.
+    Broken,
+}
+
+impl RoleFailure {
+    fn new(kind: FailureKind, reason: String) -> RoleFailure {
         RoleFailure {
             reason,
             tls: false,
-            broken: false,
+            kind,
         }
+    }
+
+    /// A failure of a command on an established connection.
+    fn of(e: &ConnError) -> RoleFailure {
+        let kind = match e {
+            ConnError::ReadTimeout(_) => FailureKind::Slow,
+            _ => FailureKind::Broken,
+        };
+        RoleFailure::new(kind, e.to_string())
     }
 }
 
@@ -190,7 +212,12 @@ pub async fn verify(
     let mut conn = None;
     match ask_role(&mut conn, addr, timing, access, metrics).await? {
         Role::Master { .. } => {}
-        Role::Other(role) => return Err(format!("it reports role {role}").into()),
+        Role::Other(role) => {
+            return Err(RoleFailure::new(
+                FailureKind::Slow,
+                format!("it reports role {role}"),
+            ))
+        }
     }
     let history = match conn.as_mut() {
         Some(c) => history(c).await?,
@@ -199,12 +226,13 @@ pub async fn verify(
     Ok(Verified { addr, history })
 }
 
-async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
+async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, RoleFailure> {
+    let unreachable = |reason| RoleFailure::new(FailureKind::Unreachable, reason);
     tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
         .await
-        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
+        .map_err(|e| unreachable(format!("cannot resolve {endpoint}: {e}")))?
         .next()
-        .ok_or_else(|| format!("{endpoint} resolves to no address"))
+        .ok_or_else(|| unreachable(format!("{endpoint} resolves to no address")))
 }
 
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
@@ -237,7 +265,10 @@ pub async fn await_promotion(
             Err(_) => backoff.next_wait(),
         };
         if Instant::now() + wait >= deadline {
-            return Err(String::from("not promoted in time").into());
+            return Err(RoleFailure::new(
+                FailureKind::Slow,
+                "not promoted in time".into(),
+            ));
         }
         tokio::time::sleep(wait).await;
     }
@@ -256,24 +287,32 @@ async fn ask_role(
         *conn = Some(connect(addr, timing, access, metrics).await?);
     }
     let Some(c) = conn.as_mut() else {
-        return Err(String::from("no connection").into());
+        return Err(RoleFailure::new(
+            FailureKind::Broken,
+            "no connection".into(),
+        ));
     };
     let reply = match c.call(&[b"ROLE"]).await {
         Ok(reply) => reply,
         Err(e) => {
             *conn = None;
-            return Err(RoleFailure {
-                broken: !matches!(e, ConnError::ReadTimeout(_)),
-                ..RoleFailure::from(e.to_string())
-            });
+            return Err(RoleFailure::of(&e));
         }
     };
     let items = match reply {
         Value::Array(items) => items,
-        Value::Error(e) => return Err(format!("ROLE failed: {e}").into()),
+        Value::Error(e) => {
+            return Err(RoleFailure::new(
+                FailureKind::Slow,
+                format!("ROLE failed: {e}"),
+            ))
+        }
         other => {
             *conn = None;
-            return Err(format!("unexpected ROLE reply {other:?}").into());
+            return Err(RoleFailure::new(
+                FailureKind::Broken,
+                format!("unexpected ROLE reply {other:?}"),
+            ));
         }
     };
     match items.first().and_then(Value::as_str) {
@@ -287,7 +326,10 @@ async fn ask_role(
         Some(role) => Ok(Role::Other(role.to_owned())),
         None => {
             *conn = None;
-            Err(format!("unexpected ROLE reply {items:?}").into())
+            Err(RoleFailure::new(
+                FailureKind::Broken,
+                format!("unexpected ROLE reply {items:?}"),
+            ))
         }
     }
 }
@@ -311,10 +353,14 @@ async fn connect(
         if tls {
             metrics.tls_handshake_failed(TlsPeer::Redis);
         }
+        // Connected but not answered in time (AUTH during `DEBUG SLEEP`): slow, not gone.
+        let kind = match e {
+            ConnError::ReadTimeout(_) => FailureKind::Slow,
+            _ => FailureKind::Unreachable,
+        };
         RoleFailure {
-            reason: e.to_string(),
             tls,
-            broken: false,
+            ..RoleFailure::new(kind, e.to_string())
         }
     })
 }
@@ -325,7 +371,7 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
     let reply = conn
         .call(&[b"INFO", b"replication"])
         .await
-        .map_err(|e| RoleFailure::from(e.to_string()))?;
+        .map_err(|e| RoleFailure::of(&e))?;
     Ok(reply.as_str().and_then(History::parse))
 }
 
@@ -334,8 +380,10 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
 pub enum Check {
     /// `ROLE master`; its history as now observed (the offset `ROLE` gave), when known.
     Master { observed: Option<History> },
-    /// No answer: a timeout, an error reply, a refused connection.
-    Unanswered(String),
+    /// Connected, but no answer in time or an error reply (`-BUSY`, `-LOADING`).
+    Slow(String),
+    /// No connection could be made (refused, timed out, credentials refused).
+    Unreachable(String),
     /// Another role, or a replication history that no longer holds what was observed.
     Lost(String),
 }
@@ -356,7 +404,8 @@ impl Drop for Checker {
 impl Checker {
     /// Asks `ROLE` of `master` every `role_check_interval`, or at once when poked (unless a
     /// check went unanswered: then the next one waits for its backoff, up to [`RETRY_MAX`],
-    /// however often it is poked). Reports every round to the tracker. `observed` is the
+    /// however often it is poked). Reports every round to the tracker, with `requested` set on
+    /// the first round since a poke that reached the node. `observed` is the
     /// history the master was verified with: a reconnection that finds less ends the check.
     /// Reads the timing, credentials and TLS settings from the group's configuration each
     /// round, and reconnects when the credentials or TLS settings changed.
@@ -398,6 +447,7 @@ async fn check_loop(
     let interval = config.borrow().timing.role_check_interval;
     let mut backoff = Backoff::new(interval, RETRY_MAX.max(interval));
     let mut wait = interval;
+    let mut pending = false;
     loop {
         let until = Instant::now() + wait;
         let mut requested = false;
@@ -428,30 +478,39 @@ async fn check_loop(
             metrics: &metrics,
             observed: &mut observed,
         };
-        let check = match round.check().await {
+        let mut result = round.check().await;
+        if matches!(&result, Err(f) if f.kind == FailureKind::Broken) {
             // The connection broke under the check: that says nothing about the master, a new
             // one does (refused, or a restarted node with its history).
-            Err(failure) if failure.broken => match round.check().await {
-                Ok(check) => check,
-                Err(failure) => Check::Unanswered(failure.reason),
-            },
+            result = round.check().await;
+        }
+        let check = match result {
             Ok(check) => check,
-            Err(failure) => Check::Unanswered(failure.reason),
+            Err(f) if f.kind == FailureKind::Slow => Check::Slow(f.reason),
+            Err(f) => Check::Unreachable(f.reason),
         };
         wait = match &check {
             Check::Master { .. } => {
                 backoff.reset();
                 timing.role_check_interval
             }
-            Check::Unanswered(_) => backoff.next_wait(),
+            Check::Slow(_) | Check::Unreachable(_) => backoff.next_wait(),
             Check::Lost(_) => Duration::ZERO,
         };
         let lost = matches!(check, Check::Lost(_));
+        // A session's request is answered by a check that reached the node: until then, a
+        // session that lost its connection does not reconnect to whatever answers at the
+        // address next (a restarted node is judged first).
+        pending |= requested;
+        let answered = !matches!(check, Check::Unreachable(_));
         let msg = Msg::Checked {
             master,
-            requested,
+            requested: pending && answered,
             check,
         };
+        if answered {
+            pending = false;
+        }
         if tx.send(msg).await.is_err() || lost {
             return;
         }
