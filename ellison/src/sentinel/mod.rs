@@ -25,10 +25,11 @@
 //! promoted only after its next `INFO` round (up to a second after the replica became master),
 //! and the others switch from there. When the leader publishes `+selected-slave` for an epoch
 //! newer than any configuration epoch seen, the tracker polls that replica's `ROLE` every
-//! [`role::PROMOTION_POLL`] and routes to it as soon as it answers `master`, *provisionally*: until a
-//! majority of Sentinels names it at that epoch, it is withdrawn again if the leader aborts, a
-//! newer failover starts, the Sentinels agree on anything else, or they do not confirm it
-//! within [`CONFIRM_WITHIN`].
+//! [`role::PROMOTION_POLL`] and routes to it as soon as it answers `master` (if a majority of the
+//! known Sentinels reported within the poll interval, and the replica is not behind),
+//! *provisionally*: until a majority of Sentinels names it at that epoch, it is withdrawn again
+//! if the leader aborts, a newer failover starts, the Sentinels agree on anything else, or they
+//! do not confirm it within [`CONFIRM_WITHIN`].
 //!
 //! Replication history: the tracker keeps the history (`INFO replication`, then the offset of
 //! every `ROLE` check) of the master it routed to. A new master whose history does not hold
@@ -480,6 +481,10 @@ impl Tracker {
             return;
         }
         let Verified { addr, history } = verified;
+        if !self.majority_heard() {
+            info!(replica = %addr, epoch, "selected replica answers ROLE master, but a majority of the sentinels has not been heard from within the poll interval; waiting for the sentinels' majority");
+            return;
+        }
         match self.judge(history.as_ref()) {
             Judgement::Holds => {}
             Judgement::Behind { bytes, related } => {
@@ -667,6 +672,27 @@ impl Tracker {
         for state in self.links.iter().flatten() {
             state.link.poke();
         }
+    }
+
+    /// Whether a strict majority of the known Sentinels reported on the master within the poll
+    /// interval: the fast path moves ahead of the Sentinels only while Ellison hears from a
+    /// majority of them (while there is no verified master, they are polled every
+    /// [`UNSETTLED_POLL`]).
+    fn majority_heard(&self) -> bool {
+        let window = self.config.borrow().timing.sentinel_poll_interval;
+        let now = Instant::now();
+        let mut heard = HashSet::new();
+        for state in self.links.iter().flatten() {
+            if let Some((at, Ok(Some(_)))) = &state.last {
+                if now.saturating_duration_since(*at) <= window {
+                    heard.insert(match &state.myid {
+                        Some(id) => id.clone(),
+                        None => format!("@{}", state.link.endpoint),
+                    });
+                }
+            }
+        }
+        heard.len() > self.known() / 2
     }
 
     /// Number of distinct Sentinels known, reachable or not.
