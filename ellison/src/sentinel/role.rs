@@ -444,8 +444,9 @@ async fn check_loop(
 ) {
     let mut conn = None;
     let mut conn_access = RedisAccess::default();
-    let interval = config.borrow().timing.role_check_interval;
-    let mut backoff = Backoff::new(interval, RETRY_MAX.max(interval));
+    let backoff_from = |interval: Duration| Backoff::new(interval, RETRY_MAX.max(interval));
+    let mut interval = config.borrow().timing.role_check_interval;
+    let mut backoff = backoff_from(interval);
     let mut wait = interval;
     let mut pending = false;
     loop {
@@ -470,6 +471,10 @@ async fn check_loop(
             conn = None;
             conn_access = access;
         }
+        if timing.role_check_interval != interval {
+            interval = timing.role_check_interval;
+            backoff = backoff_from(interval);
+        }
         let mut round = Round {
             conn: &mut conn,
             addr: master.addr,
@@ -492,7 +497,7 @@ async fn check_loop(
         wait = match &check {
             Check::Master { .. } => {
                 backoff.reset();
-                timing.role_check_interval
+                interval
             }
             Check::Slow(_) | Check::Unreachable(_) => backoff.next_wait(),
             Check::Lost(_) => Duration::ZERO,
