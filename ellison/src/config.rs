@@ -2,7 +2,8 @@
 //! ([`FileConfig`], a public format: unknown keys are errors), turned once into a validated
 //! [`Config`]. Every error names the flag or key at fault, and none shows a secret.
 //!
-//! Precedence, for each setting: a `[[groups]]` key (credentials and `deny_commands` only) over
+//! Precedence, for each setting: a `[[groups]]` key (credentials, `deny_commands` and
+//! `on_stale_promotion` only) over
 //! a flag or its variable, over the file's top-level key, over the default. A group that sets
 //! either half of a credential pair (`redis_username`/`redis_password`, ...) takes both halves
 //! from the group.
@@ -155,6 +156,13 @@ pub struct Cli {
     #[arg(long, env = "ELLISON_ROLE_CHECK_INTERVAL", value_parser = parse_duration)]
     pub role_check_interval: Option<Duration>,
 
+    /// What to do when the Sentinels promote a node that lacks writes the previous master was
+    /// seen to hold: `route` to it anyway (availability; logged at error and counted) or
+    /// `refuse` it (consistency: commands are held, then fail with `-MASTERDOWN`, until the
+    /// Sentinels name another node or the setting changes). [default: route]
+    #[arg(long, env = "ELLISON_ON_STALE_PROMOTION", value_enum)]
+    pub on_stale_promotion: Option<StalePromotion>,
+
     /// Timeout for TCP connects to Redis and Sentinels. [default: 500ms]
     #[arg(long, env = "ELLISON_CONNECT_TIMEOUT", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
@@ -207,6 +215,28 @@ pub struct Cli {
     /// Validate the configuration, print a summary and exit (0 if valid, 64 if not).
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// What to do with a master the Sentinels promoted that lacks writes the previous master was
+/// seen to hold (`on_stale_promotion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StalePromotion {
+    /// Route to it: the Sentinels' choice stands, the writes it lacks are lost.
+    #[default]
+    Route,
+    /// Refuse it: no command goes to it, clients get `-MASTERDOWN` after `hold_timeout`.
+    Refuse,
+}
+
+impl StalePromotion {
+    /// The setting's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StalePromotion::Route => "route",
+            StalePromotion::Refuse => "refuse",
+        }
+    }
 }
 
 /// How log lines are written.
@@ -299,6 +329,7 @@ pub struct FileConfig {
     pub role_check_interval: Option<String>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    pub on_stale_promotion: Option<StalePromotion>,
     pub client_idle_timeout: Option<String>,
     pub tcp_keepalive: Option<String>,
     pub max_clients: Option<u64>,
@@ -347,6 +378,7 @@ pub struct FileGroup {
     pub client_password: Option<Secret>,
     pub client_users: Option<Vec<FileUser>>,
     pub deny_commands: Option<Vec<String>>,
+    pub on_stale_promotion: Option<StalePromotion>,
 }
 
 /// One `[[client_users]]` table: a user clients may authenticate as with `AUTH user password`.
@@ -387,6 +419,8 @@ pub struct GroupConfig {
     pub client_auth: Option<ClientAuth>,
     /// Commands answered with an error instead of being forwarded.
     pub deny: DenyList,
+    /// Whether a promoted node that lacks writes the previous master held gets commands.
+    pub on_stale_promotion: StalePromotion,
     /// TLS on each leg; the same for every group of a process.
     pub tls: Tls,
 }
@@ -739,6 +773,7 @@ struct Inherited {
     redis_password: Option<(Secret, String)>,
     client_auth: Option<ClientAuth>,
     deny: DenyList,
+    on_stale_promotion: StalePromotion,
     timing: Timing,
     limits: Limits,
     max_clients: usize,
@@ -1144,6 +1179,14 @@ impl Cli {
             ),
             client_auth,
             deny,
+            on_stale_promotion: pick(
+                self.on_stale_promotion,
+                "--on-stale-promotion",
+                file.on_stale_promotion,
+                "on_stale_promotion",
+            )
+            .map(|(policy, _)| policy)
+            .unwrap_or_default(),
             timing,
             limits,
             max_clients,
@@ -1560,6 +1603,9 @@ fn validate_group(
         redis_auth,
         client_auth,
         deny,
+        on_stale_promotion: group
+            .on_stale_promotion
+            .unwrap_or(inherited.on_stale_promotion),
         tls: inherited.tls.clone(),
     })
 }
@@ -1628,6 +1674,7 @@ impl fmt::Display for Config {
                 off(t.tcp_keepalive),
                 t.drain_grace
             )?;
+            writeln!(f, "  on stale promotion: {}", g.on_stale_promotion.as_str())?;
             writeln!(
                 f,
                 "  limits: {} clients, bulk {} bytes, {} arguments",
@@ -1814,6 +1861,7 @@ mod tests {
              redis_password = \"r-secret\"\n\
              client_password = \"c-secret\"\n\
              deny_commands = [\"flushall\", \"config|set\"]\n\
+             on_stale_promotion = \"refuse\"\n\
              [[client_users]]\nusername = \"magento\"\npassword = \"m-secret\"\n\
              [[groups]]\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"m\"\nsentinels = [\"s:1\"]\n",
         )
@@ -1839,6 +1887,7 @@ mod tests {
         assert!(!clients.check(None, b"wrong"));
         let deny: Vec<String> = g.deny.rules().iter().map(ToString::to_string).collect();
         assert_eq!(deny, ["CONFIG SET", "FLUSHALL"]);
+        assert_eq!(g.on_stale_promotion, StalePromotion::Refuse);
     }
 
     /// Every new key, from flags (the same flags as the environment variables).
@@ -1868,6 +1917,8 @@ mod tests {
                 "c-secret",
                 "--deny-commands",
                 "keys,DEBUG",
+                "--on-stale-promotion",
+                "refuse",
             ],
             ONE_GROUP,
         )
@@ -1885,6 +1936,7 @@ mod tests {
         assert!(g.client_auth.as_ref().unwrap().check(None, b"c-secret"));
         assert!(g.deny.check(b"keys", None).is_some());
         assert!(g.deny.check(b"SHUTDOWN", None).is_none());
+        assert_eq!(g.on_stale_promotion, StalePromotion::Refuse);
     }
 
     #[test]
@@ -1895,7 +1947,8 @@ mod tests {
              deny_commands = [\"KEYS\"]\n\
              [[groups]]\nname = \"a\"\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"a\"\nsentinels = [\"s:1\"]\n\
              [[groups]]\nname = \"b\"\nlisten = \"127.0.0.1:7001\"\nmaster_name = \"b\"\nsentinels = [\"s:1\"]\n\
-             redis_password = \"group\"\ndeny_commands = []\nclient_password = \"g\"\n",
+             redis_password = \"group\"\ndeny_commands = []\nclient_password = \"g\"\n\
+             on_stale_promotion = \"refuse\"\n",
         )
         .unwrap();
         let [a, b] = &config.groups[..] else { panic!() };
@@ -1912,6 +1965,8 @@ mod tests {
         assert_eq!(auth.password.expose(), "group");
         assert!(b.deny.is_empty());
         assert!(b.client_auth.is_some());
+        assert_eq!(a.on_stale_promotion, StalePromotion::Route);
+        assert_eq!(b.on_stale_promotion, StalePromotion::Refuse);
     }
 
     #[test]
@@ -1936,6 +1991,7 @@ mod tests {
             "ELLISON_REDIS_PASSWORD",
             "ELLISON_CLIENT_PASSWORD",
             "ELLISON_DENY_COMMANDS",
+            "ELLISON_ON_STALE_PROMOTION",
         ] {
             assert!(envs.iter().any(|e| e == name), "{name} missing");
         }
@@ -2343,6 +2399,7 @@ mod tests {
             "client_password",
             "client_users",
             "deny_commands",
+            "on_stale_promotion",
             "client_tls_cert_file",
             "client_tls_key_file",
             "client_tls_ca_file",

@@ -9,12 +9,14 @@
 //! - [`metrics`]: the Prometheus registry and per-group handles;
 //! - [`admin`]: `/live`, `/ready`, `/metrics`;
 //! - [`shutdown`]: the draining flag and the signals;
-//! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each.
+//! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each;
+//! - [`backoff`]: capped exponential backoff with jitter, for every loop that retries a node.
 //!
 //! [`Server`] ties them together: [`Server::bind`], then [`Server::run`] until a shutdown
 //! future resolves, while a [`Control`] applies reloads.
 
 pub mod admin;
+pub mod backoff;
 pub mod config;
 pub mod master;
 pub mod metrics;

@@ -179,6 +179,12 @@ struct PromotionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UnsafeLabels {
+    group: String,
+    action: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MasterLabels {
     group: String,
     address: String,
@@ -253,6 +259,8 @@ pub struct Metrics {
     master_switches: Family<GroupLabels, Counter>,
     switch_duration: HistogramFamily<GroupLabels>,
     promotions: Family<PromotionLabels, Counter>,
+    role_checks_unanswered: Family<GroupLabels, Counter>,
+    unsafe_promotions: Family<UnsafeLabels, Counter>,
     sentinels_known: Family<GroupLabels, Gauge>,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -289,6 +297,8 @@ impl Metrics {
             master_switches: Family::default(),
             switch_duration: Family::new_with_constructor(switch_histogram),
             promotions: Family::default(),
+            role_checks_unanswered: Family::default(),
+            unsafe_promotions: Family::default(),
             sentinels_known: Family::default(),
             sentinel_reachable: Family::default(),
             sentinel_agrees: Family::default(),
@@ -379,6 +389,16 @@ impl Metrics {
             m.promotions.clone(),
         );
         registry.register(
+            "role_checks_unanswered",
+            "ROLE checks of the verified master that got no answer (a timeout, -BUSY, -LOADING, a refused connection): a slow master, kept while a majority of Sentinels names it",
+            m.role_checks_unanswered.clone(),
+        );
+        registry.register(
+            "unsafe_promotions",
+            "Masters named by the Sentinels that lack writes the previous master was seen to hold (a stale replica promoted, a master restarted without its data), by what Ellison did (routed, refused: on_stale_promotion)",
+            m.unsafe_promotions.clone(),
+        );
+        registry.register(
             "sentinels_known",
             "Sentinels known for the group, configured and discovered",
             m.sentinels_known.clone(),
@@ -467,7 +487,15 @@ impl Metrics {
                 })
             })
             .collect();
+        let unsafe_promotion = |action| {
+            self.unsafe_promotions.get_or_create_owned(&UnsafeLabels {
+                group: name.to_owned(),
+                action,
+            })
+        };
         GroupMetrics {
+            unsafe_routed: unsafe_promotion("routed"),
+            unsafe_refused: unsafe_promotion("refused"),
             promotions_confirmed: promotion("confirmed"),
             promotions_withdrawn: promotion("withdrawn"),
             group: name.to_owned(),
@@ -485,6 +513,7 @@ impl Metrics {
             master_verified: self.master_verified.get_or_create_owned(&g),
             master_switches: self.master_switches.get_or_create_owned(&g),
             switch_duration: self.switch_duration.get_or_create_owned(&g),
+            role_checks_unanswered: self.role_checks_unanswered.get_or_create_owned(&g),
             sentinels_known: self.sentinels_known.get_or_create_owned(&g),
             sentinel_reachable: self.sentinel_reachable.clone(),
             sentinel_agrees: self.sentinel_agrees.clone(),
@@ -528,6 +557,9 @@ pub struct GroupMetrics {
     switch_duration: Histogram,
     promotions_confirmed: Counter,
     promotions_withdrawn: Counter,
+    role_checks_unanswered: Counter,
+    unsafe_routed: Counter,
+    unsafe_refused: Counter,
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
@@ -627,6 +659,21 @@ impl GroupMetrics {
         }
     }
 
+    /// A `ROLE` check of the verified master got no answer.
+    pub fn role_check_unanswered(&self) {
+        self.role_checks_unanswered.inc();
+    }
+
+    /// The Sentinels named a master that lacks writes the previous master was seen to hold;
+    /// Ellison routed to it (`refused == false`) or refused it.
+    pub fn unsafe_promotion(&self, refused: bool) {
+        if refused {
+            self.unsafe_refused.inc();
+        } else {
+            self.unsafe_routed.inc();
+        }
+    }
+
     /// The number of Sentinels known for the group.
     pub fn sentinels_known(&self, n: usize) {
         self.sentinels_known
@@ -693,6 +740,9 @@ mod tests {
             "ellison_failover_sessions_total{group=\"cache\",action=\"closed\",reason=\"client_reply\"} 0\n"
         ));
         assert!(text.contains("ellison_master_verified{group=\"cache\"} 0\n"));
+        assert!(text.contains("ellison_role_checks_unanswered_total{group=\"cache\"} 0\n"));
+        assert!(text
+            .contains("ellison_unsafe_promotions_total{group=\"cache\",action=\"refused\"} 0\n"));
         assert!(text.contains("ellison_config_reloads_total{result=\"rejected\"} 0\n"));
         assert!(text.contains("ellison_build_info{version=\""));
         assert!(text.contains(

@@ -154,6 +154,12 @@ impl Proxy {
         self.master.clone().state().master
     }
 
+    /// The verified-master channel itself, to follow every change (a master withdrawn and
+    /// verified again included) with [`MasterHandle::changed`].
+    pub fn master_handle(&self) -> MasterHandle {
+        self.master.clone()
+    }
+
     /// Waits until Ellison routes to `addr`.
     pub async fn wait_for_master(&self, addr: SocketAddr, timeout: Duration) -> Result<Master> {
         let mut handle = self.master.clone();

@@ -1,5 +1,7 @@
 //! One Sentinel: a task that polls it (`SENTINEL MASTER`, `SENTINEL SENTINELS`) and a task
-//! subscribed to its events, both reconnecting with backoff and reporting to the tracker.
+//! subscribed to its events, both reconnecting with backoff (with jitter, reset only once a
+//! connection proved useful: a poll answered, a subscription confirmed) and reporting to the
+//! tracker.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use super::conn::{Conn, ConnError};
 use super::events;
 use super::quorum::Report;
 use super::Msg;
+use crate::backoff::Backoff;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
 use crate::metrics::{GroupMetrics, TlsPeer};
 use crate::resp::Value;
@@ -111,6 +114,10 @@ impl Link {
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
+fn backoff() -> Backoff {
+    Backoff::new(BACKOFF_MIN, BACKOFF_MAX)
+}
+
 async fn connect(endpoint: &Endpoint, settings: &LinkSettings) -> Result<Conn, ConnError> {
     let (timing, tls) = {
         let config = settings.config.borrow();
@@ -137,13 +144,21 @@ async fn poll_loop(
     tx: mpsc::Sender<Msg>,
     poke: Arc<Notify>,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = backoff();
     let mut was_up = true;
     loop {
         let result = match connect(&endpoint, &settings).await {
             Ok(mut conn) => {
-                backoff = BACKOFF_MIN;
-                poll_connected(id, &mut conn, &settings, &tx, &poke, &mut was_up).await
+                poll_connected(
+                    id,
+                    &mut conn,
+                    &settings,
+                    &tx,
+                    &poke,
+                    &mut was_up,
+                    &mut backoff,
+                )
+                .await
             }
             Err(e) => Err(e),
         };
@@ -162,8 +177,7 @@ async fn poll_loop(
         if tx.send(failed).await.is_err() {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(backoff.next_wait()).await;
     }
 }
 
@@ -175,6 +189,7 @@ async fn poll_connected(
     tx: &mpsc::Sender<Msg>,
     poke: &Notify,
     was_up: &mut bool,
+    backoff: &mut Backoff,
 ) -> Result<(), ConnError> {
     let myid = match conn.call(&[b"SENTINEL", b"MYID"]).await? {
         Value::Error(e) => {
@@ -201,6 +216,7 @@ async fn poll_connected(
             report: parse_master(&master)?,
             peers: parse_peers(&sentinels),
         };
+        backoff.reset();
         let msg = Msg::Polled {
             link: id,
             at: Instant::now(),
@@ -300,17 +316,15 @@ async fn subscribe_loop(
     settings: Arc<LinkSettings>,
     tx: mpsc::Sender<Msg>,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = backoff();
     loop {
         if let Ok(mut conn) = connect(&endpoint, &settings).await {
-            backoff = BACKOFF_MIN;
-            match subscribed(id, &mut conn, &settings, &tx).await {
+            match subscribed(id, &mut conn, &settings, &tx, &mut backoff).await {
                 Ok(()) => return,
                 Err(e) => debug!(error = %e, "subscription lost"),
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        tokio::time::sleep(backoff.next_wait()).await;
     }
 }
 
@@ -320,6 +334,7 @@ async fn subscribed(
     conn: &mut Conn,
     settings: &LinkSettings,
     tx: &mpsc::Sender<Msg>,
+    backoff: &mut Backoff,
 ) -> Result<(), ConnError> {
     let mut command: Vec<&[u8]> = vec![b"SUBSCRIBE"];
     command.extend(events::CHANNELS.iter().map(|c| c.as_bytes()));
@@ -341,6 +356,7 @@ async fn subscribed(
         };
         probing = false;
         let Value::Array(items) = value else { continue };
+        backoff.reset();
         let [kind, channel, message] = items.as_slice() else {
             continue;
         };

@@ -4,19 +4,38 @@
 //! - [`link`]: one task pair per Sentinel (poll + subscription), reconnecting with backoff;
 //! - [`quorum`]: the pure agreement rule;
 //! - [`events`]: which pub/sub events matter and what they mean;
+//! - [`role`]: what Ellison asks Redis nodes (`ROLE`, replication history), and the periodic
+//!   check of the verified master;
 //! - [`conn`]: a small RESP connection with timeouts.
 //!
 //! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
 //! check all run in their own tasks and report through one bounded channel.
 //!
+//! A slow master is not a lost one. Only the Sentinels (the majority rule, failover events) and
+//! a `ROLE` reply naming another role withdraw a master; a `ROLE` check that gets no answer (a
+//! timeout during `DEBUG SLEEP`, `-BUSY` during a long script, a refused connection) withdraws
+//! it only when no majority of Sentinels still names it, because then the check is the only
+//! witness left. A frozen or dead master is found by the Sentinels' own failure detector.
+//!
+//! Every retry backs off ([`crate::backoff`]): a candidate that fails verification is asked
+//! again after 100 ms at most, then less and less often (up to [`role::RETRY_MAX`]), so a wrong
+//! password or a refusing node costs it a few connections per second at most.
+//!
 //! Promotion fast path: the Sentinel leading a failover tells its peers about the replica it
 //! promoted only after its next `INFO` round (up to a second after the replica became master),
 //! and the others switch from there. When the leader publishes `+selected-slave` for an epoch
 //! newer than any configuration epoch seen, the tracker polls that replica's `ROLE` every
-//! [`PROMOTION_POLL`] and routes to it as soon as it answers `master`, *provisionally*: until a
-//! majority of Sentinels names it at that epoch, it is withdrawn again if the leader aborts, a
-//! newer failover starts, the Sentinels agree on anything else, or they do not confirm it
-//! within [`CONFIRM_WITHIN`].
+//! [`role::PROMOTION_POLL`] and routes to it as soon as it answers `master` (if a majority of the
+//! known Sentinels reported within the poll interval, and the replica is not behind),
+//! *provisionally*: until a majority of Sentinels names it at that epoch, it is withdrawn again
+//! if the leader aborts, a newer failover starts, the Sentinels agree on anything else, or they
+//! do not confirm it within [`CONFIRM_WITHIN`].
+//!
+//! Replication history: the tracker keeps the history (`INFO replication`, then the offset of
+//! every `ROLE` check) of the master it routed to. A new master whose history does not hold
+//! that last observed position is *behind*: the fast path never takes it (it waits for the
+//! Sentinels' majority), and when the majority names it anyway Ellison logs the gap at error,
+//! counts it, and routes to it or refuses it (`on_stale_promotion`).
 //!
 //! It follows its group's configuration channel: a reload replaces the links whose endpoint or
 //! credentials changed, and the timing and `ROLE` credentials apply from their next use.
@@ -25,26 +44,25 @@ pub mod conn;
 pub mod events;
 pub mod link;
 pub mod quorum;
+pub mod role;
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
-use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
+use crate::backoff::Backoff;
+use crate::config::{Endpoint, GroupConfig, StalePromotion};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
-use crate::metrics::{GroupMetrics, TlsPeer};
-use crate::resp::Value;
-use crate::tls::ClientTls;
-use conn::{Conn, ConnError};
+use crate::metrics::GroupMetrics;
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
+use role::{Check, Checker, History, Judgement, RedisAccess, RoleFailure, Verified};
 
 /// What links and checkers tell the tracker.
 #[derive(Debug)]
@@ -65,27 +83,25 @@ pub enum Msg {
     Promoted {
         endpoint: Endpoint,
         epoch: u64,
-        addr: SocketAddr,
+        verified: Verified,
     },
     /// A candidate agreed by the Sentinels was asked `ROLE`.
     Verified {
         endpoint: Endpoint,
         epoch: u64,
-        result: Result<SocketAddr, RoleFailure>,
+        result: Result<Verified, RoleFailure>,
     },
-    /// The verified master answered `ROLE master` to a requested re-check.
-    RoleConfirmed { master: Master },
-    /// The verified master stopped answering `ROLE master`.
-    RoleLost { master: Master, reason: String },
+    /// One round of the verified master's `ROLE` check; `requested` when a session asked.
+    Checked {
+        master: Master,
+        requested: bool,
+        check: Check,
+    },
 }
 
-/// While there is no verified master, Sentinels are polled this often.
+/// While there is no verified master, Sentinels are polled this often, and a candidate that
+/// failed verification is asked again after this at most (then with backoff).
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
-/// How often the replica selected by a failover leader is asked `ROLE` until it is master.
-pub const PROMOTION_POLL: Duration = Duration::from_millis(5);
-/// How long the selected replica is watched: Sentinel's own promotion timeout is far longer,
-/// but past this the Sentinels' announcement (the slow path) is as quick.
-const PROMOTION_WATCH: Duration = Duration::from_secs(10);
 /// A master routed to on the fast path is withdrawn unless a majority names it within this.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
@@ -113,9 +129,13 @@ pub fn spawn(
         tx,
         current: None,
         last_master: None,
+        observed: None,
         suspects: Vec::new(),
         verifying: None,
+        retry: None,
+        verify_backoff: Backoff::new(UNSETTLED_POLL, role::RETRY_MAX),
         candidate: None,
+        refused: None,
         checker: None,
         promotion: None,
         provisional: None,
@@ -149,17 +169,6 @@ struct LinkState {
     shown: Option<(bool, bool)>,
 }
 
-struct Checker {
-    poke: Arc<Notify>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Checker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// A replica that a failover leader selected, watched until it answers `ROLE master`.
 struct Promotion {
     endpoint: Endpoint,
@@ -190,13 +199,23 @@ struct Tracker {
     /// The last master published, kept while commands are held, to tell a switch from the
     /// same master verified again.
     last_master: Option<Master>,
+    /// The replication history of the last master published, as last observed (its offset
+    /// advances with every `ROLE` check); kept while commands are held.
+    observed: Option<History>,
     /// Links that announced the start of a failover, and when: until each has been polled
     /// again, the old master is not trusted.
     suspects: Vec<(LinkId, Instant)>,
     verifying: Option<(Endpoint, u64)>,
+    /// The candidate that failed verification, and when it may be asked again (`None` once
+    /// that time came).
+    retry: Option<((Endpoint, u64), Option<Instant>)>,
+    verify_backoff: Backoff,
     /// The last candidate announced in the log, so that a candidate that keeps failing its
     /// `ROLE` check is logged once.
     candidate: Option<(Endpoint, u64)>,
+    /// A master the Sentinels agree on but that is behind, refused by `on_stale_promotion`:
+    /// not verified again until they name another or the configuration changes.
+    refused: Option<(Endpoint, u64)>,
     checker: Option<Checker>,
     /// The failover whose selected replica is being watched.
     promotion: Option<Promotion>,
@@ -219,6 +238,7 @@ impl Tracker {
             let confirm_by = self
                 .provisional
                 .unwrap_or_else(|| Instant::now() + CONFIRM_WITHIN);
+            let retry_at = self.retry.as_ref().and_then(|(_, at)| *at);
             tokio::select! {
                 Some(msg) = rx.recv() => self.handle(msg),
                 changed = self.config.changed(), if config_open => match changed {
@@ -229,12 +249,18 @@ impl Tracker {
                 () = self.publisher.recheck_requested() => {
                     debug!("re-check requested by a session");
                     match &self.checker {
-                        Some(checker) => checker.poke.notify_one(),
+                        Some(checker) => checker.poke(),
                         None => self.publisher.recheck_done(false),
                     }
                     self.poke_links();
                 }
                 _ = fast.tick(), if self.current.is_none() => self.poke_links(),
+                () = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    if let Some((_, at)) = &mut self.retry {
+                        *at = None;
+                    }
+                    self.evaluate();
+                }
                 () = tokio::time::sleep_until(confirm_by), if self.provisional.is_some() => {
                     self.hold(&format!(
                         "the sentinels did not confirm the promoted replica within {CONFIRM_WITHIN:?}"
@@ -255,8 +281,8 @@ impl Tracker {
             Msg::Promoted {
                 endpoint,
                 epoch,
-                addr,
-            } => self.promoted(endpoint, epoch, addr),
+                verified,
+            } => self.promoted(endpoint, epoch, verified),
             Msg::Verified {
                 endpoint,
                 epoch,
@@ -264,35 +290,87 @@ impl Tracker {
             } => {
                 self.verifying = None;
                 match result {
-                    Ok(addr) => self.verified(endpoint, epoch, addr),
-                    // A certificate problem is the operator's to fix: said once per candidate.
-                    Err(failure) if failure.tls && self.tls_warned.as_ref() != Some(&endpoint) => {
-                        warn!(%endpoint, reason = %failure.reason, "candidate not verified: TLS handshake refused; no command goes to it");
-                        self.tls_warned = Some(endpoint);
+                    Ok(verified) => {
+                        self.retry = None;
+                        self.verify_backoff.reset();
+                        self.verified(endpoint, epoch, verified);
                     }
                     Err(failure) => {
-                        debug!(%endpoint, reason = %failure.reason, "candidate not verified")
+                        let wait = self.verify_backoff.next_wait();
+                        // A certificate problem is the operator's to fix: said once per
+                        // candidate.
+                        if failure.tls && self.tls_warned.as_ref() != Some(&endpoint) {
+                            warn!(%endpoint, reason = %failure.reason, "candidate not verified: TLS handshake refused; no command goes to it");
+                            self.tls_warned = Some(endpoint.clone());
+                        } else {
+                            debug!(%endpoint, reason = %failure.reason, retry_in_ms = wait.as_millis() as u64, "candidate not verified");
+                        }
+                        self.retry = Some(((endpoint, epoch), Some(Instant::now() + wait)));
                     }
                 }
             }
-            Msg::RoleConfirmed { master } => {
-                if self.current.as_ref().map(|(_, m)| *m) == Some(master) {
-                    self.publisher.recheck_done(true);
+            Msg::Checked {
+                master,
+                requested,
+                check,
+            } => {
+                if self.current.as_ref().map(|(_, m)| *m) != Some(master) {
+                    return;
                 }
-            }
-            Msg::RoleLost { master, reason } => {
-                if self.current.as_ref().map(|(_, m)| *m) == Some(master) {
-                    self.hold(&format!(
-                        "master {} failed its ROLE check: {reason}",
-                        master.addr
-                    ));
-                    self.publisher.recheck_done(false);
-                    self.poke_links();
+                match check {
+                    Check::Master { observed } => {
+                        self.observed = observed;
+                        if requested {
+                            self.publisher.recheck_done(true);
+                        }
+                        // Nothing else changed: no need to evaluate.
+                        return;
+                    }
+                    Check::Slow(reason) | Check::Unreachable(reason) => {
+                        self.unanswered(master, &reason, requested);
+                    }
+                    Check::Lost(reason) => {
+                        warn!(master = %master.addr, %reason, "master failed its ROLE check");
+                        self.hold(&format!(
+                            "master {} failed its ROLE check: {reason}",
+                            master.addr
+                        ));
+                        self.publisher.recheck_done(false);
+                        self.poke_links();
+                    }
                 }
             }
         }
         self.evaluate();
         self.show_sentinels();
+    }
+
+    /// The verified master did not answer its `ROLE` check. While a majority of Sentinels
+    /// still names it, that is a slow master (a long script, `DEBUG SLEEP`, a slow command):
+    /// it is kept, and the Sentinels will act if it is really gone. Without that majority the
+    /// check is the only witness left, and the master is withdrawn.
+    fn unanswered(&mut self, master: Master, reason: &str, requested: bool) {
+        self.metrics.role_check_unanswered();
+        let vouched = self.provisional.is_none()
+            && self.suspects.is_empty()
+            && match (self.decide(), &self.current) {
+                (Decision::Agreed { addr, epoch }, Some((endpoint, m))) => {
+                    addr == *endpoint && epoch == m.epoch
+                }
+                _ => false,
+            };
+        if vouched {
+            debug!(master = %master.addr, reason, "master did not answer its ROLE check; the sentinels still agree on it, so it is kept");
+        } else {
+            self.hold(&format!(
+                "master {} did not answer its ROLE check ({reason}) and no majority of sentinels vouches for it",
+                master.addr
+            ));
+            self.poke_links();
+        }
+        if requested || !vouched {
+            self.publisher.recheck_done(false);
+        }
     }
 
     fn event(&mut self, link: LinkId, kind: EventKind, channel: &str) {
@@ -368,13 +446,13 @@ impl Tracker {
         let task = tokio::spawn({
             let endpoint = endpoint.clone();
             async move {
-                match await_promotion(&endpoint, timing, &access, &metrics).await {
-                    Ok(addr) => {
+                match role::await_promotion(&endpoint, timing, &access, &metrics).await {
+                    Ok(verified) => {
                         let _ = tx
                             .send(Msg::Promoted {
                                 endpoint,
                                 epoch,
-                                addr,
+                                verified,
                             })
                             .await;
                     }
@@ -394,7 +472,7 @@ impl Tracker {
 
     /// The selected replica answered `ROLE master`: route to it now if its failover is still
     /// the one being watched and nothing else was published meanwhile.
-    fn promoted(&mut self, endpoint: Endpoint, epoch: u64, addr: SocketAddr) {
+    fn promoted(&mut self, endpoint: Endpoint, epoch: u64, verified: Verified) {
         let current = self
             .promotion
             .as_ref()
@@ -402,8 +480,24 @@ impl Tracker {
         if !current || self.current.is_some() {
             return;
         }
+        let Verified { addr, history } = verified;
+        if !self.majority_heard() {
+            info!(replica = %addr, epoch, "selected replica answers ROLE master, but a majority of the sentinels has not been heard from within the poll interval; waiting for the sentinels' majority");
+            return;
+        }
+        match self.judge(history.as_ref()) {
+            Judgement::Holds => {}
+            Judgement::Behind { bytes, related } => {
+                info!(replica = %addr, epoch, gap_bytes = bytes, shared_history = related, "selected replica answers ROLE master but lacks writes the old master was seen to hold; waiting for the sentinels' majority");
+                return;
+            }
+            Judgement::Unknown => {
+                info!(replica = %addr, epoch, "selected replica answers ROLE master but its replication history cannot be compared with the old master's; waiting for the sentinels' majority");
+                return;
+            }
+        }
         info!(master = %addr, epoch, "selected replica answers ROLE master; routing to it until the sentinels confirm it");
-        self.publish(endpoint, Master { addr, epoch });
+        self.publish(endpoint, Master { addr, epoch }, history);
         self.provisional = Some(Instant::now() + CONFIRM_WITHIN);
     }
 
@@ -412,6 +506,8 @@ impl Tracker {
     /// credentials and timing (read by the checker at its next round).
     fn reconfigure(&mut self) {
         let config = self.config.borrow_and_update().clone();
+        // The policy may have changed: a refused master is judged again.
+        self.refused = None;
         if config.sentinel_auth != self.settings.auth {
             info!(
                 sentinels = self.links.iter().flatten().count(),
@@ -578,6 +674,27 @@ impl Tracker {
         }
     }
 
+    /// Whether a strict majority of the known Sentinels reported on the master within the poll
+    /// interval: the fast path moves ahead of the Sentinels only while Ellison hears from a
+    /// majority of them (while there is no verified master, they are polled every
+    /// [`UNSETTLED_POLL`]).
+    fn majority_heard(&self) -> bool {
+        let window = self.config.borrow().timing.sentinel_poll_interval;
+        let now = Instant::now();
+        let mut heard = HashSet::new();
+        for state in self.links.iter().flatten() {
+            if let Some((at, Ok(Some(_)))) = &state.last {
+                if now.saturating_duration_since(*at) <= window {
+                    heard.insert(match &state.myid {
+                        Some(id) => id.clone(),
+                        None => format!("@{}", state.link.endpoint),
+                    });
+                }
+            }
+        }
+        heard.len() > self.known() / 2
+    }
+
     /// Number of distinct Sentinels known, reachable or not.
     fn known(&self) -> usize {
         let mut ids = HashSet::new();
@@ -688,8 +805,22 @@ impl Tracker {
     }
 
     fn verify(&mut self, endpoint: Endpoint, epoch: u64) {
-        if self.verifying.as_ref() == Some(&(endpoint.clone(), epoch)) {
+        let candidate = (endpoint.clone(), epoch);
+        if self.verifying.as_ref() == Some(&candidate) || self.refused.as_ref() == Some(&candidate)
+        {
             return;
+        }
+        self.refused = None;
+        match &self.retry {
+            // Failed a moment ago: asked again when its backoff ends.
+            Some((failed, Some(_))) if *failed == candidate => return,
+            Some((failed, _)) if *failed == candidate => {}
+            // Another candidate: the first retry is fast again.
+            Some(_) => {
+                self.retry = None;
+                self.verify_backoff.reset();
+            }
+            None => {}
         }
         if self.candidate.as_ref() != Some(&(endpoint.clone(), epoch)) {
             info!(candidate = %endpoint, epoch, "sentinels agree on a master; asking it ROLE");
@@ -703,7 +834,7 @@ impl Tracker {
         };
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            let result = verify_role(&endpoint, timing, &access, &metrics).await;
+            let result = role::verify(&endpoint, timing, &access, &metrics).await;
             let _ = tx
                 .send(Msg::Verified {
                     endpoint,
@@ -714,7 +845,7 @@ impl Tracker {
         });
     }
 
-    fn verified(&mut self, endpoint: Endpoint, epoch: u64, addr: SocketAddr) {
+    fn verified(&mut self, endpoint: Endpoint, epoch: u64, verified: Verified) {
         let still = self.suspects.is_empty()
             && self.decide()
                 == Decision::Agreed {
@@ -726,11 +857,48 @@ impl Tracker {
             return;
         }
         self.promotion = None;
-        self.publish(endpoint, Master { addr, epoch });
+        let Verified { addr, history } = verified;
+        match self.judge(history.as_ref()) {
+            Judgement::Holds => {}
+            Judgement::Unknown => {
+                debug!(master = %addr, epoch, "the replication history of the new master cannot be compared with the old master's");
+            }
+            Judgement::Behind { bytes, related } => {
+                let policy = self.config.borrow().on_stale_promotion;
+                let old = self.last_master.map(|m| m.addr.to_string());
+                error!(
+                    master = %addr,
+                    epoch,
+                    old,
+                    gap_bytes = bytes,
+                    shared_history = related,
+                    on_stale_promotion = policy.as_str(),
+                    "the sentinels named a master that lacks writes the previous master was seen to hold: those writes are lost"
+                );
+                self.metrics
+                    .unsafe_promotion(policy == StalePromotion::Refuse);
+                if policy == StalePromotion::Refuse {
+                    self.refused = Some((endpoint, epoch));
+                    return;
+                }
+            }
+        }
+        self.publish(endpoint, Master { addr, epoch }, history);
     }
 
-    /// Publishes `master` (named `endpoint` by the Sentinels) and starts its `ROLE` checks.
-    fn publish(&mut self, endpoint: Endpoint, master: Master) {
+    /// Judges a new master's history against the last one observed on the master routed to
+    /// before (nothing to compare with before the first).
+    fn judge(&self, history: Option<&History>) -> Judgement {
+        match (&self.observed, history) {
+            (None, _) => Judgement::Holds,
+            (Some(_), None) => Judgement::Unknown,
+            (Some(before), Some(now)) => before.judge(now),
+        }
+    }
+
+    /// Publishes `master` (named `endpoint` by the Sentinels, with this replication history)
+    /// and starts its `ROLE` checks.
+    fn publish(&mut self, endpoint: Endpoint, master: Master, history: Option<History>) {
         let Master { addr, epoch } = master;
         self.tls_warned = None;
         let waited = self.unsettled_since.take().map(|t| t.elapsed());
@@ -750,198 +918,15 @@ impl Tracker {
             .replace((endpoint, master))
             .map(|(_, m)| m.addr);
         self.last_master = Some(master);
+        self.observed = history.clone();
         self.publisher.set(Some(master));
         self.metrics.master_published(previous, Some(addr));
-        self.checker = Some(spawn_checker(
+        self.checker = Some(Checker::spawn(
             master,
+            history,
             self.config.clone(),
             self.tx.clone(),
             self.metrics.clone(),
         ));
     }
-}
-
-/// How Ellison connects to Redis for `ROLE`: its credentials and TLS settings. A change of
-/// either makes the checker reconnect.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct RedisAccess {
-    auth: Option<Credentials>,
-    tls: Option<ClientTls>,
-}
-
-impl RedisAccess {
-    fn of(config: &GroupConfig) -> RedisAccess {
-        RedisAccess {
-            auth: config.redis_auth.clone(),
-            tls: config.tls.redis.clone(),
-        }
-    }
-}
-
-/// Why a node failed a `ROLE` check.
-#[derive(Debug)]
-pub struct RoleFailure {
-    pub reason: String,
-    /// The TLS handshake failed (its certificate did not verify, or it wants another one).
-    pub tls: bool,
-}
-
-impl From<String> for RoleFailure {
-    fn from(reason: String) -> Self {
-        RoleFailure { reason, tls: false }
-    }
-}
-
-/// Resolves a candidate and asks it `ROLE`; `Ok` with its address if it says `master`.
-async fn verify_role(
-    endpoint: &Endpoint,
-    timing: Timing,
-    access: &RedisAccess,
-    metrics: &GroupMetrics,
-) -> Result<SocketAddr, RoleFailure> {
-    let addr = resolve(endpoint).await?;
-    let mut conn = None;
-    check_role(&mut conn, addr, timing, access, metrics).await?;
-    Ok(addr)
-}
-
-async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, String> {
-    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| format!("cannot resolve {endpoint}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{endpoint} resolves to no address"))
-}
-
-/// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
-/// answers `master` (`Ok` with its address) or [`PROMOTION_WATCH`] passes.
-async fn await_promotion(
-    endpoint: &Endpoint,
-    timing: Timing,
-    access: &RedisAccess,
-    metrics: &GroupMetrics,
-) -> Result<SocketAddr, RoleFailure> {
-    let deadline = Instant::now() + PROMOTION_WATCH;
-    let addr = resolve(endpoint).await?;
-    let mut conn = None;
-    loop {
-        match check_role(&mut conn, addr, timing, access, metrics).await {
-            Ok(()) => return Ok(addr),
-            Err(reason) if Instant::now() >= deadline => return Err(reason),
-            Err(_) => tokio::time::sleep(PROMOTION_POLL).await,
-        }
-    }
-}
-
-/// Asks `ROLE` over `conn`, connecting first if needed; drops the connection on a failure
-/// (keeps it when the node answered a role other than `master`).
-async fn check_role(
-    conn: &mut Option<Conn>,
-    addr: SocketAddr,
-    timing: Timing,
-    access: &RedisAccess,
-    metrics: &GroupMetrics,
-) -> Result<(), RoleFailure> {
-    if conn.is_none() {
-        let c = Conn::connect(
-            addr,
-            timing.connect_timeout,
-            timing.read_timeout,
-            access.auth.as_ref(),
-            access.tls.as_ref(),
-        )
-        .await
-        .map_err(|e| {
-            let tls = matches!(e, ConnError::Tls { .. });
-            if tls {
-                metrics.tls_handshake_failed(TlsPeer::Redis);
-            }
-            RoleFailure {
-                reason: e.to_string(),
-                tls,
-            }
-        })?;
-        *conn = Some(c);
-    }
-    let Some(c) = conn.as_mut() else {
-        return Err(String::from("no connection").into());
-    };
-    let reply = c.call(&[b"ROLE"]).await;
-    let role = match &reply {
-        Ok(Value::Array(items)) => items.first().and_then(Value::as_str).map(str::to_owned),
-        _ => None,
-    };
-    match (reply, role) {
-        (Ok(_), Some(role)) if role == "master" => Ok(()),
-        (Ok(_), Some(role)) => Err(format!("it reports role {role}").into()),
-        (Ok(Value::Error(e)), _) => {
-            *conn = None;
-            Err(format!("ROLE failed: {e}").into())
-        }
-        (Ok(other), None) => {
-            *conn = None;
-            Err(format!("unexpected ROLE reply {other:?}").into())
-        }
-        (Err(e), _) => {
-            *conn = None;
-            Err(e.to_string().into())
-        }
-    }
-}
-
-/// Asks the verified master `ROLE` every `role_check_interval`, or at once when poked. Reads
-/// the timing, credentials and TLS settings from the group's configuration each round, and
-/// reconnects when the credentials or TLS settings changed.
-fn spawn_checker(
-    master: Master,
-    config: watch::Receiver<Arc<GroupConfig>>,
-    tx: mpsc::Sender<Msg>,
-    metrics: GroupMetrics,
-) -> Checker {
-    let poke = Arc::new(Notify::new());
-    let task = tokio::spawn({
-        let poke = poke.clone();
-        async move {
-            let mut conn = None;
-            let mut conn_access = RedisAccess::default();
-            loop {
-                let interval = config.borrow().timing.role_check_interval;
-                let requested = tokio::select! {
-                    () = tokio::time::sleep(interval) => false,
-                    () = poke.notified() => true,
-                };
-                let (timing, access) = {
-                    let config = config.borrow();
-                    (config.timing, RedisAccess::of(&config))
-                };
-                if access != conn_access {
-                    conn = None;
-                    conn_access = access;
-                }
-                let reused = conn.is_some();
-                let mut result =
-                    check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await;
-                if result.is_err() && reused && conn.is_none() {
-                    // The kept connection may have been closed by Redis itself (`CLIENT KILL
-                    // TYPE normal`, `timeout`): that says nothing about the master, ask anew.
-                    result =
-                        check_role(&mut conn, master.addr, timing, &conn_access, &metrics).await;
-                }
-                match result {
-                    Ok(()) if requested => {
-                        if tx.send(Msg::RoleConfirmed { master }).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(()) => {}
-                    Err(RoleFailure { reason, .. }) => {
-                        warn!(master = %master.addr, %reason, "master failed its ROLE check");
-                        let _ = tx.send(Msg::RoleLost { master, reason }).await;
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    Checker { poke, task }
 }

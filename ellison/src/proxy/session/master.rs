@@ -2,7 +2,6 @@
 //! holding commands while there is none, and deciding what a doubtful upstream meant (a
 //! rejection, a close) once the tracker re-checked the master.
 
-use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -17,11 +16,6 @@ use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove, TlsPeer};
 use crate::proxy::command::Effect;
 use crate::resp::Resume;
 use crate::tls::Stream;
-
-/// First pause before reconnecting after a failed upstream connect; it doubles with each
-/// failure in a row, up to [`RECONNECT_MAX`].
-const RECONNECT_FIRST: Duration = Duration::from_millis(50);
-const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
 impl Session {
     /// Brings the upstream in line with the published master: keeps it, holds, moves, or
@@ -132,7 +126,7 @@ impl Session {
             }
         };
         self.shared.metrics.upstream_connected(started.elapsed());
-        self.connect_failures = 0;
+        self.reconnect.reset();
         self.retry_at = None;
         let mut bytes = BytesMut::new();
         let lens = self
@@ -159,13 +153,7 @@ impl Session {
     /// look at the master now.
     fn connect_failed(&mut self) {
         self.shared.metrics.upstream_connect_failed();
-        self.connect_failures = self.connect_failures.saturating_add(1);
-        let doubled = RECONNECT_FIRST.saturating_mul(1 << self.connect_failures.min(16) >> 1);
-        let pause = doubled.min(RECONNECT_MAX);
-        // Up to a quarter less: spread, not secrecy, so the process' random hash keys do.
-        let draw = RandomState::new().hash_one(self.connect_failures) % 1000;
-        let jitter = pause.mul_f64(draw as f64 / 4000.0);
-        self.retry_at = Some(Instant::now() + pause - jitter);
+        self.retry_at = Some(Instant::now() + self.reconnect.next_wait());
         self.master.request_recheck();
     }
 

@@ -46,6 +46,7 @@ use tracing::info;
 
 use super::command::Effect;
 use super::Shared;
+use crate::backoff::Backoff;
 use crate::config::GroupConfig;
 use crate::master::{Master, MasterHandle};
 use crate::metrics::Pin as PipeKind;
@@ -71,6 +72,10 @@ const MAX_UNREAD: usize = 2 * 1024 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
 /// With this much room a buffer is read into directly.
 const DIRECT_READ: usize = 4 * 1024;
+/// First pause before reconnecting after a failed upstream connect; it doubles (with
+/// jitter) with each failure in a row, up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(50);
+const RECONNECT_MAX: Duration = Duration::from_secs(1);
 /// Reads of what a client sent after its session decided to end, before the close.
 const CLOSE_DRAIN_READS: usize = 64;
 /// How long a TLS client gets, once its session ended, to take the last replies and the
@@ -210,8 +215,8 @@ pub struct Session {
     verdict: Option<Verdict>,
     /// The rejection at `fwd` came from a master the re-check confirmed: it goes to the client.
     accept_rejection: bool,
-    /// Failed connects to the master in a row, for the retry backoff.
-    connect_failures: u32,
+    /// Pauses between failed connects to the master in a row.
+    reconnect: Backoff,
     retry_at: Option<Instant>,
     /// This session's view of the drain flag.
     drain: watch::Receiver<bool>,
@@ -273,7 +278,7 @@ impl Session {
             hold_deadline: None,
             verdict: None,
             accept_rejection: false,
-            connect_failures: 0,
+            reconnect: Backoff::new(RECONNECT_FIRST, RECONNECT_MAX),
             retry_at: None,
             drain: shared.drain.clone(),
             draining: false,
