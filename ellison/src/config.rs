@@ -163,6 +163,18 @@ pub struct Cli {
     #[arg(long, env = "ELLISON_ON_STALE_PROMOTION", value_enum)]
     pub on_stale_promotion: Option<StalePromotion>,
 
+    /// How sessions reach the master: `session` gives each client connection its own upstream
+    /// connection; `multiplex` sends the commands of many clients over a few shared ones
+    /// (clients whose state needs a connection of their own borrow one while it lasts).
+    /// Needs a restart to change. [default: session]
+    #[arg(long, env = "ELLISON_MODE", value_enum)]
+    pub mode: Option<Mode>,
+
+    /// In `multiplex` mode, shared connections to the master per group. Needs a restart to
+    /// change. [default: the number of CPUs]
+    #[arg(long, env = "ELLISON_UPSTREAM_CONNECTIONS")]
+    pub upstream_connections: Option<u64>,
+
     /// Timeout for TCP connects to Redis and Sentinels. [default: 500ms]
     #[arg(long, env = "ELLISON_CONNECT_TIMEOUT", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
@@ -215,6 +227,27 @@ pub struct Cli {
     /// Validate the configuration, print a summary and exit (0 if valid, 64 if not).
     #[arg(long)]
     pub check_config: bool,
+}
+
+/// How a group's sessions reach the master (`mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// One upstream connection per client connection.
+    #[default]
+    Session,
+    /// Clients' commands share a few upstream connections.
+    Multiplex,
+}
+
+impl Mode {
+    /// The setting's value as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Session => "session",
+            Mode::Multiplex => "multiplex",
+        }
+    }
 }
 
 /// What to do with a master the Sentinels promoted that lacks writes the previous master was
@@ -330,6 +363,8 @@ pub struct FileConfig {
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
     pub on_stale_promotion: Option<StalePromotion>,
+    pub mode: Option<Mode>,
+    pub upstream_connections: Option<u64>,
     pub client_idle_timeout: Option<String>,
     pub tcp_keepalive: Option<String>,
     pub max_clients: Option<u64>,
@@ -379,6 +414,7 @@ pub struct FileGroup {
     pub client_users: Option<Vec<FileUser>>,
     pub deny_commands: Option<Vec<String>>,
     pub on_stale_promotion: Option<StalePromotion>,
+    pub mode: Option<Mode>,
 }
 
 /// One `[[client_users]]` table: a user clients may authenticate as with `AUTH user password`.
@@ -421,6 +457,10 @@ pub struct GroupConfig {
     pub deny: DenyList,
     /// Whether a promoted node that lacks writes the previous master held gets commands.
     pub on_stale_promotion: StalePromotion,
+    /// How sessions reach the master.
+    pub mode: Mode,
+    /// In `multiplex` mode, the shared connections to the master.
+    pub upstream_connections: usize,
     /// TLS on each leg; the same for every group of a process.
     pub tls: Tls,
 }
@@ -470,6 +510,9 @@ impl Default for Timing {
         }
     }
 }
+
+/// Most shared connections per group in `multiplex` mode: a few per core is the useful range.
+const MAX_UPSTREAM_CONNECTIONS: u64 = 256;
 
 /// Default of `max_clients`, as Redis' `maxclients`.
 pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
@@ -774,6 +817,8 @@ struct Inherited {
     client_auth: Option<ClientAuth>,
     deny: DenyList,
     on_stale_promotion: StalePromotion,
+    mode: Mode,
+    upstream_connections: usize,
     timing: Timing,
     limits: Limits,
     max_clients: usize,
@@ -1020,6 +1065,21 @@ impl Cli {
             }
             None => DEFAULT_MAX_CLIENTS,
         };
+        let upstream_connections = match pick(
+            self.upstream_connections,
+            "--upstream-connections",
+            file.upstream_connections,
+            "upstream_connections",
+        ) {
+            Some((n, key)) if !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&n) => {
+                return Err(invalid(
+                    key,
+                    format!("must be from 1 to {MAX_UPSTREAM_CONNECTIONS}"),
+                ))
+            }
+            Some((n, _)) => n as usize,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         let size = |flag: Option<u64>, key: &str, value: &Option<toml::Value>| {
             let flag_name = format!("--{}", key.replace('_', "-"));
             match (flag, value) {
@@ -1187,6 +1247,10 @@ impl Cli {
             )
             .map(|(policy, _)| policy)
             .unwrap_or_default(),
+            mode: pick(self.mode, "--mode", file.mode, "mode")
+                .map(|(mode, _)| mode)
+                .unwrap_or_default(),
+            upstream_connections,
             timing,
             limits,
             max_clients,
@@ -1606,6 +1670,8 @@ fn validate_group(
         on_stale_promotion: group
             .on_stale_promotion
             .unwrap_or(inherited.on_stale_promotion),
+        mode: group.mode.unwrap_or(inherited.mode),
+        upstream_connections: inherited.upstream_connections,
         tls: inherited.tls.clone(),
     })
 }
@@ -1675,6 +1741,14 @@ impl fmt::Display for Config {
                 t.drain_grace
             )?;
             writeln!(f, "  on stale promotion: {}", g.on_stale_promotion.as_str())?;
+            match g.mode {
+                Mode::Session => writeln!(f, "  mode: session")?,
+                Mode::Multiplex => writeln!(
+                    f,
+                    "  mode: multiplex, {} shared upstream connections",
+                    g.upstream_connections
+                )?,
+            }
             writeln!(
                 f,
                 "  limits: {} clients, bulk {} bytes, {} arguments",
@@ -2400,6 +2474,8 @@ mod tests {
             "client_users",
             "deny_commands",
             "on_stale_promotion",
+            "mode",
+            "upstream_connections",
             "client_tls_cert_file",
             "client_tls_key_file",
             "client_tls_ca_file",

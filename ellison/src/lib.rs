@@ -107,7 +107,8 @@ struct BoundGroup {
     addr: SocketAddr,
     master: MasterHandle,
     shared: Arc<Shared>,
-    tracker: JoinHandle<()>,
+    /// The Sentinel tracker and, in multiplex mode, the connection pool.
+    background: Vec<JoinHandle<()>>,
 }
 
 /// Reloads the configuration of a running server; cheap to clone.
@@ -156,7 +157,20 @@ impl Server {
             let (config_tx, config_rx) = watch::channel(Arc::new(group.clone()));
             let group_metrics = metrics.group(&group.name);
             let (master, tracker) = sentinel::spawn(config_rx.clone(), group_metrics.clone());
-            info!(group = %group.name, %addr, master_name = %group.master_name, sentinels = group.sentinels.len(), "listening");
+            let mut background = vec![tracker];
+            let mux = match group.mode {
+                config::Mode::Session => None,
+                config::Mode::Multiplex => {
+                    let (pool, task) = proxy::mux::Pool::spawn(
+                        config_rx.clone(),
+                        group_metrics.clone(),
+                        master.clone(),
+                    );
+                    background.push(task);
+                    Some(pool)
+                }
+            };
+            info!(group = %group.name, %addr, master_name = %group.master_name, sentinels = group.sentinels.len(), mode = group.mode.as_str(), "listening");
             groups.push(BoundGroup {
                 listener,
                 addr,
@@ -166,8 +180,9 @@ impl Server {
                     config: config_rx,
                     metrics: group_metrics,
                     drain: drain.subscribe(),
+                    mux,
                 }),
-                tracker,
+                background,
             });
             senders.push(config_tx);
         }
@@ -245,7 +260,7 @@ impl Server {
         let mut open = 0;
         let mut shared = Vec::new();
         for group in self.groups {
-            trackers.push(group.tracker);
+            trackers.extend(group.background);
             shared.push(group.shared.clone());
             tasks.push(tokio::spawn(proxy::serve(
                 group.listener,
@@ -384,6 +399,25 @@ impl Control {
                     ),
                 ));
             }
+            if old.mode != new.mode {
+                return Err(restart(
+                    format!("groups[{i}].mode"),
+                    format!(
+                        "changed from {} to {}",
+                        old.mode.as_str(),
+                        new.mode.as_str()
+                    ),
+                ));
+            }
+            if old.upstream_connections != new.upstream_connections {
+                return Err(restart(
+                    format!("groups[{i}].upstream_connections"),
+                    format!(
+                        "changed from {} to {}",
+                        old.upstream_connections, new.upstream_connections
+                    ),
+                ));
+            }
         }
         if new.admin_listen != current.admin_listen {
             return Err(restart(
@@ -421,17 +455,40 @@ impl Control {
                     changed.push(format!("groups[{i}].{key}"));
                 }
             };
-            note(old.sentinels != new.sentinels, "sentinels");
-            note(old.sentinel_auth != new.sentinel_auth, "sentinel_auth");
-            note(old.redis_auth != new.redis_auth, "redis_auth");
-            note(old.client_auth != new.client_auth, "client_auth");
-            note(old.deny != new.deny, "deny_commands");
-            note(old.timing != new.timing, "timing");
-            note(old.limits != new.limits, "limits");
-            note(old.max_clients != new.max_clients, "max_clients");
-            note(old.tls.client != new.tls.client, "client_tls");
-            note(old.tls.redis != new.tls.redis, "redis_tls");
-            note(old.tls.sentinel != new.tls.sentinel, "sentinel_tls");
+            // Every field, so that a new one cannot be forgotten here: those a reload cannot
+            // change were refused above.
+            let config::GroupConfig {
+                name: _,
+                listen: _,
+                master_name: _,
+                mode: _,
+                upstream_connections: _,
+                sentinels,
+                sentinel_auth,
+                timing,
+                limits,
+                max_clients,
+                redis_auth,
+                client_auth,
+                deny,
+                on_stale_promotion,
+                tls,
+            } = new;
+            note(&old.sentinels != sentinels, "sentinels");
+            note(&old.sentinel_auth != sentinel_auth, "sentinel_auth");
+            note(&old.redis_auth != redis_auth, "redis_auth");
+            note(&old.client_auth != client_auth, "client_auth");
+            note(&old.deny != deny, "deny_commands");
+            note(
+                &old.on_stale_promotion != on_stale_promotion,
+                "on_stale_promotion",
+            );
+            note(&old.timing != timing, "timing");
+            note(&old.limits != limits, "limits");
+            note(&old.max_clients != max_clients, "max_clients");
+            note(old.tls.client != tls.client, "client_tls");
+            note(old.tls.redis != tls.redis, "redis_tls");
+            note(old.tls.sentinel != tls.sentinel, "sentinel_tls");
             if changed.len() > before {
                 tx.send_replace(Arc::new(new.clone()));
             }

@@ -30,6 +30,11 @@
 //! `#[tokio::test]` does), not from a `spawn_blocking` thread or a shared
 //! static initialised by another test. Set [`KEEP_DIRS_ENV`] to keep a
 //! group's directory after the test for inspection.
+//!
+//! Modes: `scripts/test.sh` runs this crate's tests twice, the second time with
+//! `ELLISON_MODE=multiplex` in the environment, which every Ellison the harness starts reads as
+//! its `--mode` (in-process and binaries alike). Tests whose expectations differ by mode ask
+//! [`multiplexed`]; README's list of multiplex-mode differences is what they allow.
 
 pub mod error;
 pub mod group;
@@ -46,6 +51,11 @@ pub mod web;
 pub mod workload;
 
 pub use error::{HarnessError, Result};
+
+/// Whether this run's Ellisons are in multiplex mode (`ELLISON_MODE=multiplex`).
+pub fn multiplexed() -> bool {
+    std::env::var("ELLISON_MODE").is_ok_and(|m| m.eq_ignore_ascii_case("multiplex"))
+}
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use http_load::{HttpLoad, LoadOptions};
 pub use process::{free_port, log_tail, Proc, REDIS_SERVER_ENV};

@@ -293,3 +293,43 @@ async fn commands_wait_for_a_master_then_fail_with_masterdown() {
     let again = client.cmd_raw_reply(&["GET", "k"]).await.unwrap();
     assert!(matches!(again, Value::Error(e) if e.starts_with("MASTERDOWN")));
 }
+
+/// Issue 17, item 4: with no Sentinel majority to fail it over, a frozen master is withdrawn by
+/// its unanswered ROLE checks (no majority vouches for it), and a command in flight to it gets
+/// the "may or may not have been executed" error once `hold_timeout` passed since the client
+/// sent it, not counted from the withdrawal. A reset cannot take back what the frozen node's
+/// kernel received: when the node wakes, it may still run the command, as the error says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_master_without_quorum_fails_the_command_in_flight_after_the_hold() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--hold-timeout", "2s"],
+    )
+    .await
+    .unwrap();
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+    client.cmd(&["SET", "frozen:n", "0"]).await.unwrap();
+    group.freeze_sentinel(1);
+    group.freeze_sentinel(2);
+
+    group.node(master).unwrap().freeze();
+    let reply = client.cmd_raw_reply(&["INCR", "frozen:n"]).await.unwrap();
+    match &reply {
+        Value::Error(e) => assert!(
+            e.contains("no verified master") && e.contains("may or may not have been executed"),
+            "{e}"
+        ),
+        other => panic!("INCR to a frozen master got {other:?}"),
+    }
+    group.node(master).unwrap().thaw();
+    group.thaw_sentinel(1);
+    group.thaw_sentinel(2);
+    proxy.wait_for_master(master, WAIT).await.unwrap();
+    // The session goes on; the INCR may have run when the node woke up, as its error said.
+    let after = client.cmd(&["INCR", "frozen:n"]).await.unwrap();
+    assert!(matches!(after, Value::Int(1 | 2)), "{after:?}");
+}

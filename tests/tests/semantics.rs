@@ -55,7 +55,8 @@ async fn a_connection_redis_closes_is_closed_for_the_client() {
             .admin(&["CONFIG", "SET", "timeout", "2"])
             .call(0, &["PING"])
             .expect_closed(0)
-            .admin(&["CONFIG", "SET", "timeout", "0"]),
+            .admin(&["CONFIG", "SET", "timeout", "0"])
+            .session_only("Redis' timeout applies to the shared connections, not to clients"),
         Script::new("a client over its output buffer limit is closed without a byte")
             .admin(&["SET", "big", &"x".repeat(4 * 1024 * 1024)])
             .admin(&[
@@ -71,7 +72,8 @@ async fn a_connection_redis_closes_is_closed_for_the_client() {
                 "SET",
                 "client-output-buffer-limit",
                 "normal 0 0 0",
-            ]),
+            ])
+            .session_only("Redis' output limits apply to the shared connections"),
         Script::new("bad input in a subscription gets Redis' error and its close")
             .call(0, &["SUBSCRIBE", "c"])
             .send(0, [b"*".as_slice(), &[b'1'; 70_000]].concat())

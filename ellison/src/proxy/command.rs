@@ -46,7 +46,28 @@ pub enum Effect {
     Unsubscribe {
         frames: u32,
     },
+    /// `CLIENT GETNAME`.
+    GetName,
+    /// A command that holds its connection or must not wait behind others on one: blocking
+    /// calls (`BLPOP`, `WAIT`, `XREAD ... BLOCK`, ...) and the ways out of a busy server
+    /// (`SCRIPT KILL`, `FUNCTION KILL`, `SHUTDOWN`). In multiplex mode it gets a connection of
+    /// its own for its time.
+    Exclusive,
 }
+
+/// Commands that block their connection until data arrives or a timeout passes.
+const BLOCKING: &[&str] = &[
+    "BLPOP",
+    "BRPOP",
+    "BLMOVE",
+    "BRPOPLPUSH",
+    "BLMPOP",
+    "BZPOPMIN",
+    "BZPOPMAX",
+    "BZMPOP",
+    "WAIT",
+    "WAITAOF",
+];
 
 /// Classifies one whole command frame.
 pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
@@ -59,7 +80,15 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
         return Effect::None;
     }
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
-    let rest: Vec<&[u8]> = if is("AUTH") || is("HELLO") || is("SELECT") || is("CLIENT") {
+    let rest: Vec<&[u8]> = if is("AUTH")
+        || is("HELLO")
+        || is("SELECT")
+        || is("CLIENT")
+        || is("SCRIPT")
+        || is("FUNCTION")
+        || is("XREAD")
+        || is("XREADGROUP")
+    {
         args.collect()
     } else {
         Vec::new()
@@ -100,7 +129,31 @@ pub fn classify(frame: &[u8], meta: &CommandFrame) -> Effect {
         if sub("REPLY") {
             return Effect::Passthrough(Pin::ClientReply);
         }
+        if sub("GETNAME") && rest.len() == 1 {
+            return Effect::GetName;
+        }
         return Effect::None;
+    }
+    if (is("SCRIPT") || is("FUNCTION"))
+        && rest.len() == 1
+        && arg(0).is_some_and(|a| a.eq_ignore_ascii_case(b"KILL"))
+    {
+        return Effect::Exclusive;
+    }
+    if is("XREAD") || is("XREADGROUP") {
+        // BLOCK comes before STREAMS; a key or id named "block" comes after it.
+        let blocks = rest
+            .iter()
+            .take_while(|a| !a.eq_ignore_ascii_case(b"STREAMS"))
+            .any(|a| a.eq_ignore_ascii_case(b"BLOCK"));
+        return if blocks {
+            Effect::Exclusive
+        } else {
+            Effect::None
+        };
+    }
+    if is("SHUTDOWN") || BLOCKING.iter().any(|n| is(n)) {
+        return Effect::Exclusive;
     }
     if is("MULTI") {
         Effect::Multi
@@ -268,6 +321,35 @@ mod tests {
             &["SUNSUBSCRIBE", "a", "b"],
             Effect::Unsubscribe { frames: 2 },
         );
+    }
+
+    #[test]
+    fn commands_that_hold_their_connection_are_exclusive() {
+        for args in [
+            &["BLPOP", "a", "0"][..],
+            &["brpoplpush", "a", "b", "1"],
+            &["WAIT", "1", "0"],
+            &["XREAD", "COUNT", "1", "BLOCK", "0", "STREAMS", "s", "$"],
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "10",
+                "STREAMS",
+                "s",
+                ">",
+            ],
+            &["SCRIPT", "KILL"],
+            &["function", "kill"],
+            &["SHUTDOWN", "NOSAVE"],
+        ] {
+            check(args, Effect::Exclusive);
+        }
+        check(&["XREAD", "STREAMS", "block", "0"], Effect::None);
+        check(&["SCRIPT", "LOAD", "return 1"], Effect::None);
+        check(&["CLIENT", "GETNAME"], Effect::GetName);
     }
 
     #[test]

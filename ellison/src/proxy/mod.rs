@@ -3,6 +3,7 @@
 //! it stops accepting and waits for its sessions when Ellison drains.
 
 pub mod command;
+pub mod mux;
 pub mod session;
 
 use std::io;
@@ -37,6 +38,8 @@ pub struct Shared {
     /// Becomes `true` once Ellison drains: an idle session closes, a busy one closes after
     /// its in-flight command. The listener cuts what is left after `drain_grace`.
     pub drain: watch::Receiver<bool>,
+    /// In multiplex mode, the upstream connections the group's sessions share.
+    pub mux: Option<mux::Pool>,
 }
 
 impl Shared {
@@ -302,6 +305,7 @@ mod tests {
             metrics: metrics.group(&group.name),
             config: watch::channel(Arc::new(group)).1,
             drain: watch::channel(false).1,
+            mux: None,
         });
         (shared, metrics)
     }

@@ -144,29 +144,47 @@ impl Conn {
                 .await
                 .map_err(|source| ConnError::Tls { addr, source })?,
         };
-        let mut conn = Conn {
+        let mut conn = Conn::from_stream(stream, read_timeout);
+        if let Some(auth) = auth {
+            conn.authenticate(auth).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Wraps a connection that is already open (and set up as its user needs).
+    pub fn from_stream(stream: Stream, read_timeout: Duration) -> Conn {
+        Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
             out: BytesMut::new(),
             read_timeout,
-        };
-        if let Some(auth) = auth {
-            let reply = match &auth.username {
-                Some(user) => {
-                    conn.call(&[b"AUTH", user.as_bytes(), auth.password.expose().as_bytes()])
-                        .await?
-                }
-                None => {
-                    conn.call(&[b"AUTH", auth.password.expose().as_bytes()])
-                        .await?
-                }
-            };
-            if let Value::Error(e) = reply {
-                // The server's message (`WRONGPASS ...`) names no secret.
-                return Err(ConnError::Auth(e));
-            }
         }
-        Ok(conn)
+    }
+
+    /// Sends `AUTH` with these credentials; an error reply is [`ConnError::Auth`].
+    pub async fn authenticate(&mut self, auth: &Credentials) -> Result<(), ConnError> {
+        let password = auth.password.expose().as_bytes();
+        let reply = match &auth.username {
+            Some(user) => self.call(&[b"AUTH", user.as_bytes(), password]).await?,
+            None => self.call(&[b"AUTH", password]).await?,
+        };
+        match reply {
+            // The server's message (`WRONGPASS ...`) names no secret.
+            Value::Error(e) => Err(ConnError::Auth(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The TCP socket under the connection, for socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        self.stream.tcp()
+    }
+
+    /// The connection itself, for a caller that takes it over once it is set up (the
+    /// multiplexer's upstream connections). Bytes read ahead of a reply are not kept: call it
+    /// only after every reply was read.
+    pub fn into_stream(self) -> Stream {
+        self.stream
     }
 
     /// Sends one command and reads its reply. Error replies are values, not errors.

@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::pending::{Kind, Local, Pending};
+use super::pending::{Barrier, Kind, Local, Pending};
 use super::Session;
 use crate::proxy::command::{classify, Effect};
 use crate::resp::{encode, inline, scan_command_from, Args, CommandFrame, Limits, ProtocolError};
@@ -80,6 +80,7 @@ impl Session {
                         reply: Bytes::new(),
                         close: false,
                         exec_result: Some(Bytes::from(result)),
+                        reset: false,
                     }));
                     continue;
                 }
@@ -105,6 +106,7 @@ impl Session {
                 self.push_local("+OK\r\n".into(), true);
                 break;
             }
+            let was_queuing = self.queuing;
             let mut kind = Kind::Client;
             match effect {
                 Effect::Passthrough(pipe) => self.passthrough = Some(pipe),
@@ -130,11 +132,108 @@ impl Session {
                 }
                 _ => {}
             }
+            let mut barrier = Barrier::None;
+            if self.shared.mux.is_some() {
+                match self.multiplexed(&effect, frame.len, was_queuing) {
+                    Mux::Forward(b) => barrier = b,
+                    Mux::Local(reply, reset) => {
+                        self.remove_cmd_bytes(frame.len);
+                        self.barriers |= reset;
+                        let mut entry = Pending::local_with(Local {
+                            reply: Bytes::from(reply),
+                            close: false,
+                            exec_result: None,
+                            reset,
+                        });
+                        if reset {
+                            entry.barrier = Barrier::Local;
+                        }
+                        self.pending.push_back(entry);
+                        continue;
+                    }
+                }
+            }
             self.ready += frame.len;
-            self.pending
-                .push_back(Pending::new(frame.len, self.last_activity, effect, kind));
+            let mut entry = Pending::new(frame.len, self.last_activity, effect, kind);
+            entry.barrier = barrier;
+            self.barriers |= barrier != Barrier::None;
+            self.pending.push_back(entry);
         }
         self.emit_locals();
+    }
+
+    /// Multiplex mode: what the command at `ready` means for where it may run. The client's
+    /// connection-level state is the client's, kept by Ellison (its database, its name) and
+    /// answered locally where Redis' answer does not depend on the connection; what lives on
+    /// a connection (a transaction being queued, `WATCH`, subscriptions, tracking, blocking
+    /// calls, credentials or RESP3 given to Redis) needs a dedicated one. Inside a transaction
+    /// being queued, everything goes with the transaction.
+    fn multiplexed(&mut self, effect: &Effect, len: usize, queuing: bool) -> Mux {
+        let resp2 = self.replay.protover.is_none_or(|v| v == 2);
+        match effect {
+            Effect::Select(db) => {
+                let databases = self.shared.mux.as_ref().map_or(16, |p| p.databases());
+                if !(0..databases).contains(db) {
+                    return Mux::Local(b"-ERR DB index is out of range\r\n".to_vec(), false);
+                }
+                self.scan_db = if queuing { None } else { Some(*db) };
+                Mux::Forward(Barrier::None)
+            }
+            Effect::SetName(name) if !queuing => {
+                if !name.iter().all(|b| (b'!'..=b'~').contains(b)) {
+                    return Mux::Local(
+                        b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n"
+                            .to_vec(),
+                        false,
+                    );
+                }
+                self.replay.name = (!name.is_empty()).then(|| name.clone());
+                Mux::Local(b"+OK\r\n".to_vec(), false)
+            }
+            Effect::GetName if !queuing && resp2 => {
+                let reply = match &self.replay.name {
+                    Some(name) => {
+                        [format!("${}\r\n", name.len()).as_bytes(), name, b"\r\n"].concat()
+                    }
+                    None => b"$-1\r\n".to_vec(),
+                };
+                Mux::Local(reply, false)
+            }
+            Effect::Unsubscribe { .. } if !queuing && resp2 => Mux::Local(
+                unsubscribed(&self.cmds[self.ready..self.ready + len]),
+                false,
+            ),
+            Effect::Reset => {
+                self.scan_db = Some(0);
+                // The name is kept as the client reads it (`CLIENT GETNAME` is answered here).
+                self.replay.name = None;
+                Mux::Local(b"+RESET\r\n".to_vec(), true)
+            }
+            Effect::Multi if !queuing => Mux::Forward(Barrier::Dedicated),
+            Effect::EndTransaction => {
+                // The whole transaction arrived: it goes to a shared connection in one piece,
+                // where nothing can come between its commands.
+                if let Some(multi) = self
+                    .pending
+                    .iter_mut()
+                    .rev()
+                    .find(|e| matches!(e.effect(), Effect::Multi))
+                {
+                    if multi.barrier == Barrier::Dedicated {
+                        multi.barrier = Barrier::None;
+                    }
+                }
+                Mux::Forward(Barrier::None)
+            }
+            _ if queuing => Mux::Forward(Barrier::None),
+            Effect::Passthrough(_)
+            | Effect::Watch
+            | Effect::Tracking(_)
+            | Effect::Exclusive
+            | Effect::Auth { .. }
+            | Effect::Hello { .. } => Mux::Forward(Barrier::Dedicated),
+            _ => Mux::Forward(Barrier::None),
+        }
     }
 
     /// Answers bad input as Redis does: after the replies to the commands before it, then
@@ -306,6 +405,38 @@ impl Session {
     }
 }
 
+/// Where a command goes in multiplex mode.
+enum Mux {
+    /// Upstream, within this barrier.
+    Forward(Barrier),
+    /// Answered by Ellison (and whether it is a `RESET`).
+    Local(Vec<u8>, bool),
+}
+
+/// Redis' replies (RESP2) to `UNSUBSCRIBE`, `PUNSUBSCRIBE` or `SUNSUBSCRIBE` from a client
+/// that is not subscribed: one per channel named, or one with a null channel.
+fn unsubscribed(frame: &[u8]) -> Vec<u8> {
+    let mut args = Args::new(frame, false);
+    let kind = args.next().unwrap_or_default().to_ascii_lowercase();
+    let mut head = format!("*3\r\n${}\r\n", kind.len()).into_bytes();
+    head.extend_from_slice(&kind);
+    head.extend_from_slice(b"\r\n");
+    let mut out = Vec::new();
+    let mut any = false;
+    for channel in args {
+        any = true;
+        out.extend_from_slice(&head);
+        out.extend_from_slice(format!("${}\r\n", channel.len()).as_bytes());
+        out.extend_from_slice(channel);
+        out.extend_from_slice(b"\r\n:0\r\n");
+    }
+    if !any {
+        out.extend_from_slice(&head);
+        out.extend_from_slice(b"$-1\r\n:0\r\n");
+    }
+    out
+}
+
 /// What Ellison does with a command before forwarding it.
 enum Admission {
     Forward,
@@ -336,6 +467,23 @@ pub(super) fn aborted_exec_reply(discard_reply: &[u8]) -> &'static [u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsubscribing_without_subscriptions_answers_as_redis_does() {
+        let frame = |args: &[&[u8]]| {
+            let mut out = BytesMut::new();
+            encode::command(&mut out, args);
+            out
+        };
+        assert_eq!(
+            unsubscribed(&frame(&[b"UNSUBSCRIBE", b"foo", b"ba"])),
+            b"*3\r\n$11\r\nunsubscribe\r\n$3\r\nfoo\r\n:0\r\n*3\r\n$11\r\nunsubscribe\r\n$2\r\nba\r\n:0\r\n"
+        );
+        assert_eq!(
+            unsubscribed(&frame(&[b"punsubscribe"])),
+            b"*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n"
+        );
+    }
 
     #[test]
     fn an_aborted_exec_answers_as_redis_does() {

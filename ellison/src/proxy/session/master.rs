@@ -9,8 +9,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::pending::{Kind, Pending};
-use super::{Doubt, Session, Upstream, Verdict};
+use super::pending::{Barrier, Kind, Pending};
+use super::{Doubt, Link, Session, Upstream, Verdict};
+use crate::config::Credentials;
 use crate::master::{Master, MasterState};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove, TlsPeer};
 use crate::proxy::command::Effect;
@@ -90,10 +91,34 @@ impl Session {
         }
     }
 
-    /// Opens the upstream to `master` and queues the replay of the session state before the
-    /// commands waiting to be sent.
+    /// Takes a link to `master`: a place on a shared connection in multiplex mode when the
+    /// session's state allows, else a dedicated connection (a warm one from the pool, or a
+    /// new one) on which the session's state is replayed before the commands waiting.
     async fn attach(&mut self, master: Master) {
         let timing = self.config.timing;
+        if let Some(pool) = self.shared.mux.clone() {
+            if !self.wants_dedicated() {
+                match pool.slot(master, timing.connect_timeout).await {
+                    Some(slot) => {
+                        debug!(master = %master.addr, "attached to a shared connection");
+                        self.reconnect.reset();
+                        self.retry_at = None;
+                        self.sent = 0;
+                        self.push_db = Some(self.replay.db);
+                        self.upstream = Some(Upstream {
+                            link: Link::Shared(slot),
+                            master,
+                        });
+                    }
+                    None => self.connect_failed(),
+                }
+                return;
+            }
+            if let Some(stream) = pool.dedicated(master) {
+                // Warm: authenticated as Ellison already.
+                return self.attached(master, stream, None);
+            }
+        }
         let connect = tokio::time::timeout(timing.connect_timeout, TcpStream::connect(master.addr));
         let started = Instant::now();
         let stream = match connect.await {
@@ -126,12 +151,18 @@ impl Session {
             }
         };
         self.shared.metrics.upstream_connected(started.elapsed());
+        let auth = self.config.redis_auth.clone();
+        self.attached(master, stream, auth.as_ref());
+    }
+
+    /// Uses `stream` as the session's dedicated connection to `master`, queueing the replay of
+    /// its state (after `auth`, Ellison's own credentials, when given) before the commands
+    /// waiting.
+    fn attached(&mut self, master: Master, stream: Stream, auth: Option<&Credentials>) {
         self.reconnect.reset();
         self.retry_at = None;
         let mut bytes = BytesMut::new();
-        let lens = self
-            .replay
-            .encode(self.config.redis_auth.as_ref(), &mut bytes);
+        let lens = self.replay.encode(auth, &mut bytes);
         if !lens.is_empty() {
             let added = bytes.len();
             bytes.extend_from_slice(&self.cmds);
@@ -143,9 +174,73 @@ impl Session {
                     .push_front(Pending::new(len, now, Effect::None, Kind::Replay));
             }
         }
-        debug!(master = %master.addr, "attached to master");
+        debug!(master = %master.addr, "attached to a dedicated connection");
         self.sent = 0;
-        self.upstream = Some(Upstream { stream, master });
+        self.upstream = Some(Upstream {
+            link: Link::Dedicated(stream),
+            master,
+        });
+    }
+
+    /// Multiplex mode: whether the session needs a connection of its own now: its state lives
+    /// on the connection (a transaction, `WATCH`, tracking, subscriptions), it authenticated to
+    /// Redis itself or speaks RESP3, or the next command to send is a barrier.
+    fn wants_dedicated(&self) -> bool {
+        self.pinned()
+            || self.replay.auth.is_some()
+            || self.replay.protover.is_some_and(|v| v != 2)
+            || self
+                .pending
+                .iter()
+                .find(|e| e.len > 0 || e.barrier != Barrier::None)
+                .is_some_and(|e| e.barrier == Barrier::Dedicated)
+    }
+
+    /// Multiplex mode: gives the shared place up, so that the next attach takes what the
+    /// session needs now (nothing of it is in flight).
+    pub(super) fn leave_shared(&mut self) {
+        if self.upstream.as_ref().is_some_and(Upstream::is_shared) {
+            self.upstream = None;
+            self.sent = 0;
+        }
+    }
+
+    /// Multiplex mode: the session no longer needs its dedicated connection: it goes back to
+    /// the pool (reset there), and the next command takes a shared place.
+    pub(super) fn give_back(&mut self) {
+        self.spare = false;
+        if !self.is_spare() {
+            return;
+        }
+        let (Some(pool), Some(up)) = (self.shared.mux.clone(), self.upstream.take()) else {
+            return;
+        };
+        match up.link {
+            Link::Dedicated(stream) if self.want == Some(up.master) => {
+                debug!(master = %up.master.addr, "dedicated connection no longer needed");
+                pool.give_back(up.master, stream);
+            }
+            link => Upstream {
+                link,
+                master: up.master,
+            }
+            .abort(),
+        }
+        self.sent = 0;
+    }
+
+    /// Multiplex mode: whether the session holds a dedicated connection it no longer needs.
+    pub(super) fn is_spare(&self) -> bool {
+        self.shared.mux.is_some()
+            && self.upstream.as_ref().is_some_and(|up| !up.is_shared())
+            && self.pending.is_empty()
+            && self.ready == 0
+            && self.closing.is_none()
+            && !self.expect_upstream_close
+            && self.verdict.is_none()
+            && !self.pinned()
+            && self.replay.auth.is_none()
+            && self.replay.protover.is_none_or(|v| v == 2)
     }
 
     /// A connect failed: retry after a pause that doubles with each failure in a row (with
@@ -202,7 +297,18 @@ impl Session {
         }
         debug!(master = %up.master.addr, error, "upstream connection lost");
         let master = up.master;
+        let shared = up.is_shared();
         up.abort();
+        if shared {
+            // A shared connection ended: no client was closed on purpose; what was in flight on
+            // it is unknown, the rest goes to another.
+            let uncertain = format!(
+                "ERR ellison: the connection to the master of group '{}' was lost while this command was in flight; it may or may not have been executed",
+                self.shared.name
+            );
+            self.settle_in_flight(&uncertain);
+            return;
+        }
         if self.pinned() {
             // Its state lived on that connection: it ends as a lost Redis connection ends.
             self.end_with_upstream("pinned session lost its connection");

@@ -45,6 +45,7 @@ use tokio::time::Instant;
 use tracing::info;
 
 use super::command::Effect;
+use super::mux::conn::{InboxEnd, Slot};
 use super::Shared;
 use crate::backoff::Backoff;
 use crate::config::GroupConfig;
@@ -96,17 +97,33 @@ pub enum Outcome {
 
 #[derive(Debug)]
 struct Upstream {
-    stream: Stream,
+    link: Link,
     master: Master,
 }
 
+/// How a session reaches its master.
+#[derive(Debug)]
+enum Link {
+    /// A connection of its own (session mode; in multiplex mode while its state needs one).
+    Dedicated(Stream),
+    /// A place on a connection shared with other sessions (multiplex mode).
+    Shared(Slot),
+}
+
 impl Upstream {
-    /// Closes with RST (`SO_LINGER 0`), so that nothing more is sent or received on it. Bytes
-    /// the node's kernel already received are still read by the node if it wakes up: a reset
-    /// does not take them back, which is why an abandoned command's error says it may or may
-    /// not have been executed.
+    /// Leaves the master for good. A dedicated connection is closed with RST (`SO_LINGER 0`),
+    /// so that nothing more is sent or received on it. Bytes the node's kernel already received
+    /// are still read by the node if it wakes up: a reset does not take them back, which is why
+    /// an abandoned command's error says it may or may not have been executed. A shared place
+    /// is given up: its replies still to come are dropped.
     fn abort(self) {
-        let _ = socket2::SockRef::from(self.stream.tcp()).set_linger(Some(Duration::ZERO));
+        if let Link::Dedicated(stream) = &self.link {
+            let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self.link, Link::Shared(_))
     }
 }
 
@@ -146,6 +163,16 @@ enum Wake {
     IdleTimeout,
     /// The client keeps pipelining without reading its replies, past every bound.
     Overflow,
+}
+
+/// What an attempt to write upstream did.
+enum Write {
+    /// Wrote (or found the upstream failed): look again.
+    Done,
+    /// The connection or the shared queue is full; its waker is registered.
+    Blocked,
+    /// Nothing can go now, until replies come in (a barrier, the database not known yet).
+    Waiting,
 }
 
 /// Wakes the session when the master view or the drain flag changes. Registered once and
@@ -227,6 +254,15 @@ pub struct Session {
     last_activity: Instant,
     /// Commands are waiting for a verified master (for the held-commands metric).
     holding: bool,
+    /// Multiplex mode: the database the client is in once everything it sent has run (`None`
+    /// while a transaction may change it), and the one it is in at the start of what was not
+    /// pushed to the shared connection yet (`None`: known once what is in flight is answered).
+    scan_db: Option<i64>,
+    push_db: Option<i64>,
+    /// Multiplex mode: an entry may be a barrier (see [`pending::Barrier`]).
+    barriers: bool,
+    /// Multiplex mode: the dedicated connection is no longer needed and goes back to the pool.
+    spare: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -284,6 +320,10 @@ impl Session {
             draining: false,
             last_activity: Instant::now(),
             holding: false,
+            scan_db: Some(0),
+            push_db: None,
+            barriers: false,
+            spare: false,
             shared,
         }
     }
@@ -301,6 +341,9 @@ impl Session {
                 }
                 // Finish what the client already sent; take nothing more.
                 self.input_closed = true;
+            }
+            if self.spare {
+                self.give_back();
             }
             self.steer().await;
             if let Some(reason) = self.closing {
@@ -355,9 +398,12 @@ impl Session {
             return None;
         }
         match &mut self.upstream {
-            Some(up) if self.want == Some(up.master) && self.verdict.is_none() => {
+            Some(Upstream {
+                link: Link::Dedicated(stream),
+                master,
+            }) if self.want == Some(*master) && self.verdict.is_none() => {
                 self.expect_upstream_close = true;
-                if up.stream.shutdown_write().is_err() {
+                if stream.shutdown_write().is_err() {
                     self.upstream_lost("cannot pass the half-close on");
                 }
                 None
@@ -474,19 +520,16 @@ impl Session {
         let (mut up_w, mut client_w, mut up_r) = (true, true, true);
         loop {
             if up_w && self.ready > self.sent && self.usable() {
-                if let Some(up) = self.upstream.as_mut() {
-                    let unsent = &self.cmds[self.sent..self.ready];
-                    if let Poll::Ready(r) = Pin::new(&mut up.stream).poll_write(cx, unsent) {
-                        match r {
-                            Ok(n) => self.upstream_wrote(n),
-                            Err(e) => self.upstream_lost(&e.to_string()),
-                        }
+                match self.poll_write_upstream(cx) {
+                    Write::Done => {
                         if let Some(wake) = self.after_io() {
                             return Poll::Ready(wake);
                         }
                         continue;
                     }
-                    up_w = false;
+                    Write::Blocked => up_w = false,
+                    // Tried again after the next progress elsewhere (a reply coming in).
+                    Write::Waiting => {}
                 }
             }
             if client_w && self.fwd > 0 {
@@ -503,19 +546,44 @@ impl Session {
                 client_w = false;
             }
             if up_r && self.closing.is_none() && self.fwd < MAX_UNREAD {
-                if let Some(up) = self.upstream.as_mut() {
-                    let room = MAX_UNREAD - self.fwd;
-                    let read = poll_read_into(&mut up.stream, cx, &mut self.replies, room);
-                    if let Poll::Ready(r) = read {
-                        if let Err(e) = r.and_then(|n| self.upstream_read(n)) {
-                            self.upstream_lost(&e.to_string());
+                let room = MAX_UNREAD - self.fwd;
+                let read = match self.upstream.as_mut().map(|up| &mut up.link) {
+                    None => None,
+                    Some(Link::Dedicated(stream)) => Some(
+                        poll_read_into(stream, cx, &mut self.replies, room)
+                            .map(|r| r.map_err(|e| e.to_string())),
+                    ),
+                    Some(Link::Shared(slot)) => Some(
+                        slot.poll_take(cx, &mut self.replies, room)
+                            .map(|r| match r {
+                                Ok(n) => Ok(n),
+                                Err(InboxEnd::Overflow) => Err(String::new()),
+                                Err(InboxEnd::Lost) => {
+                                    Err("the shared connection to the master was lost".to_owned())
+                                }
+                            }),
+                    ),
+                };
+                match read {
+                    Some(Poll::Ready(r)) => {
+                        match r {
+                            // The client did not read its replies: cut, as Redis cuts a client
+                            // over its output buffer limit.
+                            Err(e) if e.is_empty() => return Poll::Ready(Wake::Overflow),
+                            Err(e) => self.upstream_lost(&e),
+                            Ok(n) => {
+                                if let Err(e) = self.upstream_read(n) {
+                                    self.upstream_lost(&e.to_string());
+                                }
+                            }
                         }
                         if let Some(wake) = self.after_io() {
                             return Poll::Ready(wake);
                         }
                         continue;
                     }
-                    up_r = false;
+                    Some(Poll::Pending) => up_r = false,
+                    None => {}
                 }
             }
             if self.input_closed && !self.client_eof {
@@ -547,9 +615,9 @@ impl Session {
                 // Neither side moves: the client writes without reading, past every bound.
                 return Poll::Ready(Wake::Overflow);
             }
-            if let Some(up) = self.upstream.as_mut() {
-                if up.stream.wants_flush() {
-                    if let Poll::Ready(Err(e)) = Pin::new(&mut up.stream).poll_flush(cx) {
+            if let Some(Link::Dedicated(stream)) = self.upstream.as_mut().map(|up| &mut up.link) {
+                if stream.wants_flush() {
+                    if let Poll::Ready(Err(e)) = Pin::new(stream).poll_flush(cx) {
                         self.upstream_lost(&e.to_string());
                         return Poll::Ready(Wake::Turn);
                     }
@@ -573,8 +641,80 @@ impl Session {
             || self.draining
             || self.hold_deadline.is_some()
             || self.holding
-            || self.verdict.is_some();
+            || self.verdict.is_some()
+            || self.spare
+            // Commands came in while the upstream is not the published master's: the main
+            // loop arms their hold.
+            || (self.ready > self.sent && !self.usable());
         look.then_some(Wake::Turn)
+    }
+
+    /// Writes what can be written upstream: to a dedicated connection as much as it takes, to
+    /// a shared one the whole commands before the first barrier, in the client's database.
+    fn poll_write_upstream(&mut self, cx: &mut Context<'_>) -> Write {
+        let end = self.push_end();
+        let Some(up) = self.upstream.as_mut() else {
+            return Write::Waiting;
+        };
+        match &mut up.link {
+            Link::Dedicated(stream) => {
+                let unsent = &self.cmds[self.sent..self.ready];
+                match Pin::new(stream).poll_write(cx, unsent) {
+                    Poll::Ready(Ok(n)) => self.upstream_wrote(n),
+                    Poll::Ready(Err(e)) => self.upstream_lost(&e.to_string()),
+                    Poll::Pending => return Write::Blocked,
+                }
+            }
+            Link::Shared(slot) => {
+                if end == self.sent {
+                    // A barrier: once what is in flight is answered, the session takes the
+                    // connection it needs.
+                    let front = self.pending.front().map(|e| e.barrier);
+                    if self.sent == 0 && front == Some(pending::Barrier::Dedicated) {
+                        self.leave_shared();
+                        return Write::Done;
+                    }
+                    return Write::Waiting;
+                }
+                if self.push_db.is_none() {
+                    if self.sent > 0 {
+                        // Known once the replies in flight are in.
+                        return Write::Waiting;
+                    }
+                    self.push_db = Some(self.replay.db);
+                }
+                let db_start = self.push_db.unwrap_or_default();
+                let db_end = if end == self.ready {
+                    self.scan_db
+                } else {
+                    None
+                };
+                match slot.poll_push(cx, &self.cmds[self.sent..end], db_start, db_end) {
+                    Poll::Ready(Ok(())) => {
+                        self.push_db = db_end;
+                        self.upstream_wrote(end - self.sent);
+                    }
+                    Poll::Ready(Err(e)) => self.upstream_lost(&e.to_string()),
+                    Poll::Pending => return Write::Blocked,
+                }
+            }
+        }
+        Write::Done
+    }
+
+    /// Where pushing to a shared connection stops: the first barrier not sent yet, or `ready`.
+    fn push_end(&self) -> usize {
+        if !self.barriers {
+            return self.ready;
+        }
+        let mut offset = 0;
+        for entry in &self.pending {
+            if offset >= self.sent && entry.barrier != pending::Barrier::None {
+                return offset;
+            }
+            offset += entry.len;
+        }
+        self.ready
     }
 }
 

@@ -29,6 +29,22 @@ pub(super) struct Local {
     /// Inside a transaction: the client gets `+QUEUED` now and this result within `EXEC`'s
     /// reply, as Redis queues the command.
     pub exec_result: Option<Bytes>,
+    /// `RESET` answered by Ellison in multiplex mode: once everything before it was answered,
+    /// the session's state is the initial one and it takes a fresh place upstream.
+    pub reset: bool,
+}
+
+/// Where a command may go in multiplex mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Barrier {
+    /// Anywhere: a shared connection, or the dedicated one the session holds.
+    #[default]
+    None,
+    /// Only a dedicated connection: nothing after it goes to a shared connection, and once
+    /// everything before it was answered the session takes a dedicated connection.
+    Dedicated,
+    /// Nothing after it goes upstream before it was emitted (a local `RESET`).
+    Local,
 }
 
 /// One command awaiting its reply, in the order the client sent it.
@@ -48,6 +64,8 @@ pub(super) struct Pending {
     /// Sent whole, and its bytes dropped from `cmds` to bound a long pipeline's memory: it can
     /// no longer be resent, so it counts as in flight whatever happens.
     pub released: bool,
+    /// Where it may go in multiplex mode.
+    pub barrier: Barrier,
 }
 
 impl Pending {
@@ -63,6 +81,7 @@ impl Pending {
             kind,
             frames,
             released: false,
+            barrier: Barrier::None,
         }
     }
 
@@ -72,6 +91,7 @@ impl Pending {
             reply,
             close,
             exec_result: None,
+            reset: false,
         })
     }
 

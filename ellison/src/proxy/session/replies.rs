@@ -208,6 +208,9 @@ impl Session {
         self.sent = self.sent.saturating_sub(entry);
         self.drop_uncovered();
         self.emit_locals();
+        if self.pending.is_empty() && self.is_spare() {
+            self.spare = true;
+        }
     }
 
     /// Emits local replies that reached the front of the queue, and retires the command that
@@ -233,6 +236,26 @@ impl Session {
             let Some(Kind::Local(local)) = self.pending.pop_front().map(|e| e.kind) else {
                 break;
             };
+            if local.reset {
+                // Everything before it was answered: the session starts afresh, on whatever
+                // connection that state needs.
+                // The name was already cleared, and maybe set again, as the client sent it.
+                let name = self.replay.name.take();
+                self.replay = Replay {
+                    name,
+                    ..Replay::default()
+                };
+                self.multi = false;
+                self.watching = false;
+                self.tracking = false;
+                self.queued.clear();
+                self.exec_inserts.clear();
+                match self.upstream.as_ref().map(|up| up.is_shared()) {
+                    Some(true) => self.leave_shared(),
+                    Some(false) => self.spare = true,
+                    None => {}
+                }
+            }
             match local.exec_result {
                 // Queued inside a transaction: the client gets QUEUED now, and the result in
                 // EXEC's reply, at its place.
@@ -336,7 +359,12 @@ impl Session {
             Effect::Unwatch => self.watching = false,
             Effect::Tracking(on) if ok => self.tracking = on,
             Effect::Reset if reset => {
-                self.replay = Replay::default();
+                // The name was already cleared, and maybe set again, as the client sent it.
+                let name = self.replay.name.take();
+                self.replay = Replay {
+                    name,
+                    ..Replay::default()
+                };
                 self.multi = false;
                 self.watching = false;
                 self.tracking = false;
@@ -380,8 +408,11 @@ impl Session {
         if self.replies.is_empty() && self.replies.capacity() > 0 {
             self.replies = BytesMut::new();
         }
-        if self.pending.is_empty() && self.pending.capacity() > 0 {
-            self.pending = std::collections::VecDeque::new();
+        if self.pending.is_empty() {
+            self.barriers = false;
+            if self.pending.capacity() > 0 {
+                self.pending = std::collections::VecDeque::new();
+            }
         }
     }
 }

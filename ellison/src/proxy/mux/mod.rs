@@ -1,0 +1,313 @@
+//! Multiplexed mode: the upstream connections a group's sessions share.
+//!
+//! - [`conn`]: one shared connection (its task writes the sessions' batches and routes the
+//!   replies back) and the [`conn::Slot`] a session holds on it;
+//! - [`Pool`]: follows the group's verified master and keeps `upstream_connections` shared
+//!   connections to it, plus a few warm dedicated connections that sessions borrow while their
+//!   state pins them to one connection (a transaction being queued, `WATCH`, a blocking call,
+//!   subscriptions, ...) and give back, reset, afterwards.
+//!
+//! Invariants: no connection is opened on a session's hot path (shared connections are opened
+//! when a master is verified, dedicated ones ahead of need); connections to a master that is
+//! no longer the published one are closed with a reset and never lent again; every connect to
+//! a node that fails backs off; a dedicated connection goes back to the pool only after `RESET`
+//! (and Ellison's own `AUTH`) answered, else it is closed.
+
+pub mod conn;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::backoff::Backoff;
+use crate::config::GroupConfig;
+use crate::master::{Master, MasterHandle};
+use crate::metrics::GroupMetrics;
+use crate::resp::Value;
+use crate::sentinel::conn::Conn;
+use crate::tls::Stream;
+use conn::{SharedConn, Slot};
+
+/// Idle dedicated connections kept ready for sessions that need one.
+const WARM_DEDICATED: usize = 2;
+/// Idle dedicated connections kept at most (returned ones beyond are closed).
+const MAX_IDLE_DEDICATED: usize = 16;
+/// Databases assumed when the master does not tell (`CONFIG GET databases` refused).
+const DEFAULT_DATABASES: i64 = 16;
+
+/// The shared and warm dedicated upstream connections of one multiplexed group.
+#[derive(Debug, Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: watch::Receiver<Arc<GroupConfig>>,
+    metrics: GroupMetrics,
+    state: Mutex<State>,
+    /// A shared connection became ready, or the master changed.
+    ready: Notify,
+    /// An idle dedicated connection was taken: the warm-up task makes another.
+    taken: Notify,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The master the connections are for.
+    master: Option<Master>,
+    shared: Vec<Arc<SharedConn>>,
+    next: usize,
+    idle: Vec<Stream>,
+    databases: Option<i64>,
+}
+
+impl Pool {
+    /// Starts the pool of a group: it follows `master` and opens connections to each new one.
+    pub fn spawn(
+        config: watch::Receiver<Arc<GroupConfig>>,
+        metrics: GroupMetrics,
+        master: MasterHandle,
+    ) -> (Pool, JoinHandle<()>) {
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                config,
+                metrics,
+                state: Mutex::new(State::default()),
+                ready: Notify::new(),
+                taken: Notify::new(),
+            }),
+        };
+        let task = tokio::spawn(
+            pool.clone()
+                .follow(master)
+                .instrument(tracing::info_span!("pool")),
+        );
+        (pool, task)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many databases the master has, for checking `SELECT` without asking it.
+    pub fn databases(&self) -> i64 {
+        self.lock().databases.unwrap_or(DEFAULT_DATABASES)
+    }
+
+    /// A place on a shared connection to `master`, waiting up to `timeout` for one to be ready.
+    pub async fn slot(&self, master: Master, timeout: Duration) -> Option<Slot> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ready = self.inner.ready.notified();
+            tokio::pin!(ready);
+            ready.as_mut().enable();
+            {
+                let mut state = self.lock();
+                if state.master == Some(master) {
+                    state.shared.retain(|c| !c.is_closed());
+                    if !state.shared.is_empty() {
+                        let i = state.next % state.shared.len();
+                        state.next = state.next.wrapping_add(1);
+                        return Some(Slot::new(state.shared[i].clone()));
+                    }
+                }
+            }
+            if tokio::time::timeout_at(deadline, ready).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// An idle dedicated connection to `master`, authenticated as Ellison, in its initial
+    /// state; `None` if none is ready (the session then connects itself).
+    pub fn dedicated(&self, master: Master) -> Option<Stream> {
+        let mut state = self.lock();
+        if state.master != Some(master) {
+            return None;
+        }
+        while let Some(stream) = state.idle.pop() {
+            self.inner.taken.notify_one();
+            // Redis may have closed it while it waited (`timeout`, `CLIENT KILL`).
+            if is_open(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Takes back a dedicated connection a session no longer needs: after `RESET` (and
+    /// Ellison's `AUTH`) it serves the next one; if that fails, or the master changed, or
+    /// enough are idle, it is closed.
+    pub fn give_back(&self, master: Master, stream: Stream) {
+        {
+            let state = self.lock();
+            if state.master != Some(master) || state.idle.len() >= MAX_IDLE_DEDICATED {
+                return;
+            }
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            let (timing, auth) = {
+                let config = pool.inner.config.borrow();
+                (config.timing, config.redis_auth.clone())
+            };
+            let mut conn = Conn::from_stream(stream, timing.read_timeout);
+            let reset = conn.call(&[b"RESET"]).await;
+            if !matches!(&reset, Ok(Value::Simple(s)) if s == "RESET") {
+                debug!("a dedicated connection did not reset; closing it");
+                return;
+            }
+            if let Some(auth) = &auth {
+                if conn.authenticate(auth).await.is_err() {
+                    return;
+                }
+            }
+            let mut state = pool.lock();
+            if state.master == Some(master) && state.idle.len() < MAX_IDLE_DEDICATED {
+                state.idle.push(conn.into_stream());
+            }
+        });
+    }
+
+    /// Follows the published master: connections for each new one, the old ones closed.
+    async fn follow(self, mut master: MasterHandle) {
+        let mut current: Option<Master> = None;
+        let mut tasks = JoinSet::new();
+        loop {
+            let want = master.state().master;
+            if let Some(m) = want.filter(|m| Some(*m) != current) {
+                tasks.abort_all();
+                {
+                    let mut state = self.lock();
+                    state.master = Some(m);
+                    state.shared.clear();
+                    state.idle.clear();
+                }
+                self.inner.ready.notify_waiters();
+                current = Some(m);
+                let count = self.inner.config.borrow().upstream_connections;
+                info!(master = %m.addr, connections = count, "opening shared connections to the master");
+                for i in 0..count {
+                    tasks.spawn(self.clone().keep_shared(m, i));
+                }
+                tasks.spawn(self.clone().keep_warm(m));
+            }
+            tokio::select! {
+                () = master.changed() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+    }
+
+    /// Keeps one shared connection to `m` open, reconnecting with backoff.
+    async fn keep_shared(self, m: Master, index: usize) {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            match self.connect(m).await {
+                Some(mut conn) => {
+                    if self.lock().databases.is_none() {
+                        let databases = databases(&mut conn).await;
+                        self.lock().databases = Some(databases);
+                    }
+                    let shared = SharedConn::new(m);
+                    self.lock().shared.push(shared.clone());
+                    self.inner.ready.notify_waiters();
+                    backoff.reset();
+                    let error = shared.serve(conn.into_stream()).await;
+                    warn!(master = %m.addr, index, %error, "a shared connection to the master ended; reconnecting");
+                }
+                None => {
+                    tokio::time::sleep(backoff.next_wait()).await;
+                }
+            }
+        }
+    }
+
+    /// Keeps [`WARM_DEDICATED`] idle dedicated connections to `m` ready.
+    async fn keep_warm(self, m: Master) {
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            let taken = self.inner.taken.notified();
+            tokio::pin!(taken);
+            taken.as_mut().enable();
+            if self.lock().idle.len() >= WARM_DEDICATED {
+                taken.await;
+                continue;
+            }
+            match self.connect(m).await {
+                Some(conn) => {
+                    backoff.reset();
+                    let mut state = self.lock();
+                    if state.master == Some(m) {
+                        state.idle.push(conn.into_stream());
+                    }
+                }
+                None => tokio::time::sleep(backoff.next_wait()).await,
+            }
+        }
+    }
+
+    /// Connects to `m` as Ellison (TLS and credentials as configured), with the options of an
+    /// upstream connection; closing it later sends a reset.
+    async fn connect(&self, m: Master) -> Option<Conn> {
+        let (timing, auth, tls) = {
+            let config = self.inner.config.borrow();
+            (
+                config.timing,
+                config.redis_auth.clone(),
+                config.tls.redis.clone(),
+            )
+        };
+        let started = Instant::now();
+        match Conn::connect(
+            m.addr,
+            timing.connect_timeout,
+            timing.read_timeout,
+            auth.as_ref(),
+            tls.as_ref(),
+        )
+        .await
+        {
+            Ok(conn) => {
+                self.inner.metrics.upstream_connected(started.elapsed());
+                if let Err(e) = super::tune_with(conn.tcp(), timing.tcp_keepalive) {
+                    debug!(error = %e, "cannot set socket options on a shared connection");
+                }
+                let _ = socket2::SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
+                Some(conn)
+            }
+            Err(e) => {
+                self.inner.metrics.upstream_connect_failed();
+                debug!(master = %m.addr, error = %e, "connect for the pool failed");
+                None
+            }
+        }
+    }
+}
+
+/// Whether an idle connection is still open: nothing to read yet (Redis sends nothing
+/// unasked), not the end of the stream.
+fn is_open(stream: &Stream) -> bool {
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    matches!(
+        socket2::SockRef::from(stream.tcp()).peek(&mut probe),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    )
+}
+
+/// `CONFIG GET databases`, or the default when the master does not tell.
+async fn databases(conn: &mut Conn) -> i64 {
+    match conn.call(&[b"CONFIG", b"GET", b"databases"]).await {
+        Ok(Value::Array(items)) => items
+            .get(1)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(DEFAULT_DATABASES),
+        _ => DEFAULT_DATABASES,
+    }
+}
