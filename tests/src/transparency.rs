@@ -605,6 +605,14 @@ async fn open(target: SocketAddr, timeout: Duration) -> Result<Conn> {
 /// `down-after-milliseconds` is 5 s rather than 1 s: a master busy with a reply of many MiB
 /// must not be taken for down, since these tests are about transparency, not failover.
 pub async fn start(redis_conf: &[&str]) -> Result<(SentinelGroup, SocketAddr, Proxy)> {
+    start_with(redis_conf, &[]).await
+}
+
+/// [`start`], with extra command-line flags for Ellison (`["--deny-commands", ""]`).
+pub async fn start_with(
+    redis_conf: &[&str],
+    proxy_flags: &[&str],
+) -> Result<(SentinelGroup, SocketAddr, Proxy)> {
     let group = SentinelGroup::start(GroupOptions {
         redis_conf: redis_conf.iter().map(|l| (*l).to_owned()).collect(),
         down_after_ms: 5000,
@@ -612,7 +620,7 @@ pub async fn start(redis_conf: &[&str]) -> Result<(SentinelGroup, SocketAddr, Pr
     })
     .await?;
     let master = group.wait_converged(START_TIMEOUT).await?;
-    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), &[]).await?;
+    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), proxy_flags).await?;
     proxy.wait_for_master(master, START_TIMEOUT).await?;
     Ok((group, master, proxy))
 }

@@ -1,0 +1,98 @@
+//! The differential test (issue 18): seeded random command sequences over every command family,
+//! sent to Redis directly and through Ellison (with an empty deny list, so that it should be as
+//! transparent as a TCP proxy), must give the same replies and the same closes byte for byte,
+//! outside the differences still open (`ellison_e2e::differential::KNOWN`), whose probes must
+//! still differ.
+//!
+//! A run is bounded in cases and in time: [`CASES`] cases, and no new case after [`BUDGET`]
+//! (it says how many ran); `ELLISON_DIFF_CASES=<n>` asks for `n` cases instead, all of them
+//! (for a longer search than CI's). A failure prints the case's seed;
+//! `ELLISON_DIFF_SEED=<seed>` replays that case alone.
+
+use std::time::Duration;
+
+use ellison_e2e::differential::{
+    case_seeds, known_gates, parse_seed, run_case, run_probe, ProbeOutcome, BASE_SEED, CASES_ENV,
+    KNOWN, REDIS_CONF, SEED_ENV,
+};
+use ellison_e2e::transparency;
+use tokio::time::Instant;
+
+/// Deadline of each step and each reply: a failure detector (a hang through Ellison costs one),
+/// not a performance bound.
+const STEP: Duration = Duration::from_secs(5);
+/// Cases a run draws unless `ELLISON_DIFF_CASES` says otherwise.
+const CASES: usize = 300;
+/// After this long a run draws no more cases.
+const BUDGET: Duration = Duration::from_secs(40);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_command_sequences_are_identical_through_ellison() {
+    let (_group, master, proxy) = transparency::start_with(REDIS_CONF, &["--deny-commands", ""])
+        .await
+        .unwrap();
+    let gates = known_gates();
+    let asked: Option<usize> = std::env::var(CASES_ENV).ok().map(|n| {
+        n.parse()
+            .unwrap_or_else(|_| panic!("{CASES_ENV}={n} is not a number"))
+    });
+    let seeds = match std::env::var(SEED_ENV) {
+        Ok(text) => vec![parse_seed(&text)
+            .unwrap_or_else(|| panic!("{SEED_ENV}={text} is not a seed (decimal or 0x...)"))],
+        Err(_) => case_seeds(BASE_SEED, asked.unwrap_or(CASES)),
+    };
+    let budget = if asked.is_some() { None } else { Some(BUDGET) };
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for &seed in &seeds {
+        if budget.is_some_and(|b| started.elapsed() > b) {
+            break;
+        }
+        ran += 1;
+        if let Some(failure) = run_case(master, proxy.addr(), seed, &gates, STEP)
+            .await
+            .unwrap()
+        {
+            failures.push(failure.report);
+            // A few are enough to act on; each can cost a step's deadline.
+            if failures.len() == 3 {
+                break;
+            }
+        }
+    }
+    eprintln!(
+        "differential: {ran} of {} cases in {:?}, {} failed",
+        seeds.len(),
+        started.elapsed(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {ran} cases differ through Ellison (known differences left out: {}):\n\n{}",
+        failures.len(),
+        KNOWN.iter().map(|k| k.id).collect::<Vec<_>>().join(", "),
+        failures.join("\n\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_differences_still_differ() {
+    let (_group, master, proxy) = transparency::start_with(REDIS_CONF, &["--deny-commands", ""])
+        .await
+        .unwrap();
+    let mut wrong = Vec::new();
+    for known in KNOWN {
+        match run_probe(master, proxy.addr(), known, STEP).await.unwrap() {
+            ProbeOutcome::StillDiffers => {}
+            ProbeOutcome::Identical => wrong.push(format!(
+                "{} ({}) no longer differs: delete it from KNOWN in tests/src/differential.rs",
+                known.id, known.issue
+            )),
+            ProbeOutcome::ProbeBroken(why) => {
+                wrong.push(format!("{}: the probe is wrong: {why}", known.id))
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
