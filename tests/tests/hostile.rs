@@ -223,6 +223,13 @@ fn parser_edges() -> Vec<Script> {
             .read(0, 1)
             .expect_closed(0)
             .must_contain(refused("too big bulk count string")),
+        Script::new("issue 18 item 3: a subscriber's * and 65 536 digits are refused and closed")
+            .send(0, encode_command(&["SUBSCRIBE", "c"]))
+            .read(0, 1)
+            .send(0, [&b"*"[..], &digits(64 * 1024)].concat())
+            .read(0, 1)
+            .expect_closed(0)
+            .must_contain(format!(":1\r\n{}", refused("too big mbulk count string"))),
         // With more bytes after the refused line, Redis, which has read them all, closes with
         // FIN; Ellison refuses before it has read them and closes with RST (issue 18 item 4: the
         // session closes with bytes of the client unread; known difference
