@@ -11,6 +11,8 @@
 //! - [`tls`]: a test PKI, TLS-only Redis and Sentinel configs, and the harness' TLS clients.
 //! - [`transparency`]: scripted conversations run against Redis and through
 //!   Ellison, compared byte for byte.
+//! - [`differential`]: seeded random conversations over every command family, run
+//!   the same way, and the list of differences still open.
 //! - [`web`]: [`Store`], php-fpm and nginx serving the Magento-like store page of
 //!   `tests/fixtures/php/` (phpredis), with the harness's own minimal configurations.
 //! - [`http_load`]: [`HttpLoad`], an HTTP/1.1 load generator at a fixed rate, bounded in
@@ -36,6 +38,7 @@
 //! its `--mode` (in-process and binaries alike). Tests whose expectations differ by mode ask
 //! [`multiplexed`]; README's list of multiplex-mode differences is what they allow.
 
+pub mod differential;
 pub mod error;
 pub mod group;
 pub mod http_load;

@@ -790,7 +790,7 @@ pub fn mask_integer(reply: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Masks the detail of a protocol error, whose wording Ellison does not copy from Redis.
+/// Masks the detail of a protocol error, for the replies Ellison does not write byte for byte.
 pub fn mask_protocol_error(reply: &[u8]) -> Vec<u8> {
     if reply.starts_with(b"-ERR Protocol error") {
         b"-ERR Protocol error: <detail>\r\n".to_vec()

@@ -56,6 +56,27 @@ async fn wait_http(
     }
 }
 
+/// Waits until the master has one client blocked: only a command that reached Redis keeps a
+/// session busy through a drain (an idle one closes at once).
+async fn wait_blocked(group: &SentinelGroup, master: SocketAddr) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let info = group.command(master, &["INFO", "clients"]).await.unwrap();
+        if info
+            .as_text()
+            .unwrap_or_default()
+            .contains("blocked_clients:1")
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the BLPOP never reached Redis: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn has_line(text: &str, line: &str) -> bool {
     text.lines().any(|l| l == line)
 }
@@ -102,22 +123,7 @@ async fn ready_goes_503_to_200_and_back_to_503_while_draining() {
         .await
         .unwrap();
     // Only a command that reached Redis keeps the session busy: an idle one closes at once.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let info = group.command(master, &["INFO", "clients"]).await.unwrap();
-        if info
-            .as_text()
-            .unwrap_or_default()
-            .contains("blocked_clients:1")
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the BLPOP never reached Redis: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_blocked(&group, master).await;
     let started = Instant::now();
     proxy.start_drain();
     let (_, body) = wait_http(admin, "/ready", "draining", |s, _| s == 503).await;
@@ -624,6 +630,7 @@ async fn the_binary_reloads_on_sighup_drains_on_sigterm_and_exits_on_a_second_si
         .send_bytes(&encode_command(&["BLPOP", "nothing", "0"]), "BLPOP")
         .await
         .unwrap();
+    wait_blocked(&group, group.master_addr().await.unwrap()).await;
     second.signal(Signal::SIGINT);
     wait_http(second.admin, "/ready", "draining", |s, b| {
         s == 503 && b == "draining\n"

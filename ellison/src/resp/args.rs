@@ -2,7 +2,7 @@
 //! session must see (AUTH, SELECT, HELLO, CLIENT ...).
 
 use super::inline::is_space;
-use super::scan::parse_int;
+use super::scan::string2ll;
 
 /// The arguments of a command frame already validated by [`super::scan_command`].
 #[derive(Debug, Clone)]
@@ -19,9 +19,9 @@ impl<'a> Args<'a> {
         let rest = if inline {
             frame
         } else {
-            // Skip the `*<n>\r\n` header; the scanner guaranteed it is well formed.
-            match frame.iter().position(|&b| b == b'\n') {
-                Some(nl) => &frame[nl + 1..],
+            // Skip the `*<n>` header, its CR and the byte after it, which Redis skips unread.
+            match frame.iter().position(|&b| b == b'\r') {
+                Some(cr) => frame.get(cr + 2..).unwrap_or_default(),
                 None => &[],
             }
         };
@@ -40,11 +40,12 @@ impl<'a> Iterator for Args<'a> {
             self.rest = &word[end..];
             return Some(&word[..end]);
         }
-        // `$<len>\r\n<payload>\r\n`
-        let nl = self.rest.iter().position(|&b| b == b'\n')?;
-        let len = usize::try_from(parse_int(self.rest.get(1..nl.checked_sub(1)?)?)?).ok()?;
-        let body = self.rest.get(nl + 1..nl + 1 + len)?;
-        self.rest = self.rest.get(nl + 3 + len..).unwrap_or(&[]);
+        // `$<len>\r?<payload>??`: as the scanner read it, the byte after the header's CR and the
+        // two after the payload are skipped unread (they are `\n` and `\r\n` from any client).
+        let cr = self.rest.iter().position(|&b| b == b'\r')?;
+        let len = usize::try_from(string2ll(self.rest.get(1..cr)?)?).ok()?;
+        let body = self.rest.get(cr + 2..cr + 2 + len)?;
+        self.rest = self.rest.get(cr + 4 + len..).unwrap_or_default();
         Some(body)
     }
 }
@@ -65,6 +66,13 @@ mod tests {
         let frame = b"*2\r\n$3\r\nSET\r\n$4\r\na\r\nb\r\n";
         let args: Vec<&[u8]> = Args::new(frame, false).collect();
         assert_eq!(args, vec![&b"SET"[..], b"a\r\nb"]);
+    }
+
+    #[test]
+    fn arguments_are_walked_as_redis_reads_them_whatever_follows_each_cr_and_payload() {
+        let frame = b"*2\rX$4\r\nPINGxx$1\r?axx";
+        let args: Vec<&[u8]> = Args::new(frame, false).collect();
+        assert_eq!(args, vec![&b"PING"[..], b"a"]);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use bytes::{BufMut, BytesMut};
 
+use super::ProtocolError;
+
 /// Appends `args` as a RESP array of bulk strings.
 pub fn command(out: &mut BytesMut, args: &[&[u8]]) {
     out.reserve(16 + args.iter().map(|a| a.len() + 16).sum::<usize>());
@@ -24,6 +26,27 @@ pub fn error(out: &mut BytesMut, message: &str) {
     out.put_slice(b"\r\n");
 }
 
+/// Appends the reply Redis gives a client's malformed request, byte for byte:
+/// `-ERR Protocol error: <error>`, with the offending byte of
+/// [`ProtocolError::ExpectedBulk`] written as Redis writes it (the raw byte, a line break as a
+/// space), which `Display` cannot do for a byte above ASCII.
+pub fn protocol_error(out: &mut BytesMut, error: &ProtocolError) {
+    out.put_slice(b"-ERR Protocol error: ");
+    match *error {
+        ProtocolError::ExpectedBulk { got } => {
+            out.put_slice(b"expected '$', got '");
+            out.put_u8(if got == b'\r' || got == b'\n' {
+                b' '
+            } else {
+                got
+            });
+            out.put_u8(b'\'');
+        }
+        _ => out.put_slice(error.to_string().as_bytes()),
+    }
+    out.put_slice(b"\r\n");
+}
+
 fn header(out: &mut BytesMut, ty: u8, n: usize) {
     out.put_u8(ty);
     out.put_slice(n.to_string().as_bytes());
@@ -39,6 +62,40 @@ mod tests {
         let mut out = BytesMut::new();
         command(&mut out, &[b"SELECT", b"2"]);
         assert_eq!(&out[..], b"*2\r\n$6\r\nSELECT\r\n$1\r\n2\r\n");
+    }
+
+    #[test]
+    fn protocol_errors_are_redis_replies_byte_for_byte() {
+        let reply = |e: ProtocolError| {
+            let mut out = BytesMut::new();
+            protocol_error(&mut out, &e);
+            out.to_vec()
+        };
+        assert_eq!(
+            reply(ProtocolError::BulkLength),
+            b"-ERR Protocol error: invalid bulk length\r\n"
+        );
+        assert_eq!(
+            reply(ProtocolError::ExpectedBulk { got: b':' }),
+            b"-ERR Protocol error: expected '$', got ':'\r\n"
+        );
+        assert_eq!(
+            reply(ProtocolError::ExpectedBulk { got: 0xff }),
+            b"-ERR Protocol error: expected '$', got '\xff'\r\n"
+        );
+        assert_eq!(
+            reply(ProtocolError::ExpectedBulk { got: b'\n' }),
+            b"-ERR Protocol error: expected '$', got ' '\r\n"
+        );
+        // Display agrees wherever it can: every ASCII byte.
+        for got in 0..0x80u8 {
+            let e = ProtocolError::ExpectedBulk { got };
+            assert_eq!(
+                reply(e),
+                format!("-ERR Protocol error: {e}\r\n").into_bytes(),
+                "{got}"
+            );
+        }
     }
 
     #[test]

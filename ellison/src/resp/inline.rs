@@ -9,14 +9,11 @@ pub(crate) fn is_space(b: u8) -> bool {
 }
 
 /// Splits one inline line (without its line feed) into arguments. An empty result is a blank
-/// line, which Redis skips without a reply.
+/// line, which Redis skips without a reply. The line is one that [`super::scan_command`] found:
+/// it holds no NUL, since Redis never finds the end of a line with a NUL before it.
 pub fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
-    // Redis drops the CR of a CRLF and reads the line as a C string: it ends at a NUL.
+    // Redis drops the CR of a CRLF.
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = match line.iter().position(|&b| b == 0) {
-        Some(nul) => &line[..nul],
-        None => line,
-    };
     let mut args = Vec::new();
     let mut p = 0;
     loop {
@@ -118,7 +115,7 @@ mod tests {
         check(br#"SET k 'it\'s'"#, &[b"SET", b"k", b"it's"]);
         check(b"SELECT \"2\"", &[b"SELECT", b"2"]);
         check(b"a\x0bb", &[b"a\x0bb"]);
-        check(b"GET k\0ignored", &[b"GET", b"k"]);
+        check(b"ECHO \"\" ''", &[b"ECHO", b"", b""]);
     }
 
     #[test]

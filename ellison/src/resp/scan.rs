@@ -36,14 +36,17 @@ impl ReplyFrame {
     }
 }
 
-/// Longest inline command Redis accepts (`PROTO_INLINE_MAX_SIZE`).
-const MAX_INLINE: usize = 64 * 1024;
-/// Longest header line (`*123\r\n`) worth waiting for: a longer one is garbage, not a number.
+/// How much of a request line Redis buffers without finding its end (`PROTO_INLINE_MAX_SIZE`):
+/// an inline command, or the header of an array or of one of its arguments. With more than this
+/// buffered and no end, the request is refused.
+const MAX_REQUEST_LINE: usize = 64 * 1024;
+/// Longest reply header line (`*123\r\n`) worth waiting for: a longer one is garbage, not a number.
 const MAX_HEADER_LINE: usize = 32;
 
 /// Where the scan of an incomplete frame stopped. The next scan of the same buffer (with more
 /// bytes appended) resumes there instead of walking the frame again from its start: a frame of
-/// a million small elements arriving in small reads would otherwise cost quadratic time.
+/// a million small elements arriving in small reads would otherwise cost quadratic time, and so
+/// would a 64 KiB line arriving a byte at a time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resume {
     /// Offset of the first element not walked yet; 0 when nothing is known.
@@ -52,10 +55,21 @@ pub struct Resume {
     left: u64,
     /// A command's argument count; for a reply, its outermost type once known (0: not yet).
     extra: u64,
+    /// Bytes of the request line at `pos` (at 0: the frame's first line) known not to hold its
+    /// end.
+    line: usize,
 }
 
-/// Scans one client command at the start of `buf`, enforcing Redis' own request rules: an array
-/// of bulk strings, or an inline line.
+/// Scans one client command at the start of `buf` by Redis' own request rules: an array of bulk
+/// strings, or an inline line.
+///
+/// What Redis accepts is accepted, what it refuses is refused with its words, and where it
+/// waits this returns `Ok(None)`: a header's number is read as `string2ll` reads it (`*-0` and
+/// `*01` are refused), the byte after a header's CR and the two bytes after a bulk string are
+/// skipped unread, and a NUL before a line's end hides that end, as `strchr` does. A line is
+/// refused once more than 64 KiB of it are buffered without its end; whether a longer line
+/// whose end is buffered too is refused therefore depends, as in Redis, on what had arrived
+/// when it was scanned.
 pub fn scan_command(buf: &[u8], limits: &Limits) -> Result<Option<CommandFrame>, ProtocolError> {
     scan_command_from(buf, limits, &mut Resume::default())
 }
@@ -67,65 +81,74 @@ pub fn scan_command_from(
     limits: &Limits,
     resume: &mut Resume,
 ) -> Result<Option<CommandFrame>, ProtocolError> {
-    let (mut pos, mut left, count) = if resume.pos > 0 {
-        (resume.pos, resume.left, resume.extra)
+    let (mut pos, mut left, count, mut searched) = if resume.pos > 0 {
+        (resume.pos, resume.left, resume.extra, resume.line)
     } else {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
         if first != b'*' {
-            return scan_inline(buf);
+            return scan_inline(buf, resume);
         }
-        let Some((count, body)) = header(buf, 0)? else {
+        let Some((text, body)) = request_header(
+            buf,
+            0,
+            &mut resume.line,
+            ProtocolError::MultibulkCountTooLong,
+        )?
+        else {
             return Ok(None);
         };
+        let count = match string2ll(text) {
+            Some(n) if n <= i64::from(i32::MAX) => n,
+            _ => return Err(ProtocolError::MultibulkLength),
+        };
+        if count > 0 && count as u64 > limits.max_array_len {
+            return Err(if limits.is_unauthenticated() {
+                ProtocolError::UnauthenticatedMultibulkLength
+            } else {
+                ProtocolError::MultibulkLength
+            });
+        }
         if count <= 0 {
+            *resume = Resume::default();
             return Ok(Some(CommandFrame {
                 len: body,
                 argc: 0,
                 inline: false,
             }));
         }
-        if count as u64 > limits.max_array_len {
-            return Err(ProtocolError::ArrayTooLong {
-                len: count,
-                max: limits.max_array_len,
-            });
-        }
-        (body, count as u64, count as u64)
+        (body, count as u64, count as u64, 0)
     };
     while left > 0 {
-        let incomplete = Resume {
-            pos,
-            left,
-            extra: count,
-        };
-        match buf.get(pos) {
-            None => {
-                *resume = incomplete;
-                return Ok(None);
-            }
-            Some(b'$') => {}
-            Some(&other) => return Err(ProtocolError::ExpectedBulk { got: other }),
-        }
-        let Some((len, body)) = header(buf, pos)? else {
-            *resume = incomplete;
+        let Some((text, body)) =
+            request_header(buf, pos, &mut searched, ProtocolError::BulkCountTooLong)?
+        else {
+            *resume = Resume {
+                pos,
+                left,
+                extra: count,
+                line: searched,
+            };
             return Ok(None);
         };
-        if len < 0 || len as u64 > limits.max_bulk_len {
-            return Err(ProtocolError::BulkLength {
-                len,
-                max: limits.max_bulk_len,
-            });
+        if buf[pos] != b'$' {
+            return Err(ProtocolError::ExpectedBulk { got: buf[pos] });
         }
-        pos = match skip_bulk_body(buf, body, len as usize)? {
-            Some(end) => end,
-            None => {
-                *resume = incomplete;
-                return Ok(None);
-            }
-        };
+        let end = body + bulk_len(text, limits)? + 2;
+        if buf.len() < end {
+            // The header is walked again next time, from its CR.
+            *resume = Resume {
+                pos,
+                left,
+                extra: count,
+                line: body - 2 - pos,
+            };
+            return Ok(None);
+        }
+        pos = end;
         left -= 1;
+        searched = 0;
     }
     *resume = Resume::default();
     Ok(Some(CommandFrame {
@@ -135,13 +158,18 @@ pub fn scan_command_from(
     }))
 }
 
-fn scan_inline(buf: &[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
-    let Some(nl) = buf.iter().take(MAX_INLINE + 1).position(|&b| b == b'\n') else {
-        if buf.len() > MAX_INLINE {
-            return Err(ProtocolError::InlineTooLong);
-        }
+fn scan_inline(buf: &[u8], resume: &mut Resume) -> Result<Option<CommandFrame>, ProtocolError> {
+    let Some(nl) = request_line_end(
+        buf,
+        0,
+        b'\n',
+        &mut resume.line,
+        ProtocolError::InlineTooLong,
+    )?
+    else {
         return Ok(None);
     };
+    *resume = Resume::default();
     let line = &buf[..nl];
     // Words as Redis' blank-skipping sees them; quotes are resolved by `inline::split`.
     let argc = line
@@ -153,6 +181,70 @@ fn scan_inline(buf: &[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
         argc,
         inline: true,
     }))
+}
+
+/// Finds the end of the request line at `start` as Redis finds it with `strchr`: the first
+/// `end` byte (CR for a header, LF for an inline command), unless a NUL comes first, which hides
+/// it for good. `searched` bytes from `start` are known not to hold it, and are updated. With no
+/// end found, more than [`MAX_REQUEST_LINE`] bytes from `start` are refused with `too_long`.
+fn request_line_end(
+    buf: &[u8],
+    start: usize,
+    end: u8,
+    searched: &mut usize,
+    too_long: ProtocolError,
+) -> Result<Option<usize>, ProtocolError> {
+    let from = start + *searched;
+    let window = buf.get(from..).unwrap_or_default();
+    match window.iter().position(|&b| b == end || b == 0) {
+        Some(i) if window[i] == end => {
+            *searched = from + i - start;
+            Ok(Some(from + i))
+        }
+        stop => {
+            *searched = stop.map_or(buf.len().max(from), |i| from + i) - start;
+            if buf.len().saturating_sub(start) > MAX_REQUEST_LINE {
+                Err(too_long)
+            } else {
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Reads the request header (`*<n>` or `$<n>`) at `start` once its CR and the byte after it
+/// are buffered: returns the text between the type byte and the CR, and where the next line
+/// starts. Redis skips the byte after the CR without looking at it.
+fn request_header<'a>(
+    buf: &'a [u8],
+    start: usize,
+    searched: &mut usize,
+    too_long: ProtocolError,
+) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
+    let Some(cr) = request_line_end(buf, start, b'\r', searched, too_long)? else {
+        return Ok(None);
+    };
+    if buf.len() < cr + 2 {
+        return Ok(None);
+    }
+    Ok(Some((&buf[(start + 1).min(cr)..cr], cr + 2)))
+}
+
+/// The length of a bulk header's `text`, checked as Redis checks it: an integer, not negative,
+/// within the limits (and for a client that has not authenticated, Redis' default limit first).
+fn bulk_len(text: &[u8], limits: &Limits) -> Result<usize, ProtocolError> {
+    let len = string2ll(text)
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or(ProtocolError::BulkLength)?;
+    if len > limits.max_bulk_len {
+        let redis_default = Limits::default().max_bulk_len;
+        return Err(if limits.is_unauthenticated() && len <= redis_default {
+            ProtocolError::UnauthenticatedBulkLength
+        } else {
+            ProtocolError::BulkLength
+        });
+    }
+    usize::try_from(len).map_err(|_| ProtocolError::BulkLength)
 }
 
 /// Scans one reply (RESP2 or RESP3) at the start of `buf`.
@@ -182,6 +274,7 @@ pub fn scan_reply_from(
             pos,
             left: need,
             extra: u64::from(kind.unwrap_or(0)),
+            line: 0,
         };
         macro_rules! wait_for_more {
             () => {{
@@ -220,10 +313,7 @@ pub fn scan_reply_from(
                     continue;
                 }
                 if len as u64 > limits.max_bulk_len {
-                    return Err(ProtocolError::BulkLength {
-                        len,
-                        max: limits.max_bulk_len,
-                    });
+                    return Err(ProtocolError::BulkLength);
                 }
                 pos = match skip_bulk_body(buf, body, len as usize)? {
                     Some(end) => end,
@@ -246,10 +336,7 @@ pub fn scan_reply_from(
                     continue;
                 }
                 if count as u64 > limits.max_array_len {
-                    return Err(ProtocolError::ArrayTooLong {
-                        len: count,
-                        max: limits.max_array_len,
-                    });
+                    return Err(ProtocolError::MultibulkLength);
                 }
                 let children = match ty {
                     b'%' => 2 * count as u64,
@@ -270,7 +357,8 @@ pub fn scan_reply_from(
     }))
 }
 
-/// Parses `<type><signed decimal>\r\n` at `start`; returns the number and the offset after CRLF.
+/// Parses the reply header `<type><signed decimal>\r\n` at `start`; returns the number and the
+/// offset after CRLF.
 fn header(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
     let digits_start = start + 1;
     let window = &buf[digits_start.min(buf.len())..];
@@ -308,7 +396,8 @@ fn header(buf: &[u8], start: usize) -> Result<Option<(i64, usize)>, ProtocolErro
     Ok(Some((value, digits_start + cr + 2)))
 }
 
-/// Skips `len` payload bytes and the CRLF after them; returns the offset after the CRLF.
+/// Skips the `len` payload bytes of a reply's bulk string and the CRLF after them; returns the
+/// offset after the CRLF.
 fn skip_bulk_body(buf: &[u8], body: usize, len: usize) -> Result<Option<usize>, ProtocolError> {
     let end = body + len;
     if buf.len() < end + 2 {
@@ -344,6 +433,19 @@ fn line_end(buf: &[u8], start: usize, max: usize) -> Result<Option<usize>, Proto
     }
 }
 
+/// Reads a number of a request header as Redis' `string2ll` does: `0`, or an optional `-` and
+/// digits not starting with `0`, fewer than 21 characters in all, within `i64`.
+pub(crate) fn string2ll(text: &[u8]) -> Option<i64> {
+    if text == b"0" {
+        return Some(0);
+    }
+    let digits = text.strip_prefix(b"-").unwrap_or(text);
+    if text.len() > 20 || !matches!(digits.first(), Some(b'1'..=b'9')) {
+        return None;
+    }
+    parse_int(text)
+}
+
 /// Parses a signed decimal as RESP writes it: optional `-`, then at least one digit; `None`
 /// outside `i64`.
 pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
@@ -372,6 +474,7 @@ pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resp::Args;
 
     fn limits() -> Limits {
         Limits::default()
@@ -417,34 +520,195 @@ mod tests {
         assert_eq!(cmd(b"*-1\r\n").unwrap().unwrap().len, 5);
     }
 
+    /// What each input scans to: `Ok(Some(len))` a frame of `len` bytes, `Ok(None)` wait.
+    /// Each verdict is Redis 7.0.15's (`tests/tests/hostile.rs` compares them end to end).
+    type Verdict = Result<Option<usize>, ProtocolError>;
+
+    fn check(cases: &[(&[u8], Verdict)]) {
+        for (input, expected) in cases {
+            let got = cmd(input).map(|f| f.map(|f| f.len));
+            assert_eq!(&got, expected, "{}", input.escape_ascii());
+        }
+    }
+
     #[test]
-    fn malformed_commands_are_rejected() {
+    fn malformed_commands_are_refused_with_redis_words() {
+        use ProtocolError::*;
+        check(&[
+            (b"*1\r\n:3\r\n", Err(ExpectedBulk { got: b':' })),
+            (b"*1\r\n:3", Ok(None)),
+            (b"*1\r\n\r\n", Err(ExpectedBulk { got: b'\r' })),
+            (b"*1\r\n\xffabc\r\n", Err(ExpectedBulk { got: 0xff })),
+            (b"*x\r\n", Err(MultibulkLength)),
+            (b"*\r\n", Err(MultibulkLength)),
+            (b"*+1\r\n", Err(MultibulkLength)),
+            (b"* 1\r\n", Err(MultibulkLength)),
+            (b"*1\n$4\r\nPING\r\n", Err(MultibulkLength)),
+            (b"*2147483648\r\n", Err(MultibulkLength)),
+            (b"*000000000000000000001\r\n", Err(MultibulkLength)),
+            (b"*1\r\n$-5\r\n", Err(BulkLength)),
+            (b"*1\r\n$-0\r\n", Err(BulkLength)),
+            (b"*1\r\n$04\r\nPING\r\n", Err(BulkLength)),
+            (b"*1\r\n$536870913\r\n", Err(BulkLength)),
+            (b"*2147483647\r\n", Ok(None)),
+            (b"*1\r\n$536870912\r\n", Ok(None)),
+        ]);
+    }
+
+    #[test]
+    fn issue_10_a_bulk_length_that_is_not_a_number_is_an_invalid_bulk_length() {
+        check(&[(b"*20\r\n$foo\r\n", Err(ProtocolError::BulkLength))]);
+    }
+
+    #[test]
+    fn issue_18_missing_crlf_after_a_bulk_string_is_skipped_unread_as_redis_does() {
+        let buf = b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n";
+        check(&[(buf, Ok(Some(14))), (&buf[14..], Ok(Some(14)))]);
+        let args: Vec<&[u8]> = Args::new(&buf[..14], false).collect();
+        assert_eq!(args, [b"PING"]);
+        // The byte after a header's CR is skipped unread too.
+        check(&[
+            (b"*1\rX$4\r\nPING\r\n", Ok(Some(14))),
+            (b"*1\r\n$4\rXPING\r\n", Ok(Some(14))),
+            (b"*1\r", Ok(None)),
+        ]);
+    }
+
+    #[test]
+    fn issue_18_minus_zero_multibulk_count_is_invalid() {
+        check(&[(b"*-0\r\nPING\r\n", Err(ProtocolError::MultibulkLength))]);
+        // Other negative counts are skipped like `*0`.
+        check(&[(b"*-1\r\n", Ok(Some(5))), (b"*-2\r\n", Ok(Some(5)))]);
+    }
+
+    #[test]
+    fn issue_18_multibulk_count_with_a_leading_zero_is_invalid() {
+        check(&[(
+            b"*01\r\n$4\r\nPING\r\n",
+            Err(ProtocolError::MultibulkLength),
+        )]);
+    }
+
+    #[test]
+    fn issue_18_a_header_without_its_cr_waits_for_64_kib_then_is_too_big() {
+        let mut star = b"*".to_vec();
+        star.extend(b"1".repeat(40));
+        check(&[(&star, Ok(None))]);
+        // Once its CR is there, 41 characters are not a number.
+        star.extend(b"\r\n");
+        check(&[(&star, Err(ProtocolError::MultibulkLength))]);
+        // 64 KiB from the `*` are waited on; one byte more is refused.
+        let mut star = b"*".to_vec();
+        star.extend(b"1".repeat(64 * 1024 - 1));
+        check(&[(&star, Ok(None))]);
+        star.push(b'1');
+        check(&[(&star, Err(ProtocolError::MultibulkCountTooLong))]);
+        // The same for an argument's header, counted from its `$`.
+        let mut dollar = b"*1\r\n$".to_vec();
+        dollar.extend(b"1".repeat(64 * 1024 - 1));
+        check(&[(&dollar, Ok(None))]);
+        dollar.push(b'1');
+        check(&[(&dollar, Err(ProtocolError::BulkCountTooLong))]);
+        // A CR already buffered is a line waiting for the byte after it, however long.
+        let mut long = b"*".to_vec();
+        long.extend(b"1".repeat(70_000));
+        long.push(b'\r');
+        check(&[(&long, Ok(None))]);
+        long.push(b'\n');
+        check(&[(&long, Err(ProtocolError::MultibulkLength))]);
+    }
+
+    #[test]
+    fn issue_18_seventy_thousand_digits_are_a_too_big_mbulk_count_string() {
+        let mut star = b"*".to_vec();
+        star.extend(b"1".repeat(70_000));
+        check(&[(&star, Err(ProtocolError::MultibulkCountTooLong))]);
+    }
+
+    #[test]
+    fn issue_18_a_nul_before_the_end_of_a_line_hides_that_end_as_in_redis() {
+        let inline = b"ECHO a\x00b\r\nPING\r\n";
+        check(&[(inline, Ok(None)), (b"\x00\r\n", Ok(None))]);
+        check(&[(b"*1\x00\r\n$4\r\nPING\r\n", Ok(None))]);
+        check(&[(b"*1\r\n$4\x00\r\nPING\r\n", Ok(None))]);
+        // ...until more than 64 KiB are buffered.
+        let stuck = [&inline[..], &vec![b'x'; 64 * 1024]].concat();
+        check(&[(&stuck, Err(ProtocolError::InlineTooLong))]);
+    }
+
+    #[test]
+    fn issue_18_an_inline_command_over_64_kib_whose_end_is_buffered_is_accepted() {
+        let mut line = b"ECHO ".to_vec();
+        line.extend(b"a".repeat(64 * 1024));
+        check(&[(&line, Err(ProtocolError::InlineTooLong))]);
+        line.extend(b"\r\n");
+        check(&[(&line, Ok(Some(line.len())))]);
+        assert_eq!(cmd(&line).unwrap().unwrap().argc, 2);
+        // 64 KiB without an end wait.
+        check(&[(&line[..64 * 1024], Ok(None))]);
+    }
+
+    #[test]
+    fn unauthenticated_limits_are_refused_with_redis_words_for_them() {
+        let unauth = |buf: &[u8]| scan_command(buf, &Limits::UNAUTHENTICATED);
         assert_eq!(
-            cmd(b"*1\r\n:3\r\n"),
-            Err(ProtocolError::ExpectedBulk { got: b':' })
+            unauth(b"*11\r\n"),
+            Err(ProtocolError::UnauthenticatedMultibulkLength)
         );
-        assert_eq!(cmd(b"*x\r\n"), Err(ProtocolError::BadLength));
+        assert_eq!(unauth(b"*10\r\n"), Ok(None));
         assert_eq!(
-            cmd(b"*1\r\n$-5\r\n"),
-            Err(ProtocolError::BulkLength {
-                len: -5,
-                max: limits().max_bulk_len
-            })
+            unauth(b"*2147483648\r\n"),
+            Err(ProtocolError::MultibulkLength)
         );
-        assert_eq!(cmd(b"*1\r\n$3\r\nGETxx"), Err(ProtocolError::MissingCrlf));
-        assert_eq!(cmd(b"*1\n"), Err(ProtocolError::MissingCrlf));
-        assert!(matches!(
-            cmd(b"*1\r\n$1073741824\r\n"),
-            Err(ProtocolError::BulkLength { .. })
-        ));
-        assert!(matches!(
-            cmd(b"*3000000000\r\n"),
-            Err(ProtocolError::ArrayTooLong { .. })
-        ));
         assert_eq!(
-            cmd(b"*11111111111111111111111111111111111"),
-            Err(ProtocolError::BadLength)
+            unauth(b"*1\r\n$16385\r\n"),
+            Err(ProtocolError::UnauthenticatedBulkLength)
         );
+        assert_eq!(unauth(b"*1\r\n$16384\r\n"), Ok(None));
+        assert_eq!(
+            unauth(b"*1\r\n$536870913\r\n"),
+            Err(ProtocolError::BulkLength)
+        );
+    }
+
+    #[test]
+    fn a_long_line_arriving_a_byte_at_a_time_is_searched_once() {
+        let mut line = b"ECHO ".to_vec();
+        line.extend(b"a".repeat(60_000));
+        line.extend(b"\r\n");
+        let limits = limits();
+        let mut resume = Resume::default();
+        for end in 1..line.len() {
+            assert_eq!(
+                scan_command_from(&line[..end], &limits, &mut resume),
+                Ok(None)
+            );
+            assert_eq!(resume.line, end, "searched after {end} bytes");
+        }
+        let frame = scan_command_from(&line, &limits, &mut resume);
+        assert_eq!(frame.unwrap().unwrap().len, line.len());
+        assert_eq!(resume, Resume::default());
+    }
+
+    #[test]
+    fn request_numbers_are_read_as_string2ll_reads_them() {
+        for (text, n) in [
+            (&b"0"[..], Some(0)),
+            (b"7", Some(7)),
+            (b"-7", Some(-7)),
+            (b"9223372036854775807", Some(i64::MAX)),
+            (b"-9223372036854775808", Some(i64::MIN)),
+            (b"9223372036854775808", None),
+            (b"-0", None),
+            (b"01", None),
+            (b"+1", None),
+            (b"", None),
+            (b"-", None),
+            (b"1 ", None),
+            (b"00000000000000000001", None),
+        ] {
+            assert_eq!(string2ll(text), n, "{}", text.escape_ascii());
+        }
     }
 
     #[test]

@@ -103,7 +103,7 @@ impl Session {
                 self.remove_cmd_bytes(frame.len);
                 self.cmds.truncate(self.ready);
                 self.cmd_resume = crate::resp::Resume::default();
-                self.push_local("+OK\r\n".into(), true);
+                self.push_local(Bytes::from_static(b"+OK\r\n"), true);
                 break;
             }
             let was_queuing = self.queuing;
@@ -250,7 +250,9 @@ impl Session {
         }
         self.cmds.truncate(self.ready);
         self.cmd_resume = crate::resp::Resume::default();
-        self.push_local(format!("-ERR Protocol error: {error}\r\n"), true);
+        let mut reply = BytesMut::new();
+        encode::protocol_error(&mut reply, &error);
+        self.push_local(reply.freeze(), true);
         self.emit_locals();
     }
 
@@ -384,9 +386,8 @@ impl Session {
         self.cmds.unsplit(tail);
     }
 
-    fn push_local(&mut self, reply: String, close: bool) {
-        self.pending
-            .push_back(Pending::local(Bytes::from(reply), close));
+    fn push_local(&mut self, reply: impl Into<Bytes>, close: bool) {
+        self.pending.push_back(Pending::local(reply.into(), close));
         if close {
             // Nothing after this is taken as a command.
             self.input_closed = true;
