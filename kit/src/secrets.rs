@@ -34,7 +34,7 @@ pub fn keys(store: &Store) -> Vec<Key> {
             generated: true,
         })
         .collect();
-    if matches!(store.media, Media::S3 { .. }) {
+    if matches!(store.media, Media::S3(_)) {
         k.extend(S3_SECRET_KEYS.iter().map(|(name, about)| Key {
             name,
             about,

@@ -279,8 +279,11 @@ pub struct S3 {
     pub bucket: String,
     /// Region.
     pub region: String,
-    /// Endpoint URL, for S3-compatible services other than AWS.
+    /// Endpoint URL (`https://host[:port]`), for S3-compatible services other than AWS.
     pub endpoint: Option<String>,
+    /// Path-style URLs (`endpoint/bucket/key`) instead of virtual-hosted ones
+    /// (`bucket.endpoint/key`); default: true with an endpoint, false on AWS.
+    pub path_style: Option<bool>,
 }
 
 /// Where the store's passwords come from.

@@ -145,15 +145,136 @@ pub enum Media {
         /// Size.
         size: String,
     },
-    /// S3-compatible remote storage.
-    S3 {
-        /// Bucket.
-        bucket: String,
-        /// Region.
-        region: String,
-        /// Endpoint for non-AWS services.
-        endpoint: Option<String>,
-    },
+    /// S3-compatible remote storage (Magento's `remote_storage`, driver `aws-s3`).
+    S3(S3),
+}
+
+/// S3-compatible remote storage for media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3 {
+    /// Bucket name (S3's rules: 3 to 63 lowercase letters, digits, '.' and '-').
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// The endpoint of a service other than AWS.
+    pub endpoint: Option<Endpoint>,
+    /// Path-style URLs (`endpoint/bucket/key`).
+    pub path_style: bool,
+}
+
+/// An S3 endpoint, parsed from `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https` or `http`.
+    pub https: bool,
+    /// Host name or IPv4 address.
+    pub host: String,
+    /// Port (the scheme's default when the URL has none).
+    pub port: u16,
+    /// Whether the URL named the port.
+    pub explicit_port: bool,
+}
+
+impl Endpoint {
+    /// `scheme://host[:port]`, as given.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority()
+        )
+    }
+
+    /// `host[:port]`, the port only when the URL named it (the HTTP `Host` header).
+    pub fn authority(&self) -> String {
+        if self.explicit_port {
+            format!("{}:{}", self.host, self.port)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+impl S3 {
+    /// The port media requests to the bucket go to.
+    pub fn port(&self) -> u16 {
+        self.endpoint.as_ref().map_or(443, |e| e.port)
+    }
+
+    /// The base URL of the bucket's objects (an object's key is appended after a `/`) and the
+    /// HTTP `Host` of that URL: path-style `endpoint/bucket` or virtual-hosted
+    /// `bucket.endpoint`; AWS's regional endpoint without one.
+    pub fn object_base(&self) -> (String, String) {
+        let aws = Endpoint {
+            https: true,
+            host: format!("s3.{}.amazonaws.com", self.region),
+            port: 443,
+            explicit_port: false,
+        };
+        let e = self.endpoint.as_ref().unwrap_or(&aws);
+        let scheme = if e.https { "https" } else { "http" };
+        if self.path_style {
+            (format!("{}/{}", e.url(), self.bucket), e.authority())
+        } else {
+            let host = format!("{}.{}", self.bucket, e.authority());
+            (format!("{scheme}://{host}"), host)
+        }
+    }
+}
+
+/// Parses `http(s)://host[:port]` (an optional trailing `/`); `None` for anything else.
+pub fn parse_endpoint(url: &str) -> Option<Endpoint> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        (false, url.strip_prefix("http://")?)
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if !is_host(host) {
+        return None;
+    }
+    let (port, explicit_port) = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()) => (n, true),
+            _ => return None,
+        },
+        None => (if https { 443 } else { 80 }, false),
+    };
+    Some(Endpoint {
+        https,
+        host: host.to_owned(),
+        port,
+        explicit_port,
+    })
+}
+
+/// A host name or IPv4 address: dot-separated labels of letters, digits and '-'.
+fn is_host(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, '.' and '-', starting and
+/// ending with a letter or digit.
+fn is_bucket(text: &str) -> bool {
+    (3..=63).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !text.contains("..")
 }
 
 /// A StorageClass rendered for the media volume.
@@ -504,28 +625,58 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                     );
                 }
             }
-            if s3.bucket.is_empty() {
-                v.err("spec.media.s3.bucket", "is empty; give the bucket name");
-            }
-            if s3.region.is_empty() {
+            if !is_bucket(&s3.bucket) {
                 v.err(
-                    "spec.media.s3.region",
-                    "is empty; give the region (us-east-1)",
+                    "spec.media.s3.bucket",
+                    format!(
+                        "'{}' is not a bucket name; use 3 to 63 lowercase letters, digits, '.' \
+                         and '-' (S3's rules)",
+                        s3.bucket
+                    ),
                 );
             }
-            if let Some(ep) = &s3.endpoint {
-                if !(ep.starts_with("https://") || ep.starts_with("http://")) {
+            if s3.region.is_empty()
+                || s3.region.len() > 63
+                || !s3
+                    .region
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                v.err(
+                    "spec.media.s3.region",
+                    format!(
+                        "'{}' is not a region; use lowercase letters, digits and '-' (us-east-1)",
+                        s3.region
+                    ),
+                );
+            }
+            let endpoint = s3.endpoint.as_ref().and_then(|ep| {
+                let parsed = parse_endpoint(ep);
+                if parsed.is_none() {
                     v.err(
                         "spec.media.s3.endpoint",
-                        format!("'{ep}' is not a URL; use https://host[:port]"),
+                        format!(
+                            "'{ep}' is not an endpoint URL; use https://host[:port] (no path, \
+                             port 1 to 65535)"
+                        ),
                     );
                 }
+                parsed
+            });
+            let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
+            if !path_style && s3.bucket.contains('.') {
+                v.err(
+                    "spec.media.s3.pathStyle",
+                    "false does not work with a bucket name that has a '.' (the TLS \
+                     certificate of bucket.host does not cover it); set it to true",
+                );
             }
-            Media::S3 {
+            Media::S3(S3 {
                 bucket: s3.bucket,
                 region: s3.region,
-                endpoint: s3.endpoint,
-            }
+                endpoint,
+                path_style,
+            })
         }
         None => {
             let access_mode = md.access_mode.unwrap_or_else(|| "ReadWriteMany".to_owned());

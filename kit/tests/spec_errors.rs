@@ -190,6 +190,38 @@ fn value_errors_name_the_field_and_what_is_allowed() {
     for (from, to, path, words) in cases {
         check(from, to, path, words);
     }
+    // S3 values end up in env.php, nginx.conf and the setup script: only well-formed ones.
+    let s3 = "    storageClass: cephfs\n    # ReadWriteMany, or ReadWriteOnce (then web.replicas must be 1).\n    accessMode: ReadWriteMany\n    size: 50Gi\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "bucket: Media_Files\n      region: eu-west-1",
+            "spec.media.s3.bucket",
+            "not a bucket name",
+        ),
+        (
+            "bucket: media\n      region: \"eu west\"",
+            "spec.media.s3.region",
+            "not a region",
+        ),
+        (
+            "bucket: media\n      region: eu-west-1\n      endpoint: https://s3.example.com/path",
+            "spec.media.s3.endpoint",
+            "no path",
+        ),
+        (
+            "bucket: media\n      region: eu-west-1\n      endpoint: https://s3.example.com:70000",
+            "spec.media.s3.endpoint",
+            "port 1 to 65535",
+        ),
+        (
+            "bucket: media.example.com\n      region: eu-west-1\n      pathStyle: false",
+            "spec.media.s3.pathStyle",
+            "set it to true",
+        ),
+    ];
+    for (body, path, words) in cases {
+        check(s3, &format!("    s3:\n      {body}\n"), path, words);
+    }
 }
 
 #[test]

@@ -226,6 +226,7 @@ fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
         access_log: None,
         error_log: None,
         user: None,
+        remote_media: None,
     });
     check(&maps, "shop-nginx-config", "nginx.conf", &conf);
     let fpm = php::render_fpm(&php::FpmSettings {

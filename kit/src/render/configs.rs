@@ -26,7 +26,7 @@ use crate::conf::{ellison, galera, nginx, php, redis, sentinel};
 use crate::render::redis::Group;
 use crate::render::web::ROOT;
 use crate::spec::Placement;
-use crate::validate::Store;
+use crate::validate::{Media, Store, S3};
 
 /// Port php-fpm listens on, inside the web pod.
 pub const FPM_PORT: u16 = 9000;
@@ -343,8 +343,23 @@ pub fn nginx_settings(store: &Store) -> nginx::Settings {
         access_log: None,
         error_log: None,
         user: None,
+        remote_media: match &store.media {
+            Media::S3(s3) => {
+                let (base_url, host) = s3.object_base();
+                Some(nginx::RemoteMedia {
+                    base_url,
+                    host,
+                    resolver_file: NGINX_RESOLVER_FILE.into(),
+                })
+            }
+            Media::Volume { .. } => None,
+        },
     }
 }
+
+/// Where the web pod's nginx finds its `resolver` directive with S3 media, written when the
+/// container starts ([`nginx::resolver_command`]).
+pub const NGINX_RESOLVER_FILE: &str = "/tmp/resolver.conf";
 
 /// `nginx.conf`.
 pub fn nginx_conf(store: &Store) -> String {
@@ -519,6 +534,9 @@ return [
         out.push_str(&format!("        '{t}' => 1,\n"));
     }
     out.push_str("    ],\n");
+    if let Media::S3(s3) = &store.media {
+        out.push_str(&remote_storage(s3));
+    }
     if store.rabbitmq.is_some() {
         out.push_str(&format!(
             "    'queue' => [\n        'consumers_wait_for_messages' => 0,\n        'amqp' => [\n            \
@@ -542,6 +560,31 @@ return [
     out
 }
 
+/// env.php's `remote_storage` block: Magento's `aws-s3` driver (its options go to the AWS
+/// SDK's `S3Client`: `endpoint`, `use_path_style_endpoint`); the keys from the environment,
+/// and when they are empty Magento leaves the SDK its own credential chain (a pod identity).
+fn remote_storage(s3: &S3) -> String {
+    let mut out = format!(
+        "    'remote_storage' => [\n        'driver' => 'aws-s3',\n        'prefix' => '',\n        \
+         'config' => [\n            'bucket' => {bucket},\n            'region' => {region},\n",
+        bucket = php_str(&s3.bucket),
+        region = php_str(&s3.region),
+    );
+    if let Some(e) = &s3.endpoint {
+        out.push_str(&format!(
+            "            'endpoint' => {},\n",
+            php_str(&e.url())
+        ));
+    }
+    out.push_str(&format!(
+        "            'use_path_style_endpoint' => {},\n            'credentials' => [\n                \
+         'key' => getenv('S3_ACCESS_KEY') ?: '',\n                \
+         'secret' => getenv('S3_SECRET_KEY') ?: '',\n            ],\n        ],\n    ],\n",
+        s3.path_style
+    ));
+    out
+}
+
 /// A cache id prefix from the store name: up to 8 characters, as Magento generates.
 fn short_prefix(name: &str) -> String {
     name.chars()
@@ -554,7 +597,18 @@ fn short_prefix(name: &str) -> String {
 /// imports `app/etc/config.php`. `app/etc` is a writable copy of the image's (the installer
 /// rewrites `env.php`); the rendered `env.php` is copied in first and again at the end, so
 /// the web pods and the database agree on it.
-pub fn magento_setup_script(_store: &Store) -> String {
+pub fn magento_setup_script(store: &Store) -> String {
+    let remote_storage = match &store.media {
+        // Magento's installer checks the bucket with these (it has no endpoint option, so a
+        // store on another S3 service gets its remote storage from env.php alone).
+        Media::S3(s3) if s3.endpoint.is_none() => format!(
+            " \\\n    --remote-storage-driver=aws-s3 --remote-storage-bucket={} \\\n    \
+             --remote-storage-region={} --remote-storage-key=\"$S3_ACCESS_KEY\" \\\n    \
+             --remote-storage-secret=\"$S3_SECRET_KEY\"",
+            s3.bucket, s3.region
+        ),
+        _ => String::new(),
+    };
     format!(
         r#"#!/bin/sh
 # Installs Magento into an empty database, or upgrades it; then imports app/etc/config.php.
@@ -571,7 +625,7 @@ if [ "$tables" = 0 ]; then
     --admin-user=admin --admin-email="$ADMIN_EMAIL" \
     --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
     --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
-    "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"
+    "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"{remote_storage}
   cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
 else
   magento setup:db:status || magento setup:upgrade --keep-generated --no-interaction

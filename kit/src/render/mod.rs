@@ -284,8 +284,16 @@ fn notes(ctx: &Ctx<'_>) -> String {
         target = ctx.target.as_str(),
         secret = s.secret_name,
     );
-    if matches!(s.media, validate::Media::S3 { .. }) {
-        n.push_str("   Put the S3 credentials in its s3-access-key and s3-secret-key.\n");
+    if let validate::Media::S3(s3) = &s.media {
+        n.push_str(&format!(
+            "   Put the S3 credentials in its s3-access-key and s3-secret-key (both empty: the \
+             AWS SDK's own chain, such as a pod identity). Media lives in the bucket {bucket} \
+             under media/ (Magento's remote storage); nginx fetches it from there, so let \
+             anyone read that prefix or every image goes through PHP (get.php); each web pod \
+             keeps at most {cache} of what it copied.\n",
+            bucket = s3.bucket,
+            cache = web::MEDIA_CACHE_SIZE,
+        ));
     }
     if let (Target::Openshift, Some(b)) = (ctx.target, &s.magento.build) {
         n.push_str(&format!(
@@ -653,6 +661,18 @@ pub fn empty_dir(name: &str, memory: bool) -> Volume {
         empty_dir: Some(EmptyDirVolumeSource {
             medium: memory.then(|| "Memory".to_owned()),
             size_limit: Some(Quantity(if memory { "16Mi" } else { "1Gi" }.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An emptyDir volume on the node's disk of at most `size`.
+pub fn empty_dir_of(name: &str, size: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity(size.into())),
         }),
         ..Default::default()
     }

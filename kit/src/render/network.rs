@@ -71,6 +71,17 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     e
 }
 
+/// The ports Magento's pods reach outside the cluster on: HTTPS, and the S3 endpoint's.
+pub fn external_ports(ctx: &Ctx<'_>) -> Vec<i32> {
+    let mut p = vec![443];
+    if let crate::validate::Media::S3(s3) = &ctx.store.media {
+        p.push(i32::from(s3.port()));
+    }
+    p.sort_unstable();
+    p.dedup();
+    p
+}
+
 fn components(ctx: &Ctx<'_>) -> Vec<Component> {
     let mut v: Vec<Component> = edges(ctx)
         .into_iter()
@@ -180,7 +191,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     .collect(),
             ),
         });
-        // Magento calls payment, shipping and S3 APIs over HTTPS.
+        // Magento calls payment, shipping and S3 APIs over HTTPS (and S3 on its port).
         if matches!(c, Component::Web | Component::Setup | Component::Cron) {
             egress.push(NetworkPolicyEgressRule {
                 to: Some(vec![NetworkPolicyPeer {
@@ -190,7 +201,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     }),
                     ..Default::default()
                 }]),
-                ports: tcp(&[443]),
+                ports: tcp(&external_ports(ctx)),
             });
         }
         out.push(Object::NetworkPolicy(NetworkPolicy {

@@ -81,17 +81,8 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
     if s.ellison.placement == Placement::Standalone {
         v.push(ctx.secret_env("REDIS_PASSWORD", "redis-password"));
     }
-    if let Media::S3 {
-        bucket,
-        region,
-        endpoint,
-    } = &s.media
-    {
-        v.push(env("S3_BUCKET", bucket));
-        v.push(env("S3_REGION", region));
-        if let Some(e) = endpoint {
-            v.push(env("S3_ENDPOINT", e));
-        }
+    if matches!(s.media, Media::S3(_)) {
+        // env.php's remote_storage reads them; empty: the SDK's own chain (a pod identity).
         v.push(ctx.secret_env("S3_ACCESS_KEY", "s3-access-key"));
         v.push(ctx.secret_env("S3_SECRET_KEY", "s3-secret-key"));
     }
@@ -103,24 +94,30 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
     v
 }
 
+/// How much of the bucket a pod keeps in its local `pub/media` with S3 media: the files
+/// `get.php` copied from the bucket for nginx to serve (Magento's remote storage writes
+/// them there), images resized on this pod included.
+pub const MEDIA_CACHE_SIZE: &str = "2Gi";
+
 /// The volumes a Magento container mounts: env.php, PHP settings, writable `var/` and `/tmp`,
-/// and the media volume.
+/// and `pub/media`: the media volume, or with S3 a bounded local copy of what this pod served.
 pub fn magento_volumes(ctx: &Ctx<'_>) -> Vec<Volume> {
     let mut v = vec![
         config_volume("magento-config", ctx.name("magento-config"), 0o444),
         empty_dir("var", false),
         empty_dir("tmp", false),
     ];
-    if matches!(ctx.store.media, Media::Volume { .. }) {
-        v.push(Volume {
+    v.push(match ctx.store.media {
+        Media::Volume { .. } => Volume {
             name: "media".into(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
                 claim_name: ctx.name("media"),
                 ..Default::default()
             }),
             ..Default::default()
-        });
-    }
+        },
+        Media::S3(_) => super::empty_dir_of("media", MEDIA_CACHE_SIZE),
+    });
     v
 }
 
@@ -133,16 +130,14 @@ pub fn env_php_mount() -> VolumeMount {
     )
 }
 
-fn magento_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
+fn magento_mounts() -> Vec<VolumeMount> {
     let mut m = vec![
         env_php_mount(),
         mount("magento-config", configs::MAGENTO_CONFIG_DIR, true),
         mount("var", &format!("{ROOT}/var"), false),
         mount("tmp", "/tmp", false),
     ];
-    if matches!(ctx.store.media, Media::Volume { .. }) {
-        m.push(mount("media", &format!("{ROOT}/pub/media"), false));
-    }
+    m.push(mount("media", &format!("{ROOT}/pub/media"), false));
     m
 }
 
@@ -150,7 +145,7 @@ fn magento_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
 pub fn magento_container(ctx: &Ctx<'_>, name: &str) -> Container {
     let mut c = container(name, &ctx.store.magento.image, true);
     c.env = Some(magento_env(ctx));
-    c.volume_mounts = Some(magento_mounts(ctx));
+    c.volume_mounts = Some(magento_mounts());
     c.resources = Some(resources(&ctx.store.magento.resources));
     c
 }
@@ -202,20 +197,24 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let status = i32::from(configs::NGINX_STATUS_PORT);
     let mut nginx = container("nginx", &s.web.nginx_image, true);
     // The file says `daemon off;`; the image's default command would say it again.
-    nginx.command = Some(vec![
-        "nginx".into(),
-        "-c".into(),
-        "/etc/nginx/nginx.conf".into(),
-    ]);
+    nginx.command = Some(match &configs::nginx_settings(s).remote_media {
+        Some(r) => vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "{} && exec nginx -c /etc/nginx/nginx.conf",
+                crate::conf::nginx::resolver_command(&r.resolver_file)
+            ),
+        ],
+        None => vec!["nginx".into(), "-c".into(), "/etc/nginx/nginx.conf".into()],
+    });
     nginx.ports = ports(&[("http", 8080), ("status", status)]);
     let mut nginx_mounts = vec![
         mount_file("nginx-config", "/etc/nginx/nginx.conf", "nginx.conf"),
         mount("pub", &format!("{ROOT}/pub"), true),
         mount("nginx-tmp", "/tmp", false),
     ];
-    if matches!(s.media, Media::Volume { .. }) {
-        nginx_mounts.push(mount("media", &format!("{ROOT}/pub/media"), true));
-    }
+    nginx_mounts.push(mount("media", &format!("{ROOT}/pub/media"), true));
     nginx.volume_mounts = Some(nginx_mounts);
     nginx.resources = Some(resources_of("250m", "128Mi"));
     nginx.security_context = Some(k8s_openapi::api::core::v1::SecurityContext {

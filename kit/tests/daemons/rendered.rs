@@ -487,3 +487,67 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
     .await;
     assert_eq!(first, ports[1], "{}", log_tail(&s1_log, 30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_env_php_of_an_s3_store_gives_magento_its_remote_storage() {
+    let store = validate::load(
+        &kit::spec::EXAMPLE
+            .replacen("    storageClass: cephfs\n", "", 1)
+            .replacen("    accessMode: ReadWriteMany\n", "", 1)
+            .replacen("    size: 50Gi\n", "", 1)
+            .replacen(
+                "    # s3:\n",
+                "    s3:\n      bucket: shop-media\n      region: eu-west-1\n      \
+                 endpoint: https://s3.example.com:8443\n",
+                1,
+            ),
+    )
+    .expect("the S3 store is valid");
+    let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+    let env_php = bundle
+        .all_objects()
+        .find_map(|o| match o {
+            Object::ConfigMap(c) if o.name() == "shop-magento-config" => {
+                c.data.as_ref()?.get("env.php").cloned()
+            }
+            _ => None,
+        })
+        .expect("env.php");
+    let dir = tempdir("kit-env-php-s3-");
+    let file = dir.path().join("env.php");
+    write(&file, &env_php);
+    let file = file.to_string_lossy().into_owned();
+    let dump = |env: &'static [(&'static str, &'static str)]| {
+        let file = file.clone();
+        async move {
+            run(
+                "php",
+                &[
+                    "-r",
+                    "$c = require $argv[1]; echo json_encode($c['remote_storage']);",
+                    &file,
+                ],
+                env,
+                CHECK,
+            )
+            .await
+        }
+    };
+    let out = dump(&[
+        ("S3_ACCESS_KEY", "AKIA-test"),
+        ("S3_SECRET_KEY", "s3-Secret-3"),
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout,
+        r#"{"driver":"aws-s3","prefix":"","config":{"bucket":"shop-media","region":"eu-west-1","endpoint":"https:\/\/s3.example.com:8443","use_path_style_endpoint":true,"credentials":{"key":"AKIA-test","secret":"s3-Secret-3"}}}"#
+    );
+    // No keys in the Secret: empty credentials, which Magento drops for the SDK's own chain.
+    let out = dump(&[]).await;
+    assert!(
+        out.stdout
+            .contains(r#""credentials":{"key":"","secret":""}"#),
+        "{out}"
+    );
+}

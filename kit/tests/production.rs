@@ -1,0 +1,184 @@
+//! What a Magento operator needs to run the store in production, not only apply it (issue 12),
+//! as rendered-output checks; `daemons.rs` runs the same files in the real daemons where this
+//! machine has them. Each test is named after what broke.
+
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+use kit::render::Object;
+use kit::{validate, Store, Target};
+
+/// The example with `media.s3` (bucket `shop-media`) instead of the volume; `extra` is added
+/// under `s3:` (an endpoint, `pathStyle`).
+fn s3_store(extra: &str) -> Store {
+    let text = kit::spec::EXAMPLE
+        .replacen("    storageClass: cephfs\n", "", 1)
+        .replacen("    accessMode: ReadWriteMany\n", "", 1)
+        .replacen("    size: 50Gi\n", "", 1)
+        .replacen(
+            "    # s3:\n",
+            &format!("    s3:\n      bucket: shop-media\n      region: eu-west-1\n{extra}"),
+            1,
+        );
+    validate::load(&text).expect("the S3 store is valid")
+}
+
+fn example() -> Store {
+    validate::load(kit::spec::EXAMPLE).expect("the example is valid")
+}
+
+fn bundle(store: &Store, target: Target) -> kit::render::Bundle {
+    kit::render(store, target).expect("renders")
+}
+
+/// The text of `key` in ConfigMap `name`.
+fn config(bundle: &kit::render::Bundle, name: &str, key: &str) -> String {
+    bundle
+        .all_objects()
+        .find_map(|o| match o {
+            Object::ConfigMap(c) if o.name() == name => c.data.as_ref()?.get(key).cloned(),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no {key} in ConfigMap {name}"))
+}
+
+/// The pod spec of workload `name`.
+fn pod<'a>(bundle: &'a kit::render::Bundle, name: &str) -> &'a PodSpec {
+    bundle
+        .all_objects()
+        .find_map(|o| {
+            if o.name() != name {
+                return None;
+            }
+            match o {
+                Object::Deployment(d) => d.spec.as_ref()?.template.spec.as_ref(),
+                Object::StatefulSet(s) => s.spec.as_ref()?.template.spec.as_ref(),
+                Object::Job(j) => j.spec.as_ref()?.template.spec.as_ref(),
+                Object::CronJob(c) => c
+                    .spec
+                    .as_ref()?
+                    .job_template
+                    .spec
+                    .as_ref()?
+                    .template
+                    .spec
+                    .as_ref(),
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| panic!("no workload {name}"))
+}
+
+fn container<'a>(pod: &'a PodSpec, name: &str) -> &'a Container {
+    pod.containers
+        .iter()
+        .chain(pod.init_containers.iter().flatten())
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
+}
+
+/// The TCP ports the NetworkPolicy of `component` lets it reach outside the cluster.
+fn external_egress(bundle: &kit::render::Bundle, component: &str) -> Vec<i32> {
+    let name = format!("shop-allow-{component}");
+    bundle
+        .all_objects()
+        .filter_map(|o| match o {
+            Object::NetworkPolicy(p) if o.name() == name => p.spec.clone(),
+            _ => None,
+        })
+        .flat_map(|s| s.egress.unwrap_or_default())
+        .filter(|r| {
+            r.to.iter()
+                .flatten()
+                .any(|p| p.ip_block.as_ref().is_some_and(|b| b.cidr == "0.0.0.0/0"))
+        })
+        .flat_map(|r| r.ports.unwrap_or_default())
+        .filter_map(|p| match p.port {
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => Some(n),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn s3_media_configures_magentos_remote_storage_and_the_installer() {
+    // AWS: env.php's remote_storage, and the installer checks the bucket with its options.
+    let aws = bundle(&s3_store(""), Target::Kubernetes);
+    let env_php = config(&aws, "shop-magento-config", "env.php");
+    for line in [
+        "    'remote_storage' => [",
+        "        'driver' => 'aws-s3',",
+        "            'bucket' => 'shop-media',",
+        "            'region' => 'eu-west-1',",
+        "            'use_path_style_endpoint' => false,",
+        "                'key' => getenv('S3_ACCESS_KEY') ?: '',",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    let setup = config(&aws, "shop-setup", "setup.sh");
+    assert!(
+        setup.contains("--remote-storage-driver=aws-s3 --remote-storage-bucket=shop-media")
+            && setup.contains("--remote-storage-region=eu-west-1"),
+        "{setup}"
+    );
+    // nginx fetches media from the bucket (its resolver written when the container starts);
+    // pub/media is a bounded writable volume for what get.php copies from the bucket.
+    let nginx = config(&aws, "shop-nginx-config", "nginx.conf");
+    assert!(
+        nginx.contains("set $remote_media \"https://shop-media.s3.eu-west-1.amazonaws.com\";")
+            && nginx.contains("try_files $uri $uri/ @remote_media;"),
+        "{nginx}"
+    );
+    let web = pod(&aws, "shop-web");
+    let command = container(web, "nginx").command.clone().unwrap_or_default();
+    assert!(
+        command
+            .join(" ")
+            .contains("/etc/resolv.conf > /tmp/resolver.conf"),
+        "{command:?}"
+    );
+    let media = web
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "media")
+        .and_then(|v| v.empty_dir.as_ref())
+        .and_then(|e| e.size_limit.clone());
+    assert_eq!(media.map(|q| q.0).as_deref(), Some("2Gi"));
+    let fpm = container(web, "php-fpm");
+    assert!(fpm
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.mount_path == "/var/www/html/pub/media" && m.read_only.is_none()));
+
+    // Another S3 service: its endpoint and path-style URLs, and egress to its port.
+    let minio = bundle(
+        &s3_store("      endpoint: http://minio.example.com:9000\n"),
+        Target::Kubernetes,
+    );
+    let env_php = config(&minio, "shop-magento-config", "env.php");
+    for line in [
+        "            'endpoint' => 'http://minio.example.com:9000',",
+        "            'use_path_style_endpoint' => true,",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    let nginx = config(&minio, "shop-nginx-config", "nginx.conf");
+    assert!(
+        nginx.contains("set $remote_media \"http://minio.example.com:9000/shop-media\";")
+            && nginx.contains("proxy_set_header Host \"minio.example.com:9000\";"),
+        "{nginx}"
+    );
+    for c in ["web", "setup", "cron"] {
+        let ports = external_egress(&minio, c);
+        assert!(
+            ports.contains(&9000) && ports.contains(&443),
+            "{c}: {ports:?}"
+        );
+    }
+    assert!(!config(&minio, "shop-setup", "setup.sh").contains("--remote-storage"));
+
+    // A media volume: no remote storage anywhere.
+    let volume = bundle(&example(), Target::Kubernetes);
+    assert!(!config(&volume, "shop-magento-config", "env.php").contains("remote_storage"));
+    assert!(!config(&volume, "shop-nginx-config", "nginx.conf").contains("@remote_media"));
+}
