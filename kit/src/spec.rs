@@ -67,6 +67,8 @@ pub struct Spec {
     pub varnish: Option<Varnish>,
     /// Optional RabbitMQ for Magento's message queues.
     pub rabbitmq: Option<RabbitMq>,
+    /// Magento's message queue consumers.
+    pub consumers: Option<Consumers>,
     /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
     pub network_policies: Option<bool>,
 }
@@ -316,6 +318,18 @@ pub struct Varnish {
     pub image: Option<String>,
     /// Cache memory (`-s malloc`); the container gets 1.25 times it.
     pub memory: Option<String>,
+}
+
+/// Magento's message queue consumers, run by a supervisor in one long-lived pod.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Consumers {
+    /// Which consumers run; absent: every consumer the code declares.
+    pub names: Option<Vec<String>>,
+    /// Messages a consumer handles before it exits and is started again.
+    pub max_messages: Option<u32>,
+    /// The consumers' container resources.
+    pub resources: Option<Resources>,
 }
 
 /// RabbitMQ for Magento's message queues.

@@ -317,6 +317,20 @@ pub struct RabbitMq {
     pub storage: String,
 }
 
+/// Magento's message queue consumers.
+#[derive(Debug, Clone)]
+pub struct Consumers {
+    /// The consumers; empty: every one the code declares.
+    pub names: Vec<String>,
+    /// `--max-messages`.
+    pub max_messages: u32,
+    /// Container resources.
+    pub resources: Resources,
+}
+
+/// Most messages a consumer may handle before it is started again.
+pub const MAX_CONSUMER_MESSAGES: u32 = 1_000_000;
+
 /// A validated store: what the renderers read. Every default is resolved here.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -348,6 +362,8 @@ pub struct Store {
     pub varnish: Option<Varnish>,
     /// RabbitMQ, when enabled.
     pub rabbitmq: Option<RabbitMq>,
+    /// The message queue consumers.
+    pub consumers: Consumers,
     /// Whether NetworkPolicies are rendered.
     pub network_policies: bool,
 }
@@ -769,6 +785,42 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         _ => None,
     };
 
+    let cs = s.consumers.clone().unwrap_or_default();
+    let names = cs.names.clone().unwrap_or_default();
+    for (i, n) in names.iter().enumerate() {
+        let path = format!("spec.consumers.names[{i}]");
+        if n.is_empty()
+            || n.len() > 128
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            v.err(
+                path,
+                format!("'{n}' is not a consumer name (letters, digits, '.', '_', '-'), as bin/magento queue:consumers:list prints them"),
+            );
+        } else if names[..i].contains(n) {
+            v.err(path, format!("'{n}' is listed twice"));
+        }
+    }
+    let max_messages = cs.max_messages.unwrap_or(10_000);
+    if !(1..=MAX_CONSUMER_MESSAGES).contains(&max_messages) {
+        v.err(
+            "spec.consumers.maxMessages",
+            format!("{max_messages} is out of range; allowed: 1 to {MAX_CONSUMER_MESSAGES}"),
+        );
+    }
+    let consumers = Consumers {
+        names,
+        max_messages,
+        resources: v.resources(
+            "spec.consumers.resources",
+            cs.resources.as_ref(),
+            "1",
+            "2Gi",
+        ),
+    };
+
     if !v.errors.is_empty() {
         return Err(SpecError::Invalid(v.errors));
     }
@@ -787,6 +839,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         storage_class: s.storage_class.clone(),
         varnish,
         rabbitmq,
+        consumers,
         network_policies: s.network_policies.unwrap_or(true),
     })
 }

@@ -182,3 +182,61 @@ fn s3_media_configures_magentos_remote_storage_and_the_installer() {
     assert!(!config(&volume, "shop-magento-config", "env.php").contains("remote_storage"));
     assert!(!config(&volume, "shop-nginx-config", "nginx.conf").contains("@remote_media"));
 }
+
+#[test]
+fn queue_consumers_run_in_a_long_lived_pod_not_in_the_background_of_cron() {
+    let b = bundle(&example(), Target::Kubernetes);
+    // Magento's cron runner would start them in the background of a cron pod that exits.
+    let env_php = config(&b, "shop-magento-config", "env.php");
+    for line in [
+        "    'cron_consumers_runner' => ['cron_run' => false],",
+        "        'consumers_wait_for_messages' => 1,",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    assert!(
+        !b.all_objects()
+            .any(|o| matches!(o, Object::CronJob(_)) && o.name() == "shop-cron-consumers"),
+        "no consumers cron group"
+    );
+    // One supervisor pod, replaced (not surged), that runs every consumer the code declares.
+    let deployment = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Deployment(d) if o.name() == "shop-consumers" => d.spec.clone(),
+            _ => None,
+        })
+        .expect("the consumers Deployment");
+    assert_eq!(deployment.replicas, Some(1));
+    assert_eq!(
+        deployment.strategy.and_then(|s| s.type_).as_deref(),
+        Some("Recreate")
+    );
+    let worker = container(pod(&b, "shop-consumers"), "consumers");
+    assert_eq!(
+        worker.command.as_deref(),
+        Some(&["sh".to_owned(), "/scripts/consumers.sh".to_owned()][..])
+    );
+    let script = config(&b, "shop-consumers", "consumers.sh");
+    for line in ["CONSUMERS=''", "MAX_MESSAGES=10000", "MEMORY_LIMIT=1024M"] {
+        assert!(script.lines().any(|l| l == line), "{line:?} in\n{script}");
+    }
+    // The spec's list.
+    let listed = validate::load(&kit::spec::EXAMPLE.replacen(
+        "    # names: [async.operations.all, exportProcessor, product_action_attribute.update]\n",
+        "    names: [async.operations.all, exportProcessor]\n",
+        1,
+    ))
+    .expect("valid");
+    let script = config(
+        &bundle(&listed, Target::Kubernetes),
+        "shop-consumers",
+        "consumers.sh",
+    );
+    assert!(
+        script
+            .lines()
+            .any(|l| l == "CONSUMERS='async.operations.all exportProcessor'"),
+        "{script}"
+    );
+}

@@ -186,6 +186,24 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "spec.media.storageClass",
             "not both",
         ),
+        (
+            "maxMessages: 10000",
+            "maxMessages: 0",
+            "spec.consumers.maxMessages",
+            "allowed: 1 to 1000000",
+        ),
+        (
+            "    # names: [async.operations.all, exportProcessor, product_action_attribute.update]",
+            "    names: [exportProcessor, \"rm -rf\", exportProcessor]",
+            "spec.consumers.names[1]",
+            "not a consumer name",
+        ),
+        (
+            "    # names: [async.operations.all, exportProcessor, product_action_attribute.update]",
+            "    names: [exportProcessor, exportProcessor]",
+            "spec.consumers.names[1]",
+            "listed twice",
+        ),
     ];
     for (from, to, path, words) in cases {
         check(from, to, path, words);

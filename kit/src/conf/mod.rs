@@ -10,7 +10,9 @@
 //! - [`redis`] and [`sentinel`]: `redis.conf` per role and `sentinel.conf`.
 //! - [`ellison`]: Ellison's TOML file, one group per Sentinel-monitored master.
 //! - [`nginx`] and [`php`]: the web pod's `nginx.conf`, `php-fpm.conf` and `php.ini` overrides.
+//! - [`consumers`]: `consumers.sh`, the supervisor of Magento's message queue consumers.
 
+pub mod consumers;
 pub mod ellison;
 pub mod galera;
 pub mod nginx;

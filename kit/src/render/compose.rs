@@ -174,6 +174,10 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     let php_ini = config("magento/php.ini", configs::php_ini(one));
     let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
     let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
+    let consumers_sh = config(
+        "consumers/consumers.sh",
+        crate::conf::consumers::render(&super::consumers::settings(ctx)),
+    );
     let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
     let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
 
@@ -371,8 +375,22 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
                 "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
                 web::ROOT
             )),
+            environment: magento_env.clone(),
+            volumes: magento_volumes.clone(),
+            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+            depends_on: started(&["ellison"]),
+            ..Default::default()
+        },
+    );
+    let mut consumers_volumes = magento_volumes;
+    consumers_volumes.push(format!("{consumers_sh}:/scripts/consumers.sh:ro"));
+    services.insert(
+        "consumers".to_owned(),
+        Service {
+            image: s.magento.image.clone(),
+            command: Some(vec!["sh".into(), "/scripts/consumers.sh".into()]),
             environment: magento_env,
-            volumes: magento_volumes,
+            volumes: consumers_volumes,
             network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
             depends_on: started(&["ellison"]),
             ..Default::default()

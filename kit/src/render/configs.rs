@@ -537,14 +537,21 @@ return [
     if let Media::S3(s3) = &store.media {
         out.push_str(&remote_storage(s3));
     }
+    // The consumers run in their own pod, each kept running by its supervisor: Magento's cron
+    // runner stays off, and a consumer waits for messages instead of exiting on an empty queue.
+    out.push_str(
+        "    'cron_consumers_runner' => ['cron_run' => false],\n    \
+         'queue' => [\n        'consumers_wait_for_messages' => 1,\n",
+    );
     if store.rabbitmq.is_some() {
         out.push_str(&format!(
-            "    'queue' => [\n        'consumers_wait_for_messages' => 0,\n        'amqp' => [\n            \
+            "        'amqp' => [\n            \
              'host' => {host},\n            'port' => '5672',\n            'user' => 'magento',\n            \
-             'password' => getenv('AMQP_PASSWORD'),\n            'virtualhost' => '/',\n        ],\n    ],\n",
+             'password' => getenv('AMQP_PASSWORD'),\n            'virtualhost' => '/',\n        ],\n",
             host = php_str(&format!("{}-rabbitmq", store.name)),
         ));
     }
+    out.push_str("    ],\n");
     if store.varnish.is_some() {
         let varnish = php_str(&format!("{}-varnish", store.name));
         out.push_str(&format!(

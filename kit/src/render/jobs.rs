@@ -16,8 +16,10 @@ use super::{
 };
 
 /// Magento cron groups, each its own CronJob: `index` apart so that a long reindex never
-/// delays the rest, `consumers` for the message queue consumers.
-pub const CRON_GROUPS: &[(&str, i64)] = &[("default", 600), ("index", 3600), ("consumers", 600)];
+/// delays the rest. The `consumers` group only starts consumers in the background of
+/// `cron:run`, which would die with its pod: they run in their own pod instead
+/// ([`super::consumers`]).
+pub const CRON_GROUPS: &[(&str, i64)] = &[("default", 600), ("index", 3600)];
 
 fn pod(ctx: &Ctx<'_>, c: Component, mut pod: PodSpec) -> PodTemplateSpec {
     if c != Component::Backup {

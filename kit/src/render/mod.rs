@@ -28,6 +28,7 @@ use crate::validate::{self, Resources, Store};
 
 pub mod compose;
 pub mod configs;
+pub mod consumers;
 pub mod ellison;
 pub mod extras;
 pub mod galera;
@@ -261,6 +262,7 @@ fn cluster(ctx: &Ctx<'_>) -> Bundle {
     b.objects("web.yaml", web::render(ctx));
     b.objects("search.yaml", search::render(ctx));
     b.objects("jobs.yaml", jobs::render(ctx));
+    b.objects("consumers.yaml", consumers::render(ctx));
     b.objects("extras.yaml", extras::render(ctx));
     b.objects("network.yaml", network::render(ctx));
     if let (Target::Openshift, Some(build)) = (ctx.target, &ctx.store.magento.build) {
@@ -373,6 +375,8 @@ pub enum Component {
     Setup,
     /// Magento cron.
     Cron,
+    /// Magento's message queue consumers.
+    Consumers,
     /// Galera backup.
     Backup,
     /// Search engine.
@@ -397,6 +401,7 @@ impl Component {
             Component::Web => "web",
             Component::Setup => "setup",
             Component::Cron => "cron",
+            Component::Consumers => "consumers",
             Component::Backup => "backup",
             Component::Search => "search",
             Component::Varnish => "varnish",
@@ -411,7 +416,11 @@ impl Component {
             Component::Galera | Component::Backup => "mariadb",
             Component::RedisCache | Component::RedisSession | Component::Sentinel => "redis",
             Component::Ellison => "ellison",
-            Component::Web | Component::Setup | Component::Cron | Component::Store => "magento",
+            Component::Web
+            | Component::Setup
+            | Component::Cron
+            | Component::Consumers
+            | Component::Store => "magento",
             Component::Search => "search",
             Component::Varnish => "varnish",
             Component::RabbitMq => "rabbitmq",

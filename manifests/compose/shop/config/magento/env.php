@@ -95,4 +95,8 @@ return [
         'reflection' => 1,
         'translate' => 1,
     ],
+    'cron_consumers_runner' => ['cron_run' => false],
+    'queue' => [
+        'consumers_wait_for_messages' => 1,
+    ],
 ];
