@@ -57,6 +57,8 @@ pub struct Spec {
     pub search: Option<Search>,
     /// Where media files live.
     pub media: Option<Media>,
+    /// Magento's `var/`, shared by every Magento pod.
+    pub var: Option<VarVolume>,
     /// Where the store's passwords come from.
     pub secrets: Option<Secrets>,
     /// How traffic reaches the store.
@@ -125,6 +127,8 @@ pub struct Galera {
     pub resources: Option<Resources>,
     /// Cron schedule of the logical backup (`mariadb-dump`); empty string: no backup.
     pub backup_schedule: Option<String>,
+    /// HAProxy image of the single writer Magento connects through.
+    pub proxy_image: Option<String>,
 }
 
 /// Redis groups and Sentinels.
@@ -230,6 +234,19 @@ pub struct Media {
     /// A StorageClass kit renders for the media volume, named `storageClass` (default
     /// `<name>-media`); absent: the class must exist.
     pub create_storage_class: Option<Provisioner>,
+}
+
+/// The volume every Magento pod mounts at `var/`: the maintenance flag, the file locks,
+/// exports and imports, error reports.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VarVolume {
+    /// Storage class; default: the media volume's, else the cluster's default.
+    pub storage_class: Option<String>,
+    /// `ReadWriteMany` (default) or `ReadWriteOnce`.
+    pub access_mode: Option<String>,
+    /// Volume size.
+    pub size: Option<String>,
 }
 
 /// The provisioner of a StorageClass kit renders for media: exactly one of the fields.

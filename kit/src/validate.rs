@@ -75,6 +75,8 @@ pub struct Galera {
     pub resources: Resources,
     /// Backup CronJob schedule, if any.
     pub backup_schedule: Option<String>,
+    /// HAProxy image of the single writer.
+    pub proxy_image: String,
 }
 
 /// Redis groups and Sentinels.
@@ -277,6 +279,17 @@ fn is_bucket(text: &str) -> bool {
         && !text.contains("..")
 }
 
+/// The shared `var/` volume.
+#[derive(Debug, Clone)]
+pub struct VarVolume {
+    /// Storage class, or the cluster default.
+    pub storage_class: Option<String>,
+    /// `ReadWriteMany` or `ReadWriteOnce`.
+    pub access_mode: String,
+    /// Size.
+    pub size: String,
+}
+
 /// A StorageClass rendered for the media volume.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaClass {
@@ -352,6 +365,8 @@ pub struct Store {
     pub search: Search,
     /// Media.
     pub media: Media,
+    /// The shared `var/` volume.
+    pub var: VarVolume,
     /// Name of the Secret with every password.
     pub secret_name: String,
     /// Ingress or Route.
@@ -535,6 +550,11 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         ),
         storage: v.size("spec.galera.storage", g.storage, "20Gi"),
         resources: v.resources("spec.galera.resources", g.resources.as_ref(), "1", "2Gi"),
+        proxy_image: v.image_or(
+            "spec.galera.proxyImage",
+            g.proxy_image,
+            "docker.io/library/haproxy:3.0",
+        ),
         backup_schedule: match g.backup_schedule {
             None => Some("30 2 * * *".to_owned()),
             Some(s) if s.is_empty() => None,
@@ -696,26 +716,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         }
         None => {
             let access_mode = md.access_mode.unwrap_or_else(|| "ReadWriteMany".to_owned());
-            if access_mode != "ReadWriteMany" && access_mode != "ReadWriteOnce" {
-                v.err(
-                    "spec.media.accessMode",
-                    format!("'{access_mode}' is not allowed; use ReadWriteMany or ReadWriteOnce"),
-                );
-            } else if access_mode == "ReadWriteOnce" && web.replicas > 1 {
-                v.err(
-                    "spec.media.accessMode",
-                    format!(
-                        "ReadWriteOnce cannot be shared by {} web replicas; use a ReadWriteMany \
-                         class (CephFS, GlusterFS, NFS), media.s3, or web.replicas: 1",
-                        web.replicas
-                    ),
-                );
-            } else if access_mode == "ReadWriteOnce" && web.autoscaling.is_some() {
-                v.err(
-                    "spec.media.accessMode",
-                    "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany or media.s3",
-                );
-            }
+            v.access_mode("spec.media.accessMode", &access_mode, &web, "or media.s3");
             let new_class = md
                 .create_storage_class
                 .as_ref()
@@ -734,6 +735,24 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 size: v.size("spec.media.size", md.size, "50Gi"),
             }
         }
+    };
+
+    let vr = s.var.clone().unwrap_or_default();
+    let var_access = vr.access_mode.unwrap_or_else(|| match &media {
+        Media::Volume { access_mode, .. } => access_mode.clone(),
+        Media::S3(_) => "ReadWriteMany".to_owned(),
+    });
+    v.access_mode("spec.var.accessMode", &var_access, &web, "");
+    if let Some(c) = &vr.storage_class {
+        v.dns_subdomain("spec.var.storageClass", c);
+    }
+    let var = VarVolume {
+        storage_class: vr.storage_class.or_else(|| match &media {
+            Media::Volume { storage_class, .. } => storage_class.clone(),
+            Media::S3(_) => None,
+        }),
+        access_mode: var_access,
+        size: v.size("spec.var.size", vr.size, "5Gi"),
     };
 
     let secret_name = s
@@ -834,6 +853,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         web,
         search,
         media,
+        var,
         secret_name,
         ingress,
         storage_class: s.storage_class.clone(),
@@ -1056,6 +1076,38 @@ impl Checker {
         Resources {
             cpu,
             memory: self.memory(&format!("{path}.memory"), value.memory, memory),
+        }
+    }
+
+    /// A volume access mode that the web pods can share: `ReadWriteMany`, or
+    /// `ReadWriteOnce` with one web replica and no autoscaling.
+    fn access_mode(&mut self, path: &str, mode: &str, web: &Web, alternative: &str) {
+        let also = if alternative.is_empty() {
+            String::new()
+        } else {
+            format!(" {alternative}")
+        };
+        if mode != "ReadWriteMany" && mode != "ReadWriteOnce" {
+            self.err(
+                path,
+                format!("'{mode}' is not allowed; use ReadWriteMany or ReadWriteOnce"),
+            );
+        } else if mode == "ReadWriteOnce" && web.replicas > 1 {
+            self.err(
+                path,
+                format!(
+                    "ReadWriteOnce cannot be shared by {} web replicas; use a ReadWriteMany \
+                     class (CephFS, NFS){also}, or web.replicas: 1",
+                    web.replicas
+                ),
+            );
+        } else if mode == "ReadWriteOnce" && web.autoscaling.is_some() {
+            self.err(
+                path,
+                format!(
+                    "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany{also}"
+                ),
+            );
         }
     }
 

@@ -240,3 +240,91 @@ fn queue_consumers_run_in_a_long_lived_pod_not_in_the_background_of_cron() {
         "{script}"
     );
 }
+
+/// The components `from` may reach, by the egress rules of its NetworkPolicy.
+fn egress_to(bundle: &kit::render::Bundle, from: &str) -> Vec<String> {
+    let name = format!("shop-allow-{from}");
+    bundle
+        .all_objects()
+        .filter_map(|o| match o {
+            Object::NetworkPolicy(p) if o.name() == name => p.spec.clone(),
+            _ => None,
+        })
+        .flat_map(|s| s.egress.unwrap_or_default())
+        .flat_map(|r| r.to.unwrap_or_default())
+        .filter_map(|p| {
+            p.pod_selector?
+                .match_labels?
+                .get("app.kubernetes.io/component")
+                .cloned()
+        })
+        .collect()
+}
+
+#[test]
+fn locks_exclude_across_pods_and_magento_writes_to_one_galera_node() {
+    let b = bundle(&example(), Target::Kubernetes);
+    let env_php = config(&b, "shop-magento-config", "env.php");
+    for line in [
+        "    'lock' => ['provider' => 'file', 'config' => ['path' => '/var/www/html/var/locks']],",
+        "                'host' => 'shop-galera-writer',",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    // The lock directory is on one ReadWriteMany volume that every Magento pod mounts at var/.
+    let claim = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::PersistentVolumeClaim(p) if o.name() == "shop-var" => p.spec.clone(),
+            _ => None,
+        })
+        .expect("the var/ claim");
+    assert_eq!(claim.access_modes, Some(vec!["ReadWriteMany".to_owned()]));
+    assert_eq!(claim.storage_class_name.as_deref(), Some("cephfs"));
+    for (workload, c) in [
+        ("shop-web", "php-fpm"),
+        ("shop-cron-default", "cron"),
+        ("shop-cron-index", "cron"),
+        ("shop-consumers", "consumers"),
+    ] {
+        let p = pod(&b, workload);
+        let mounted = container(p, c)
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| m.name == "var" && m.mount_path == "/var/www/html/var");
+        let claimed = p.volumes.iter().flatten().any(|v| {
+            v.name == "var"
+                && v.persistent_volume_claim
+                    .as_ref()
+                    .map(|c| c.claim_name.as_str())
+                    == Some("shop-var")
+        });
+        assert!(mounted && claimed, "{workload}/{c}");
+    }
+    // The single writer: HAProxy in front of every node, ordinal 0 first; Magento's pods reach
+    // the database only through it.
+    let cfg = config(&b, "shop-galera-writer", "haproxy.cfg");
+    for line in [
+        "    server shop-galera-0 shop-galera-0.shop-galera-peers:3306 check port 4569",
+        "    server shop-galera-1 shop-galera-1.shop-galera-peers:3306 check port 4569 backup",
+    ] {
+        assert!(cfg.lines().any(|l| l == line), "{line:?} in\n{cfg}");
+    }
+    for c in ["web", "setup", "cron", "consumers"] {
+        let to = egress_to(&b, c);
+        assert!(
+            to.contains(&"galera-writer".to_owned()) && !to.contains(&"galera".to_owned()),
+            "{c}: {to:?}"
+        );
+    }
+    assert!(egress_to(&b, "galera-writer").contains(&"galera".to_owned()));
+    let web = container(pod(&b, "shop-web"), "php-fpm");
+    let db_host = web
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "DB_HOST")
+        .and_then(|e| e.value.clone());
+    assert_eq!(db_host.as_deref(), Some("shop-galera-writer"));
+}

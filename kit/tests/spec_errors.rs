@@ -187,6 +187,12 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "not both",
         ),
         (
+            "    accessMode: ReadWriteMany\n    size: 5Gi",
+            "    accessMode: ReadWriteOnce\n    size: 5Gi",
+            "spec.var.accessMode",
+            "cannot be shared by 2 web replicas",
+        ),
+        (
             "maxMessages: 10000",
             "maxMessages: 0",
             "spec.consumers.maxMessages",

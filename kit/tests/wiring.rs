@@ -263,10 +263,12 @@ fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
 
 #[test]
 fn env_php_points_every_backend_at_its_service() {
+    // The database through the single writer, locks on the shared var/ volume (issue 12:
+    // GET_LOCK() is node-local on Galera).
     let maps = config_maps();
     let env = &maps[&("shop-magento-config".to_owned(), "env.php".to_owned())];
     for line in [
-        "                'host' => 'shop-galera',",
+        "                'host' => 'shop-galera-writer',",
         "                'backend' => 'Magento\\\\Framework\\\\Cache\\\\Backend\\\\Redis',",
         "                    'server' => '127.0.0.1',",
         "                    'port' => '6379',",
@@ -274,6 +276,7 @@ fn env_php_points_every_backend_at_its_service() {
         "        'save' => 'redis',",
         "                'password' => getenv('DB_PASSWORD'),",
         "    'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],",
+        "    'lock' => ['provider' => 'file', 'config' => ['path' => '/var/www/html/var/locks']],",
     ] {
         assert!(env.lines().any(|l| l == line), "missing {line:?} in\n{env}");
     }

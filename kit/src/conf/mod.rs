@@ -10,11 +10,13 @@
 //! - [`redis`] and [`sentinel`]: `redis.conf` per role and `sentinel.conf`.
 //! - [`ellison`]: Ellison's TOML file, one group per Sentinel-monitored master.
 //! - [`nginx`] and [`php`]: the web pod's `nginx.conf`, `php-fpm.conf` and `php.ini` overrides.
+//! - [`haproxy`]: `haproxy.cfg` of the single Galera writer.
 //! - [`consumers`]: `consumers.sh`, the supervisor of Magento's message queue consumers.
 
 pub mod consumers;
 pub mod ellison;
 pub mod galera;
+pub mod haproxy;
 pub mod nginx;
 pub mod php;
 pub mod redis;

@@ -213,8 +213,10 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
                     target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
                 })
                 .collect(),
+            // One node: it is the single writer too.
             networks: on_network(vec![
                 format!("{n}-galera"),
+                configs::galera_writer_host(one),
                 format!("{n}-galera-0.{n}-galera-peers"),
             ]),
             healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
@@ -285,6 +287,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
         format!("pub:{}/pub", web::ROOT),
         format!("media:{}/pub/media", web::ROOT),
+        format!("var:{}/var", web::ROOT),
     ];
     let sidecar = s.ellison.placement == Placement::Sidecar;
     let mut ellison = Service {
@@ -425,6 +428,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         "redis-cache",
         "redis-session",
         "search",
+        "var",
     ]
     .iter()
     .map(|v| ((*v).to_owned(), BTreeMap::new()))

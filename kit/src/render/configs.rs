@@ -22,7 +22,7 @@
 
 use std::path::PathBuf;
 
-use crate::conf::{ellison, galera, nginx, php, redis, sentinel};
+use crate::conf::{ellison, galera, haproxy, nginx, php, redis, sentinel};
 use crate::render::redis::Group;
 use crate::render::web::ROOT;
 use crate::spec::Placement;
@@ -146,6 +146,40 @@ pub fn galera_settings(store: &Store) -> galera::Settings {
 /// `my.cnf` and `galera.sh`.
 pub fn galera_files(store: &Store) -> galera::Files {
     galera::render(&galera_settings(store))
+}
+
+/// The Service Magento connects to: the single writer in front of Galera.
+pub fn galera_writer_host(store: &Store) -> String {
+    format!("{}-galera-writer", store.name)
+}
+
+/// The single-writer proxy's settings: every Galera node by its peer name, ordinal 0 first,
+/// checked on its state port; as many connections as MariaDB takes.
+pub fn galera_writer_settings(store: &Store) -> haproxy::Settings {
+    haproxy::Settings {
+        bind: "0.0.0.0".into(),
+        port: 3306,
+        monitor_port: haproxy::MONITOR_PORT,
+        servers: galera_settings(store)
+            .peers
+            .into_iter()
+            .map(|p| haproxy::Server {
+                name: p.name,
+                host: p.host,
+                port: p.mysql_port,
+                state_port: p.state_port,
+            })
+            .collect(),
+        resolvers: true,
+        idle_timeout_secs: 3600,
+        max_connections: galera_max_connections(store),
+        check_interval_ms: 2000,
+    }
+}
+
+/// `haproxy.cfg` of the single writer.
+pub fn galera_writer_cfg(store: &Store) -> String {
+    haproxy::render(&galera_writer_settings(store))
 }
 
 /// The memory of a group's nodes.
@@ -444,8 +478,11 @@ pub fn env_php(store: &Store) -> String {
     let redis = php_str(&ellison_host(store));
     let cache_port = Group::Cache.ellison_port();
     let session_port = Group::Session.ellison_port();
-    let db_host = php_str(&format!("{}-galera", store.name));
+    let db_host = php_str(&galera_writer_host(store));
     let prefix = php_str(&format!("{}_", short_prefix(&store.name)));
+    // On the var/ volume every Magento pod shares: flock() excludes across pods there, where
+    // MariaDB's GET_LOCK() is node-local on Galera.
+    let locks = format!("{ROOT}/var/locks");
     let mut out = format!(
         r#"<?php
 // Magento 2 deployment configuration, rendered by kit: do not edit, re-render.
@@ -458,7 +495,7 @@ return [
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],
     'x-frame-options' => 'SAMEORIGIN',
-    'lock' => ['provider' => 'db'],
+    'lock' => ['provider' => 'file', 'config' => ['path' => '{locks}']],
     'db' => [
         'table_prefix' => '',
         'connection' => [

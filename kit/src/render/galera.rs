@@ -205,6 +205,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         Object::StatefulSet(sts),
         ctx.pdb(set, c),
     ];
+    out.extend(writer(ctx));
     if s.galera.backup_schedule.is_some() {
         out.push(Object::PersistentVolumeClaim(claim(
             ctx,
@@ -216,6 +217,62 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         )));
     }
     out
+}
+
+/// UID of the `haproxy` user of the official HAProxy image.
+pub const HAPROXY_UID: i64 = 99;
+
+/// The single writer: HAProxy (two replicas) sending every connection to the first Synced
+/// node ([`crate::conf::haproxy`]), its Service `<name>-galera-writer` and PDB.
+fn writer(ctx: &Ctx<'_>) -> Vec<Object> {
+    let s = ctx.store;
+    let c = Component::GaleraWriter;
+    let name = ctx.name("galera-writer");
+    let cfg = configs::galera_writer_cfg(s);
+    let monitor = i32::from(crate::conf::haproxy::MONITOR_PORT);
+    let mut proxy = container("haproxy", &s.galera.proxy_image, true);
+    proxy.command = Some(vec![
+        "haproxy".into(),
+        "-W".into(),
+        "-db".into(),
+        "-f".into(),
+        "/etc/haproxy/haproxy.cfg".into(),
+    ]);
+    proxy.ports = ports(&[("mysql", 3306), ("monitor", monitor)]);
+    proxy.volume_mounts = Some(vec![mount("config", "/etc/haproxy", true)]);
+    proxy.resources = Some(resources_of("250m", "128Mi"));
+    proxy.readiness_probe = Some(super::http_probe("/ready", "monitor", 5, 2));
+    proxy.liveness_probe = Some(tcp_probe("monitor", 10, 3));
+    let pod = PodSpec {
+        automount_service_account_token: Some(false),
+        security_context: Some(ctx.pod_security(HAPROXY_UID)),
+        affinity: Some(ctx.anti_affinity(c, false)),
+        containers: vec![proxy],
+        volumes: Some(vec![config_volume("config", name.clone(), 0o444)]),
+        ..Default::default()
+    };
+    vec![
+        ctx.config_map(name.clone(), c, &[("haproxy.cfg", cfg.clone())]),
+        Object::Deployment(k8s_openapi::api::apps::v1::Deployment {
+            metadata: ctx.meta(name.clone(), c),
+            spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+                replicas: Some(2),
+                selector: ctx.label_selector(c),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(ctx.labels(c)),
+                        annotations: Some(config_annotation(&[&cfg])),
+                        ..Default::default()
+                    }),
+                    spec: Some(pod),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ctx.service(name.clone(), c, &[("mysql", 3306)], false),
+        ctx.pdb(name, c),
+    ]
 }
 
 /// `galera-recover.sh`: the operator's one-shot way out of a full outage in which a node is
@@ -261,7 +318,7 @@ for pod in {pods}; do
     continue
   fi
   echo "$pod: $line"
-  read -r phase status uuid seqno <<EOF_LINE
+  read -r phase status uuid seqno _ <<EOF_LINE
 $line
 EOF_LINE
   case $phase in

@@ -361,6 +361,8 @@ pub struct Ctx<'a> {
 pub enum Component {
     /// Galera nodes.
     Galera,
+    /// The single Galera writer (HAProxy).
+    GaleraWriter,
     /// Redis cache group.
     RedisCache,
     /// Redis session group.
@@ -394,6 +396,7 @@ impl Component {
     pub fn id(self) -> &'static str {
         match self {
             Component::Galera => "galera",
+            Component::GaleraWriter => "galera-writer",
             Component::RedisCache => "redis-cache",
             Component::RedisSession => "redis-session",
             Component::Sentinel => "sentinel",
@@ -414,6 +417,7 @@ impl Component {
     fn software(self) -> &'static str {
         match self {
             Component::Galera | Component::Backup => "mariadb",
+            Component::GaleraWriter => "haproxy",
             Component::RedisCache | Component::RedisSession | Component::Sentinel => "redis",
             Component::Ellison => "ellison",
             Component::Web

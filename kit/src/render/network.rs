@@ -24,9 +24,12 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     let s = ctx.store;
     let php = [Web, Setup, Cron, Consumers];
     let mut e = vec![(Galera, Galera, vec![3306, 4444, 4567, 4568, 4569])];
-    for c in php.into_iter().chain([Backup]) {
-        e.push((c, Galera, vec![3306]));
+    // Magento writes through the single writer; the backup reads any node.
+    for c in php {
+        e.push((c, GaleraWriter, vec![3306]));
     }
+    e.push((GaleraWriter, Galera, vec![3306, 4569]));
+    e.push((Backup, Galera, vec![3306]));
     let proxies: Vec<Component> = match s.ellison.placement {
         Placement::Sidecar => php.to_vec(),
         Placement::Standalone => {

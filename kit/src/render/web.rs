@@ -65,7 +65,7 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
         env("ADMIN_EMAIL", &s.magento.admin_email),
         ctx.secret_env("ADMIN_PASSWORD", "admin-password"),
         ctx.secret_env("MAGENTO_CRYPT_KEY", "crypt-key"),
-        env("DB_HOST", ctx.name("galera")),
+        env("DB_HOST", configs::galera_writer_host(s)),
         env("DB_NAME", "magento"),
         env("DB_USER", "magento"),
         ctx.secret_env("DB_PASSWORD", "db-password"),
@@ -104,21 +104,26 @@ pub const MEDIA_CACHE_SIZE: &str = "2Gi";
 pub fn magento_volumes(ctx: &Ctx<'_>) -> Vec<Volume> {
     let mut v = vec![
         config_volume("magento-config", ctx.name("magento-config"), 0o444),
-        empty_dir("var", false),
+        claim_volume("var", ctx.name("var")),
         empty_dir("tmp", false),
     ];
     v.push(match ctx.store.media {
-        Media::Volume { .. } => Volume {
-            name: "media".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: ctx.name("media"),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
+        Media::Volume { .. } => claim_volume("media", ctx.name("media")),
         Media::S3(_) => super::empty_dir_of("media", MEDIA_CACHE_SIZE),
     });
     v
+}
+
+/// A volume of a PersistentVolumeClaim.
+fn claim_volume(name: &str, claim: String) -> Volume {
+    Volume {
+        name: name.into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The mount of the rendered `env.php` over the image's `app/etc/env.php`.
@@ -367,5 +372,13 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             access_mode,
         )));
     }
+    out.push(Object::PersistentVolumeClaim(claim(
+        ctx,
+        ctx.name("var"),
+        Component::Store,
+        &s.var.size,
+        s.var.storage_class.as_ref(),
+        &s.var.access_mode,
+    )));
     out
 }

@@ -123,7 +123,7 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
     assert_eq!(
         values,
         [
-            "shop-galera",
+            "shop-galera-writer",
             "db-Secret-1",
             "Magento\\Framework\\Cache\\Backend\\Redis",
             "0",

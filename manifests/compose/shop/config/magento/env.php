@@ -9,12 +9,12 @@ return [
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],
     'x-frame-options' => 'SAMEORIGIN',
-    'lock' => ['provider' => 'db'],
+    'lock' => ['provider' => 'file', 'config' => ['path' => '/var/www/html/var/locks']],
     'db' => [
         'table_prefix' => '',
         'connection' => [
             'default' => [
-                'host' => 'shop-galera',
+                'host' => 'shop-galera-writer',
                 'dbname' => 'magento',
                 'username' => 'magento',
                 'password' => getenv('DB_PASSWORD'),
