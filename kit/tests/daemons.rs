@@ -15,5 +15,7 @@ mod redis;
 mod rendered;
 #[path = "daemons/support.rs"]
 mod support;
+#[path = "daemons/upgrade.rs"]
+mod upgrade;
 #[path = "daemons/web.rs"]
 mod web;

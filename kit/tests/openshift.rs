@@ -166,8 +166,8 @@ fn every_magento_container_runs_the_image_stream_tag_with_a_trigger() {
         assert_eq!(triggers, expected, "{}", o.name());
         triggered += usize::from(!expected.is_empty());
     }
-    // The web Deployment, the setup Job, the three cron CronJobs.
-    assert_eq!(triggered, 5);
+    // The web and consumers (with the setup) Deployments, the two cron CronJobs.
+    assert_eq!(triggered, 4);
     // Kubernetes keeps the spec's image and has no trigger.
     let k8s = kit::render(&store, Target::Kubernetes).expect("renders");
     assert!(!k8s.files.contains_key("build.yaml"));

@@ -168,7 +168,7 @@ fn s3_media_configures_magentos_remote_storage_and_the_installer() {
             && nginx.contains("proxy_set_header Host \"minio.example.com:9000\";"),
         "{nginx}"
     );
-    for c in ["web", "setup", "cron"] {
+    for c in ["web", "cron", "consumers"] {
         let ports = external_egress(&minio, c);
         assert!(
             ports.contains(&9000) && ports.contains(&443),
@@ -311,7 +311,7 @@ fn locks_exclude_across_pods_and_magento_writes_to_one_galera_node() {
     ] {
         assert!(cfg.lines().any(|l| l == line), "{line:?} in\n{cfg}");
     }
-    for c in ["web", "setup", "cron", "consumers"] {
+    for c in ["web", "cron", "consumers"] {
         let to = egress_to(&b, c);
         assert!(
             to.contains(&"galera-writer".to_owned()) && !to.contains(&"galera".to_owned()),
@@ -327,4 +327,109 @@ fn locks_exclude_across_pods_and_magento_writes_to_one_galera_node() {
         .find(|e| e.name == "DB_HOST")
         .and_then(|e| e.value.clone());
     assert_eq!(db_host.as_deref(), Some("shop-galera-writer"));
+}
+
+/// The `image.openshift.io/triggers` entries of an object.
+fn triggers(o: &Object) -> Vec<serde_json::Value> {
+    o.metadata()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(kit::render::openshift::TRIGGERS_ANNOTATION))
+        .map(|t| serde_json::from_str(t).expect("JSON"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn upgrades_gate_new_pods_share_maintenance_and_pause_cron() {
+    let b = bundle(&example(), Target::Kubernetes);
+    // The setup runs before the consumers, in their pod, which rolls with each image and
+    // configuration; no Job runs Magento any more.
+    assert!(!b.all_objects().any(|o| matches!(o, Object::Job(_))));
+    let consumers = pod(&b, "shop-consumers");
+    let init: Vec<&str> = consumers
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(init, ["ellison", "copy-etc", "setup"]);
+    let script = config(&b, "shop-setup", "setup.sh");
+    let order = [
+        "touch var/locks/kit-upgrade.pending",
+        "flock 9",
+        "elif magento setup:db:status; then",
+        "  magento maintenance:enable",
+        "  magento setup:upgrade --keep-generated --no-interaction",
+        "  magento maintenance:disable",
+        "magento app:config:import --no-interaction",
+    ];
+    let mut at = 0;
+    for line in order {
+        let found = script.lines().skip(at).position(|l| l == line);
+        at += found.unwrap_or_else(|| panic!("{line:?} after line {at} in\n{script}")) + 1;
+    }
+    // Web pods: Ellison first, then pub/, then the wait for a matching database.
+    let web = pod(&b, "shop-web");
+    let init: Vec<&str> = web
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(init, ["ellison", "copy-pub", "wait-for-upgrade"]);
+    let wait = container(web, "wait-for-upgrade")
+        .command
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        wait[2].contains("until php bin/magento setup:db:status")
+            && wait[2].contains("php bin/magento app:config:status"),
+        "{wait:?}"
+    );
+    // Cron: skips while an upgrade is pending, shares the lock, runs on a matching database.
+    let cron = container(pod(&b, "shop-cron-default"), "cron")
+        .command
+        .clone()
+        .unwrap_or_default();
+    let cron = cron.join(" ");
+    for part in [
+        "if [ -e var/locks/kit-upgrade.pending ]",
+        "exec flock -s var/locks/kit-upgrade.lock",
+        "cron:run --group=default",
+    ] {
+        assert!(cron.contains(part), "{part:?} in {cron}");
+    }
+    // The maintenance flag is var/.maintenance.flag: var/ is one volume for every web pod.
+    assert!(container(web, "php-fpm")
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| m.name == "var" && m.mount_path == "/var/www/html/var"));
+    let notes = match &b.files["NOTES.txt"] {
+        kit::render::Content::Text(t) => t.clone(),
+        _ => panic!("NOTES.txt"),
+    };
+    assert!(notes.contains("init container wait-for-upgrade"), "{notes}");
+}
+
+#[test]
+fn openshift_runs_the_upgrade_for_every_new_build() {
+    // The pods ran <name>-magento:latest while a Job named after the spec's image never ran
+    // again: the setup is now an init container of a Deployment that the build's trigger rolls.
+    let b = bundle(&example(), Target::Openshift);
+    assert!(!b.all_objects().any(|o| matches!(o, Object::Job(_))));
+    let consumers = b
+        .all_objects()
+        .find(|o| o.name() == "shop-consumers" && matches!(o, Object::Deployment(_)))
+        .expect("the consumers Deployment");
+    let paths: Vec<String> = triggers(consumers)
+        .iter()
+        .filter_map(|t| t["fieldPath"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        paths.contains(&"spec.template.spec.initContainers[?(@.name==\"setup\")].image".to_owned()),
+        "{paths:?}"
+    );
+    let setup = container(pod(&b, "shop-consumers"), "setup");
+    assert_eq!(setup.image.as_deref(), Some("shop-magento:latest"));
 }

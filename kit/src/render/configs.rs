@@ -637,11 +637,38 @@ fn short_prefix(name: &str) -> String {
         .collect()
 }
 
-/// The setup Job's script: installs Magento into an empty database, or upgrades it; then
-/// imports `app/etc/config.php`. `app/etc` is a writable copy of the image's (the installer
-/// rewrites `env.php`); the rendered `env.php` is copied in first and again at the end, so
-/// the web pods and the database agree on it.
+/// The lock file (on the shared `var/`) that an upgrade holds exclusively and each cron run
+/// shares: the upgrade waits for the cron runs in progress, and cron for the upgrade.
+pub const UPGRADE_LOCK: &str = "var/locks/kit-upgrade.lock";
+
+/// The marker (on the shared `var/`) that an upgrade is about to start: new cron runs skip
+/// while it exists, so that a steady stream of them cannot keep the upgrade waiting.
+pub const UPGRADE_PENDING: &str = "var/locks/kit-upgrade.pending";
+
+/// The check that the database and the imported configuration match this pod's code:
+/// `setup:db:status` (exit 2: an upgrade is needed) and `app:config:status` (exit 2:
+/// `config.php` awaits its import).
+const UP_TO_DATE: &str = "php bin/magento setup:db:status >/dev/null 2>&1 && \
+                          php bin/magento app:config:status >/dev/null 2>&1";
+
+/// The setup script, run before the consumers start (the init container `setup` of the
+/// consumers pod, [`super::consumers`]): so it runs with every new image, on OpenShift too,
+/// where a new build changes the consumers' image through their trigger.
+///
+/// It installs Magento into an empty database, or upgrades it when `setup:db:status` says so;
+/// then imports `app/etc/config.php`. Cron pauses first (the pending marker, then the
+/// exclusive lock once the cron runs in progress have finished); the upgrade runs in
+/// maintenance mode, whose flag is on the `var/` volume every web pod shares, so the whole
+/// store answers 503 meanwhile (a failed upgrade leaves it on: the database may be half
+/// upgraded). `app/etc` is a writable copy of the image's (the installer rewrites `env.php`);
+/// the rendered `env.php` is copied in first and again after an install.
 pub fn magento_setup_script(store: &Store) -> String {
+    setup_script(store, ROOT, MAGENTO_CONFIG_DIR)
+}
+
+/// [`magento_setup_script`] for Magento in `root` with the rendered `env.php` in
+/// `config_dir`.
+pub fn setup_script(store: &Store, root: &str, config_dir: &str) -> String {
     let remote_storage = match &store.media {
         // Magento's installer checks the bucket with these (it has no endpoint option, so a
         // store on another S3 service gets its remote storage from env.php alone).
@@ -655,14 +682,24 @@ pub fn magento_setup_script(store: &Store) -> String {
     };
     format!(
         r#"#!/bin/sh
-# Installs Magento into an empty database, or upgrades it; then imports app/etc/config.php.
-# Rendered by kit: do not edit, re-render.
+# Installs Magento into an empty database, or upgrades it (cron paused, the store in
+# maintenance); then imports app/etc/config.php. Rendered by kit: do not edit, re-render.
 set -eu
-cd {ROOT}
+cd {root}
 magento() {{ php -d memory_limit=2G bin/magento "$@"; }}
-cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+log() {{ echo "setup: $*" >&2; }}
+cp {config_dir}/env.php app/etc/env.php
+mkdir -p "$(dirname {UPGRADE_LOCK})"
+# Cron pauses: new runs skip while the marker exists; the lock waits for those in progress.
+touch {UPGRADE_PENDING}
+trap 'rm -f {UPGRADE_PENDING}' EXIT
+exec 9>>{UPGRADE_LOCK}
+log "waiting for the cron runs in progress"
+flock 9
+# shellcheck disable=SC2016 # PHP's variables, not the shell's.
 tables=$(php -r '$p = new PDO("mysql:host=".getenv("DB_HOST").";dbname=".getenv("DB_NAME"), getenv("DB_USER"), getenv("DB_PASSWORD")); echo $p->query("SHOW TABLES LIKE \"core_config_data\"")->rowCount();')
 if [ "$tables" = 0 ]; then
+  log "installing Magento into the empty database"
   magento setup:install --no-interaction \
     --db-host="$DB_HOST" --db-name="$DB_NAME" --db-user="$DB_USER" --db-password="$DB_PASSWORD" \
     --base-url="$BASE_URL" --base-url-secure="$BASE_URL" --use-secure=1 --use-secure-admin=1 \
@@ -670,12 +707,53 @@ if [ "$tables" = 0 ]; then
     --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
     --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
     "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"{remote_storage}
-  cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+  cp {config_dir}/env.php app/etc/env.php
+elif magento setup:db:status; then
+  log "the database is up to date with this image"
 else
-  magento setup:db:status || magento setup:upgrade --keep-generated --no-interaction
+  log "upgrading the database, the store in maintenance"
+  magento maintenance:enable
+  magento setup:upgrade --keep-generated --no-interaction
+  magento maintenance:disable
 fi
 magento app:config:import --no-interaction
+log "done"
 "#
+    )
+}
+
+/// The command of a cron run of `group` (`sh -c`): it skips while an upgrade is pending,
+/// holds the upgrade lock shared while it runs, and runs only when the database and the
+/// imported configuration match its image (new code on an old schema is what the upgrade is
+/// for); a skipped run exits 0 and the next minute's tries again.
+pub fn cron_command(group: &str) -> String {
+    cron_command_in(ROOT, group)
+}
+
+/// [`cron_command`] for Magento in `root`.
+pub fn cron_command_in(root: &str, group: &str) -> String {
+    format!(
+        "cd {root} && if [ -e {UPGRADE_PENDING} ]; then \
+         echo 'cron: an upgrade is pending; this run skips' >&2; exit 0; fi; \
+         mkdir -p \"$(dirname {UPGRADE_LOCK})\" && exec flock -s {UPGRADE_LOCK} sh -c \
+         'if {UP_TO_DATE}; then exec php -d memory_limit=2G bin/magento cron:run --group={group}; fi; \
+         echo \"cron: the database or config.php does not match this image yet; this run skips\" >&2'"
+    )
+}
+
+/// The script of the web pods' `wait-for-upgrade` init container: a new web pod serves only
+/// once the database and the imported configuration match its image (on a fresh store, once
+/// the setup has installed Magento).
+pub fn wait_for_upgrade_script() -> String {
+    wait_for_upgrade_in(ROOT)
+}
+
+/// [`wait_for_upgrade_script`] for Magento in `root`.
+pub fn wait_for_upgrade_in(root: &str) -> String {
+    format!(
+        "cd {root} && until {UP_TO_DATE}; do \
+         echo 'waiting for the setup to install or upgrade Magento for this image' >&2; \
+         sleep 10; done"
     )
 }
 

@@ -324,12 +324,24 @@ fn notes(ctx: &Ctx<'_>) -> String {
              privileged init container instead.\n",
         );
     }
-    n.push_str(
-        "3. The setup Job installs or upgrades the database; web pods are ready once it is done.\n\n\
+    n.push_str(&format!(
+        "3. The setup runs in the consumers pod ({name}-consumers, init container setup) before \
+         the consumers start, at the first apply and whenever the Magento image or the \
+         configuration changes (on OpenShift, with each build): it installs Magento into the \
+         empty database, or, when setup:db:status says so, pauses cron (new runs skip, it \
+         waits for those in progress), enables maintenance mode (its flag is on the shared \
+         var/ volume: every web pod answers 503), runs setup:upgrade and disables maintenance; \
+         then app:config:import. A failed upgrade leaves maintenance on and the init container \
+         retrying: read `kubectl logs deploy/{name}-consumers -c setup`. New web pods wait \
+         (init container wait-for-upgrade) until setup:db:status and app:config:status say \
+         their image's code matches the database, so none serves new code on the old schema; \
+         web pods of the old image keep serving (after the maintenance window) until the \
+         rollout replaces them. Cron runs only on a matching database.\n\n\
          Galera starts by itself after any outage in which every node survives: the most \
          advanced node bootstraps, the others join. If a node is lost for good, the others wait \
          (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
-    );
+        name = s.name,
+    ));
     if ctx.target == Target::Openshift {
         let secret = if s.secret_name == format!("{}-secrets", s.name) {
             "it creates the store's Secret too, with every password generated"

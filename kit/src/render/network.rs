@@ -22,7 +22,7 @@ use crate::spec::Placement;
 pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     use Component::*;
     let s = ctx.store;
-    let php = [Web, Setup, Cron, Consumers];
+    let php = [Web, Cron, Consumers];
     let mut e = vec![(Galera, Galera, vec![3306, 4444, 4567, 4568, 4569])];
     // Magento writes through the single writer; the backup reads any node.
     for c in php {
@@ -195,10 +195,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             ),
         });
         // Magento calls payment, shipping and S3 APIs over HTTPS (and S3 on its port).
-        if matches!(
-            c,
-            Component::Web | Component::Setup | Component::Cron | Component::Consumers
-        ) {
+        if matches!(c, Component::Web | Component::Cron | Component::Consumers) {
             egress.push(NetworkPolicyEgressRule {
                 to: Some(vec![NetworkPolicyPeer {
                     ip_block: Some(IPBlock {

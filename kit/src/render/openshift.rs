@@ -683,7 +683,7 @@ pub fn template_source(store: &Store) -> TemplateSource {
         }));
     }
     objects.extend(super::cluster(&ctx).all_objects().cloned());
-    let mut message = "Store ${STORE_NAME} answers on https://${DOMAIN}/ once the setup Job has \
+    let mut message = "Store ${STORE_NAME} answers on https://${DOMAIN}/ once the setup has \
                        installed Magento; the administrator is admin with the admin-password of \
                        the Secret "
         .to_owned();

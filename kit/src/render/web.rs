@@ -159,9 +159,10 @@ pub fn magento_container(ctx: &Ctx<'_>, name: &str) -> Container {
 /// the store places it so; setup and cron pods need it as much as the web pods.
 pub fn add_ellison_sidecar(ctx: &Ctx<'_>, pod: &mut PodSpec) {
     if ctx.store.ellison.placement == Placement::Sidecar {
+        // First: the init containers after it run Magento, which reaches Redis through it.
         pod.init_containers
             .get_or_insert_with(Vec::new)
-            .push(ellison::container_for(ctx));
+            .insert(0, ellison::container_for(ctx));
         pod.volumes.get_or_insert_with(Vec::new).push(config_volume(
             "ellison-config",
             ctx.name("ellison"),
@@ -250,7 +251,15 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     fpm.startup_probe = Some(tcp_probe("fpm", 5, 24));
     fpm.lifecycle = Some(graceful_stop_hook(&configs::fpm_settings(s).pid_file));
 
-    let init = vec![copy];
+    // A new pod serves only code whose database and configuration are upgraded.
+    let mut wait = magento_container(ctx, "wait-for-upgrade");
+    wait.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        configs::wait_for_upgrade_script(),
+    ]);
+    wait.resources = Some(resources_of("250m", "512Mi"));
+    let init = vec![copy, wait];
     let mut annotations = config_annotation(
         &std::iter::once(nginx_conf.as_str())
             .chain(files.iter().map(|(_, v)| v.as_str()))
