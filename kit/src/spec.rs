@@ -335,6 +335,8 @@ pub struct Varnish {
     pub image: Option<String>,
     /// Cache memory (`-s malloc`); the container gets 1.25 times it.
     pub memory: Option<String>,
+    /// Varnish pods (each purged by Magento).
+    pub replicas: Option<u32>,
 }
 
 /// Magento's message queue consumers, run by a supervisor in one long-lived pod.

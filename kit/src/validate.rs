@@ -319,6 +319,8 @@ pub struct Varnish {
     pub image: String,
     /// Cache size.
     pub memory: Memory,
+    /// Pods.
+    pub replicas: u32,
 }
 
 /// RabbitMQ.
@@ -789,6 +791,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 "docker.io/library/varnish:7.6",
             ),
             memory: v.memory("spec.varnish.memory", x.memory.clone(), "1Gi"),
+            replicas: v.between("spec.varnish.replicas", x.replicas.unwrap_or(2), 1, 10),
         }),
         _ => None,
     };
@@ -1109,6 +1112,16 @@ impl Checker {
                 ),
             );
         }
+    }
+
+    fn between(&mut self, path: &str, value: u32, min: u32, max: u32) -> u32 {
+        if !(min..=max).contains(&value) {
+            self.err(
+                path,
+                format!("{value} is out of range; allowed: {min} to {max}"),
+            );
+        }
+        value
     }
 
     fn at_least(&mut self, path: &str, value: u32, min: u32) -> u32 {

@@ -433,3 +433,47 @@ fn openshift_runs_the_upgrade_for_every_new_build() {
     let setup = container(pod(&b, "shop-consumers"), "setup");
     assert_eq!(setup.image.as_deref(), Some("shop-magento:latest"));
 }
+
+#[test]
+fn magento_purges_every_varnish_pod_and_varnishd_takes_long_tag_headers() {
+    let store =
+        validate::load(&kit::spec::EXAMPLE.replace("    enabled: false", "    enabled: true"))
+            .expect("valid");
+    let b = bundle(&store, Target::Kubernetes);
+    let env_php = config(&b, "shop-magento-config", "env.php");
+    for line in [
+        "        ['host' => 'shop-varnish-0.shop-varnish-peers', 'port' => '6091'],",
+        "        ['host' => 'shop-varnish-1.shop-varnish-peers', 'port' => '6091'],",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    let set = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::StatefulSet(s) if o.name() == "shop-varnish" => s.spec.clone(),
+            _ => None,
+        })
+        .expect("Varnish is a StatefulSet: its pods have names");
+    assert_eq!(set.service_name.as_deref(), Some("shop-varnish-peers"));
+    assert_eq!(set.replicas, Some(2));
+    let headless = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Service(s) if o.name() == "shop-varnish-peers" => s.spec.clone(),
+            _ => None,
+        })
+        .expect("the headless Service");
+    assert_eq!(headless.cluster_ip.as_deref(), Some("None"));
+    let command = container(pod(&b, "shop-varnish"), "varnish")
+        .command
+        .clone()
+        .unwrap_or_default()
+        .join(" ");
+    for p in [
+        "-p http_resp_hdr_len=65536",
+        "-p http_resp_size=98304",
+        "-p workspace_backend=163840",
+    ] {
+        assert!(command.contains(p), "{p} in {command}");
+    }
+}

@@ -214,6 +214,20 @@ fn value_errors_name_the_field_and_what_is_allowed() {
     for (from, to, path, words) in cases {
         check(from, to, path, words);
     }
+    let varnish = spec::EXAMPLE
+        .replace("    enabled: false", "    enabled: true")
+        .replacen(
+            "    replicas: 2\n  rabbitmq:",
+            "    replicas: 0\n  rabbitmq:",
+            1,
+        );
+    let err = validate::load(&varnish).expect_err("no Varnish pod");
+    assert!(
+        err.fields()
+            .iter()
+            .any(|f| f.path == "spec.varnish.replicas" && f.message.contains("allowed: 1 to 10")),
+        "{err}"
+    );
     // S3 values end up in env.php, nginx.conf and the setup script: only well-formed ones.
     let s3 = "    storageClass: cephfs\n    # ReadWriteMany, or ReadWriteOnce (then web.replicas must be 1).\n    accessMode: ReadWriteMany\n    size: 50Gi\n";
     let cases: &[(&str, &str, &str)] = &[

@@ -178,8 +178,43 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
     );
 }
 
+/// A Magento-like backend on PHP's built-in server: `/category` is a cacheable page with a
+/// `Set-Cookie`, a browser lifetime and the `X-Magento-Tags` of 4000 products (40 KB); each
+/// hit of it is counted in `hits`.
+fn varnish_backend(dir: &Path) -> PathBuf {
+    let router = dir.join("router.php");
+    write(
+        &router,
+        r#"<?php
+$uri = $_SERVER['REQUEST_URI'];
+if ($uri === '/health_check.php') { echo 'ok'; return true; }
+if ($uri === '/category') {
+    file_put_contents(__DIR__ . '/hits', 'x', FILE_APPEND);
+    header('Cache-Control: public, max-age=86400');
+    header('X-Magento-Tags: ' . implode(',', array_map(fn ($i) => "cat_p_$i", range(1, 4000))));
+    header('Set-Cookie: PHPSESSID=visitor-one; path=/');
+    echo 'category page';
+    return true;
+}
+http_response_code(404);
+return true;
+"#,
+    );
+    router
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Regression (issue 12): the VCL let browsers keep pages for their whole TTL, passed every
+/// response with a `Set-Cookie`, and varnishd's default header sizes turned category pages
+/// with long `X-Magento-Tags` into 503s. The rendered VCL and parameters in the real varnishd.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rendered_varnish_vcl_compiles() {
+async fn varnish_caches_magento_pages_as_magentos_vcl_does_and_purges_by_tag() {
     let store =
         validate::load(&kit::spec::EXAMPLE.replace("    enabled: false", "    enabled: true"))
             .expect("the example with Varnish is valid");
@@ -194,24 +229,133 @@ async fn the_rendered_varnish_vcl_compiles() {
         })
         .expect("the Varnish ConfigMap");
     assert_eq!(rendered, configs::vcl("shop-web", 8080));
-    // varnishd resolves backends when it compiles: the same VCL with a local backend.
+
     let dir = tempdir("kit-varnish-");
-    let vcl = dir.path().join("default.vcl");
-    write(&vcl, &configs::vcl("127.0.0.1", free_port()));
-    let workdir = dir.path().join("work").to_string_lossy().into_owned();
-    let out = run(
+    let dir = dir.path();
+    let backend_port = free_port();
+    let router = varnish_backend(dir);
+    let _backend = crate::support::Graceful(
+        Proc::spawn(
+            "php",
+            &[
+                "-S",
+                &format!("127.0.0.1:{backend_port}"),
+                &router.to_string_lossy(),
+            ],
+            &dir.join("backend.log"),
+        )
+        .expect("spawn the backend"),
+    );
+    crate::support::wait_listening(
+        SocketAddr::from(([127, 0, 0, 1], backend_port)),
+        "the backend",
+        &dir.join("backend.log"),
+    )
+    .await;
+    // The same VCL with the backend local (varnishd resolves backends when it compiles).
+    let vcl = dir.join("default.vcl");
+    write(&vcl, &configs::vcl("127.0.0.1", backend_port));
+    let workdir = dir.join("work").to_string_lossy().into_owned();
+    let vcl_path = vcl.to_string_lossy().into_owned();
+    let compiled = run(
         "varnishd",
-        &["-C", "-n", &workdir, "-f", &vcl.to_string_lossy()],
+        &["-C", "-n", &workdir, "-f", &vcl_path],
         &[],
         CHECK,
     )
     .await;
+    assert_eq!(compiled.code, Some(0), "varnishd -C: {}", compiled.stderr);
+    let (http, purge) = (free_port(), free_port());
+    let mut args = vec![
+        "-F".to_owned(),
+        "-n".to_owned(),
+        workdir.clone(),
+        "-f".to_owned(),
+        vcl_path,
+        "-a".to_owned(),
+        format!("http=127.0.0.1:{http},HTTP"),
+        "-a".to_owned(),
+        format!("purge=127.0.0.1:{purge},HTTP"),
+        "-s".to_owned(),
+        "malloc,64M".to_owned(),
+    ];
+    for (param, value) in configs::VARNISH_PARAMS {
+        args.push("-p".into());
+        args.push(format!("{param}={value}"));
+    }
+    if is_root() {
+        // As root, varnishd would switch to its own user, who cannot enter the test's
+        // private directory.
+        args.extend(["-j".to_owned(), "none".to_owned()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = dir.join("varnishd.log");
+    let _varnish =
+        crate::support::Graceful(Proc::spawn("varnishd", &refs, &log).expect("spawn varnishd"));
+    let front = SocketAddr::from(([127, 0, 0, 1], http));
+    let purger = SocketAddr::from(([127, 0, 0, 1], purge));
+    crate::support::wait_listening(front, "varnishd", &log).await;
+    let logs = || {
+        format!(
+            "{}\n{}",
+            log_tail(&log, 20),
+            log_tail(&dir.join("backend.log"), 10)
+        )
+    };
+    let hits = || {
+        std::fs::read_to_string(dir.join("hits"))
+            .unwrap_or_default()
+            .len()
+    };
+
+    // The page: fetched once (the probe says healthy after its first check), then cached;
+    // the browser gets no lifetime, no cookie, no tags.
+    let (code, headers, body) = poll(
+        "Varnish to serve the category page",
+        WAIT,
+        || async move {
+            let (code, headers, body) = crate::support::get(front, "/category").await;
+            if code == 200 {
+                Ok((code, headers, body))
+            } else {
+                Err(format!("{code} {body}"))
+            }
+        },
+        logs,
+    )
+    .await;
+    assert_eq!((code, body.as_str()), (200, "category page"));
     assert_eq!(
-        out.code,
-        Some(0),
-        "varnishd -C on the rendered VCL: {}",
-        out.stderr
+        header(&headers, "cache-control"),
+        Some("no-store, no-cache, must-revalidate, max-age=0"),
+        "{headers:?}"
     );
+    for gone in ["set-cookie", "x-magento-tags", "x-varnish", "via"] {
+        assert_eq!(header(&headers, gone), None, "{gone}: {headers:?}");
+    }
+    let (_, headers, _) = crate::support::get(front, "/category").await;
+    assert_eq!(
+        header(&headers, "x-magento-cache-debug"),
+        Some("HIT"),
+        "{headers:?}"
+    );
+    assert_eq!(hits(), 1, "cached despite its Set-Cookie");
+
+    // Purges: refused on the traffic port, by tag on the purge port.
+    let pattern = [("X-Magento-Tags-Pattern", "((^|,)cat_p_7(,|$))")];
+    let (code, _, _) = crate::support::request(front, "PURGE", "/", &pattern).await;
+    assert_eq!(code, 405);
+    let (code, _, _) = crate::support::request(purger, "PURGE", "/", &[]).await;
+    assert_eq!(code, 400, "a purge names its tags");
+    let (code, _, body) = crate::support::request(purger, "PURGE", "/", &pattern).await;
+    assert_eq!(code, 200, "{body}\n{}", logs());
+    let (_, headers, _) = crate::support::get(front, "/category").await;
+    assert_eq!(
+        header(&headers, "x-magento-cache-debug"),
+        Some("MISS"),
+        "{headers:?}"
+    );
+    assert_eq!(hits(), 2);
 }
 
 /// One Redis node started by the rendered start script.

@@ -118,30 +118,43 @@ pub fn tempdir(prefix: &str) -> tempfile::TempDir {
 /// `GET path` over HTTP/1.0 with a deadline: the status code, the headers (names lowercased)
 /// and the body.
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    request(addr, "GET", path, &[]).await
+}
+
+/// `method path` with extra `headers` over HTTP/1.0 with a deadline, as [`get`].
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: shop.test\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: shop.test\r\n\r\n").as_bytes())
-            .await?;
+        stream.write_all(head.as_bytes()).await?;
         let mut out = Vec::new();
         stream.read_to_end(&mut out).await?;
         Ok::<_, std::io::Error>(out)
     };
     let out = tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
-        .unwrap_or_else(|_| panic!("GET {path} from {addr}: no answer within 10s"))
-        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
+        .unwrap_or_else(|_| panic!("{method} {path} from {addr}: no answer within 10s"))
+        .unwrap_or_else(|e| panic!("{method} {path} from {addr}: {e}"));
     let text = String::from_utf8_lossy(&out).into_owned();
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path}: no end of headers in {text:?}"));
+        .unwrap_or_else(|| panic!("{method} {path}: no end of headers in {text:?}"));
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: no status in {head:?}"));
+        .unwrap_or_else(|| panic!("{method} {path}: no status in {head:?}"));
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
