@@ -321,7 +321,8 @@ pub struct Ingress {
     pub class_name: Option<String>,
     /// Secret with the TLS certificate (Kubernetes target); absent: no TLS section.
     pub tls_secret: Option<String>,
-    /// Namespace of the ingress controller, allowed through the NetworkPolicy.
+    /// Namespace of the ingress controller, allowed through the NetworkPolicy (Kubernetes
+    /// target; on OpenShift the router's namespaces are).
     pub controller_namespace: Option<String>,
 }
 

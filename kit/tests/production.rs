@@ -477,3 +477,69 @@ fn magento_purges_every_varnish_pod_and_varnishd_takes_long_tag_headers() {
         assert!(command.contains(p), "{p} in {command}");
     }
 }
+
+#[test]
+fn the_ingress_and_routes_allow_what_nginx_and_php_allow_and_admit_the_router() {
+    let b = bundle(&example(), Target::Kubernetes);
+    let annotations = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Ingress(i) => i.metadata.annotations.clone(),
+            _ => None,
+        })
+        .expect("the Ingress's annotations");
+    for (k, v) in [
+        ("nginx.ingress.kubernetes.io/proxy-body-size", "64m"),
+        ("nginx.ingress.kubernetes.io/proxy-read-timeout", "600"),
+        ("nginx.ingress.kubernetes.io/proxy-send-timeout", "600"),
+    ] {
+        assert_eq!(annotations.get(k).map(String::as_str), Some(v), "{k}");
+    }
+    // The front's policy admits the namespace of the spec's controller on Kubernetes, and
+    // OpenShift's router on OpenShift.
+    let front_from = |b: &kit::render::Bundle| {
+        b.all_objects()
+            .find_map(|o| match o {
+                Object::NetworkPolicy(p) if o.name() == "shop-allow-web" => p.spec.clone(),
+                _ => None,
+            })
+            .expect("the web policy")
+            .ingress
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|r| r.from.unwrap_or_default())
+            .filter_map(|p| p.namespace_selector?.match_labels)
+            .collect::<Vec<_>>()
+    };
+    let k8s = front_from(&b);
+    assert!(
+        k8s.iter()
+            .any(|l| l.get("kubernetes.io/metadata.name").map(String::as_str)
+                == Some("ingress-nginx")),
+        "{k8s:?}"
+    );
+    let os = bundle(&example(), Target::Openshift);
+    let from = front_from(&os);
+    assert!(
+        from.iter()
+            .any(|l| l.contains_key("policy-group.network.openshift.io/ingress")),
+        "{from:?}"
+    );
+    assert!(
+        !from
+            .iter()
+            .any(|l| l.contains_key("kubernetes.io/metadata.name")),
+        "{from:?}"
+    );
+    let timeout = os
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Route(r) => r.metadata.annotations.clone(),
+            _ => None,
+        })
+        .and_then(|a| {
+            a.get(kit::render::openshift::ROUTE_TIMEOUT_ANNOTATION)
+                .cloned()
+        });
+    assert_eq!(timeout.as_deref(), Some("600s"));
+}

@@ -317,8 +317,14 @@ fn web_pods_stop_the_daemons_of_their_rendered_pid_files_gracefully() {
             _ => None,
         })
         .expect("the web Deployment");
-    assert_eq!(pod.termination_grace_period_seconds, Some(630));
-    for (container, pid_file) in [("php-fpm", "/tmp/php-fpm.pid"), ("nginx", "/tmp/nginx.pid")] {
+    // Regression (issue 12): the hooks quit at once, and requests routed to the pod before
+    // its endpoint removal reached every proxy were refused: nginx keeps serving 10 s,
+    // php-fpm 15 s (it serves what nginx accepted), then the 600 s request time.
+    assert_eq!(pod.termination_grace_period_seconds, Some(645));
+    for (container, pid_file, wait) in [
+        ("php-fpm", "/tmp/php-fpm.pid", 15),
+        ("nginx", "/tmp/nginx.pid", 10),
+    ] {
         let c = pod
             .containers
             .iter()
@@ -332,7 +338,7 @@ fn web_pods_stop_the_daemons_of_their_rendered_pid_files_gracefully() {
             .and_then(|e| e.command.clone());
         assert_eq!(
             command,
-            Some(kit::conf::graceful_stop(pid_file.as_ref())),
+            Some(kit::conf::graceful_stop(pid_file.as_ref(), wait)),
             "{container}"
         );
     }

@@ -25,17 +25,25 @@ pub mod sentinel;
 use std::path::Path;
 
 /// The command (`sh -c ...`) that stops nginx or php-fpm gracefully, for a container's
-/// `preStop` hook: it sends SIGQUIT to the master named by `pid_file` (both daemons then stop
-/// accepting and let the requests in progress finish; their SIGTERM, which the kubelet sends
-/// after the hook, would cut them) and returns once the master has exited, so the kubelet's
-/// SIGTERM finds nothing left to cut. The pod's `terminationGracePeriodSeconds` bounds it.
-pub fn graceful_stop(pid_file: &Path) -> Vec<String> {
+/// `preStop` hook: it first keeps serving for `wait_secs` (the kubelet runs the hook while
+/// the pod's removal from the Services' endpoints is still reaching every node, whose
+/// proxies keep sending it new requests meanwhile), then sends SIGQUIT to the master named by
+/// `pid_file` (both daemons then stop accepting and let the requests in progress finish;
+/// their SIGTERM, which the kubelet sends after the hook, would cut them) and returns once
+/// the master has exited, so the kubelet's SIGTERM finds nothing left to cut. The pod's
+/// `terminationGracePeriodSeconds` bounds it.
+pub fn graceful_stop(pid_file: &Path, wait_secs: u32) -> Vec<String> {
     let pid_file = pid_file.display();
+    let wait = if wait_secs > 0 {
+        format!("sleep {wait_secs}; ")
+    } else {
+        String::new()
+    };
     vec![
         "sh".into(),
         "-c".into(),
         format!(
-            "pid=$(cat {pid_file}) && kill -QUIT \"$pid\" && \
+            "{wait}pid=$(cat {pid_file}) && kill -QUIT \"$pid\" && \
              while kill -0 \"$pid\" 2>/dev/null; do sleep 1; done"
         ),
     ]

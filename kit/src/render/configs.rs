@@ -368,7 +368,7 @@ pub fn nginx_settings(store: &Store) -> nginx::Settings {
         fastcgi: format!("127.0.0.1:{FPM_PORT}"),
         fpm_ping_path: FPM_PING_PATH.into(),
         fpm_status_path: FPM_STATUS_PATH.into(),
-        client_max_body_size_mb: 64,
+        client_max_body_size_mb: MAX_BODY_MB,
         // The container has a quarter of a core: `auto` would count the node's CPUs.
         worker_processes: 2,
         worker_connections: 1024,
@@ -415,6 +415,10 @@ pub fn fpm_settings(store: &Store) -> php::FpmSettings {
     }
 }
 
+/// The largest request body (admin uploads, imports), in MiB: nginx's `client_max_body_size`,
+/// PHP's `upload_max_filesize` and `post_max_size`, and the ingress's limit.
+pub const MAX_BODY_MB: u32 = 64;
+
 /// The longest a web request may run (php-fpm's `request_terminate_timeout`, PHP's
 /// `max_execution_time`, nginx's `fastcgi_read_timeout`); a stopping web pod lets the
 /// requests in progress finish for as long (php-fpm's `process_control_timeout`).
@@ -431,7 +435,7 @@ pub fn ini_settings(_store: &Store) -> php::IniSettings {
     php::IniSettings {
         memory_limit_mb: 756,
         max_execution_time_secs: REQUEST_TIMEOUT_SECS,
-        upload_max_mb: 64,
+        upload_max_mb: MAX_BODY_MB,
         opcache_memory_mb: 512,
         opcache_max_files: 60000,
         opcache_validate_timestamps: false,

@@ -74,6 +74,24 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     e
 }
 
+/// The labels of the namespaces whose pods may reach the store's front: OpenShift's router
+/// (the namespaces of the `ingress` policy group, as OpenShift documents); on Kubernetes
+/// `spec.ingress.controllerNamespace`, or any namespace.
+fn controller_namespaces(ctx: &Ctx<'_>) -> Option<BTreeMap<String, String>> {
+    match ctx.target {
+        Target::Openshift => Some(BTreeMap::from([(
+            "policy-group.network.openshift.io/ingress".to_owned(),
+            String::new(),
+        )])),
+        _ => ctx
+            .store
+            .ingress
+            .controller_namespace
+            .as_ref()
+            .map(|n| BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), n.clone())])),
+    }
+}
+
 /// The ports Magento's pods reach outside the cluster on: HTTPS, and the S3 endpoint's.
 pub fn external_ports(ctx: &Ctx<'_>) -> Vec<i32> {
     let mut p = vec![443];
@@ -159,9 +177,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             ingress.push(NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
                     namespace_selector: Some(LabelSelector {
-                        match_labels: s.ingress.controller_namespace.as_ref().map(|n| {
-                            BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), n.clone())])
-                        }),
+                        match_labels: controller_namespaces(ctx),
                         ..Default::default()
                     }),
                     ..Default::default()
@@ -220,8 +236,30 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     out
 }
 
+/// ingress-nginx's annotations for what nginx and PHP allow behind it: its defaults (1 MiB
+/// bodies, 60 s reads) would cut admin uploads and long admin requests.
+pub fn ingress_annotations() -> BTreeMap<String, String> {
+    let timeout = super::configs::REQUEST_TIMEOUT_SECS.to_string();
+    BTreeMap::from([
+        (
+            "nginx.ingress.kubernetes.io/proxy-body-size".to_owned(),
+            format!("{}m", super::configs::MAX_BODY_MB),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/proxy-read-timeout".to_owned(),
+            timeout.clone(),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/proxy-send-timeout".to_owned(),
+            timeout,
+        ),
+    ])
+}
+
 fn ingress(ctx: &Ctx<'_>, service: &str) -> Object {
     let s = ctx.store;
+    let mut metadata = ctx.meta(ctx.name("web"), Component::Store);
+    metadata.annotations = Some(ingress_annotations());
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: service.into(),
@@ -233,7 +271,7 @@ fn ingress(ctx: &Ctx<'_>, service: &str) -> Object {
         ..Default::default()
     };
     Object::Ingress(Ingress {
-        metadata: ctx.meta(ctx.name("web"), Component::Store),
+        metadata,
         spec: Some(IngressSpec {
             ingress_class_name: s.ingress.class_name.clone(),
             tls: s.ingress.tls_secret.as_ref().map(|secret| {

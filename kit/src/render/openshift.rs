@@ -109,6 +109,9 @@ impl Route {
     }
 }
 
+/// The OpenShift router's per-Route server timeout.
+pub const ROUTE_TIMEOUT_ANNOTATION: &str = "haproxy.router.openshift.io/timeout";
+
 /// One edge-terminated Route per domain, redirecting plain HTTP, to `service`.
 pub fn routes(ctx: &Ctx<'_>, service: &str) -> Vec<Object> {
     ctx.store
@@ -121,10 +124,17 @@ pub fn routes(ctx: &Ctx<'_>, service: &str) -> Vec<Object> {
             } else {
                 ctx.name(&format!("web-{i}"))
             };
+            let mut metadata = ctx.meta(name, Component::Store);
+            // The router's 30 s default would cut long admin requests that nginx and PHP
+            // allow; it does not limit bodies.
+            metadata.annotations = Some(std::collections::BTreeMap::from([(
+                ROUTE_TIMEOUT_ANNOTATION.to_owned(),
+                format!("{}s", super::configs::REQUEST_TIMEOUT_SECS),
+            )]));
             Object::Route(Route {
                 api_version: "route.openshift.io/v1".into(),
                 kind: "Route".into(),
-                metadata: ctx.meta(name, Component::Store),
+                metadata,
                 spec: RouteSpec {
                     host: host.clone(),
                     to: RouteTargetReference {

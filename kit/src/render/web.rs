@@ -33,18 +33,27 @@ pub const NGINX_UID: i64 = 101;
 /// Where the Magento code lives in the image.
 pub const ROOT: &str = "/var/www/html";
 
-/// How long a stopping web pod may take: the longest request
-/// ([`configs::REQUEST_TIMEOUT_SECS`]), which php-fpm and nginx let finish, and a margin for
-/// the hooks themselves.
-pub const TERMINATION_GRACE_SECS: i64 = configs::REQUEST_TIMEOUT_SECS as i64 + 30;
+/// How long a stopping web pod's nginx keeps accepting requests before it quits: the time
+/// its removal from the endpoints takes to reach every node's proxy and the ingress.
+pub const NGINX_STOP_WAIT_SECS: u32 = 10;
+
+/// How long php-fpm keeps accepting before it quits: longer than nginx, which passes it the
+/// requests nginx accepted until then.
+pub const FPM_STOP_WAIT_SECS: u32 = NGINX_STOP_WAIT_SECS + 5;
+
+/// How long a stopping web pod may take: the wait before the daemons quit, the longest
+/// request ([`configs::REQUEST_TIMEOUT_SECS`]), which php-fpm and nginx let finish, and a
+/// margin for the hooks themselves.
+pub const TERMINATION_GRACE_SECS: i64 =
+    FPM_STOP_WAIT_SECS as i64 + configs::REQUEST_TIMEOUT_SECS as i64 + 30;
 
 /// A `preStop` hook that stops the daemon whose master writes `pid_file` gracefully
 /// ([`crate::conf::graceful_stop`]): the kubelet's SIGTERM would cut requests in progress.
-fn graceful_stop_hook(pid_file: &std::path::Path) -> Lifecycle {
+fn graceful_stop_hook(pid_file: &std::path::Path, wait_secs: u32) -> Lifecycle {
     Lifecycle {
         pre_stop: Some(LifecycleHandler {
             exec: Some(ExecAction {
-                command: Some(crate::conf::graceful_stop(pid_file)),
+                command: Some(crate::conf::graceful_stop(pid_file, wait_secs)),
             }),
             ..Default::default()
         }),
@@ -229,9 +238,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     });
     nginx.readiness_probe = Some(http_probe("/health_check.php", "http", 10, 3));
     nginx.liveness_probe = Some(http_probe("/nginx-health", "status", 10, 6));
-    nginx.lifecycle = Some(graceful_stop_hook(&crate::conf::nginx::pid_file(
-        &configs::nginx_settings(s),
-    )));
+    nginx.lifecycle = Some(graceful_stop_hook(
+        &crate::conf::nginx::pid_file(&configs::nginx_settings(s)),
+        NGINX_STOP_WAIT_SECS,
+    ));
 
     let mut fpm = magento_container(ctx, "php-fpm");
     fpm.command = Some(vec![
@@ -249,7 +259,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     }
     fpm.readiness_probe = Some(ping);
     fpm.startup_probe = Some(tcp_probe("fpm", 5, 24));
-    fpm.lifecycle = Some(graceful_stop_hook(&configs::fpm_settings(s).pid_file));
+    fpm.lifecycle = Some(graceful_stop_hook(
+        &configs::fpm_settings(s).pid_file,
+        FPM_STOP_WAIT_SECS,
+    ));
 
     // A new pod serves only code whose database and configuration are upgraded.
     let mut wait = magento_container(ctx, "wait-for-upgrade");

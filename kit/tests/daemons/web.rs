@@ -231,7 +231,7 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     )
     .await;
     let hook = |pid_file: std::path::PathBuf| async move {
-        let command = kit::conf::graceful_stop(&pid_file);
+        let command = kit::conf::graceful_stop(&pid_file, 0);
         let args: Vec<&str> = command[1..].iter().map(String::as_str).collect();
         run(&command[0], &args, &[], CHECK).await
     };
