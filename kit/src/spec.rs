@@ -179,6 +179,8 @@ pub struct Web {
     pub autoscaling: Option<Autoscaling>,
     /// nginx image (must run as non-root on port 8080).
     pub nginx_image: Option<String>,
+    /// Size of the copy of `pub/` that nginx serves (static content of every locale).
+    pub pub_size: Option<String>,
 }
 
 /// Horizontal autoscaling of the web pods.

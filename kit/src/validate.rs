@@ -114,6 +114,8 @@ pub struct Web {
     pub autoscaling: Option<(u32, u32)>,
     /// nginx image.
     pub nginx_image: String,
+    /// Size limit of the web pod's copy of `pub/`.
+    pub pub_size: String,
 }
 
 /// Search engine.
@@ -622,7 +624,20 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         }
         (a.max_replicas, cpu)
     });
+    // pub/static holds every locale's static content (a theme and the admin's, about half a
+    // gigabyte a locale with Luma): 1 GiB plus 512 MiB a locale of the build, or 2 GiB.
+    let locales = m
+        .build
+        .as_ref()
+        .and_then(|b| b.locales.as_ref())
+        .map_or(0, Vec::len);
+    let pub_default = if m.build.is_some() {
+        format!("{}Mi", 1024 + 512 * locales.clamp(1, 64))
+    } else {
+        "2Gi".to_owned()
+    };
     let web = Web {
+        pub_size: v.size("spec.web.pubSize", w.pub_size.clone(), &pub_default),
         replicas: web_replicas,
         autoscaling,
         nginx_image: v.image_or(

@@ -543,3 +543,52 @@ fn the_ingress_and_routes_allow_what_nginx_and_php_allow_and_admit_the_router() 
         });
     assert_eq!(timeout.as_deref(), Some("600s"));
 }
+
+#[test]
+fn pods_keep_no_unbounded_files_and_pub_is_sized_from_the_build() {
+    let b = bundle(&example(), Target::Kubernetes);
+    let web = pod(&b, "shop-web");
+    let size = |name: &str| {
+        web.volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == name)
+            .and_then(|v| v.empty_dir.as_ref()?.size_limit.clone())
+            .map(|q| q.0)
+    };
+    // One locale: 1 GiB and 512 MiB; var/ is no emptyDir but the shared claim.
+    assert_eq!(size("pub").as_deref(), Some("1536Mi"));
+    assert_eq!(size("var"), None);
+    let three = validate::load(&kit::spec::EXAMPLE.replacen(
+        "locales: [en_US]",
+        "locales: [en_US, de_DE, fr_FR]",
+        1,
+    ))
+    .expect("valid");
+    let b3 = bundle(&three, Target::Kubernetes);
+    let pub3 = pod(&b3, "shop-web")
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "pub")
+        .and_then(|v| v.empty_dir.as_ref()?.size_limit.clone())
+        .map(|q| q.0);
+    assert_eq!(pub3.as_deref(), Some("2560Mi"));
+    // Magento's logs go to stderr; old reports are deleted by the default cron group.
+    let setup = config(&b, "shop-setup", "setup.sh");
+    assert!(
+        setup.contains(
+            "for f in system exception debug cron support_report; do ln -sfn /dev/stderr \"var/log/$f.log\"; done"
+        ),
+        "{setup}"
+    );
+    let cron = container(pod(&b, "shop-cron-default"), "cron")
+        .command
+        .clone()
+        .unwrap_or_default()
+        .join(" ");
+    assert!(
+        cron.contains("find var/report var/log -type f -mtime +14 -delete"),
+        "{cron}"
+    );
+}

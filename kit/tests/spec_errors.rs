@@ -193,6 +193,12 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "cannot be shared by 2 web replicas",
         ),
         (
+            "    # pubSize: 1536Mi",
+            "    pubSize: big",
+            "spec.web.pubSize",
+            "not a size",
+        ),
+        (
             "maxMessages: 10000",
             "maxMessages: 0",
             "spec.consumers.maxMessages",

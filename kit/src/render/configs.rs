@@ -648,6 +648,13 @@ fn short_prefix(name: &str) -> String {
         .collect()
 }
 
+/// Magento's log files (`var/log/<name>.log`) that the setup links to the container's stderr.
+pub const MAGENTO_LOGS: &str = "system exception debug cron support_report";
+
+/// How many days error reports and other files in `var/report` and `var/log` are kept: the
+/// default group's cron runs delete older ones.
+pub const VAR_RETENTION_DAYS: u32 = 14;
+
 /// The lock file (on the shared `var/`) that an upgrade holds exclusively and each cron run
 /// shares: the upgrade waits for the cron runs in progress, and cron for the upgrade.
 pub const UPGRADE_LOCK: &str = "var/locks/kit-upgrade.lock";
@@ -700,7 +707,10 @@ cd {root}
 magento() {{ php -d memory_limit=2G bin/magento "$@"; }}
 log() {{ echo "setup: $*" >&2; }}
 cp {config_dir}/env.php app/etc/env.php
-mkdir -p "$(dirname {UPGRADE_LOCK})"
+mkdir -p "$(dirname {UPGRADE_LOCK})" var/log
+# Magento's own logs go to each container's stderr: var/log is shared, the links resolve in
+# every pod (php-fpm passes its workers' stderr on).
+for f in {MAGENTO_LOGS}; do ln -sfn /dev/stderr "var/log/$f.log"; done
 # Cron pauses: new runs skip while the marker exists; the lock waits for those in progress.
 touch {UPGRADE_PENDING}
 trap 'rm -f {UPGRADE_PENDING}' EXIT
@@ -743,8 +753,16 @@ pub fn cron_command(group: &str) -> String {
 
 /// [`cron_command`] for Magento in `root`.
 pub fn cron_command_in(root: &str, group: &str) -> String {
+    // The default group's runs also bound what var/ keeps (error reports, other modules' logs).
+    let prune = if group == "default" {
+        format!(
+            "find var/report var/log -type f -mtime +{VAR_RETENTION_DAYS} -delete 2>/dev/null; "
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "cd {root} && if [ -e {UPGRADE_PENDING} ]; then \
+        "cd {root} && {prune}if [ -e {UPGRADE_PENDING} ]; then \
          echo 'cron: an upgrade is pending; this run skips' >&2; exit 0; fi; \
          mkdir -p \"$(dirname {UPGRADE_LOCK})\" && exec flock -s {UPGRADE_LOCK} sh -c \
          'if {UP_TO_DATE}; then exec php -d memory_limit=2G bin/magento cron:run --group={group}; fi; \

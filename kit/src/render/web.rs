@@ -282,7 +282,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let mut volumes = magento_volumes(ctx);
     volumes.extend([
         config_volume("nginx-config", ctx.name("nginx-config"), 0o444),
-        empty_dir("pub", false),
+        super::empty_dir_of("pub", &s.web.pub_size),
         empty_dir("nginx-tmp", false),
     ]);
     if s.ellison.placement == Placement::Sidecar {

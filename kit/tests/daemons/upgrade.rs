@@ -261,8 +261,30 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
     }
     assert!(!root.join("var/.maintenance.flag").exists());
     assert!(!root.join(configs::UPGRADE_PENDING).exists());
+    // Magento's logs go to the container's stderr (issue 12: they filled the pod's disk).
+    for log in ["system", "exception", "cron"] {
+        let link = std::fs::read_link(root.join(format!("var/log/{log}.log")));
+        assert_eq!(link.ok(), Some(PathBuf::from("/dev/stderr")), "{log}.log");
+    }
+    // The default group's run deletes what var/ keeps past its retention.
+    std::fs::create_dir_all(root.join("var/report")).expect("mkdir");
+    write(&root.join("var/report/old"), "an old error report");
+    write(&root.join("var/report/new"), "a new error report");
+    let aged = run(
+        "touch",
+        &[
+            "-d",
+            "20 days ago",
+            &root.join("var/report/old").to_string_lossy(),
+        ],
+        &[],
+        WAIT,
+    )
+    .await;
+    assert_eq!(aged.code, Some(0), "{aged}");
     let ran = sh(&configs::cron_command_in(&root_s, "default"), &[]).await;
     assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(!root.join("var/report/old").exists() && root.join("var/report/new").exists());
     let tail: Vec<String> = calls(&root)
         .into_iter()
         .filter(|c| !c.starts_with("setup:db:status") && !c.starts_with("app:config:status"))

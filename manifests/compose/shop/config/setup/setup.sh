@@ -6,7 +6,10 @@ cd /var/www/html
 magento() { php -d memory_limit=2G bin/magento "$@"; }
 log() { echo "setup: $*" >&2; }
 cp /etc/kit/magento/env.php app/etc/env.php
-mkdir -p "$(dirname var/locks/kit-upgrade.lock)"
+mkdir -p "$(dirname var/locks/kit-upgrade.lock)" var/log
+# Magento's own logs go to each container's stderr: var/log is shared, the links resolve in
+# every pod (php-fpm passes its workers' stderr on).
+for f in system exception debug cron support_report; do ln -sfn /dev/stderr "var/log/$f.log"; done
 # Cron pauses: new runs skip while the marker exists; the lock waits for those in progress.
 touch var/locks/kit-upgrade.pending
 trap 'rm -f var/locks/kit-upgrade.pending' EXIT
