@@ -141,7 +141,7 @@ pub struct Redis {
     pub sentinels: Option<u32>,
     /// Redis image (also runs the Sentinels).
     pub image: Option<String>,
-    /// Memory of each cache node (cache and page cache); `maxmemory` is 3/4 of it.
+    /// Memory of each cache node (cache and page cache); `maxmemory` is half of it.
     pub cache_memory: Option<String>,
     /// Memory of each session node; sessions are never evicted.
     pub session_memory: Option<String>,

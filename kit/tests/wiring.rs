@@ -101,18 +101,22 @@ fn galera_config_map_is_conf_galera_for_the_example() {
 #[test]
 fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() {
     let maps = config_maps();
-    for (group, memory, eviction, persistence) in [
+    // Regression (issue 12): the cache snapshotted with maxmemory at three quarters of its
+    // container (a fork could double it) and refused writes without an in-sync replica.
+    for (group, memory, eviction, persistence, min_replicas) in [
         (
             "cache",
             1024 * MIB,
             redis::Eviction::AllKeysLru,
-            redis::Persistence::Snapshots,
+            redis::Persistence::None,
+            0,
         ),
         (
             "session",
             512 * MIB,
             redis::Eviction::NoEviction,
             redis::Persistence::AppendOnly,
+            1,
         ),
     ] {
         let set = format!("shop-redis-{group}");
@@ -123,10 +127,10 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             logfile: None,
             role: redis::Role::Master,
             announce: None,
-            maxmemory_bytes: memory / 4 * 3,
+            maxmemory_bytes: memory / 2,
             eviction,
             persistence,
-            min_replicas_to_write: 1,
+            min_replicas_to_write: min_replicas,
             min_replicas_max_lag_secs: 10,
             auth_include: Some("/run/redis/auth.conf".into()),
         });
@@ -144,6 +148,17 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             initial_master: (format!("{set}-0.{set}"), 6379),
         });
         check(&maps, &set, "start.sh", &start);
+        let handover = redis::render_handover_script(&redis::HandoverSettings {
+            port: 6379,
+            password_env: "REDIS_PASSWORD".into(),
+            master_name: group.into(),
+            sentinels: sentinels(),
+            self_host: redis::SelfHost::Hostname {
+                domain: set.clone(),
+            },
+            timeout_secs: 30,
+        });
+        check(&maps, &set, "handover.sh", &handover);
     }
     let conf = sentinel::render(&sentinel::Settings {
         bind: "0.0.0.0".into(),

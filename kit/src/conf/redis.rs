@@ -222,6 +222,95 @@ pub fn render_start_script(s: &StartSettings) -> String {
     START_TEMPLATE.replace("@VARS@\n", &vars)
 }
 
+/// Everything the handover script depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverSettings {
+    /// This node's port (the script talks to it on loopback).
+    pub port: u16,
+    /// The environment variable holding the password.
+    pub password_env: String,
+    /// The name the Sentinels monitor the group under.
+    pub master_name: String,
+    /// The Sentinels (`host`, `port`).
+    pub sentinels: Vec<(String, u16)>,
+    /// This node's name, as the Sentinels know it.
+    pub self_host: SelfHost,
+    /// How long the script waits for a replica to take over, in seconds.
+    pub timeout_secs: u32,
+}
+
+/// Renders the node's handover script (POSIX `sh`, `redis-cli`, `timeout`), for the pod's
+/// `preStop` hook: when this node is the master, it asks the Sentinels for a failover
+/// (`SENTINEL FAILOVER`, the planned path: the replica is promoted before the master goes,
+/// so clients see a short switch instead of `down-after-milliseconds` of errors) and waits,
+/// up to the timeout, until this node is a replica. It asks once, and only when a Sentinel
+/// names this node as the master (a failover asked again after the switch would move the
+/// role back). A replica, or a master the Sentinels cannot replace (no good replica), stops
+/// after the timeout at most.
+pub fn render_handover_script(s: &HandoverSettings) -> String {
+    let mut vars = String::new();
+    let _ = writeln!(vars, "PORT={}", s.port);
+    let _ = writeln!(vars, "PASSWORD_ENV={}", sh(&s.password_env));
+    let _ = writeln!(vars, "MASTER_NAME={}", sh(&s.master_name));
+    let sentinels: Vec<String> = s
+        .sentinels
+        .iter()
+        .map(|(h, p)| format!("{h}:{p}"))
+        .collect();
+    let _ = writeln!(vars, "SENTINELS={}", sh(sentinels.join(" ")));
+    match &s.self_host {
+        SelfHost::Hostname { domain } => {
+            let _ = writeln!(vars, "SELF_HOST=\"$(hostname).\"{}", sh(domain));
+        }
+        SelfHost::Fixed(host) => {
+            let _ = writeln!(vars, "SELF_HOST={}", sh(host));
+        }
+    }
+    let _ = writeln!(vars, "TIMEOUT={}", s.timeout_secs);
+    HANDOVER_TEMPLATE.replace("@VARS@\n", &vars)
+}
+
+const HANDOVER_TEMPLATE: &str = r##"#!/bin/sh
+# Hands this node's master role to a replica before it stops (the pod's preStop hook);
+# rendered by kit, do not edit.
+set -u
+
+@VARS@
+log() { echo "redis handover: $*" >&2; }
+
+password=''
+eval "password=\${$PASSWORD_ENV:-}"
+role() {
+  REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p "$PORT" ROLE 2>/dev/null | sed -n 1p
+}
+[ "$(role)" = master ] || exit 0
+log "this node is the master of $MASTER_NAME: asking the Sentinels for a failover"
+requested=0
+waited=0
+while [ "$waited" -lt "$TIMEOUT" ]; do
+  if [ "$requested" -eq 0 ]; then
+    for s in $SENTINELS; do
+      named=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ')
+      [ "$named" = "$SELF_HOST $PORT " ] || continue
+      reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1)
+      case $reply in
+        OK) log "failover started by $s"; requested=1; break ;;
+        *INPROG*) requested=1; break ;;
+        *) log "$s: $reply" ;;
+      esac
+    done
+  fi
+  sleep 1
+  waited=$((waited + 1))
+  if [ "$(role)" != master ]; then
+    log "a replica has taken over; stopping"
+    exit 0
+  fi
+done
+log "no replica took over within ${TIMEOUT}s; stopping anyway"
+exit 0
+"##;
+
 const START_TEMPLATE: &str = r##"#!/bin/sh
 # Starts a Redis node of a Sentinel-monitored group; rendered by kit, do not edit.
 # Copies the config to a writable place (Sentinel rewrites it), writes the password include

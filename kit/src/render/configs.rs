@@ -204,13 +204,22 @@ pub fn sentinel_hosts(store: &Store) -> Vec<(String, u16)> {
 }
 
 /// A group's `redis.conf`: the role is decided at start by the start script, so the file is
-/// a master's; `maxmemory` is three quarters of the container memory (replication buffers
-/// and fork copy-on-write need the rest); the cache is evicted least recently used and
-/// snapshotted, sessions are never evicted and appended to a file.
+/// a master's; `maxmemory` is half the container memory, because a fork (a replica's full
+/// sync, an AOF rewrite, a snapshot) may copy every page it shares with the server, and the
+/// container is killed, not refused, past its limit. The cache is evicted least recently used
+/// and not persisted (Magento rebuilds it; no snapshot forks), and writes on without a
+/// replica (a replica's resync must not turn into write errors); sessions are never evicted,
+/// appended to a file, and refused while the master has no replica in sync (writes that a
+/// failover would lose).
 pub fn redis_settings(store: &Store, g: Group) -> redis::Settings {
-    let (eviction, persistence) = match g {
-        Group::Cache => (redis::Eviction::AllKeysLru, redis::Persistence::Snapshots),
-        Group::Session => (redis::Eviction::NoEviction, redis::Persistence::AppendOnly),
+    let (eviction, persistence, min_replicas) = match g {
+        Group::Cache => (redis::Eviction::AllKeysLru, redis::Persistence::None, 0),
+        Group::Session => (
+            redis::Eviction::NoEviction,
+            redis::Persistence::AppendOnly,
+            // Without replicas a master must not wait for one.
+            store.redis.replicas.min(1),
+        ),
     };
     redis::Settings {
         bind: "0.0.0.0".into(),
@@ -219,11 +228,10 @@ pub fn redis_settings(store: &Store, g: Group) -> redis::Settings {
         logfile: None,
         role: redis::Role::Master,
         announce: None,
-        maxmemory_bytes: group_memory(store, g) / 4 * 3,
+        maxmemory_bytes: group_memory(store, g) / 2,
         eviction,
         persistence,
-        // Without replicas a master must not wait for one.
-        min_replicas_to_write: store.redis.replicas.min(1),
+        min_replicas_to_write: min_replicas,
         min_replicas_max_lag_secs: 10,
         auth_include: Some(PathBuf::from(REDIS_RUN_DIR).join(redis::AUTH_INCLUDE)),
     }
@@ -244,6 +252,29 @@ pub fn redis_start_settings(store: &Store, g: Group) -> redis::StartSettings {
         port: REDIS_PORT,
         initial_master: (pod_host(&set, &set, 0), REDIS_PORT),
     }
+}
+
+/// How long a stopping master waits for a replica to take over.
+pub const REDIS_HANDOVER_SECS: u32 = 30;
+
+/// A group's handover script (the pods' `preStop`): a master asks the Sentinels for the
+/// planned failover before it stops.
+pub fn redis_handover_settings(store: &Store, g: Group) -> redis::HandoverSettings {
+    redis::HandoverSettings {
+        port: REDIS_PORT,
+        password_env: "REDIS_PASSWORD".into(),
+        master_name: g.master_name().into(),
+        sentinels: sentinel_hosts(store),
+        self_host: redis::SelfHost::Hostname {
+            domain: redis_set(store, g),
+        },
+        timeout_secs: REDIS_HANDOVER_SECS,
+    }
+}
+
+/// A group's `handover.sh`.
+pub fn redis_handover_script(store: &Store, g: Group) -> String {
+    redis::render_handover_script(&redis_handover_settings(store, g))
 }
 
 /// A group's `redis.conf`.

@@ -5,7 +5,9 @@
 //! include there from the Secret, and asks the Sentinels for the current master first.
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ExecAction, Lifecycle, LifecycleHandler, PodSpec, PodTemplateSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::galera::claim;
@@ -126,8 +128,22 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
     let set = configs::redis_set(s, g);
     let conf = configs::redis_conf(s, g);
     let script = configs::redis_start_script(s, g);
+    let handover = configs::redis_handover_script(s, g);
     let mut redis = container("redis", &s.redis.image, true);
     redis.command = start_command();
+    // A master stopped for a rollout or a drain hands over first (the planned failover).
+    redis.lifecycle = Some(Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "sh".into(),
+                    format!("{}/handover.sh", configs::REDIS_CONFIG_DIR),
+                ]),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     redis.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
     redis.ports = ports(&[("redis", i32::from(configs::REDIS_PORT))]);
     redis.volume_mounts = Some(vec![
@@ -149,6 +165,7 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         automount_service_account_token: Some(false),
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
+        termination_grace_period_seconds: Some(i64::from(configs::REDIS_HANDOVER_SECS) + 30),
         containers: vec![redis],
         volumes: Some(vec![
             config_volume("config", set.clone(), 0o555),
@@ -157,12 +174,18 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         ]),
         ..Default::default()
     };
-    let size = format!("{}Mi", ((mem.bytes * 2) >> 20).max(1024));
+    // The cache writes nothing to its volume any more; the claim stays, as a StatefulSet's
+    // volumeClaimTemplates cannot change on an existing store.
+    let size = format!("{}Mi", (mem.bytes.saturating_mul(2) >> 20).max(1024));
     vec![
         ctx.config_map(
             set.clone(),
             c,
-            &[("redis.conf", conf.clone()), ("start.sh", script.clone())],
+            &[
+                ("redis.conf", conf.clone()),
+                ("start.sh", script.clone()),
+                ("handover.sh", handover.clone()),
+            ],
         ),
         ctx.service(
             set.clone(),
@@ -176,7 +199,7 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
             c,
             1 + s.redis.replicas,
             pod,
-            &[&conf, &script],
+            &[&conf, &script, &handover],
             Some(&size),
         ),
         ctx.pdb(set, c),

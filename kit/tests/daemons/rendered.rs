@@ -551,19 +551,47 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
     )
     .await;
 
-    // Refused (NOGOODSLAVE) until the Sentinel has the replica's own INFO.
-    poll(
-        "the Sentinel to accept SENTINEL FAILOVER cache",
-        WAIT,
-        || async move {
-            command(s0, None, &["SENTINEL", "FAILOVER", "cache"], QUERY)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        },
-        || log_tail(&s0_log, 30),
+    // The master's pod stops: its preStop hook, the rendered handover script, asks the
+    // Sentinel for the planned failover and returns once node 0 is a replica (issue 12: a
+    // master stopped for a rollout went down unannounced).
+    let mut handover = configs::redis_handover_settings(&store, Group::Cache);
+    handover.port = ports[0];
+    handover.sentinels = vec![("127.0.0.1".to_owned(), sentinel_ports[0])];
+    handover.self_host = redis::SelfHost::Fixed("127.0.0.1".into());
+    let handover_script = dir.join("handover.sh");
+    write(&handover_script, &redis::render_handover_script(&handover));
+    let checked = run(
+        "shellcheck",
+        &["-s", "sh", &handover_script.to_string_lossy()],
+        &[],
+        CHECK,
     )
     .await;
+    assert_eq!(checked.code, Some(0), "shellcheck handover.sh: {checked}");
+    let handed = run(
+        "sh",
+        &[&handover_script.to_string_lossy()],
+        &[("REDIS_PASSWORD", PASSWORD)],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(handed.code, Some(0), "{handed}");
+    assert!(
+        handed.stderr.contains("a replica has taken over"),
+        "{handed}\n{}",
+        log_tail(&s0_log, 30)
+    );
+    let (role0, _) = role(nodes[0].addr).await.expect("node 0 answers");
+    assert_eq!(role0, "slave", "the old master handed over before stopping");
+    // On a replica the hook returns at once.
+    let again = run(
+        "sh",
+        &[&handover_script.to_string_lossy()],
+        &[("REDIS_PASSWORD", PASSWORD)],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!((again.code, again.stderr.as_str()), (Some(0), ""));
     poll(
         "the Sentinel to name node 1 the master",
         WAIT,
