@@ -10,6 +10,18 @@ use crate::error::{FieldError, SpecError};
 use crate::render::Target;
 use crate::spec::{self, Engine, Placement, StoreSpec};
 
+/// Most web replicas (also the autoscaler's maximum).
+pub const MAX_WEB_REPLICAS: u32 = 500;
+
+/// The largest memory quantity of a container.
+pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
+
+/// The largest volume size.
+pub const MAX_SIZE_BYTES: u64 = 1 << 50;
+
+/// The most CPU a container may ask for, in millicores.
+pub const MAX_MILLICORES: u64 = 256_000;
+
 /// Longest store name: object names get suffixes such as `-galera-peers` and must stay
 /// within 63 characters as DNS labels, pod names included.
 pub const MAX_NAME_LEN: usize = 30;
@@ -595,7 +607,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     let e = s.ellison.clone().unwrap_or_default();
     let ellison = Ellison {
         placement: e.placement.unwrap_or(Placement::Sidecar),
-        replicas: v.at_least("spec.ellison.replicas", e.replicas.unwrap_or(2), 1),
+        replicas: v.between("spec.ellison.replicas", e.replicas.unwrap_or(2), 1, 20),
         image: v.image_or(
             "spec.ellison.image",
             e.image,
@@ -604,9 +616,22 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     };
 
     let w = s.web.clone().unwrap_or_default();
-    let web_replicas = v.at_least("spec.web.replicas", w.replicas.unwrap_or(2), 1);
+    let web_replicas = v.between(
+        "spec.web.replicas",
+        w.replicas.unwrap_or(2),
+        1,
+        MAX_WEB_REPLICAS,
+    );
     let autoscaling = w.autoscaling.as_ref().map(|a| {
-        if a.max_replicas < web_replicas {
+        if a.max_replicas > MAX_WEB_REPLICAS {
+            v.err(
+                "spec.web.autoscaling.maxReplicas",
+                format!(
+                    "{} is too many; allowed: up to {MAX_WEB_REPLICAS}",
+                    a.max_replicas
+                ),
+            );
+        } else if a.max_replicas < web_replicas {
             v.err(
                 "spec.web.autoscaling.maxReplicas",
                 format!(
@@ -655,7 +680,17 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     };
     let search = Search {
         engine,
-        nodes: v.at_least("spec.search.nodes", se.nodes.unwrap_or(1), 1),
+        nodes: match se.nodes.unwrap_or(3) {
+            2 => {
+                v.err(
+                    "spec.search.nodes",
+                    "2 is not allowed: two nodes cannot elect a cluster manager once one is \
+                     lost, so they are no more available than 1; use 1, or 3 or more",
+                );
+                2
+            }
+            n => v.between("spec.search.nodes", n, 1, 15),
+        },
         image: v.image_or("spec.search.image", se.image, default_image),
         storage: v.size("spec.search.storage", se.storage, "10Gi"),
         resources: v.resources("spec.search.resources", se.resources.as_ref(), "1", "2Gi"),
@@ -928,6 +963,25 @@ fn is_cpu(text: &str) -> bool {
         && body.chars().any(|c| c != '0' && c != '.')
 }
 
+/// Millicores of a CPU quantity that [`is_cpu`] accepts, rounded up; `None` past `u64`.
+fn millicores(text: &str) -> Option<u64> {
+    if let Some(m) = text.strip_suffix('m') {
+        return m.parse().ok();
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let whole: u64 = whole.parse().ok()?;
+    let digits = frac.len().min(3);
+    let frac_millis: u64 = if digits == 0 {
+        0
+    } else {
+        // The first three decimals are millicores; any further digit rounds up.
+        let head: u64 = frac[..digits].parse().ok()?;
+        let scaled = head * 10u64.pow(3 - u32::try_from(digits).ok()?);
+        scaled + u64::from(frac[digits..].chars().any(|c| c != '0'))
+    };
+    whole.checked_mul(1000)?.checked_add(frac_millis)
+}
+
 /// `ll_CC`, as Magento names its locales (`en_US`, `pt_BR`).
 fn is_locale(text: &str) -> bool {
     let b = text.as_bytes();
@@ -1002,6 +1056,22 @@ impl Checker {
     }
 
     fn domain(&mut self, path: &str, value: &str) {
+        // The last label of a DNS name is never all digits: 10.0.0.1 is an address, and an
+        // Ingress or Route refuses an address as its host.
+        let numeric = value
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()));
+        if numeric {
+            self.err(
+                path,
+                format!(
+                    "'{value}' is an IP address, not a host name; an Ingress or Route needs a \
+                     DNS name (shop.example.com)"
+                ),
+            );
+            return;
+        }
         let ok = value.contains('.')
             && value.len() <= 253
             && value.split('.').all(|l| {
@@ -1046,6 +1116,10 @@ impl Checker {
     fn memory(&mut self, path: &str, value: Option<String>, default: &str) -> Memory {
         let text = value.unwrap_or_else(|| default.to_owned());
         let bytes = match parse_memory(&text) {
+            Some(b) if b > MAX_MEMORY_BYTES => {
+                self.err(path, format!("'{text}' is too large; give at most 1Ti"));
+                0
+            }
             Some(b) if b >= 64 << 20 => b,
             Some(_) => {
                 self.err(path, format!("'{text}' is too small; give at least 64Mi"));
@@ -1067,11 +1141,15 @@ impl Checker {
 
     fn size(&mut self, path: &str, value: Option<String>, default: &str) -> String {
         let text = value.unwrap_or_else(|| default.to_owned());
-        if parse_memory(&text).is_none_or(|b| b == 0) {
-            self.err(
+        match parse_memory(&text) {
+            None | Some(0) => self.err(
                 path,
                 format!("'{text}' is not a size; use an integer with Mi, Gi, Ti: 20Gi"),
-            );
+            ),
+            Some(b) if b > MAX_SIZE_BYTES => {
+                self.err(path, format!("'{text}' is too large; give at most 1024Ti"));
+            }
+            Some(_) => {}
         }
         text
     }
@@ -1089,6 +1167,11 @@ impl Checker {
             self.err(
                 format!("{path}.cpu"),
                 format!("'{cpu}' is not a CPU quantity; use cores (1, 0.5) or millicores (500m)"),
+            );
+        } else if millicores(&cpu).is_none_or(|m| m > MAX_MILLICORES) {
+            self.err(
+                format!("{path}.cpu"),
+                format!("'{cpu}' is too large; give at most 256 cores"),
             );
         }
         Resources {
@@ -1135,13 +1218,6 @@ impl Checker {
                 path,
                 format!("{value} is out of range; allowed: {min} to {max}"),
             );
-        }
-        value
-    }
-
-    fn at_least(&mut self, path: &str, value: u32, min: u32) -> u32 {
-        if value < min {
-            self.err(path, format!("{value} is too small; at least {min}"));
         }
         value
     }

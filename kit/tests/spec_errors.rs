@@ -421,3 +421,135 @@ fn the_cli_exits_64_with_the_field_path_for_a_bad_spec() {
     assert!(example.status.success());
     assert_eq!(String::from_utf8_lossy(&example.stdout), spec::EXAMPLE);
 }
+
+/// The example with its line `line` (1-based) set to `key: value` (same indentation), and
+/// Varnish and RabbitMQ enabled so that their numbers count too.
+fn with_line(line: usize, value: &str) -> String {
+    spec::EXAMPLE
+        .replace("    enabled: false", "    enabled: true")
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i + 1 == line {
+                let (key, _) = l.split_once(':').expect("a key: value line");
+                format!("{key}: {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Regression (issue 12): `magento.resources.memory: 9999999Ti` and `maxReplicas: 4000000000`
+/// passed `kit check` and made `render` panic on an overflow (wrap, in release). Every number
+/// of the spec, at the edges of its type: refused with its field path, or rendered for every
+/// target without a panic.
+#[test]
+fn extreme_numbers_are_refused_with_their_path_or_rendered_never_a_panic() {
+    let counts = [
+        "0",
+        "1",
+        "2",
+        "3",
+        "7",
+        "15",
+        "500",
+        "501",
+        "1000000",
+        "2147483647",
+        "2147483648",
+        "4000000000",
+        "4294967295",
+    ];
+    let quantities = [
+        "0",
+        "64Mi",
+        "1Ti",
+        "1025Gi",
+        "1024Ti",
+        "1025Ti",
+        "9999999Ti",
+        "18446744073709551615",
+        "0.5",
+        "256",
+        "257",
+        "999999999999",
+        "1.0001",
+        "500m",
+    ];
+    // Example lines holding a number (counts) or a quantity.
+    let count_lines = [39, 55, 57, 68, 73, 76, 78, 89, 167, 179];
+    let quantity_lines = [
+        35, 36, 43, 45, 46, 60, 62, 92, 95, 96, 106, 141, 165, 172, 182, 183,
+    ];
+    for (lines, values) in [
+        (&count_lines[..], &counts[..]),
+        (&quantity_lines[..], &quantities[..]),
+    ] {
+        for line in lines {
+            for value in values {
+                match validate::load(&with_line(*line, value)) {
+                    Ok(store) => {
+                        for t in [Target::Kubernetes, Target::Openshift, Target::Compose] {
+                            if let Ok(bundle) = kit::render(&store, t) {
+                                kit::output::files(&bundle).expect("writes");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for f in e.fields() {
+                            assert!(f.path.starts_with("spec."), "line {line} = {value}: {f}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (line, value, path, words) in [
+        (
+            36,
+            "9999999Ti",
+            "spec.magento.resources.memory",
+            "too large",
+        ),
+        (
+            76,
+            "4000000000",
+            "spec.web.autoscaling.maxReplicas",
+            "too many",
+        ),
+        (
+            35,
+            "\"257\"",
+            "spec.magento.resources.cpu",
+            "at most 256 cores",
+        ),
+        (43, "2000Ti", "spec.galera.storage", "too large"),
+        (
+            89,
+            "2",
+            "spec.search.nodes",
+            "cannot elect a cluster manager",
+        ),
+        (73, "0", "spec.web.replicas", "allowed: 1 to 500"),
+    ] {
+        let err = validate::load(&with_line(line, value)).expect_err(value);
+        assert!(
+            err.fields()
+                .iter()
+                .any(|f| f.path == path && f.message.contains(words)),
+            "{path} = {value}: {err}"
+        );
+    }
+}
+
+#[test]
+fn an_ip_address_is_not_a_domain() {
+    check(
+        "    - shop.example.com",
+        "    - 10.0.0.1",
+        "spec.domains[0]",
+        "is an IP address",
+    );
+}

@@ -97,7 +97,11 @@ fn galera_max_connections(store: &Store) -> u32 {
         .web
         .autoscaling
         .map_or(store.web.replicas, |(max, _)| max);
-    (fpm_pm(store).max_children * replicas + 100).max(200)
+    fpm_pm(store)
+        .max_children
+        .saturating_mul(replicas)
+        .saturating_add(100)
+        .max(200)
 }
 
 /// Galera's settings: every node of the StatefulSet as a peer by its headless Service name.
@@ -123,7 +127,9 @@ pub fn galera_settings(store: &Store) -> galera::Settings {
         max_connections: galera_max_connections(store),
         max_allowed_packet_bytes: 64 << 20,
         gcache_bytes: 1 << 30,
-        applier_threads: (cpu_cores(&store.galera.resources.cpu) * 2).max(2),
+        applier_threads: cpu_cores(&store.galera.resources.cpu)
+            .saturating_mul(2)
+            .max(2),
         sst: galera::Account {
             user: "mariabackup".into(),
             password_file: secret("galera-sst-password"),

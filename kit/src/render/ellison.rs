@@ -77,7 +77,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         let deployment = Deployment {
             metadata: ctx.meta(name.clone(), c),
             spec: Some(DeploymentSpec {
-                replicas: Some(s.ellison.replicas as i32),
+                replicas: Some(super::count(s.ellison.replicas)),
                 selector: ctx.label_selector(c),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {

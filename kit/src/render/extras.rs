@@ -62,7 +62,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         out.push(Object::StatefulSet(StatefulSet {
             metadata: ctx.meta(name.clone(), c),
             spec: Some(StatefulSetSpec {
-                replicas: Some(i32::try_from(v.replicas).unwrap_or(i32::MAX)),
+                replicas: Some(super::count(v.replicas)),
                 service_name: Some(peers),
                 pod_management_policy: Some("Parallel".into()),
                 selector: ctx.label_selector(c),

@@ -642,6 +642,12 @@ pub fn resources_of(cpu: &str, memory: &str) -> ResourceRequirements {
     }
 }
 
+/// A validated count (replicas, nodes, percent) as the `i32` Kubernetes fields take;
+/// validation bounds every count far below `i32::MAX`, and this saturates rather than wraps.
+pub fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// A plain environment variable.
 pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {

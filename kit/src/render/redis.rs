@@ -86,7 +86,7 @@ fn statefulset(
     Object::StatefulSet(StatefulSet {
         metadata: ctx.meta(name, c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(replicas as i32),
+            replicas: Some(super::count(replicas)),
             service_name: Some(name.to_owned()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),
@@ -197,7 +197,7 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
             ctx,
             &set,
             c,
-            1 + s.redis.replicas,
+            s.redis.replicas.saturating_add(1),
             pod,
             &[&conf, &script, &handover],
             Some(&size),

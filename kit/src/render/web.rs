@@ -306,7 +306,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             replicas: if s.web.autoscaling.is_some() {
                 None
             } else {
-                Some(s.web.replicas as i32)
+                Some(super::count(s.web.replicas))
             },
             selector: ctx.label_selector(c),
             strategy: Some(DeploymentStrategy {
@@ -345,15 +345,15 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     kind: "Deployment".into(),
                     name,
                 },
-                min_replicas: Some(s.web.replicas as i32),
-                max_replicas: max as i32,
+                min_replicas: Some(super::count(s.web.replicas)),
+                max_replicas: super::count(max),
                 metrics: Some(vec![MetricSpec {
                     type_: "Resource".into(),
                     resource: Some(ResourceMetricSource {
                         name: "cpu".into(),
                         target: MetricTarget {
                             type_: "Utilization".into(),
-                            average_utilization: Some(cpu as i32),
+                            average_utilization: Some(super::count(cpu)),
                             ..Default::default()
                         },
                     }),
