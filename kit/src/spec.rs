@@ -73,6 +73,10 @@ pub struct Spec {
     pub consumers: Option<Consumers>,
     /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
     pub network_policies: Option<bool>,
+    /// TCP ports Magento's pods may reach outside the cluster besides HTTPS and S3 (SMTP).
+    pub egress_ports: Option<Vec<u16>>,
+    /// Namespace of the Prometheus that scrapes the metrics ports; absent: any namespace.
+    pub prometheus_namespace: Option<String>,
 }
 
 /// Memory and CPU of one container: requests equal limits.
@@ -93,6 +97,8 @@ pub struct Magento {
     pub image: String,
     /// The store administrator's e-mail address.
     pub admin_email: String,
+    /// The admin area's URL path (`backend.frontName`).
+    pub admin_path: Option<String>,
     /// Where the image is built from (OpenShift BuildConfig).
     pub build: Option<Build>,
     /// php-fpm container resources.

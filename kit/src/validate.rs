@@ -51,6 +51,8 @@ pub struct Magento {
     pub image: String,
     /// Administrator e-mail.
     pub admin_email: String,
+    /// The admin area's URL path.
+    pub admin_path: String,
     /// How the image is built, when the spec says.
     pub build: Option<Build>,
     /// php-fpm resources.
@@ -397,6 +399,10 @@ pub struct Store {
     pub consumers: Consumers,
     /// Whether NetworkPolicies are rendered.
     pub network_policies: bool,
+    /// Extra TCP ports Magento's pods reach outside the cluster (SMTP).
+    pub egress_ports: Vec<u16>,
+    /// The Prometheus namespace allowed to scrape, or any.
+    pub prometheus_namespace: Option<String>,
 }
 
 /// Parses spec text into the typed spec; shape errors carry the field path and line.
@@ -537,9 +543,26 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
             locales,
         }
     });
+    let admin_path = m.admin_path.clone().unwrap_or_else(|| "admin".to_owned());
+    if admin_path.is_empty()
+        || admin_path.len() > 64
+        || !admin_path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || admin_path.starts_with(|c: char| c.is_ascii_digit())
+    {
+        v.err(
+            "spec.magento.adminPath",
+            format!(
+                "'{admin_path}' is not an admin path; use 1 to 64 letters, digits and '_', not \
+                 starting with a digit (Magento's rule)"
+            ),
+        );
+    }
     let magento = Magento {
         image: m.image.clone(),
         admin_email: m.admin_email.clone(),
+        admin_path,
         build,
         resources: v.resources("spec.magento.resources", m.resources.as_ref(), "1", "2Gi"),
     };
@@ -857,6 +880,22 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         _ => None,
     };
 
+    let egress_ports = s.egress_ports.clone().unwrap_or_else(|| vec![587]);
+    if egress_ports.len() > 16 {
+        v.err("spec.egressPorts", "lists more than 16 ports");
+    }
+    for (i, p) in egress_ports.iter().enumerate() {
+        let path = format!("spec.egressPorts[{i}]");
+        if *p == 0 {
+            v.err(path, "0 is not a port; use 1 to 65535");
+        } else if egress_ports[..i].contains(p) {
+            v.err(path, format!("{p} is listed twice"));
+        }
+    }
+    if let Some(n) = &s.prometheus_namespace {
+        v.dns_label("spec.prometheusNamespace", n, 63);
+    }
+
     let cs = s.consumers.clone().unwrap_or_default();
     let names = cs.names.clone().unwrap_or_default();
     for (i, n) in names.iter().enumerate() {
@@ -913,6 +952,8 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         varnish,
         rabbitmq,
         consumers,
+        egress_ports,
+        prometheus_namespace: s.prometheus_namespace.clone(),
         network_policies: s.network_policies.unwrap_or(true),
     })
 }

@@ -592,3 +592,116 @@ fn pods_keep_no_unbounded_files_and_pub_is_sized_from_the_build() {
         "{cron}"
     );
 }
+
+/// The labels a rule's namespace selector matches; `None`: every namespace.
+type Namespaces = Option<std::collections::BTreeMap<String, String>>;
+
+/// The rules of `component`'s policy admitting traffic from namespaces: (labels, ports).
+fn ingress_from(bundle: &kit::render::Bundle, component: &str) -> Vec<(Namespaces, Vec<i32>)> {
+    let name = format!("shop-allow-{component}");
+    bundle
+        .all_objects()
+        .filter_map(|o| match o {
+            Object::NetworkPolicy(p) if o.name() == name => p.spec.clone(),
+            _ => None,
+        })
+        .flat_map(|s| s.ingress.unwrap_or_default())
+        .flat_map(|r| {
+            let ports: Vec<i32> = r
+                .ports
+                .iter()
+                .flatten()
+                .filter_map(|p| match p.port {
+                    Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(n)) => {
+                        Some(n)
+                    }
+                    _ => None,
+                })
+                .collect();
+            r.from
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| p.namespace_selector)
+                .map(move |s| (s.match_labels, ports.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn smaller_production_items_admin_path_downloads_smtp_and_scraping() {
+    let store = validate::load(&kit::spec::EXAMPLE.replacen(
+        "    adminPath: admin",
+        "    adminPath: backoffice_7",
+        1,
+    ))
+    .expect("valid");
+    let b = bundle(&store, Target::Kubernetes);
+    let env_php = config(&b, "shop-magento-config", "env.php");
+    for line in [
+        "    'backend' => ['frontName' => 'backoffice_7'],",
+        "    'downloadable_domains' => ['shop.example.com'],",
+    ] {
+        assert!(env_php.lines().any(|l| l == line), "{line:?} in\n{env_php}");
+    }
+    assert!(config(&b, "shop-setup", "setup.sh").contains("--backend-frontname=backoffice_7"));
+    let ini = config(&b, "shop-magento-config", "php.ini");
+    for line in [
+        "display_errors = Off",
+        "display_startup_errors = Off",
+        "log_errors = On",
+    ] {
+        assert!(ini.lines().any(|l| l == line), "{line:?} in\n{ini}");
+    }
+    // SMTP for order e-mails.
+    for c in ["web", "cron", "consumers"] {
+        assert!(external_egress(&b, c).contains(&587), "{c}");
+    }
+    // Prometheus reaches the port the web pods' annotations name (Ellison's admin port).
+    let web = b
+        .all_objects()
+        .find_map(|o| match o {
+            Object::Deployment(d) if o.name() == "shop-web" => {
+                d.spec.as_ref()?.template.metadata.clone()?.annotations
+            }
+            _ => None,
+        })
+        .expect("the web pods' annotations");
+    let port: i32 = web["prometheus.io/port"].parse().expect("a port");
+    assert!(
+        ingress_from(&b, "web")
+            .iter()
+            .any(|(labels, ports)| labels.is_none() && ports == &[port]),
+        "{:?}",
+        ingress_from(&b, "web")
+    );
+    let scoped = validate::load(&kit::spec::EXAMPLE.replacen(
+        "  # prometheusNamespace: monitoring",
+        "  prometheusNamespace: monitoring",
+        1,
+    ))
+    .expect("valid");
+    let rules = ingress_from(&bundle(&scoped, Target::Kubernetes), "web");
+    assert!(
+        rules.iter().any(|(labels, ports)| {
+            labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/metadata.name"))
+                .map(String::as_str)
+                == Some("monitoring")
+                && ports == &[port]
+        }),
+        "{rules:?}"
+    );
+    let os = ingress_from(&bundle(&example(), Target::Openshift), "web");
+    assert!(
+        os.iter().any(|(labels, ports)| {
+            labels
+                .as_ref()
+                .and_then(|l| l.get("network.openshift.io/policy-group"))
+                .map(String::as_str)
+                == Some("monitoring")
+                && ports == &[port]
+        }),
+        "{os:?}"
+    );
+}

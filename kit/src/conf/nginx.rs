@@ -3,7 +3,8 @@
 //! The document root is `<magento_root>/pub`; PHP runs only for Magento's entry points
 //! (`index.php`, `get.php`, `static.php`, `health_check.php`, `errors/*.php`), through
 //! php-fpm; static files and media are served directly with long cache lifetimes and fall back
-//! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied.
+//! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied,
+//! except `/.well-known/` (ACME challenges, `security.txt`), served as plain files.
 //! A second server on [`Settings::status_port`] (for probes, never exposed through a Service)
 //! answers `/nginx-health` and forwards php-fpm's ping and status pages. Every writable path
 //! is under [`Settings::temp_dir`], so the root filesystem can be read-only.
@@ -236,6 +237,14 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
         add_header X-Frame-Options "SAMEORIGIN" always;
         add_header X-Content-Type-Options "nosniff" always;
         add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+
+        # ACME challenges, security.txt, app links: files of pub/.well-known, never PHP.
+        location ^~ /.well-known/ {
+            location ~ \.php$ {
+                deny all;
+            }
+            try_files $uri =404;
+        }
 
         # The web installer and updater are not part of a production store.
         location ~* ^/(setup|update)($|/) {

@@ -524,6 +524,14 @@ pub fn env_php(store: &Store) -> String {
     // On the var/ volume every Magento pod shares: flock() excludes across pods there, where
     // MariaDB's GET_LOCK() is node-local on Galera.
     let locks = format!("{ROOT}/var/locks");
+    let admin_path = php_str(&store.magento.admin_path);
+    // Magento serves downloadable products' links only from these hosts.
+    let downloadable = store
+        .domains
+        .iter()
+        .map(|d| php_str(d))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = format!(
         r#"<?php
 // Magento 2 deployment configuration, rendered by kit: do not edit, re-render.
@@ -531,7 +539,8 @@ pub fn env_php(store: &Store) -> String {
 $redisPassword = getenv('REDIS_PASSWORD') ?: '';
 return [
     'MAGE_MODE' => 'production',
-    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'backend' => ['frontName' => {admin_path}],
+    'downloadable_domains' => [{downloadable}],
     'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],
@@ -724,6 +733,7 @@ pub fn magento_setup_script(store: &Store) -> String {
 /// [`magento_setup_script`] for Magento in `root` with the rendered `env.php` in
 /// `config_dir`.
 pub fn setup_script(store: &Store, root: &str, config_dir: &str) -> String {
+    let admin_path = &store.magento.admin_path;
     let remote_storage = match &store.media {
         // Magento's installer checks the bucket with these (it has no endpoint option, so a
         // store on another S3 service gets its remote storage from env.php alone).
@@ -761,7 +771,7 @@ if [ "$tables" = 0 ]; then
   magento setup:install --no-interaction \
     --db-host="$DB_HOST" --db-name="$DB_NAME" --db-user="$DB_USER" --db-password="$DB_PASSWORD" \
     --base-url="$BASE_URL" --base-url-secure="$BASE_URL" --use-secure=1 --use-secure-admin=1 \
-    --admin-user=admin --admin-email="$ADMIN_EMAIL" \
+    --admin-user=admin --admin-email="$ADMIN_EMAIL" --backend-frontname={admin_path} \
     --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
     --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
     "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"{remote_storage}

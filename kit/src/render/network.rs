@@ -92,12 +92,30 @@ fn controller_namespaces(ctx: &Ctx<'_>) -> Option<BTreeMap<String, String>> {
     }
 }
 
-/// The ports Magento's pods reach outside the cluster on: HTTPS, and the S3 endpoint's.
+/// The labels of the namespaces whose Prometheus may scrape: `spec.prometheusNamespace`, on
+/// OpenShift its monitoring namespaces (the `monitoring` policy group), else any.
+fn prometheus_namespaces(ctx: &Ctx<'_>) -> Option<BTreeMap<String, String>> {
+    match (&ctx.store.prometheus_namespace, ctx.target) {
+        (Some(n), _) => Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            n.clone(),
+        )])),
+        (None, Target::Openshift) => Some(BTreeMap::from([(
+            "network.openshift.io/policy-group".to_owned(),
+            "monitoring".to_owned(),
+        )])),
+        (None, _) => None,
+    }
+}
+
+/// The ports Magento's pods reach outside the cluster on: HTTPS, the S3 endpoint's, and
+/// `spec.egressPorts` (SMTP).
 pub fn external_ports(ctx: &Ctx<'_>) -> Vec<i32> {
     let mut p = vec![443];
     if let crate::validate::Media::S3(s3) = &ctx.store.media {
         p.push(i32::from(s3.port()));
     }
+    p.extend(ctx.store.egress_ports.iter().map(|x| i32::from(*x)));
     p.sort_unstable();
     p.dedup();
     p
@@ -183,6 +201,23 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     ..Default::default()
                 }]),
                 ports: tcp(&[8080]),
+            });
+        }
+        // Prometheus, on the metrics port the pod's annotations name.
+        let scraped = match ctx.store.ellison.placement {
+            Placement::Sidecar => Component::Web,
+            Placement::Standalone => Component::Ellison,
+        };
+        if c == scraped {
+            ingress.push(NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector {
+                        match_labels: prometheus_namespaces(ctx),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ports: tcp(&[super::ellison::ADMIN_PORT]),
             });
         }
         let mut egress: Vec<NetworkPolicyEgressRule> = edges

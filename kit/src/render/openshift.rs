@@ -681,7 +681,7 @@ pub fn template_source(store: &Store) -> TemplateSource {
                 },
                 value: None,
                 generate: k.generated.then(|| "expression".to_owned()),
-                from: k.generated.then(|| "[a-zA-Z0-9]{32}".to_owned()),
+                from: k.generated.then(|| secrets::TEMPLATE_EXPRESSION.to_owned()),
                 required: true,
             });
         }

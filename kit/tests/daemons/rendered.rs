@@ -87,14 +87,15 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
         "php",
         &[
             "-r",
-            "echo ini_get('memory_limit'), ' ', ini_get('realpath_cache_size'), ' ', ini_get('expose_php');",
+            "echo ini_get('memory_limit'), ' ', ini_get('realpath_cache_size'), ' ', ini_get('expose_php'), \
+             ' display=', ini_get('display_errors'), ' log=', ini_get('log_errors');",
         ],
         &[("PHP_INI_SCAN_DIR", &scan)],
         CHECK,
     )
     .await;
     assert_eq!(
-        ini.stdout, "756M 10240K ",
+        ini.stdout, "756M 10240K  display= log=1",
         "the rendered php.ini applies: {ini}"
     );
 

@@ -23,7 +23,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// A Magento-like tree: `pub/` with entry points and a static file, `app/etc/env.php` outside it.
 fn magento_tree(root: &Path) {
-    for dir in ["pub/static/frontend", "app/etc"] {
+    for dir in ["pub/static/frontend", "pub/.well-known", "app/etc"] {
         std::fs::create_dir_all(root.join(dir)).expect("mkdir");
     }
     // `?slow`: a request that is still running when the pod stops; it says when it started.
@@ -43,6 +43,14 @@ fn magento_tree(root: &Path) {
     );
     write(&root.join("pub/other.php"), "<?php\necho 'must not run';\n");
     write(&root.join("pub/static/frontend/styles.css"), "body{}\n");
+    write(
+        &root.join("pub/.well-known/security.txt"),
+        "Contact: mailto:security@example.com\n",
+    );
+    write(
+        &root.join("pub/.well-known/x.php"),
+        "<?php\necho 'must not run';\n",
+    );
     write(
         &root.join("app/etc/env.php"),
         "<?php return ['db' => 'app-etc-secret'];\n",
@@ -188,12 +196,21 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
         "{headers:?}"
     );
 
+    // /.well-known/ is reachable (ACME challenges, security.txt; issue 12), as files only.
+    let (code, _, body) = get(store, "/.well-known/security.txt").await;
+    assert_eq!(
+        (code, body.as_str()),
+        (200, "Contact: mailto:security@example.com\n"),
+        "{}",
+        logs()
+    );
     // Nothing outside pub/, no other PHP file, no installer.
     for path in [
         "/app/etc/env.php",
         "/other.php",
         "/setup/index.php",
         "/.user.ini",
+        "/.well-known/x.php",
     ] {
         let (code, _, body) = get(store, path).await;
         assert_ne!(code, 200, "{path} must be refused: {body}");

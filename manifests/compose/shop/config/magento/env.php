@@ -4,7 +4,8 @@
 $redisPassword = getenv('REDIS_PASSWORD') ?: '';
 return [
     'MAGE_MODE' => 'production',
-    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'backend' => ['frontName' => 'admin'],
+    'downloadable_domains' => ['shop.example.com'],
     'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],

@@ -23,7 +23,7 @@ if [ "$tables" = 0 ]; then
   magento setup:install --no-interaction \
     --db-host="$DB_HOST" --db-name="$DB_NAME" --db-user="$DB_USER" --db-password="$DB_PASSWORD" \
     --base-url="$BASE_URL" --base-url-secure="$BASE_URL" --use-secure=1 --use-secure-admin=1 \
-    --admin-user=admin --admin-email="$ADMIN_EMAIL" \
+    --admin-user=admin --admin-email="$ADMIN_EMAIL" --backend-frontname=admin \
     --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
     --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
     "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"
