@@ -151,6 +151,8 @@ pub struct Redis {
     pub cache_memory: Option<String>,
     /// Memory of each session node; sessions are never evicted.
     pub session_memory: Option<String>,
+    /// Whether the Sentinels require the Redis password of their clients and of each other.
+    pub sentinel_auth: Option<bool>,
 }
 
 /// Where Ellison runs.

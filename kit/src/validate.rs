@@ -106,6 +106,8 @@ pub struct Redis {
     pub cache_memory: Memory,
     /// Container memory of each session node.
     pub session_memory: Memory,
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
 }
 
 /// Ellison placement.
@@ -625,6 +627,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         image: v.image_or("spec.redis.image", r.image, "docker.io/library/redis:7.2"),
         cache_memory: v.memory("spec.redis.cacheMemory", r.cache_memory, "1Gi"),
         session_memory: v.memory("spec.redis.sessionMemory", r.session_memory, "512Mi"),
+        sentinel_auth: r.sentinel_auth.unwrap_or(false),
     };
 
     let e = s.ellison.clone().unwrap_or_default();

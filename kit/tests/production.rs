@@ -705,3 +705,47 @@ fn smaller_production_items_admin_path_downloads_smtp_and_scraping() {
         "{os:?}"
     );
 }
+
+#[test]
+fn sentinels_can_require_the_password_of_every_client() {
+    let store = validate::load(&kit::spec::EXAMPLE.replacen(
+        "sentinelAuth: false",
+        "sentinelAuth: true",
+        1,
+    ))
+    .expect("valid");
+    let b = bundle(&store, Target::Kubernetes);
+    let start = config(&b, "shop-sentinel", "start.sh");
+    assert!(start.lines().any(|l| l == "REQUIREPASS=yes"), "{start}");
+    for set in ["shop-redis-cache", "shop-redis-session"] {
+        for file in ["start.sh", "handover.sh"] {
+            let script = config(&b, set, file);
+            assert!(
+                script.lines().any(|l| l == "SENTINEL_AUTH=yes"),
+                "{set}/{file}"
+            );
+        }
+    }
+    // Ellison authenticates to the Sentinels; their probes do too.
+    let ellison = container(pod(&b, "shop-web"), "ellison");
+    let from_secret = ellison.env.iter().flatten().any(|e| {
+        e.name == "ELLISON_SENTINEL_PASSWORD"
+            && e.value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+                .is_some_and(|k| k.key == "redis-password")
+    });
+    assert!(from_secret);
+    let probe = container(pod(&b, "shop-sentinel"), "sentinel")
+        .readiness_probe
+        .clone()
+        .and_then(|p| p.exec?.command)
+        .unwrap_or_default()
+        .join(" ");
+    assert!(probe.contains("REDISCLI_AUTH"), "{probe}");
+    // Off by default.
+    let plain = bundle(&example(), Target::Kubernetes);
+    assert!(config(&plain, "shop-sentinel", "start.sh")
+        .lines()
+        .any(|l| l == "REQUIREPASS=no"));
+}

@@ -146,6 +146,7 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             },
             port: 6379,
             initial_master: (format!("{set}-0.{set}"), 6379),
+            sentinel_auth: false,
         });
         check(&maps, &set, "start.sh", &start);
         let handover = redis::render_handover_script(&redis::HandoverSettings {
@@ -156,6 +157,7 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             self_host: redis::SelfHost::Hostname {
                 domain: set.clone(),
             },
+            sentinel_auth: false,
             timeout_secs: 30,
         });
         check(&maps, &set, "handover.sh", &handover);
@@ -194,6 +196,7 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             26379,
         )),
         peers: sentinels(),
+        require_password: false,
     });
     check(&maps, "shop-sentinel", "start.sh", &start);
 }

@@ -182,6 +182,8 @@ pub struct StartSettings {
     pub port: u16,
     /// The master of a fresh group (no Sentinel knows it yet).
     pub initial_master: (String, u16),
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
 }
 
 /// The name of the auth include the start script writes into [`StartSettings::run_dir`].
@@ -219,6 +221,11 @@ pub fn render_start_script(s: &StartSettings) -> String {
         "INITIAL_MASTER={}",
         sh(format!("{} {}", s.initial_master.0, s.initial_master.1))
     );
+    let _ = writeln!(
+        vars,
+        "SENTINEL_AUTH={}",
+        if s.sentinel_auth { "yes" } else { "no" }
+    );
     START_TEMPLATE.replace("@VARS@\n", &vars)
 }
 
@@ -235,6 +242,8 @@ pub struct HandoverSettings {
     pub sentinels: Vec<(String, u16)>,
     /// This node's name, as the Sentinels know it.
     pub self_host: SelfHost,
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
     /// How long the script waits for a replica to take over, in seconds.
     pub timeout_secs: u32,
 }
@@ -267,6 +276,11 @@ pub fn render_handover_script(s: &HandoverSettings) -> String {
         }
     }
     let _ = writeln!(vars, "TIMEOUT={}", s.timeout_secs);
+    let _ = writeln!(
+        vars,
+        "SENTINEL_AUTH={}",
+        if s.sentinel_auth { "yes" } else { "no" }
+    );
     HANDOVER_TEMPLATE.replace("@VARS@\n", &vars)
 }
 
@@ -283,6 +297,16 @@ eval "password=\${$PASSWORD_ENV:-}"
 role() {
   REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p "$PORT" ROLE 2>/dev/null | sed -n 1p
 }
+# A Sentinel at $1 (host:port), with the password when they require it.
+sentinel() {
+  at=$1
+  shift
+  if [ "$SENTINEL_AUTH" = yes ]; then
+    REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h "${at%:*}" -p "${at##*:}" "$@"
+  else
+    timeout 5 redis-cli -h "${at%:*}" -p "${at##*:}" "$@"
+  fi
+}
 [ "$(role)" = master ] || exit 0
 log "this node is the master of $MASTER_NAME: asking the Sentinels for a failover"
 requested=0
@@ -290,9 +314,9 @@ waited=0
 while [ "$waited" -lt "$TIMEOUT" ]; do
   if [ "$requested" -eq 0 ]; then
     for s in $SENTINELS; do
-      named=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ')
+      named=$(sentinel "$s" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ')
       [ "$named" = "$SELF_HOST $PORT " ] || continue
-      reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" SENTINEL FAILOVER "$MASTER_NAME" 2>&1)
+      reply=$(sentinel "$s" SENTINEL FAILOVER "$MASTER_NAME" 2>&1)
       case $reply in
         OK) log "failover started by $s"; requested=1; break ;;
         *INPROG*) requested=1; break ;;
@@ -330,11 +354,13 @@ umask 077
 mkdir -p "$RUN_DIR"
 printf 'requirepass "%s"\nmasterauth "%s"\n' "$password" "$password" >"$RUN_DIR/auth.conf.tmp"
 mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
+# The Sentinels, the only ones this script asks, may require the same password.
+[ "$SENTINEL_AUTH" = no ] || export REDISCLI_AUTH="$password"
 
 # The master most Sentinels name (each asked once, briefly); empty when none knows the group.
 answers=''
 for s in $SENTINELS; do
-  reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+  reply=$(timeout 5 redis-cli --no-auth-warning -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
   host=$(printf '%s\n' "$reply" | sed -n 1p)
   port=$(printf '%s\n' "$reply" | sed -n 2p)
   case $port in

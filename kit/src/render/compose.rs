@@ -272,7 +272,11 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             ],
             networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
             depends_on: healthy(&["redis-cache", "redis-session"]),
-            healthcheck: health("redis-cli -p 26379 ping | grep -q PONG"),
+            healthcheck: health(if s.redis.sentinel_auth {
+                "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG"
+            } else {
+                "redis-cli -p 26379 ping | grep -q PONG"
+            }),
             ..Default::default()
         },
     );
@@ -290,13 +294,18 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         format!("var:{}/var", web::ROOT),
     ];
     let sidecar = s.ellison.placement == Placement::Sidecar;
+    let mut ellison_env =
+        BTreeMap::from([("ELLISON_REDIS_PASSWORD".into(), password("redis-password"))]);
+    if s.redis.sentinel_auth {
+        ellison_env.insert(
+            "ELLISON_SENTINEL_PASSWORD".into(),
+            password("redis-password"),
+        );
+    }
     let mut ellison = Service {
         image: s.ellison.image.clone(),
         command: Some(vec!["--config".into(), "/etc/ellison/ellison.toml".into()]),
-        environment: BTreeMap::from([(
-            "ELLISON_REDIS_PASSWORD".into(),
-            password("redis-password"),
-        )]),
+        environment: ellison_env,
         volumes: vec![format!("{ellison_toml}:/etc/ellison/ellison.toml:ro")],
         depends_on: healthy(&["sentinel"]),
         ..Default::default()

@@ -257,6 +257,7 @@ pub fn redis_start_settings(store: &Store, g: Group) -> redis::StartSettings {
         },
         port: REDIS_PORT,
         initial_master: (pod_host(&set, &set, 0), REDIS_PORT),
+        sentinel_auth: store.redis.sentinel_auth,
     }
 }
 
@@ -274,6 +275,7 @@ pub fn redis_handover_settings(store: &Store, g: Group) -> redis::HandoverSettin
         self_host: redis::SelfHost::Hostname {
             domain: redis_set(store, g),
         },
+        sentinel_auth: store.redis.sentinel_auth,
         timeout_secs: REDIS_HANDOVER_SECS,
     }
 }
@@ -338,6 +340,7 @@ pub fn sentinel_start_settings(store: &Store) -> sentinel::StartSettings {
             SENTINEL_PORT,
         )),
         peers: sentinel_hosts(store),
+        require_password: store.redis.sentinel_auth,
     }
 }
 

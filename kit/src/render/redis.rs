@@ -222,9 +222,17 @@ fn sentinel(ctx: &Ctx<'_>) -> Vec<Object> {
         mount("tmp", "/tmp", false),
     ]);
     sen.resources = Some(resources_of("100m", "128Mi"));
-    let ping = ["redis-cli", "-p", "26379", "ping"];
-    sen.liveness_probe = Some(exec_probe(&ping, 10, 6));
-    sen.readiness_probe = Some(exec_probe(&ping, 5, 3));
+    let ping: &[&str] = if s.redis.sentinel_auth {
+        &[
+            "sh",
+            "-c",
+            "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG",
+        ]
+    } else {
+        &["redis-cli", "-p", "26379", "ping"]
+    };
+    sen.liveness_probe = Some(exec_probe(ping, 10, 6));
+    sen.readiness_probe = Some(exec_probe(ping, 5, 3));
     let pod = PodSpec {
         automount_service_account_token: Some(false),
         security_context: Some(ctx.pod_security(UID)),

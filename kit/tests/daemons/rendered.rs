@@ -422,7 +422,7 @@ async fn wait_role(node: &Node, want: &str, master: Option<u16>, what: &str) {
 async fn master_of(sentinel: SocketAddr) -> Result<u16, String> {
     let reply = command(
         sentinel,
-        None,
+        Some(&auth()),
         &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache"],
         QUERY,
     )
@@ -464,7 +464,14 @@ fn render_sentinel(store: &Store, dir: &Path, port: u16, master: u16, peers: &[u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica() {
-    let store = example();
+    // The Sentinels require the password too (spec.redis.sentinelAuth): every rendered
+    // script asks them with it.
+    let store = validate::load(&kit::spec::EXAMPLE.replacen(
+        "sentinelAuth: false",
+        "sentinelAuth: true",
+        1,
+    ))
+    .expect("valid");
     let dir = tempdir("kit-redis-start-");
     let dir = dir.path();
     let ports = [free_port(), free_port()];
@@ -540,7 +547,7 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
         "sentinel 0 to see the replica",
         WAIT,
         || async move {
-            let reply = command(s0, None, &["SENTINEL", "REPLICAS", "cache"], QUERY)
+            let reply = command(s0, Some(&auth()), &["SENTINEL", "REPLICAS", "cache"], QUERY)
                 .await
                 .map_err(|e| e.to_string())?;
             match reply.as_array() {
@@ -551,6 +558,17 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
         || log_tail(&s0_log, 30),
     )
     .await;
+    let anonymous = command(
+        s0,
+        None,
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache"],
+        QUERY,
+    )
+    .await;
+    assert!(
+        matches!(&anonymous, Err(e) if e.is_error_reply("NOAUTH")),
+        "a Sentinel with sentinelAuth refuses a client without the password: {anonymous:?}"
+    );
 
     // The master's pod stops: its preStop hook, the rendered handover script, asks the
     // Sentinel for the planned failover and returns once node 0 is a replica (issue 12: a
