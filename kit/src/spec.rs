@@ -43,6 +43,8 @@ pub struct Metadata {
 pub struct Spec {
     /// Host names the store answers on; the first one is the base URL.
     pub domains: Vec<String>,
+    /// The website or store view Magento runs for a domain (`MAGE_RUN_CODE`/`MAGE_RUN_TYPE`).
+    pub run_codes: Option<std::collections::BTreeMap<String, RunCode>>,
     /// The Magento image and how it is built.
     pub magento: Magento,
     /// MariaDB Galera cluster.
@@ -77,6 +79,17 @@ pub struct Spec {
     pub egress_ports: Option<Vec<u16>>,
     /// Namespace of the Prometheus that scrapes the metrics ports; absent: any namespace.
     pub prometheus_namespace: Option<String>,
+}
+
+/// The website or store view of a domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunCode {
+    /// Website or store view code.
+    pub code: String,
+    /// `website` (default) or `store`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// Memory and CPU of one container: requests equal limits.

@@ -371,6 +371,8 @@ pub struct Store {
     pub name: String,
     /// Host names; the first is the base URL.
     pub domains: Vec<String>,
+    /// `(domain, code, website|store)` for the domains that run a given website or store view.
+    pub run_codes: Vec<(String, String, String)>,
     /// Magento.
     pub magento: Magento,
     /// Galera.
@@ -475,6 +477,42 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 format!("'{d}' is listed twice"),
             );
         }
+    }
+
+    let mut run_codes = Vec::new();
+    for (domain, r) in s.run_codes.iter().flatten() {
+        let at = format!("spec.runCodes.{domain}");
+        if !s.domains.contains(domain) {
+            v.err(
+                at.clone(),
+                format!("'{domain}' is not one of spec.domains; list it there first"),
+            );
+        }
+        if r.code.is_empty()
+            || r.code.len() > 32
+            || !r
+                .code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || !r.code.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            v.err(
+                format!("{at}.code"),
+                format!(
+                    "'{}' is not a Magento code; use lowercase letters, digits and '_', starting \
+                     with a letter",
+                    r.code
+                ),
+            );
+        }
+        let kind = r.kind.clone().unwrap_or_else(|| "website".to_owned());
+        if kind != "website" && kind != "store" {
+            v.err(
+                format!("{at}.type"),
+                format!("'{kind}' is not allowed; use website or store"),
+            );
+        }
+        run_codes.push((domain.clone(), r.code.clone(), kind));
     }
 
     let m = &s.magento;
@@ -941,6 +979,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     Ok(Store {
         name,
         domains: s.domains.clone(),
+        run_codes,
         magento,
         galera,
         redis,

@@ -749,3 +749,41 @@ fn sentinels_can_require_the_password_of_every_client() {
         .lines()
         .any(|l| l == "REQUIREPASS=no"));
 }
+
+#[test]
+fn each_domain_can_run_its_own_website_or_store_view() {
+    let store = validate::load(
+        &kit::spec::EXAMPLE
+            .replacen(
+                "    - shop.example.com\n",
+                "    - shop.example.com\n    - fr.shop.example.com\n",
+                1,
+            )
+            .replacen(
+                "  # runCodes:\n  #   fr.shop.example.com: {code: french, type: store}",
+                "  runCodes:\n    fr.shop.example.com: {code: french, type: store}",
+                1,
+            ),
+    )
+    .expect("valid");
+    let nginx = config(
+        &bundle(&store, Target::Kubernetes),
+        "shop-nginx-config",
+        "nginx.conf",
+    );
+    for line in [
+        "    map $host $MAGE_RUN_CODE {",
+        "        fr.shop.example.com french;",
+        "        fr.shop.example.com store;",
+        "            fastcgi_param MAGE_RUN_CODE $MAGE_RUN_CODE;",
+        "            fastcgi_param MAGE_RUN_TYPE $MAGE_RUN_TYPE;",
+    ] {
+        assert!(nginx.lines().any(|l| l == line), "{line:?} in\n{nginx}");
+    }
+    let plain = config(
+        &bundle(&example(), Target::Kubernetes),
+        "shop-nginx-config",
+        "nginx.conf",
+    );
+    assert!(!plain.contains("MAGE_RUN_CODE"));
+}

@@ -217,6 +217,18 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "not allowed",
         ),
         (
+            "  # runCodes:\n  #   fr.shop.example.com: {code: french, type: store}",
+            "  runCodes:\n    fr.shop.example.com: {code: french, type: store}",
+            "spec.runCodes.fr.shop.example.com",
+            "not one of spec.domains",
+        ),
+        (
+            "  # runCodes:\n  #   fr.shop.example.com: {code: french, type: store}",
+            "  runCodes:\n    shop.example.com: {code: French, type: view}",
+            "spec.runCodes.shop.example.com.type",
+            "use website or store",
+        ),
+        (
             "maxMessages: 10000",
             "maxMessages: 0",
             "spec.consumers.maxMessages",

@@ -245,6 +245,7 @@ fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
         error_log: None,
         user: None,
         remote_media: None,
+        run_codes: Vec::new(),
     });
     check(&maps, "shop-nginx-config", "nginx.conf", &conf);
     let fpm = php::render_fpm(&php::FpmSettings {

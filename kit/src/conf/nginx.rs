@@ -52,6 +52,20 @@ pub struct Settings {
     /// Media kept in an S3 bucket (Magento's remote storage): `None` serves `pub/media` and
     /// falls back to `get.php`.
     pub remote_media: Option<RemoteMedia>,
+    /// Host names with the website or store view Magento runs for them, passed to PHP as
+    /// `MAGE_RUN_CODE` and `MAGE_RUN_TYPE`; other hosts get Magento's default.
+    pub run_codes: Vec<RunCode>,
+}
+
+/// The website or store view of a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCode {
+    /// Host name (`fr.shop.example.com`).
+    pub host: String,
+    /// Website or store view code (`french`).
+    pub code: String,
+    /// `website` or `store`.
+    pub kind: String,
 }
 
 /// Media in a bucket: what `pub/media` lacks is fetched from the bucket, and what the bucket
@@ -153,6 +167,17 @@ pub fn render(s: &Settings) -> String {
         "    upstream fastcgi_backend {{\n        server {};\n    }}\n",
         s.fastcgi
     );
+    if !s.run_codes.is_empty() {
+        for (var, field) in [("MAGE_RUN_CODE", 0), ("MAGE_RUN_TYPE", 1)] {
+            let _ = writeln!(out, "    map $host ${var} {{\n        default '';");
+            for r in &s.run_codes {
+                let value = if field == 0 { &r.code } else { &r.kind };
+                let _ = writeln!(out, "        {} {value};", r.host);
+            }
+            out.push_str("    }\n");
+        }
+        out.push('\n');
+    }
     // Magento's store.
     out.push_str("    server {\n");
     let _ = writeln!(out, "        listen {};", listen(s.address, s.port));
@@ -171,6 +196,15 @@ pub fn render(s: &Settings) -> String {
         STORE_SERVER_BODY
             .replace("@INCLUDE@", &include.to_string())
             .replace("@MEDIA_FALLBACK@", fallback)
+            .replace(
+                "@RUN_CODES@",
+                if s.run_codes.is_empty() {
+                    ""
+                } else {
+                    "            fastcgi_param MAGE_RUN_CODE $MAGE_RUN_CODE;\n            \
+                     fastcgi_param MAGE_RUN_TYPE $MAGE_RUN_TYPE;\n"
+                },
+            )
             .as_str(),
     );
     if let Some(r) = &s.remote_media {
@@ -350,7 +384,7 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
             fastcgi_connect_timeout 60s;
             fastcgi_index index.php;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            include @INCLUDE@/fastcgi_params;
+@RUN_CODES@            include @INCLUDE@/fastcgi_params;
         }
 
         # Any other PHP file, templates, server files and VCS metadata.
@@ -383,6 +417,7 @@ mod tests {
             error_log: None,
             user: None,
             remote_media: None,
+            run_codes: Vec::new(),
         };
         let conf = render(&s);
         for line in [
@@ -423,6 +458,7 @@ mod tests {
             error_log: None,
             user: None,
             remote_media: None,
+            run_codes: Vec::new(),
         };
         let listens = |conf: &str| -> Vec<String> {
             conf.lines()

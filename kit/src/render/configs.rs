@@ -417,6 +417,15 @@ pub fn nginx_settings(store: &Store) -> nginx::Settings {
         access_log: None,
         error_log: None,
         user: None,
+        run_codes: store
+            .run_codes
+            .iter()
+            .map(|(host, code, kind)| nginx::RunCode {
+                host: host.clone(),
+                code: code.clone(),
+                kind: kind.clone(),
+            })
+            .collect(),
         remote_media: match &store.media {
             Media::S3(s3) => {
                 let (base_url, host) = s3.object_base();

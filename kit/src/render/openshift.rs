@@ -612,6 +612,11 @@ pub fn template_source(store: &Store) -> TemplateSource {
     if own_secret {
         p.secret_name = format!("{}-secrets", p.name);
     }
+    for r in &mut p.run_codes {
+        if r.0 == p.domains[0] {
+            r.0 = placeholder("DOMAIN");
+        }
+    }
     p.domains[0] = placeholder("DOMAIN");
     p.magento.admin_email = placeholder("ADMIN_EMAIL");
     if let Some(b) = p.magento.build.as_mut() {

@@ -33,7 +33,8 @@ fn magento_tree(root: &Path) {
             "<?php\nif (isset($_GET['slow'])) {{ touch('{}'); sleep(1); echo 'slow-done'; exit; }}\n\
              echo 'kit-ok memory_limit=', ini_get('memory_limit'), \
              ' opcache=', ini_get('opcache.memory_consumption'), \
-             ' uri=', $_SERVER['REQUEST_URI'], \"\\n\";\n",
+             ' uri=', $_SERVER['REQUEST_URI'], \
+             ' run=', $_SERVER['MAGE_RUN_CODE'] ?? '-', '/', $_SERVER['MAGE_RUN_TYPE'] ?? '-', \"\\n\";\n",
             root.join("slow-started").display()
         ),
     );
@@ -118,6 +119,12 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
         error_log: Some(dir.join("nginx-error.log")),
         user: is_root().then(|| "root".to_owned()),
         remote_media: None,
+        // Magento runs the French store view for this host (spec.runCodes).
+        run_codes: vec![nginx::RunCode {
+            host: "shop.test".into(),
+            code: "french".into(),
+            kind: "store".into(),
+        }],
     };
     write(&nginx_conf, &nginx::render(&nginx_settings));
 
@@ -178,7 +185,9 @@ async fn nginx_serves_magento_entry_points_through_the_php_fpm_pool() {
     let (code, headers, body) = get(store, "/catalog/product/view/id/1").await;
     assert_eq!(code, 200, "{body}\n{}", logs());
     assert!(
-        body.contains("kit-ok memory_limit=756M opcache=512 uri=/catalog/product/view/id/1"),
+        body.contains(
+            "kit-ok memory_limit=756M opcache=512 uri=/catalog/product/view/id/1 run=french/store"
+        ),
         "{body}"
     );
     assert_eq!(header(&headers, "x-frame-options"), Some("SAMEORIGIN"));
