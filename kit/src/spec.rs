@@ -73,6 +73,8 @@ pub struct Spec {
     pub rabbitmq: Option<RabbitMq>,
     /// Magento's message queue consumers.
     pub consumers: Option<Consumers>,
+    /// Prometheus exporters beside MariaDB, Redis, nginx and php-fpm.
+    pub exporters: Option<Exporters>,
     /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
     pub network_policies: Option<bool>,
     /// TCP ports Magento's pods may reach outside the cluster besides HTTPS and S3 (SMTP).
@@ -373,6 +375,22 @@ pub struct Consumers {
     pub max_messages: Option<u32>,
     /// The consumers' container resources.
     pub resources: Option<Resources>,
+}
+
+/// Prometheus exporters, each a sidecar of the daemon it watches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exporters {
+    /// Render the exporters.
+    pub enabled: Option<bool>,
+    /// mysqld_exporter image.
+    pub mysqld_image: Option<String>,
+    /// redis_exporter image.
+    pub redis_image: Option<String>,
+    /// nginx-prometheus-exporter image.
+    pub nginx_image: Option<String>,
+    /// php-fpm_exporter image.
+    pub php_fpm_image: Option<String>,
 }
 
 /// RabbitMQ for Magento's message queues.

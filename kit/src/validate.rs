@@ -361,6 +361,19 @@ pub struct Consumers {
     pub resources: Resources,
 }
 
+/// The exporters' images.
+#[derive(Debug, Clone)]
+pub struct Exporters {
+    /// mysqld_exporter.
+    pub mysqld_image: String,
+    /// redis_exporter.
+    pub redis_image: String,
+    /// nginx-prometheus-exporter.
+    pub nginx_image: String,
+    /// php-fpm_exporter.
+    pub php_fpm_image: String,
+}
+
 /// Most messages a consumer may handle before it is started again.
 pub const MAX_CONSUMER_MESSAGES: u32 = 1_000_000;
 
@@ -401,6 +414,8 @@ pub struct Store {
     pub rabbitmq: Option<RabbitMq>,
     /// The message queue consumers.
     pub consumers: Consumers,
+    /// The Prometheus exporters, when enabled.
+    pub exporters: Option<Exporters>,
     /// Whether NetworkPolicies are rendered.
     pub network_policies: bool,
     /// Extra TCP ports Magento's pods reach outside the cluster (SMTP).
@@ -921,6 +936,31 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         _ => None,
     };
 
+    let exporters = match &s.exporters {
+        Some(x) if x.enabled.unwrap_or(false) => Some(Exporters {
+            mysqld_image: v.image_or(
+                "spec.exporters.mysqldImage",
+                x.mysqld_image.clone(),
+                "docker.io/prom/mysqld-exporter:v0.14.0",
+            ),
+            redis_image: v.image_or(
+                "spec.exporters.redisImage",
+                x.redis_image.clone(),
+                "docker.io/oliver006/redis_exporter:v1.45.0",
+            ),
+            nginx_image: v.image_or(
+                "spec.exporters.nginxImage",
+                x.nginx_image.clone(),
+                "docker.io/nginx/nginx-prometheus-exporter:0.11.0",
+            ),
+            php_fpm_image: v.image_or(
+                "spec.exporters.phpFpmImage",
+                x.php_fpm_image.clone(),
+                "docker.io/hipages/php-fpm_exporter:2.2.0",
+            ),
+        }),
+        _ => None,
+    };
     let egress_ports = s.egress_ports.clone().unwrap_or_else(|| vec![587]);
     if egress_ports.len() > 16 {
         v.err("spec.egressPorts", "lists more than 16 ports");
@@ -994,6 +1034,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         varnish,
         rabbitmq,
         consumers,
+        exporters,
         egress_ports,
         prometheus_namespace: s.prometheus_namespace.clone(),
         network_policies: s.network_policies.unwrap_or(true),

@@ -7,6 +7,8 @@
 
 #[path = "daemons/consumers.rs"]
 mod consumers;
+#[path = "daemons/exporters.rs"]
+mod exporters;
 #[path = "daemons/galera.rs"]
 mod galera;
 #[path = "daemons/redis.rs"]

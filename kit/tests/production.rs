@@ -787,3 +787,52 @@ fn each_domain_can_run_its_own_website_or_store_view() {
     );
     assert!(!plain.contains("MAGE_RUN_CODE"));
 }
+
+#[test]
+fn exporters_run_beside_their_daemons_and_prometheus_is_admitted_to_them() {
+    let store = validate::load(&kit::spec::EXAMPLE.replace(
+        "them and Ellison's admin port. (Varnish has none: its exporter reads varnishd's shared\n    # memory and needs a matching varnishstat in the same image.)\n    enabled: false",
+        "them and Ellison's admin port. (Varnish has none: its exporter reads varnishd's shared\n    # memory and needs a matching varnishstat in the same image.)\n    enabled: true",
+    ))
+    .expect("valid");
+    assert!(store.exporters.is_some(), "the spec enables them");
+    let b = bundle(&store, Target::Kubernetes);
+    for (workload, c, port) in [
+        ("shop-galera", "mysqld-exporter", 9104),
+        ("shop-redis-cache", "redis-exporter", 9121),
+        ("shop-redis-session", "redis-exporter", 9121),
+        ("shop-web", "nginx-exporter", 9113),
+        ("shop-web", "php-fpm-exporter", 9253),
+    ] {
+        let x = container(pod(&b, workload), c);
+        let named = x.ports.iter().flatten().any(|p| {
+            p.container_port == port && p.name.as_deref().is_some_and(|n| n.starts_with("m-"))
+        });
+        assert!(named, "{workload}/{c}");
+    }
+    // The MariaDB password is a reference to the Secret's key, defined before it is used.
+    let env = container(pod(&b, "shop-galera"), "mysqld-exporter")
+        .env
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(env[0].name, "MONITOR_PASSWORD");
+    assert_eq!(
+        env[1].value.as_deref(),
+        Some("monitor:$(MONITOR_PASSWORD)@unix(/run/mysqld/mysqld.sock)/")
+    );
+    for (component, port) in [("galera", 9104), ("redis-cache", 9121), ("web", 9253)] {
+        assert!(
+            ingress_from(&b, component)
+                .iter()
+                .any(|(labels, ports)| labels.is_none() && ports.contains(&port)),
+            "{component}"
+        );
+    }
+    let scrape = match &b.files["prometheus-scrape.yaml"] {
+        kit::render::Content::Text(t) => t.clone(),
+        _ => panic!("the scrape configuration"),
+    };
+    assert!(scrape.contains("regex: 'm-.*|admin'"), "{scrape}");
+    let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&scrape).expect("YAML");
+    assert_eq!(parsed[0]["job_name"].as_str(), Some("shop"));
+}

@@ -11,10 +11,12 @@
 //! - [`ellison`]: Ellison's TOML file, one group per Sentinel-monitored master.
 //! - [`nginx`] and [`php`]: the web pod's `nginx.conf`, `php-fpm.conf` and `php.ini` overrides.
 //! - [`haproxy`]: `haproxy.cfg` of the single Galera writer.
+//! - [`exporters`]: the Prometheus exporters' command lines and the scrape configuration.
 //! - [`consumers`]: `consumers.sh`, the supervisor of Magento's message queue consumers.
 
 pub mod consumers;
 pub mod ellison;
+pub mod exporters;
 pub mod galera;
 pub mod haproxy;
 pub mod nginx;

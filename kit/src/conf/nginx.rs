@@ -6,7 +6,8 @@
 //! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied,
 //! except `/.well-known/` (ACME challenges, `security.txt`), served as plain files.
 //! A second server on [`Settings::status_port`] (for probes, never exposed through a Service)
-//! answers `/nginx-health` and forwards php-fpm's ping and status pages. Every writable path
+//! answers `/nginx-health`, `/nginx-status` (`stub_status`, for the exporter) and forwards
+//! php-fpm's ping and status pages. Every writable path
 //! is under [`Settings::temp_dir`], so the root filesystem can be read-only.
 
 use std::fmt::Write as _;
@@ -242,6 +243,9 @@ pub fn render(s: &Settings) -> String {
          \x20       location = /nginx-health {\n\
          \x20           default_type text/plain;\n\
          \x20           return 200 \"ok\\n\";\n\
+         \x20       }\n\
+         \x20       location = /nginx-status {\n\
+         \x20           stub_status;\n\
          \x20       }\n",
     );
     for path in [&s.fpm_ping_path, &s.fpm_status_path] {

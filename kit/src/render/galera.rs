@@ -163,7 +163,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     affinity: (g.nodes > 1).then(|| ctx.anti_affinity(c, true)),
                     termination_grace_period_seconds: Some(120),
                     init_containers: Some(vec![state, decide]),
-                    containers: vec![db],
+                    containers: std::iter::once(db)
+                        .chain(super::exporters::mysqld(ctx))
+                        .collect(),
                     volumes: Some(vec![
                         config_volume("config", ctx.name("galera"), 0o444),
                         secret_files(ctx),

@@ -30,6 +30,7 @@ pub mod compose;
 pub mod configs;
 pub mod consumers;
 pub mod ellison;
+pub mod exporters;
 pub mod extras;
 pub mod galera;
 pub mod image;
@@ -243,6 +244,10 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     }
     b.files
         .insert("NOTES.txt".to_owned(), Content::Text(notes(&ctx)));
+    b.files.insert(
+        exporters::SCRAPE_FILE.to_owned(),
+        Content::Text(exporters::scrape_config(&ctx)),
+    );
     b.files.insert(
         "galera-recover.sh".to_owned(),
         Content::Text(galera::recover_script(&ctx)),

@@ -203,12 +203,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                 ports: tcp(&[8080]),
             });
         }
-        // Prometheus, on the metrics port the pod's annotations name.
-        let scraped = match ctx.store.ellison.placement {
-            Placement::Sidecar => Component::Web,
-            Placement::Standalone => Component::Ellison,
-        };
-        if c == scraped {
+        // Prometheus, on the metrics ports (Ellison's admin port, the exporters').
+        let scraped = super::exporters::scraped_ports(ctx, c);
+        if !scraped.is_empty() {
             ingress.push(NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
                     namespace_selector: Some(LabelSelector {
@@ -217,7 +214,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     }),
                     ..Default::default()
                 }]),
-                ports: tcp(&[super::ellison::ADMIN_PORT]),
+                ports: tcp(&scraped),
             });
         }
         let mut egress: Vec<NetworkPolicyEgressRule> = edges

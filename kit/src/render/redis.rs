@@ -166,7 +166,9 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
         termination_grace_period_seconds: Some(i64::from(configs::REDIS_HANDOVER_SECS) + 30),
-        containers: vec![redis],
+        containers: std::iter::once(redis)
+            .chain(super::exporters::redis(ctx))
+            .collect(),
         volumes: Some(vec![
             config_volume("config", set.clone(), 0o555),
             empty_dir("run", true),

@@ -293,7 +293,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
         init_containers: Some(init),
-        containers: vec![nginx, fpm],
+        containers: [nginx, fpm]
+            .into_iter()
+            .chain(super::exporters::web(ctx))
+            .collect(),
         volumes: Some(volumes),
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
         ..Default::default()

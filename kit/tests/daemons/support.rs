@@ -184,3 +184,82 @@ impl Drop for Graceful {
         }
     }
 }
+
+/// A plain MariaDB server for one test, on a loopback port and a socket in its directory.
+pub struct Mariadb {
+    /// The server (stopped with SIGTERM when dropped).
+    pub server: Graceful,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    /// Its socket.
+    pub socket: std::path::PathBuf,
+}
+
+impl Mariadb {
+    /// Initialises a data directory in `dir` and starts the server; `skip_grants` lets anyone
+    /// in as anyone (`--skip-grant-tables`), else the OS user who runs the tests is the
+    /// administrator over the socket.
+    pub async fn start(dir: &Path, skip_grants: bool) -> Mariadb {
+        let data = dir.join("mysql");
+        let as_root = is_root().then_some("--user=root");
+        let mut args = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            "--auth-root-authentication-method=socket".to_owned(),
+        ];
+        args.extend(as_root.map(str::to_owned));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run("mariadb-install-db", &refs, &[], Duration::from_secs(60)).await;
+        assert_eq!(out.code, Some(0), "mariadb-install-db: {out}");
+        let port = ellison_e2e::free_port();
+        let socket = dir.join("mysql.sock");
+        let log = dir.join("mariadb.log");
+        let mut server = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            format!("--socket={}", socket.display()),
+            format!("--pid-file={}", dir.join("mariadb.pid").display()),
+            format!("--log-error={}", log.display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".to_owned(),
+        ];
+        if skip_grants {
+            server.push("--skip-grant-tables".to_owned());
+        }
+        server.extend(as_root.map(str::to_owned));
+        let refs: Vec<&str> = server.iter().map(String::as_str).collect();
+        let proc = ellison_e2e::Proc::spawn("mariadbd", &refs, &dir.join("mariadb.stdio"))
+            .expect("spawn mariadbd");
+        let server = Graceful(proc);
+        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), "mariadbd", &log).await;
+        Mariadb {
+            server,
+            port,
+            socket,
+        }
+    }
+
+    /// Runs SQL as the administrator over the socket; panics when it fails.
+    pub async fn sql(&self, sql: &str) {
+        let socket = format!("--socket={}", self.socket.display());
+        let user = if is_root() {
+            "--user=root".to_owned()
+        } else {
+            format!(
+                "--user={}",
+                nix::unistd::User::from_uid(nix::unistd::geteuid())
+                    .ok()
+                    .flatten()
+                    .map_or_else(String::new, |u| u.name)
+            )
+        };
+        let out = run(
+            "mariadb",
+            &["--no-defaults", &socket, &user, "-e", sql],
+            &[],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(out.code, Some(0), "{sql}: {out}");
+    }
+}

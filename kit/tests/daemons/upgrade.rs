@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ellison_e2e::{free_port, log_tail, Proc};
+use ellison_e2e::{log_tail, Proc};
 use kit::render::configs;
 
-use crate::support::{is_root, poll, run, tempdir, wait_listening, write, Graceful, Output};
+use crate::support::{poll, run, tempdir, write, Graceful, Output};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -70,43 +70,10 @@ fn calls(root: &Path) -> Vec<String> {
 /// A MariaDB on a loopback port that lets anyone in (`--skip-grant-tables`), with the
 /// `magento` database holding Magento's `core_config_data`: an installed store.
 async fn installed_database(dir: &Path) -> (Graceful, u16) {
-    let data = dir.join("mysql");
-    let user = is_root().then_some("--user=root");
-    let mut args = vec![
-        "--no-defaults".to_owned(),
-        format!("--datadir={}", data.display()),
-    ];
-    args.extend(user.map(str::to_owned));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run("mariadb-install-db", &refs, &[], WAIT).await;
-    assert_eq!(out.code, Some(0), "mariadb-install-db: {out}");
-    let port = free_port();
-    let socket = dir.join("mysql.sock");
-    let log = dir.join("mariadb.log");
-    let mut server = vec![
-        "--no-defaults".to_owned(),
-        format!("--datadir={}", data.display()),
-        format!("--socket={}", socket.display()),
-        format!("--pid-file={}", dir.join("mariadb.pid").display()),
-        format!("--log-error={}", log.display()),
-        format!("--port={port}"),
-        "--bind-address=127.0.0.1".to_owned(),
-        "--skip-grant-tables".to_owned(),
-    ];
-    server.extend(user.map(str::to_owned));
-    let refs: Vec<&str> = server.iter().map(String::as_str).collect();
-    let db = Graceful(Proc::spawn("mariadbd", &refs, &dir.join("mariadb.stdio")).expect("spawn"));
-    wait_listening(
-        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        "mariadbd",
-        &log,
-    )
-    .await;
-    let sql = "CREATE DATABASE magento; CREATE TABLE magento.core_config_data (config_id INT PRIMARY KEY)";
-    let socket = format!("--socket={}", socket.display());
-    let out = run("mariadb", &["--no-defaults", &socket, "-e", sql], &[], WAIT).await;
-    assert_eq!(out.code, Some(0), "{out}");
-    (db, port)
+    let db = crate::support::Mariadb::start(dir, true).await;
+    db.sql("CREATE DATABASE magento; CREATE TABLE magento.core_config_data (config_id INT PRIMARY KEY)")
+        .await;
+    (db.server, db.port)
 }
 
 async fn sh(script: &str, env: &[(&str, &str)]) -> Output {
