@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::output::OutputError;
 use crate::render::compose::env_var_of;
-use crate::render::{S3_SECRET_KEYS, SECRET_KEYS};
+use crate::render::{BACKUP_S3_SECRET_KEYS, S3_SECRET_KEYS, SECRET_KEYS};
 use crate::validate::{Media, Store};
 
 /// A key of the Secret, what it holds, and whether kit can generate it (S3 keys come from
@@ -47,6 +47,13 @@ pub fn keys(store: &Store) -> Vec<Key> {
         .collect();
     if matches!(store.media, Media::S3(_)) {
         k.extend(S3_SECRET_KEYS.iter().map(|(name, about)| Key {
+            name,
+            about,
+            generated: false,
+        }));
+    }
+    if store.galera.backup_s3.is_some() {
+        k.extend(BACKUP_S3_SECRET_KEYS.iter().map(|(name, about)| Key {
             name,
             about,
             generated: false,

@@ -150,6 +150,15 @@ pub struct Galera {
     pub backup_schedule: Option<String>,
     /// HAProxy image of the single writer Magento connects through.
     pub proxy_image: Option<String>,
+    /// Storage class of the backup volume (a class whose volumes live outside the cluster
+    /// keeps the backups when the cluster is lost); default `spec.storageClass`.
+    pub backup_storage_class: Option<String>,
+    /// Dumps kept on the backup volume.
+    pub backup_keep: Option<u32>,
+    /// An S3-compatible bucket every dump is also copied to.
+    pub backup_s3: Option<S3>,
+    /// AWS CLI image that copies the dumps to S3.
+    pub backup_upload_image: Option<String>,
 }
 
 /// Redis groups and Sentinels.

@@ -91,6 +91,12 @@ pub struct Galera {
     pub backup_schedule: Option<String>,
     /// HAProxy image of the single writer.
     pub proxy_image: String,
+    /// Storage class of the backup volume.
+    pub backup_storage_class: Option<String>,
+    /// Dumps kept.
+    pub backup_keep: u32,
+    /// The bucket dumps are copied to, and the AWS CLI image that copies them.
+    pub backup_s3: Option<(S3, String)>,
 }
 
 /// Redis groups and Sentinels.
@@ -649,6 +655,24 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
             g.proxy_image,
             "docker.io/library/haproxy:3.0",
         ),
+        backup_storage_class: match &g.backup_storage_class {
+            Some(c) => {
+                v.dns_subdomain("spec.galera.backupStorageClass", c);
+                Some(c.clone())
+            }
+            None => s.storage_class.clone(),
+        },
+        backup_keep: v.between("spec.galera.backupKeep", g.backup_keep.unwrap_or(7), 1, 365),
+        backup_s3: g.backup_s3.as_ref().map(|b| {
+            (
+                v.s3("spec.galera.backupS3", b),
+                v.image_or(
+                    "spec.galera.backupUploadImage",
+                    g.backup_upload_image.clone(),
+                    "docker.io/amazon/aws-cli:2.22.35",
+                ),
+            )
+        }),
         backup_schedule: match g.backup_schedule {
             None => Some("30 2 * * *".to_owned()),
             Some(s) if s.is_empty() => None,
@@ -792,58 +816,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                     );
                 }
             }
-            if !is_bucket(&s3.bucket) {
-                v.err(
-                    "spec.media.s3.bucket",
-                    format!(
-                        "'{}' is not a bucket name; use 3 to 63 lowercase letters, digits, '.' \
-                         and '-' (S3's rules)",
-                        s3.bucket
-                    ),
-                );
-            }
-            if s3.region.is_empty()
-                || s3.region.len() > 63
-                || !s3
-                    .region
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                v.err(
-                    "spec.media.s3.region",
-                    format!(
-                        "'{}' is not a region; use lowercase letters, digits and '-' (us-east-1)",
-                        s3.region
-                    ),
-                );
-            }
-            let endpoint = s3.endpoint.as_ref().and_then(|ep| {
-                let parsed = parse_endpoint(ep);
-                if parsed.is_none() {
-                    v.err(
-                        "spec.media.s3.endpoint",
-                        format!(
-                            "'{ep}' is not an endpoint URL; use https://host[:port] (no path, \
-                             port 1 to 65535)"
-                        ),
-                    );
-                }
-                parsed
-            });
-            let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
-            if !path_style && s3.bucket.contains('.') {
-                v.err(
-                    "spec.media.s3.pathStyle",
-                    "false does not work with a bucket name that has a '.' (the TLS \
-                     certificate of bucket.host does not cover it); set it to true",
-                );
-            }
-            Media::S3(S3 {
-                bucket: s3.bucket,
-                region: s3.region,
-                endpoint,
-                path_style,
-            })
+            Media::S3(v.s3("spec.media.s3", &s3))
         }
         None => {
             let access_mode = md.access_mode.unwrap_or_else(|| "ReadWriteMany".to_owned());
@@ -1218,7 +1191,12 @@ impl Checker {
     }
 
     fn image(&mut self, path: &str, value: &str) {
-        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Image references reach scripts and JSON as they are: only their own characters.
+        if value.is_empty()
+            || !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        {
             self.err(
                 path,
                 format!("'{value}' is not an image reference; use registry/repository:tag"),
@@ -1333,6 +1311,62 @@ impl Checker {
                     "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany{also}"
                 ),
             );
+        }
+    }
+
+    /// An S3 bucket at `path`: every value reaches a configuration file or a script.
+    fn s3(&mut self, path: &str, s3: &spec::S3) -> S3 {
+        if !is_bucket(&s3.bucket) {
+            self.err(
+                format!("{path}.bucket"),
+                format!(
+                    "'{}' is not a bucket name; use 3 to 63 lowercase letters, digits, '.' and \
+                     '-' (S3's rules)",
+                    s3.bucket
+                ),
+            );
+        }
+        if s3.region.is_empty()
+            || s3.region.len() > 63
+            || !s3
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            self.err(
+                format!("{path}.region"),
+                format!(
+                    "'{}' is not a region; use lowercase letters, digits and '-' (us-east-1)",
+                    s3.region
+                ),
+            );
+        }
+        let endpoint = s3.endpoint.as_ref().and_then(|ep| {
+            let parsed = parse_endpoint(ep);
+            if parsed.is_none() {
+                self.err(
+                    format!("{path}.endpoint"),
+                    format!(
+                        "'{ep}' is not an endpoint URL; use https://host[:port] (no path, port 1 \
+                         to 65535)"
+                    ),
+                );
+            }
+            parsed
+        });
+        let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
+        if !path_style && s3.bucket.contains('.') {
+            self.err(
+                format!("{path}.pathStyle"),
+                "false does not work with a bucket name that has a '.' (the TLS certificate of \
+                 bucket.host does not cover it); set it to true",
+            );
+        }
+        S3 {
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            endpoint,
+            path_style,
         }
     }
 

@@ -5,6 +5,8 @@
 //! (`scripts/deps.sh` installs them) through the `ellison-e2e` process helpers, and checks
 //! what the store relies on. Every wait polls a condition with a deadline.
 
+#[path = "daemons/backup.rs"]
+mod backup;
 #[path = "daemons/consumers.rs"]
 mod consumers;
 #[path = "daemons/exporters.rs"]

@@ -836,3 +836,67 @@ fn exporters_run_beside_their_daemons_and_prometheus_is_admitted_to_them() {
     let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&scrape).expect("YAML");
     assert_eq!(parsed[0]["job_name"].as_str(), Some("shop"));
 }
+
+#[test]
+fn backups_can_leave_the_cluster_and_have_a_restore_runbook() {
+    let store = validate::load(
+        &kit::spec::EXAMPLE
+            .replacen("    # backupStorageClass: nfs-offsite", "    backupStorageClass: nfs-offsite", 1)
+            .replacen(
+                "    # backupS3:\n    #   bucket: shop-backups\n    #   region: eu-west-1\n    #   endpoint: https://s3.example.com\n",
+                "    backupS3:\n      bucket: shop-backups\n      region: eu-west-1\n      endpoint: https://s3.example.com:9443\n",
+                1,
+            ),
+    )
+    .expect("valid");
+    let b = bundle(&store, Target::Kubernetes);
+    let class = b.all_objects().find_map(|o| match o {
+        Object::PersistentVolumeClaim(p) if o.name() == "shop-galera-backup" => {
+            p.spec.clone()?.storage_class_name
+        }
+        _ => None,
+    });
+    assert_eq!(class.as_deref(), Some("nfs-offsite"));
+    // The dump first, then the copy to the bucket, which the policy lets out.
+    let backup = pod(&b, "shop-galera-backup");
+    let init: Vec<&str> = backup
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(init, ["backup"]);
+    let upload = container(backup, "upload")
+        .command
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        upload[2].contains("aws s3 cp")
+            && upload[2].contains("s3://shop-backups/shop/")
+            && upload[2].contains("--endpoint-url https://s3.example.com:9443")
+            && upload[2].contains("addressing_style path"),
+        "{upload:?}"
+    );
+    let ports = external_egress(&b, "backup");
+    assert!(ports.contains(&9443) && ports.contains(&443), "{ports:?}");
+    let keys: Vec<&str> = kit::secrets::keys(&store).iter().map(|k| k.name).collect();
+    assert!(keys.contains(&"backup-s3-access-key") && keys.contains(&"backup-s3-secret-key"));
+    // The runbook, and the notes that name it.
+    let runbook = match &b.files["galera-restore.sh"] {
+        kit::render::Content::Text(t) => t.clone(),
+        _ => panic!("galera-restore.sh"),
+    };
+    for part in [
+        "k scale deploy/shop-consumers --replicas=0",
+        "touch var/locks/kit-upgrade.pending && flock var/locks/kit-upgrade.lock true && php bin/magento maintenance:enable",
+        "\"claimName\":\"shop-galera-backup\",\"readOnly\":true",
+        "php bin/magento cache:flush && php bin/magento maintenance:disable",
+    ] {
+        assert!(runbook.contains(part), "{part:?} in\n{runbook}");
+    }
+    let notes = match &b.files["NOTES.txt"] {
+        kit::render::Content::Text(t) => t.clone(),
+        _ => panic!("NOTES.txt"),
+    };
+    assert!(notes.contains("galera-restore.sh") && notes.contains("s3://shop-backups/shop/"));
+}

@@ -229,6 +229,24 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "use website or store",
         ),
         (
+            "backupKeep: 7",
+            "backupKeep: 0",
+            "spec.galera.backupKeep",
+            "allowed: 1 to 365",
+        ),
+        (
+            "    # backupS3:\n    #   bucket: shop-backups",
+            "    backupS3:\n      region: eu-west-1\n      bucket: Shop_Backups",
+            "spec.galera.backupS3.bucket",
+            "not a bucket name",
+        ),
+        (
+            "image: docker.io/library/mariadb:11.4",
+            "image: \"docker.io/library/mariadb:11.4'\"",
+            "spec.galera.image",
+            "not an image reference",
+        ),
+        (
             "maxMessages: 10000",
             "maxMessages: 0",
             "spec.consumers.maxMessages",

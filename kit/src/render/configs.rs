@@ -845,6 +845,51 @@ pub fn wait_for_upgrade_in(root: &str) -> String {
     )
 }
 
+/// The backup's dump (`bash -c`): the database, in one transaction, gzipped into `dir` as
+/// `magento-<UTC time>.sql.gz` (written under a `.part` name, then renamed, so a dump there
+/// is whole), then only the newest `keep` dumps are kept. It reads `DB_HOST`, `DB_PORT` and
+/// `DB_PASSWORD`.
+pub fn backup_command(dir: &str, keep: u32) -> String {
+    format!(
+        "set -euo pipefail; f={dir}/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
+         MYSQL_PWD=\"$DB_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -P \"${{DB_PORT:-3306}}\" -u magento \
+         --single-transaction --routines --triggers --events magento \
+         | gzip > \"$f.part\"; mv \"$f.part\" \"$f\"; \
+         ls -1t {dir}/magento-*.sql.gz | tail -n +{next} | xargs -r rm --",
+        next = keep.saturating_add(1),
+    )
+}
+
+/// The restore of a dump (`bash -c`, the dump's path as `$1`) into the database, as the
+/// runbook `galera-restore.sh` runs it. It reads `DB_HOST`, `DB_PORT` and `DB_PASSWORD`.
+pub fn restore_command() -> String {
+    "set -euo pipefail; test -s \"$1\"; gunzip -t \"$1\"; gunzip -c \"$1\" \
+     | MYSQL_PWD=\"$DB_PASSWORD\" mariadb -h \"$DB_HOST\" -P \"${DB_PORT:-3306}\" -u magento magento"
+        .to_owned()
+}
+
+/// The copy of the newest dump of `dir` to the bucket, under `<prefix>/` (`sh -c`, the AWS
+/// CLI; its credentials from the environment, `HOME` writable for the path-style setting).
+pub fn upload_command(dir: &str, s3: &S3, prefix: &str) -> String {
+    let mut cmd = String::from("set -eu; ");
+    if s3.path_style {
+        cmd.push_str("aws configure set default.s3.addressing_style path; ");
+    }
+    let endpoint = s3
+        .endpoint
+        .as_ref()
+        .map(|e| format!(" --endpoint-url {}", e.url()))
+        .unwrap_or_default();
+    cmd.push_str(&format!(
+        "f=$(ls -1t {dir}/magento-*.sql.gz | head -n 1); \
+         aws s3 cp \"$f\" \"s3://{bucket}/{prefix}/$(basename \"$f\")\" --region {region}{endpoint} \
+         --only-show-errors",
+        bucket = s3.bucket,
+        region = s3.region,
+    ));
+    cmd
+}
+
 /// Port Varnish accepts purges on: reachable from the Magento pods only (NetworkPolicy), never
 /// through the ingress, which only forwards to the `http` port.
 pub const VARNISH_PURGE_PORT: u16 = 6091;

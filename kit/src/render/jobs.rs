@@ -67,12 +67,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         dump.command = Some(vec![
             "bash".into(),
             "-c".into(),
-            "set -euo pipefail; f=/backup/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
-             MYSQL_PWD=\"$DB_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -u magento \
-             --single-transaction --routines --triggers --events magento \
-             | gzip > \"$f.part\"; mv \"$f.part\" \"$f\"; \
-             ls -1t /backup/magento-*.sql.gz | tail -n +8 | xargs -r rm --"
-                .into(),
+            configs::backup_command("/backup", s.galera.backup_keep),
         ]);
         dump.env = Some(vec![
             env("DB_HOST", ctx.name("galera")),
@@ -83,6 +78,29 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             mount("tmp", "/tmp", false),
         ]);
         dump.resources = Some(resources_of("500m", "512Mi"));
+        // With a bucket, the dump runs first and the AWS CLI copies it out of the cluster.
+        let (init, main) = match &s.galera.backup_s3 {
+            Some((s3, image)) => {
+                let mut upload = container("upload", image, true);
+                upload.command = Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    configs::upload_command("/backup", s3, &s.name),
+                ]);
+                upload.env = Some(vec![
+                    ctx.secret_env("AWS_ACCESS_KEY_ID", "backup-s3-access-key"),
+                    ctx.secret_env("AWS_SECRET_ACCESS_KEY", "backup-s3-secret-key"),
+                    env("HOME", "/tmp"),
+                ]);
+                upload.volume_mounts = Some(vec![
+                    mount("backup", "/backup", true),
+                    mount("tmp", "/tmp", false),
+                ]);
+                upload.resources = Some(resources_of("250m", "256Mi"));
+                (Some(vec![dump]), upload)
+            }
+            None => (None, dump),
+        };
         out.push(cron_job(
             ctx,
             &ctx.name("galera-backup"),
@@ -91,7 +109,8 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             6 * 3600,
             PodSpec {
                 security_context: Some(ctx.pod_security(super::galera::UID)),
-                containers: vec![dump],
+                init_containers: init,
+                containers: vec![main],
                 volumes: Some(vec![
                     k8s_openapi::api::core::v1::Volume {
                         name: "backup".into(),

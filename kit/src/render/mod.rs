@@ -87,6 +87,18 @@ pub const S3_SECRET_KEYS: &[(&str, &str)] = &[
     ("s3-secret-key", "S3 secret access key"),
 ];
 
+/// The keys of the store's Secret that backups to S3 add; their values come from the provider.
+pub const BACKUP_S3_SECRET_KEYS: &[(&str, &str)] = &[
+    (
+        "backup-s3-access-key",
+        "S3 access key id of the backup bucket",
+    ),
+    (
+        "backup-s3-secret-key",
+        "S3 secret access key of the backup bucket",
+    ),
+];
+
 /// One Kubernetes (or OpenShift) object, serialized with its `apiVersion` and `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -252,6 +264,12 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
         "galera-recover.sh".to_owned(),
         Content::Text(galera::recover_script(&ctx)),
     );
+    if store.galera.backup_schedule.is_some() {
+        b.files.insert(
+            "galera-restore.sh".to_owned(),
+            Content::Text(galera::restore_script(&ctx)),
+        );
+    }
     Ok(b)
 }
 
@@ -347,6 +365,23 @@ fn notes(ctx: &Ctx<'_>) -> String {
          (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
         name = s.name,
     ));
+    if s.galera.backup_schedule.is_some() {
+        n.push_str(&format!(
+            "\nBackups: the CronJob {name}-galera-backup dumps the database to the volume \
+             {name}-galera-backup (galera.backupStorageClass: a class outside the cluster keeps \
+             them when the cluster is lost{s3}). `sh galera-restore.sh [-n NAMESPACE] --list` \
+             lists them; `sh galera-restore.sh [-n NAMESPACE] DUMP` restores one, with the \
+             consumers stopped, cron paused and the store in maintenance meanwhile.\n",
+            name = s.name,
+            s3 = match &s.galera.backup_s3 {
+                Some((b, _)) => format!(
+                    "; each dump is also copied to s3://{}/{}/",
+                    b.bucket, s.name
+                ),
+                None => String::new(),
+            },
+        ));
+    }
     if ctx.target == Target::Openshift {
         let secret = if s.secret_name == format!("{}-secrets", s.name) {
             "it creates the store's Secret too, with every password generated"

@@ -242,8 +242,25 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     .collect(),
             ),
         });
-        // Magento calls payment, shipping and S3 APIs over HTTPS (and S3 on its port).
-        if matches!(c, Component::Web | Component::Cron | Component::Consumers) {
+        // Magento calls payment, shipping and S3 APIs over HTTPS (and S3 on its port); the
+        // backup copies its dumps to a bucket.
+        let outside = match c {
+            Component::Web | Component::Cron | Component::Consumers => external_ports(ctx),
+            Component::Backup => ctx
+                .store
+                .galera
+                .backup_s3
+                .as_ref()
+                .map(|(s3, _)| {
+                    let mut p = vec![443, i32::from(s3.port())];
+                    p.sort_unstable();
+                    p.dedup();
+                    p
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !outside.is_empty() {
             egress.push(NetworkPolicyEgressRule {
                 to: Some(vec![NetworkPolicyPeer {
                     ip_block: Some(IPBlock {
@@ -252,7 +269,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     }),
                     ..Default::default()
                 }]),
-                ports: tcp(&external_ports(ctx)),
+                ports: tcp(&outside),
             });
         }
         out.push(Object::NetworkPolicy(NetworkPolicy {

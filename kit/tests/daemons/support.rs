@@ -222,6 +222,8 @@ impl Mariadb {
             format!("--log-error={}", log.display()),
             format!("--port={port}"),
             "--bind-address=127.0.0.1".to_owned(),
+            // As the store's my.cnf: accounts by address, not by a reverse lookup.
+            "--skip-name-resolve".to_owned(),
         ];
         if skip_grants {
             server.push("--skip-grant-tables".to_owned());
