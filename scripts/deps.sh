@@ -2,13 +2,15 @@
 # Installs what the demo and tests run for real, if it is missing: Debian packages (Redis and
 # Sentinel; the daemons kit's rendered configurations are tested in: MariaDB with Galera and
 # mariabackup, which streams with socat, nginx, php-fpm with the redis extension, varnish for
-# `varnishd -C` on the rendered VCL; shellcheck for the rendered image build scripts; kubectl
+# `varnishd -C` on the rendered VCL, haproxy for the single Galera writer, php-mysql for the
+# setup script's installed-or-not check, the Prometheus exporters the rendered images pin; shellcheck for the rendered image build scripts; kubectl
 # for kit's `kubectl kustomize` test) and
 # kubernetes-validate from PyPI (the official Kubernetes JSON schemas, for kit's schema test).
 set -euo pipefail
 packages=(redis-server redis-sentinel redis-tools
   mariadb-server mariadb-client galera-4 mariadb-backup socat
-  nginx php-fpm php-redis varnish shellcheck)
+  nginx php-fpm php-redis php-mysql varnish haproxy shellcheck
+  prometheus-mysqld-exporter prometheus-redis-exporter prometheus-nginx-exporter)
 command -v kubectl >/dev/null || packages+=(kubectl)
 missing=()
 for p in "${packages[@]}"; do

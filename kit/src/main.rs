@@ -207,8 +207,23 @@ fn write(dir: &Path, files: &BTreeMap<String, String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 32 characters from [A-Za-z0-9], drawn from the operating system's random source.
+/// 32 characters from [A-Za-z0-9] with at least a letter and a digit
+/// ([`secrets::acceptable`]), drawn from the operating system's random source; a draw that
+/// lacks one is drawn again (each misses with about 0.4 % probability).
 fn random_password() -> anyhow::Result<String> {
+    for _ in 0..64 {
+        let p = random_draw()?;
+        if secrets::acceptable(&p) {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "64 random draws in a row lacked a letter or a digit: the random source is broken"
+    )
+}
+
+/// 32 characters from [A-Za-z0-9], drawn from the operating system's random source.
+fn random_draw() -> anyhow::Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut out = String::with_capacity(32);
     let mut f = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;

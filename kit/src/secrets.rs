@@ -9,7 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::output::OutputError;
 use crate::render::compose::env_var_of;
-use crate::render::{S3_SECRET_KEYS, SECRET_KEYS};
+use crate::render::{BACKUP_S3_SECRET_KEYS, S3_SECRET_KEYS, SECRET_KEYS};
 use crate::validate::{Media, Store};
 
 /// A key of the Secret, what it holds, and whether kit can generate it (S3 keys come from
@@ -24,6 +24,17 @@ pub struct Key {
     pub generated: bool,
 }
 
+/// Whether a generated value fits every key: Magento refuses an administrator password
+/// without both a letter and a digit (about 0.4 % of 32 random letters and digits lack a
+/// digit), so a draw without both is drawn again.
+pub fn acceptable(value: &str) -> bool {
+    value.chars().any(|c| c.is_ascii_alphabetic()) && value.chars().any(|c| c.is_ascii_digit())
+}
+
+/// The OpenShift Template's generator expression for a key: 32 letters and digits, the last
+/// two a letter and a digit, so that every generated value is [`acceptable`].
+pub const TEMPLATE_EXPRESSION: &str = "[a-zA-Z0-9]{30}[a-z][0-9]";
+
 /// Every key the store reads from its Secret.
 pub fn keys(store: &Store) -> Vec<Key> {
     let mut k: Vec<Key> = SECRET_KEYS
@@ -34,8 +45,15 @@ pub fn keys(store: &Store) -> Vec<Key> {
             generated: true,
         })
         .collect();
-    if matches!(store.media, Media::S3 { .. }) {
+    if matches!(store.media, Media::S3(_)) {
         k.extend(S3_SECRET_KEYS.iter().map(|(name, about)| Key {
+            name,
+            about,
+            generated: false,
+        }));
+    }
+    if store.galera.backup_s3.is_some() {
+        k.extend(BACKUP_S3_SECRET_KEYS.iter().map(|(name, about)| Key {
             name,
             about,
             generated: false,
@@ -76,4 +94,16 @@ pub fn env_file(values: &BTreeMap<String, String>) -> String {
         text.push_str(&format!("{}={v}\n", env_var_of(k)));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_password_has_a_letter_and_a_digit() {
+        assert!(acceptable("abcdefghijklmnopqrstuvwxyzABCDE1"));
+        assert!(!acceptable("abcdefghijklmnopqrstuvwxyzABCDEF"), "no digit");
+        assert!(!acceptable("01234567890123456789012345678901"), "no letter");
+    }
 }

@@ -43,6 +43,8 @@ pub struct Metadata {
 pub struct Spec {
     /// Host names the store answers on; the first one is the base URL.
     pub domains: Vec<String>,
+    /// The website or store view Magento runs for a domain (`MAGE_RUN_CODE`/`MAGE_RUN_TYPE`).
+    pub run_codes: Option<std::collections::BTreeMap<String, RunCode>>,
     /// The Magento image and how it is built.
     pub magento: Magento,
     /// MariaDB Galera cluster.
@@ -57,6 +59,8 @@ pub struct Spec {
     pub search: Option<Search>,
     /// Where media files live.
     pub media: Option<Media>,
+    /// Magento's `var/`, shared by every Magento pod.
+    pub var: Option<VarVolume>,
     /// Where the store's passwords come from.
     pub secrets: Option<Secrets>,
     /// How traffic reaches the store.
@@ -67,8 +71,27 @@ pub struct Spec {
     pub varnish: Option<Varnish>,
     /// Optional RabbitMQ for Magento's message queues.
     pub rabbitmq: Option<RabbitMq>,
+    /// Magento's message queue consumers.
+    pub consumers: Option<Consumers>,
+    /// Prometheus exporters beside MariaDB, Redis, nginx and php-fpm.
+    pub exporters: Option<Exporters>,
     /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
     pub network_policies: Option<bool>,
+    /// TCP ports Magento's pods may reach outside the cluster besides HTTPS and S3 (SMTP).
+    pub egress_ports: Option<Vec<u16>>,
+    /// Namespace of the Prometheus that scrapes the metrics ports; absent: any namespace.
+    pub prometheus_namespace: Option<String>,
+}
+
+/// The website or store view of a domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunCode {
+    /// Website or store view code.
+    pub code: String,
+    /// `website` (default) or `store`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
 }
 
 /// Memory and CPU of one container: requests equal limits.
@@ -89,6 +112,8 @@ pub struct Magento {
     pub image: String,
     /// The store administrator's e-mail address.
     pub admin_email: String,
+    /// The admin area's URL path (`backend.frontName`).
+    pub admin_path: Option<String>,
     /// Where the image is built from (OpenShift BuildConfig).
     pub build: Option<Build>,
     /// php-fpm container resources.
@@ -123,6 +148,17 @@ pub struct Galera {
     pub resources: Option<Resources>,
     /// Cron schedule of the logical backup (`mariadb-dump`); empty string: no backup.
     pub backup_schedule: Option<String>,
+    /// HAProxy image of the single writer Magento connects through.
+    pub proxy_image: Option<String>,
+    /// Storage class of the backup volume (a class whose volumes live outside the cluster
+    /// keeps the backups when the cluster is lost); default `spec.storageClass`.
+    pub backup_storage_class: Option<String>,
+    /// Dumps kept on the backup volume.
+    pub backup_keep: Option<u32>,
+    /// An S3-compatible bucket every dump is also copied to.
+    pub backup_s3: Option<S3>,
+    /// AWS CLI image that copies the dumps to S3.
+    pub backup_upload_image: Option<String>,
 }
 
 /// Redis groups and Sentinels.
@@ -135,10 +171,12 @@ pub struct Redis {
     pub sentinels: Option<u32>,
     /// Redis image (also runs the Sentinels).
     pub image: Option<String>,
-    /// Memory of each cache node (cache and page cache); `maxmemory` is 3/4 of it.
+    /// Memory of each cache node (cache and page cache); `maxmemory` is half of it.
     pub cache_memory: Option<String>,
     /// Memory of each session node; sessions are never evicted.
     pub session_memory: Option<String>,
+    /// Whether the Sentinels require the Redis password of their clients and of each other.
+    pub sentinel_auth: Option<bool>,
 }
 
 /// Where Ellison runs.
@@ -173,6 +211,8 @@ pub struct Web {
     pub autoscaling: Option<Autoscaling>,
     /// nginx image (must run as non-root on port 8080).
     pub nginx_image: Option<String>,
+    /// Size of the copy of `pub/` that nginx serves (static content of every locale).
+    pub pub_size: Option<String>,
 }
 
 /// Horizontal autoscaling of the web pods.
@@ -230,6 +270,19 @@ pub struct Media {
     pub create_storage_class: Option<Provisioner>,
 }
 
+/// The volume every Magento pod mounts at `var/`: the maintenance flag, the file locks,
+/// exports and imports, error reports.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VarVolume {
+    /// Storage class; default: the media volume's, else the cluster's default.
+    pub storage_class: Option<String>,
+    /// `ReadWriteMany` (default) or `ReadWriteOnce`.
+    pub access_mode: Option<String>,
+    /// Volume size.
+    pub size: Option<String>,
+}
+
 /// The provisioner of a StorageClass kit renders for media: exactly one of the fields.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -279,8 +332,11 @@ pub struct S3 {
     pub bucket: String,
     /// Region.
     pub region: String,
-    /// Endpoint URL, for S3-compatible services other than AWS.
+    /// Endpoint URL (`https://host[:port]`), for S3-compatible services other than AWS.
     pub endpoint: Option<String>,
+    /// Path-style URLs (`endpoint/bucket/key`) instead of virtual-hosted ones
+    /// (`bucket.endpoint/key`); default: true with an endpoint, false on AWS.
+    pub path_style: Option<bool>,
 }
 
 /// Where the store's passwords come from.
@@ -299,7 +355,8 @@ pub struct Ingress {
     pub class_name: Option<String>,
     /// Secret with the TLS certificate (Kubernetes target); absent: no TLS section.
     pub tls_secret: Option<String>,
-    /// Namespace of the ingress controller, allowed through the NetworkPolicy.
+    /// Namespace of the ingress controller, allowed through the NetworkPolicy (Kubernetes
+    /// target; on OpenShift the router's namespaces are).
     pub controller_namespace: Option<String>,
 }
 
@@ -313,6 +370,36 @@ pub struct Varnish {
     pub image: Option<String>,
     /// Cache memory (`-s malloc`); the container gets 1.25 times it.
     pub memory: Option<String>,
+    /// Varnish pods (each purged by Magento).
+    pub replicas: Option<u32>,
+}
+
+/// Magento's message queue consumers, run by a supervisor in one long-lived pod.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Consumers {
+    /// Which consumers run; absent: every consumer the code declares.
+    pub names: Option<Vec<String>>,
+    /// Messages a consumer handles before it exits and is started again.
+    pub max_messages: Option<u32>,
+    /// The consumers' container resources.
+    pub resources: Option<Resources>,
+}
+
+/// Prometheus exporters, each a sidecar of the daemon it watches.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Exporters {
+    /// Render the exporters.
+    pub enabled: Option<bool>,
+    /// mysqld_exporter image.
+    pub mysqld_image: Option<String>,
+    /// redis_exporter image.
+    pub redis_image: Option<String>,
+    /// nginx-prometheus-exporter image.
+    pub nginx_image: Option<String>,
+    /// php-fpm_exporter image.
+    pub php_fpm_image: Option<String>,
 }
 
 /// RabbitMQ for Magento's message queues.

@@ -10,6 +10,18 @@ use crate::error::{FieldError, SpecError};
 use crate::render::Target;
 use crate::spec::{self, Engine, Placement, StoreSpec};
 
+/// Most web replicas (also the autoscaler's maximum).
+pub const MAX_WEB_REPLICAS: u32 = 500;
+
+/// The largest memory quantity of a container.
+pub const MAX_MEMORY_BYTES: u64 = 1 << 40;
+
+/// The largest volume size.
+pub const MAX_SIZE_BYTES: u64 = 1 << 50;
+
+/// The most CPU a container may ask for, in millicores.
+pub const MAX_MILLICORES: u64 = 256_000;
+
 /// Longest store name: object names get suffixes such as `-galera-peers` and must stay
 /// within 63 characters as DNS labels, pod names included.
 pub const MAX_NAME_LEN: usize = 30;
@@ -39,6 +51,8 @@ pub struct Magento {
     pub image: String,
     /// Administrator e-mail.
     pub admin_email: String,
+    /// The admin area's URL path.
+    pub admin_path: String,
     /// How the image is built, when the spec says.
     pub build: Option<Build>,
     /// php-fpm resources.
@@ -75,6 +89,14 @@ pub struct Galera {
     pub resources: Resources,
     /// Backup CronJob schedule, if any.
     pub backup_schedule: Option<String>,
+    /// HAProxy image of the single writer.
+    pub proxy_image: String,
+    /// Storage class of the backup volume.
+    pub backup_storage_class: Option<String>,
+    /// Dumps kept.
+    pub backup_keep: u32,
+    /// The bucket dumps are copied to, and the AWS CLI image that copies them.
+    pub backup_s3: Option<(S3, String)>,
 }
 
 /// Redis groups and Sentinels.
@@ -90,6 +112,8 @@ pub struct Redis {
     pub cache_memory: Memory,
     /// Container memory of each session node.
     pub session_memory: Memory,
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
 }
 
 /// Ellison placement.
@@ -112,6 +136,8 @@ pub struct Web {
     pub autoscaling: Option<(u32, u32)>,
     /// nginx image.
     pub nginx_image: String,
+    /// Size limit of the web pod's copy of `pub/`.
+    pub pub_size: String,
 }
 
 /// Search engine.
@@ -145,15 +171,147 @@ pub enum Media {
         /// Size.
         size: String,
     },
-    /// S3-compatible remote storage.
-    S3 {
-        /// Bucket.
-        bucket: String,
-        /// Region.
-        region: String,
-        /// Endpoint for non-AWS services.
-        endpoint: Option<String>,
-    },
+    /// S3-compatible remote storage (Magento's `remote_storage`, driver `aws-s3`).
+    S3(S3),
+}
+
+/// S3-compatible remote storage for media.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3 {
+    /// Bucket name (S3's rules: 3 to 63 lowercase letters, digits, '.' and '-').
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// The endpoint of a service other than AWS.
+    pub endpoint: Option<Endpoint>,
+    /// Path-style URLs (`endpoint/bucket/key`).
+    pub path_style: bool,
+}
+
+/// An S3 endpoint, parsed from `scheme://host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https` or `http`.
+    pub https: bool,
+    /// Host name or IPv4 address.
+    pub host: String,
+    /// Port (the scheme's default when the URL has none).
+    pub port: u16,
+    /// Whether the URL named the port.
+    pub explicit_port: bool,
+}
+
+impl Endpoint {
+    /// `scheme://host[:port]`, as given.
+    pub fn url(&self) -> String {
+        format!(
+            "{}://{}",
+            if self.https { "https" } else { "http" },
+            self.authority()
+        )
+    }
+
+    /// `host[:port]`, the port only when the URL named it (the HTTP `Host` header).
+    pub fn authority(&self) -> String {
+        if self.explicit_port {
+            format!("{}:{}", self.host, self.port)
+        } else {
+            self.host.clone()
+        }
+    }
+}
+
+impl S3 {
+    /// The port media requests to the bucket go to.
+    pub fn port(&self) -> u16 {
+        self.endpoint.as_ref().map_or(443, |e| e.port)
+    }
+
+    /// The base URL of the bucket's objects (an object's key is appended after a `/`) and the
+    /// HTTP `Host` of that URL: path-style `endpoint/bucket` or virtual-hosted
+    /// `bucket.endpoint`; AWS's regional endpoint without one.
+    pub fn object_base(&self) -> (String, String) {
+        let aws = Endpoint {
+            https: true,
+            host: format!("s3.{}.amazonaws.com", self.region),
+            port: 443,
+            explicit_port: false,
+        };
+        let e = self.endpoint.as_ref().unwrap_or(&aws);
+        let scheme = if e.https { "https" } else { "http" };
+        if self.path_style {
+            (format!("{}/{}", e.url(), self.bucket), e.authority())
+        } else {
+            let host = format!("{}.{}", self.bucket, e.authority());
+            (format!("{scheme}://{host}"), host)
+        }
+    }
+}
+
+/// Parses `http(s)://host[:port]` (an optional trailing `/`); `None` for anything else.
+pub fn parse_endpoint(url: &str) -> Option<Endpoint> {
+    let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else {
+        (false, url.strip_prefix("http://")?)
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if !is_host(host) {
+        return None;
+    }
+    let (port, explicit_port) = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.chars().all(|c| c.is_ascii_digit()) => (n, true),
+            _ => return None,
+        },
+        None => (if https { 443 } else { 80 }, false),
+    };
+    Some(Endpoint {
+        https,
+        host: host.to_owned(),
+        port,
+        explicit_port,
+    })
+}
+
+/// A host name or IPv4 address: dot-separated labels of letters, digits and '-'.
+fn is_host(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// S3's bucket naming rules: 3 to 63 lowercase letters, digits, '.' and '-', starting and
+/// ending with a letter or digit.
+fn is_bucket(text: &str) -> bool {
+    (3..=63).contains(&text.len())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !text.contains("..")
+}
+
+/// The shared `var/` volume.
+#[derive(Debug, Clone)]
+pub struct VarVolume {
+    /// Storage class, or the cluster default.
+    pub storage_class: Option<String>,
+    /// `ReadWriteMany` or `ReadWriteOnce`.
+    pub access_mode: String,
+    /// Size.
+    pub size: String,
 }
 
 /// A StorageClass rendered for the media volume.
@@ -185,6 +343,8 @@ pub struct Varnish {
     pub image: String,
     /// Cache size.
     pub memory: Memory,
+    /// Pods.
+    pub replicas: u32,
 }
 
 /// RabbitMQ.
@@ -196,6 +356,33 @@ pub struct RabbitMq {
     pub storage: String,
 }
 
+/// Magento's message queue consumers.
+#[derive(Debug, Clone)]
+pub struct Consumers {
+    /// The consumers; empty: every one the code declares.
+    pub names: Vec<String>,
+    /// `--max-messages`.
+    pub max_messages: u32,
+    /// Container resources.
+    pub resources: Resources,
+}
+
+/// The exporters' images.
+#[derive(Debug, Clone)]
+pub struct Exporters {
+    /// mysqld_exporter.
+    pub mysqld_image: String,
+    /// redis_exporter.
+    pub redis_image: String,
+    /// nginx-prometheus-exporter.
+    pub nginx_image: String,
+    /// php-fpm_exporter.
+    pub php_fpm_image: String,
+}
+
+/// Most messages a consumer may handle before it is started again.
+pub const MAX_CONSUMER_MESSAGES: u32 = 1_000_000;
+
 /// A validated store: what the renderers read. Every default is resolved here.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -203,6 +390,8 @@ pub struct Store {
     pub name: String,
     /// Host names; the first is the base URL.
     pub domains: Vec<String>,
+    /// `(domain, code, website|store)` for the domains that run a given website or store view.
+    pub run_codes: Vec<(String, String, String)>,
     /// Magento.
     pub magento: Magento,
     /// Galera.
@@ -217,6 +406,8 @@ pub struct Store {
     pub search: Search,
     /// Media.
     pub media: Media,
+    /// The shared `var/` volume.
+    pub var: VarVolume,
     /// Name of the Secret with every password.
     pub secret_name: String,
     /// Ingress or Route.
@@ -227,8 +418,16 @@ pub struct Store {
     pub varnish: Option<Varnish>,
     /// RabbitMQ, when enabled.
     pub rabbitmq: Option<RabbitMq>,
+    /// The message queue consumers.
+    pub consumers: Consumers,
+    /// The Prometheus exporters, when enabled.
+    pub exporters: Option<Exporters>,
     /// Whether NetworkPolicies are rendered.
     pub network_policies: bool,
+    /// Extra TCP ports Magento's pods reach outside the cluster (SMTP).
+    pub egress_ports: Vec<u16>,
+    /// The Prometheus namespace allowed to scrape, or any.
+    pub prometheus_namespace: Option<String>,
 }
 
 /// Parses spec text into the typed spec; shape errors carry the field path and line.
@@ -301,6 +500,42 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         }
     }
 
+    let mut run_codes = Vec::new();
+    for (domain, r) in s.run_codes.iter().flatten() {
+        let at = format!("spec.runCodes.{domain}");
+        if !s.domains.contains(domain) {
+            v.err(
+                at.clone(),
+                format!("'{domain}' is not one of spec.domains; list it there first"),
+            );
+        }
+        if r.code.is_empty()
+            || r.code.len() > 32
+            || !r
+                .code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            || !r.code.starts_with(|c: char| c.is_ascii_lowercase())
+        {
+            v.err(
+                format!("{at}.code"),
+                format!(
+                    "'{}' is not a Magento code; use lowercase letters, digits and '_', starting \
+                     with a letter",
+                    r.code
+                ),
+            );
+        }
+        let kind = r.kind.clone().unwrap_or_else(|| "website".to_owned());
+        if kind != "website" && kind != "store" {
+            v.err(
+                format!("{at}.type"),
+                format!("'{kind}' is not allowed; use website or store"),
+            );
+        }
+        run_codes.push((domain.clone(), r.code.clone(), kind));
+    }
+
     let m = &s.magento;
     v.image("spec.magento.image", &m.image);
     if !is_email(&m.admin_email) {
@@ -369,9 +604,26 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
             locales,
         }
     });
+    let admin_path = m.admin_path.clone().unwrap_or_else(|| "admin".to_owned());
+    if admin_path.is_empty()
+        || admin_path.len() > 64
+        || !admin_path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || admin_path.starts_with(|c: char| c.is_ascii_digit())
+    {
+        v.err(
+            "spec.magento.adminPath",
+            format!(
+                "'{admin_path}' is not an admin path; use 1 to 64 letters, digits and '_', not \
+                 starting with a digit (Magento's rule)"
+            ),
+        );
+    }
     let magento = Magento {
         image: m.image.clone(),
         admin_email: m.admin_email.clone(),
+        admin_path,
         build,
         resources: v.resources("spec.magento.resources", m.resources.as_ref(), "1", "2Gi"),
     };
@@ -398,6 +650,29 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         ),
         storage: v.size("spec.galera.storage", g.storage, "20Gi"),
         resources: v.resources("spec.galera.resources", g.resources.as_ref(), "1", "2Gi"),
+        proxy_image: v.image_or(
+            "spec.galera.proxyImage",
+            g.proxy_image,
+            "docker.io/library/haproxy:3.0",
+        ),
+        backup_storage_class: match &g.backup_storage_class {
+            Some(c) => {
+                v.dns_subdomain("spec.galera.backupStorageClass", c);
+                Some(c.clone())
+            }
+            None => s.storage_class.clone(),
+        },
+        backup_keep: v.between("spec.galera.backupKeep", g.backup_keep.unwrap_or(7), 1, 365),
+        backup_s3: g.backup_s3.as_ref().map(|b| {
+            (
+                v.s3("spec.galera.backupS3", b),
+                v.image_or(
+                    "spec.galera.backupUploadImage",
+                    g.backup_upload_image.clone(),
+                    "docker.io/amazon/aws-cli:2.22.35",
+                ),
+            )
+        }),
         backup_schedule: match g.backup_schedule {
             None => Some("30 2 * * *".to_owned()),
             Some(s) if s.is_empty() => None,
@@ -429,12 +704,13 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         image: v.image_or("spec.redis.image", r.image, "docker.io/library/redis:7.2"),
         cache_memory: v.memory("spec.redis.cacheMemory", r.cache_memory, "1Gi"),
         session_memory: v.memory("spec.redis.sessionMemory", r.session_memory, "512Mi"),
+        sentinel_auth: r.sentinel_auth.unwrap_or(false),
     };
 
     let e = s.ellison.clone().unwrap_or_default();
     let ellison = Ellison {
         placement: e.placement.unwrap_or(Placement::Sidecar),
-        replicas: v.at_least("spec.ellison.replicas", e.replicas.unwrap_or(2), 1),
+        replicas: v.between("spec.ellison.replicas", e.replicas.unwrap_or(2), 1, 20),
         image: v.image_or(
             "spec.ellison.image",
             e.image,
@@ -443,9 +719,22 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     };
 
     let w = s.web.clone().unwrap_or_default();
-    let web_replicas = v.at_least("spec.web.replicas", w.replicas.unwrap_or(2), 1);
+    let web_replicas = v.between(
+        "spec.web.replicas",
+        w.replicas.unwrap_or(2),
+        1,
+        MAX_WEB_REPLICAS,
+    );
     let autoscaling = w.autoscaling.as_ref().map(|a| {
-        if a.max_replicas < web_replicas {
+        if a.max_replicas > MAX_WEB_REPLICAS {
+            v.err(
+                "spec.web.autoscaling.maxReplicas",
+                format!(
+                    "{} is too many; allowed: up to {MAX_WEB_REPLICAS}",
+                    a.max_replicas
+                ),
+            );
+        } else if a.max_replicas < web_replicas {
             v.err(
                 "spec.web.autoscaling.maxReplicas",
                 format!(
@@ -463,7 +752,20 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         }
         (a.max_replicas, cpu)
     });
+    // pub/static holds every locale's static content (a theme and the admin's, about half a
+    // gigabyte a locale with Luma): 1 GiB plus 512 MiB a locale of the build, or 2 GiB.
+    let locales = m
+        .build
+        .as_ref()
+        .and_then(|b| b.locales.as_ref())
+        .map_or(0, Vec::len);
+    let pub_default = if m.build.is_some() {
+        format!("{}Mi", 1024 + 512 * locales.clamp(1, 64))
+    } else {
+        "2Gi".to_owned()
+    };
     let web = Web {
+        pub_size: v.size("spec.web.pubSize", w.pub_size.clone(), &pub_default),
         replicas: web_replicas,
         autoscaling,
         nginx_image: v.image_or(
@@ -481,7 +783,17 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     };
     let search = Search {
         engine,
-        nodes: v.at_least("spec.search.nodes", se.nodes.unwrap_or(1), 1),
+        nodes: match se.nodes.unwrap_or(3) {
+            2 => {
+                v.err(
+                    "spec.search.nodes",
+                    "2 is not allowed: two nodes cannot elect a cluster manager once one is \
+                     lost, so they are no more available than 1; use 1, or 3 or more",
+                );
+                2
+            }
+            n => v.between("spec.search.nodes", n, 1, 15),
+        },
         image: v.image_or("spec.search.image", se.image, default_image),
         storage: v.size("spec.search.storage", se.storage, "10Gi"),
         resources: v.resources("spec.search.resources", se.resources.as_ref(), "1", "2Gi"),
@@ -504,51 +816,11 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                     );
                 }
             }
-            if s3.bucket.is_empty() {
-                v.err("spec.media.s3.bucket", "is empty; give the bucket name");
-            }
-            if s3.region.is_empty() {
-                v.err(
-                    "spec.media.s3.region",
-                    "is empty; give the region (us-east-1)",
-                );
-            }
-            if let Some(ep) = &s3.endpoint {
-                if !(ep.starts_with("https://") || ep.starts_with("http://")) {
-                    v.err(
-                        "spec.media.s3.endpoint",
-                        format!("'{ep}' is not a URL; use https://host[:port]"),
-                    );
-                }
-            }
-            Media::S3 {
-                bucket: s3.bucket,
-                region: s3.region,
-                endpoint: s3.endpoint,
-            }
+            Media::S3(v.s3("spec.media.s3", &s3))
         }
         None => {
             let access_mode = md.access_mode.unwrap_or_else(|| "ReadWriteMany".to_owned());
-            if access_mode != "ReadWriteMany" && access_mode != "ReadWriteOnce" {
-                v.err(
-                    "spec.media.accessMode",
-                    format!("'{access_mode}' is not allowed; use ReadWriteMany or ReadWriteOnce"),
-                );
-            } else if access_mode == "ReadWriteOnce" && web.replicas > 1 {
-                v.err(
-                    "spec.media.accessMode",
-                    format!(
-                        "ReadWriteOnce cannot be shared by {} web replicas; use a ReadWriteMany \
-                         class (CephFS, GlusterFS, NFS), media.s3, or web.replicas: 1",
-                        web.replicas
-                    ),
-                );
-            } else if access_mode == "ReadWriteOnce" && web.autoscaling.is_some() {
-                v.err(
-                    "spec.media.accessMode",
-                    "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany or media.s3",
-                );
-            }
+            v.access_mode("spec.media.accessMode", &access_mode, &web, "or media.s3");
             let new_class = md
                 .create_storage_class
                 .as_ref()
@@ -567,6 +839,24 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 size: v.size("spec.media.size", md.size, "50Gi"),
             }
         }
+    };
+
+    let vr = s.var.clone().unwrap_or_default();
+    let var_access = vr.access_mode.unwrap_or_else(|| match &media {
+        Media::Volume { access_mode, .. } => access_mode.clone(),
+        Media::S3(_) => "ReadWriteMany".to_owned(),
+    });
+    v.access_mode("spec.var.accessMode", &var_access, &web, "");
+    if let Some(c) = &vr.storage_class {
+        v.dns_subdomain("spec.var.storageClass", c);
+    }
+    let var = VarVolume {
+        storage_class: vr.storage_class.or_else(|| match &media {
+            Media::Volume { storage_class, .. } => storage_class.clone(),
+            Media::S3(_) => None,
+        }),
+        access_mode: var_access,
+        size: v.size("spec.var.size", vr.size, "5Gi"),
     };
 
     let secret_name = s
@@ -603,6 +893,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
                 "docker.io/library/varnish:7.6",
             ),
             memory: v.memory("spec.varnish.memory", x.memory.clone(), "1Gi"),
+            replicas: v.between("spec.varnish.replicas", x.replicas.unwrap_or(2), 1, 10),
         }),
         _ => None,
     };
@@ -618,12 +909,90 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         _ => None,
     };
 
+    let exporters = match &s.exporters {
+        Some(x) if x.enabled.unwrap_or(false) => Some(Exporters {
+            mysqld_image: v.image_or(
+                "spec.exporters.mysqldImage",
+                x.mysqld_image.clone(),
+                "docker.io/prom/mysqld-exporter:v0.14.0",
+            ),
+            redis_image: v.image_or(
+                "spec.exporters.redisImage",
+                x.redis_image.clone(),
+                "docker.io/oliver006/redis_exporter:v1.45.0",
+            ),
+            nginx_image: v.image_or(
+                "spec.exporters.nginxImage",
+                x.nginx_image.clone(),
+                "docker.io/nginx/nginx-prometheus-exporter:0.11.0",
+            ),
+            php_fpm_image: v.image_or(
+                "spec.exporters.phpFpmImage",
+                x.php_fpm_image.clone(),
+                "docker.io/hipages/php-fpm_exporter:2.2.0",
+            ),
+        }),
+        _ => None,
+    };
+    let egress_ports = s.egress_ports.clone().unwrap_or_else(|| vec![587]);
+    if egress_ports.len() > 16 {
+        v.err("spec.egressPorts", "lists more than 16 ports");
+    }
+    for (i, p) in egress_ports.iter().enumerate() {
+        let path = format!("spec.egressPorts[{i}]");
+        if *p == 0 {
+            v.err(path, "0 is not a port; use 1 to 65535");
+        } else if egress_ports[..i].contains(p) {
+            v.err(path, format!("{p} is listed twice"));
+        }
+    }
+    if let Some(n) = &s.prometheus_namespace {
+        v.dns_label("spec.prometheusNamespace", n, 63);
+    }
+
+    let cs = s.consumers.clone().unwrap_or_default();
+    let names = cs.names.clone().unwrap_or_default();
+    for (i, n) in names.iter().enumerate() {
+        let path = format!("spec.consumers.names[{i}]");
+        if n.is_empty()
+            || n.len() > 128
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            v.err(
+                path,
+                format!("'{n}' is not a consumer name (letters, digits, '.', '_', '-'), as bin/magento queue:consumers:list prints them"),
+            );
+        } else if names[..i].contains(n) {
+            v.err(path, format!("'{n}' is listed twice"));
+        }
+    }
+    let max_messages = cs.max_messages.unwrap_or(10_000);
+    if !(1..=MAX_CONSUMER_MESSAGES).contains(&max_messages) {
+        v.err(
+            "spec.consumers.maxMessages",
+            format!("{max_messages} is out of range; allowed: 1 to {MAX_CONSUMER_MESSAGES}"),
+        );
+    }
+    let consumers = Consumers {
+        names,
+        max_messages,
+        resources: v.resources(
+            "spec.consumers.resources",
+            cs.resources.as_ref(),
+            "1",
+            "2Gi",
+        ),
+    };
+
     if !v.errors.is_empty() {
         return Err(SpecError::Invalid(v.errors));
     }
     Ok(Store {
         name,
         domains: s.domains.clone(),
+        run_codes,
         magento,
         galera,
         redis,
@@ -631,11 +1000,16 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         web,
         search,
         media,
+        var,
         secret_name,
         ingress,
         storage_class: s.storage_class.clone(),
         varnish,
         rabbitmq,
+        consumers,
+        exporters,
+        egress_ports,
+        prometheus_namespace: s.prometheus_namespace.clone(),
         network_policies: s.network_policies.unwrap_or(true),
     })
 }
@@ -684,6 +1058,25 @@ fn is_cpu(text: &str) -> bool {
     digits(whole)
         && frac.is_none_or(|f| digits(f) && !text.ends_with('m'))
         && body.chars().any(|c| c != '0' && c != '.')
+}
+
+/// Millicores of a CPU quantity that [`is_cpu`] accepts, rounded up; `None` past `u64`.
+fn millicores(text: &str) -> Option<u64> {
+    if let Some(m) = text.strip_suffix('m') {
+        return m.parse().ok();
+    }
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    let whole: u64 = whole.parse().ok()?;
+    let digits = frac.len().min(3);
+    let frac_millis: u64 = if digits == 0 {
+        0
+    } else {
+        // The first three decimals are millicores; any further digit rounds up.
+        let head: u64 = frac[..digits].parse().ok()?;
+        let scaled = head * 10u64.pow(3 - u32::try_from(digits).ok()?);
+        scaled + u64::from(frac[digits..].chars().any(|c| c != '0'))
+    };
+    whole.checked_mul(1000)?.checked_add(frac_millis)
 }
 
 /// `ll_CC`, as Magento names its locales (`en_US`, `pt_BR`).
@@ -760,6 +1153,22 @@ impl Checker {
     }
 
     fn domain(&mut self, path: &str, value: &str) {
+        // The last label of a DNS name is never all digits: 10.0.0.1 is an address, and an
+        // Ingress or Route refuses an address as its host.
+        let numeric = value
+            .rsplit('.')
+            .next()
+            .is_some_and(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()));
+        if numeric {
+            self.err(
+                path,
+                format!(
+                    "'{value}' is an IP address, not a host name; an Ingress or Route needs a \
+                     DNS name (shop.example.com)"
+                ),
+            );
+            return;
+        }
         let ok = value.contains('.')
             && value.len() <= 253
             && value.split('.').all(|l| {
@@ -782,7 +1191,12 @@ impl Checker {
     }
 
     fn image(&mut self, path: &str, value: &str) {
-        if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // Image references reach scripts and JSON as they are: only their own characters.
+        if value.is_empty()
+            || !value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c))
+        {
             self.err(
                 path,
                 format!("'{value}' is not an image reference; use registry/repository:tag"),
@@ -804,6 +1218,10 @@ impl Checker {
     fn memory(&mut self, path: &str, value: Option<String>, default: &str) -> Memory {
         let text = value.unwrap_or_else(|| default.to_owned());
         let bytes = match parse_memory(&text) {
+            Some(b) if b > MAX_MEMORY_BYTES => {
+                self.err(path, format!("'{text}' is too large; give at most 1Ti"));
+                0
+            }
             Some(b) if b >= 64 << 20 => b,
             Some(_) => {
                 self.err(path, format!("'{text}' is too small; give at least 64Mi"));
@@ -825,11 +1243,15 @@ impl Checker {
 
     fn size(&mut self, path: &str, value: Option<String>, default: &str) -> String {
         let text = value.unwrap_or_else(|| default.to_owned());
-        if parse_memory(&text).is_none_or(|b| b == 0) {
-            self.err(
+        match parse_memory(&text) {
+            None | Some(0) => self.err(
                 path,
                 format!("'{text}' is not a size; use an integer with Mi, Gi, Ti: 20Gi"),
-            );
+            ),
+            Some(b) if b > MAX_SIZE_BYTES => {
+                self.err(path, format!("'{text}' is too large; give at most 1024Ti"));
+            }
+            Some(_) => {}
         }
         text
     }
@@ -848,6 +1270,11 @@ impl Checker {
                 format!("{path}.cpu"),
                 format!("'{cpu}' is not a CPU quantity; use cores (1, 0.5) or millicores (500m)"),
             );
+        } else if millicores(&cpu).is_none_or(|m| m > MAX_MILLICORES) {
+            self.err(
+                format!("{path}.cpu"),
+                format!("'{cpu}' is too large; give at most 256 cores"),
+            );
         }
         Resources {
             cpu,
@@ -855,9 +1282,100 @@ impl Checker {
         }
     }
 
-    fn at_least(&mut self, path: &str, value: u32, min: u32) -> u32 {
-        if value < min {
-            self.err(path, format!("{value} is too small; at least {min}"));
+    /// A volume access mode that the web pods can share: `ReadWriteMany`, or
+    /// `ReadWriteOnce` with one web replica and no autoscaling.
+    fn access_mode(&mut self, path: &str, mode: &str, web: &Web, alternative: &str) {
+        let also = if alternative.is_empty() {
+            String::new()
+        } else {
+            format!(" {alternative}")
+        };
+        if mode != "ReadWriteMany" && mode != "ReadWriteOnce" {
+            self.err(
+                path,
+                format!("'{mode}' is not allowed; use ReadWriteMany or ReadWriteOnce"),
+            );
+        } else if mode == "ReadWriteOnce" && web.replicas > 1 {
+            self.err(
+                path,
+                format!(
+                    "ReadWriteOnce cannot be shared by {} web replicas; use a ReadWriteMany \
+                     class (CephFS, NFS){also}, or web.replicas: 1",
+                    web.replicas
+                ),
+            );
+        } else if mode == "ReadWriteOnce" && web.autoscaling.is_some() {
+            self.err(
+                path,
+                format!(
+                    "ReadWriteOnce cannot be shared by autoscaled web pods; use ReadWriteMany{also}"
+                ),
+            );
+        }
+    }
+
+    /// An S3 bucket at `path`: every value reaches a configuration file or a script.
+    fn s3(&mut self, path: &str, s3: &spec::S3) -> S3 {
+        if !is_bucket(&s3.bucket) {
+            self.err(
+                format!("{path}.bucket"),
+                format!(
+                    "'{}' is not a bucket name; use 3 to 63 lowercase letters, digits, '.' and \
+                     '-' (S3's rules)",
+                    s3.bucket
+                ),
+            );
+        }
+        if s3.region.is_empty()
+            || s3.region.len() > 63
+            || !s3
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            self.err(
+                format!("{path}.region"),
+                format!(
+                    "'{}' is not a region; use lowercase letters, digits and '-' (us-east-1)",
+                    s3.region
+                ),
+            );
+        }
+        let endpoint = s3.endpoint.as_ref().and_then(|ep| {
+            let parsed = parse_endpoint(ep);
+            if parsed.is_none() {
+                self.err(
+                    format!("{path}.endpoint"),
+                    format!(
+                        "'{ep}' is not an endpoint URL; use https://host[:port] (no path, port 1 \
+                         to 65535)"
+                    ),
+                );
+            }
+            parsed
+        });
+        let path_style = s3.path_style.unwrap_or(s3.endpoint.is_some());
+        if !path_style && s3.bucket.contains('.') {
+            self.err(
+                format!("{path}.pathStyle"),
+                "false does not work with a bucket name that has a '.' (the TLS certificate of \
+                 bucket.host does not cover it); set it to true",
+            );
+        }
+        S3 {
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            endpoint,
+            path_style,
+        }
+    }
+
+    fn between(&mut self, path: &str, value: u32, min: u32, max: u32) -> u32 {
+        if !(min..=max).contains(&value) {
+            self.err(
+                path,
+                format!("{value} is out of range; allowed: {min} to {max}"),
+            );
         }
         value
     }

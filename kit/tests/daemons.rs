@@ -5,6 +5,12 @@
 //! (`scripts/deps.sh` installs them) through the `ellison-e2e` process helpers, and checks
 //! what the store relies on. Every wait polls a condition with a deadline.
 
+#[path = "daemons/backup.rs"]
+mod backup;
+#[path = "daemons/consumers.rs"]
+mod consumers;
+#[path = "daemons/exporters.rs"]
+mod exporters;
 #[path = "daemons/galera.rs"]
 mod galera;
 #[path = "daemons/redis.rs"]
@@ -13,5 +19,7 @@ mod redis;
 mod rendered;
 #[path = "daemons/support.rs"]
 mod support;
+#[path = "daemons/upgrade.rs"]
+mod upgrade;
 #[path = "daemons/web.rs"]
 mod web;

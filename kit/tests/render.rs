@@ -268,6 +268,7 @@ fn compose_runs_the_same_images_and_configuration_files() {
     assert_eq!(
         names,
         [
+            "consumers",
             "cron",
             "ellison",
             "galera",

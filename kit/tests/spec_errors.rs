@@ -186,9 +186,133 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "spec.media.storageClass",
             "not both",
         ),
+        (
+            "    accessMode: ReadWriteMany\n    size: 5Gi",
+            "    accessMode: ReadWriteOnce\n    size: 5Gi",
+            "spec.var.accessMode",
+            "cannot be shared by 2 web replicas",
+        ),
+        (
+            "    # pubSize: 1536Mi",
+            "    pubSize: big",
+            "spec.web.pubSize",
+            "not a size",
+        ),
+        (
+            "    adminPath: admin",
+            "    adminPath: \"admin/../x\"",
+            "spec.magento.adminPath",
+            "not an admin path",
+        ),
+        (
+            "  egressPorts: [587]",
+            "  egressPorts: [587, 587]",
+            "spec.egressPorts[1]",
+            "listed twice",
+        ),
+        (
+            "  # prometheusNamespace: monitoring",
+            "  prometheusNamespace: Monitoring",
+            "spec.prometheusNamespace",
+            "not allowed",
+        ),
+        (
+            "  # runCodes:\n  #   fr.shop.example.com: {code: french, type: store}",
+            "  runCodes:\n    fr.shop.example.com: {code: french, type: store}",
+            "spec.runCodes.fr.shop.example.com",
+            "not one of spec.domains",
+        ),
+        (
+            "  # runCodes:\n  #   fr.shop.example.com: {code: french, type: store}",
+            "  runCodes:\n    shop.example.com: {code: French, type: view}",
+            "spec.runCodes.shop.example.com.type",
+            "use website or store",
+        ),
+        (
+            "backupKeep: 7",
+            "backupKeep: 0",
+            "spec.galera.backupKeep",
+            "allowed: 1 to 365",
+        ),
+        (
+            "    # backupS3:\n    #   bucket: shop-backups",
+            "    backupS3:\n      region: eu-west-1\n      bucket: Shop_Backups",
+            "spec.galera.backupS3.bucket",
+            "not a bucket name",
+        ),
+        (
+            "image: docker.io/library/mariadb:11.4",
+            "image: \"docker.io/library/mariadb:11.4'\"",
+            "spec.galera.image",
+            "not an image reference",
+        ),
+        (
+            "maxMessages: 10000",
+            "maxMessages: 0",
+            "spec.consumers.maxMessages",
+            "allowed: 1 to 1000000",
+        ),
+        (
+            "    # names: [async.operations.all, exportProcessor, product_action_attribute.update]",
+            "    names: [exportProcessor, \"rm -rf\", exportProcessor]",
+            "spec.consumers.names[1]",
+            "not a consumer name",
+        ),
+        (
+            "    # names: [async.operations.all, exportProcessor, product_action_attribute.update]",
+            "    names: [exportProcessor, exportProcessor]",
+            "spec.consumers.names[1]",
+            "listed twice",
+        ),
     ];
     for (from, to, path, words) in cases {
         check(from, to, path, words);
+    }
+    let varnish = spec::EXAMPLE
+        .replace("    enabled: false", "    enabled: true")
+        .replacen(
+            "    replicas: 2\n  rabbitmq:",
+            "    replicas: 0\n  rabbitmq:",
+            1,
+        );
+    let err = validate::load(&varnish).expect_err("no Varnish pod");
+    assert!(
+        err.fields()
+            .iter()
+            .any(|f| f.path == "spec.varnish.replicas" && f.message.contains("allowed: 1 to 10")),
+        "{err}"
+    );
+    // S3 values end up in env.php, nginx.conf and the setup script: only well-formed ones.
+    let s3 = "    storageClass: cephfs\n    # ReadWriteMany, or ReadWriteOnce (then web.replicas must be 1).\n    accessMode: ReadWriteMany\n    size: 50Gi\n";
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "bucket: Media_Files\n      region: eu-west-1",
+            "spec.media.s3.bucket",
+            "not a bucket name",
+        ),
+        (
+            "bucket: media\n      region: \"eu west\"",
+            "spec.media.s3.region",
+            "not a region",
+        ),
+        (
+            "bucket: media\n      region: eu-west-1\n      endpoint: https://s3.example.com/path",
+            "spec.media.s3.endpoint",
+            "no path",
+        ),
+        (
+            "bucket: media\n      region: eu-west-1\n      endpoint: https://s3.example.com:70000",
+            "spec.media.s3.endpoint",
+            "port 1 to 65535",
+        ),
+        (
+            "bucket: media.example.com\n      region: eu-west-1\n      pathStyle: false",
+            "spec.media.s3.pathStyle",
+            "set it to true",
+        ),
+    ];
+    for (body, path, words) in cases {
+        check(s3, &format!("    s3:\n      {body}\n"), path, words);
     }
 }
 
@@ -344,4 +468,154 @@ fn the_cli_exits_64_with_the_field_path_for_a_bad_spec() {
         .expect("run kit example");
     assert!(example.status.success());
     assert_eq!(String::from_utf8_lossy(&example.stdout), spec::EXAMPLE);
+}
+
+/// The example with Varnish and RabbitMQ enabled (so that their numbers count too) and its
+/// line `line` (0-based) set to `key: value`, keeping the key and indentation.
+fn with_line(line: usize, value: &str) -> String {
+    spec::EXAMPLE
+        .replace("    enabled: false", "    enabled: true")
+        .lines()
+        .enumerate()
+        .map(|(i, l)| match l.split_once(':') {
+            Some((key, _)) if i == line => format!("{key}: {value}"),
+            _ => l.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The example's lines that hold a count (`nodes: 3`) and a quantity (`memory: 2Gi`,
+/// `cpu: "1"`), by index.
+fn number_lines() -> (Vec<usize>, Vec<usize>) {
+    let mut counts = Vec::new();
+    let mut quantities = Vec::new();
+    for (i, l) in spec::EXAMPLE.lines().enumerate() {
+        let Some((key, value)) = l.split_once(": ") else {
+            continue;
+        };
+        if key.trim_start().starts_with('#') {
+            continue;
+        }
+        let value = value.trim().trim_matches('"');
+        if value.parse::<u32>().is_ok() && key.trim() != "cpu" {
+            counts.push(i);
+        } else if value
+            .strip_suffix(['i'])
+            .map(|v| v.trim_end_matches(['M', 'G', 'T']))
+            .or(Some(value))
+            .is_some_and(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+        {
+            quantities.push(i);
+        }
+    }
+    (counts, quantities)
+}
+
+/// Regression (issue 12): `magento.resources.memory: 9999999Ti` and `maxReplicas: 4000000000`
+/// passed `kit check` and made `render` panic on an overflow (wrap, in release). Every number
+/// of the spec, at the edges of its type: refused with its field path, or rendered for every
+/// target without a panic.
+#[test]
+fn extreme_numbers_are_refused_with_their_path_or_rendered_never_a_panic() {
+    let counts = [
+        "0",
+        "1",
+        "2",
+        "3",
+        "7",
+        "15",
+        "500",
+        "501",
+        "1000000",
+        "2147483647",
+        "2147483648",
+        "4000000000",
+        "4294967295",
+    ];
+    let quantities = [
+        "0",
+        "64Mi",
+        "1Ti",
+        "1025Gi",
+        "1024Ti",
+        "1025Ti",
+        "9999999Ti",
+        "18446744073709551615",
+        "\"0.5\"",
+        "\"256\"",
+        "\"257\"",
+        "\"999999999999\"",
+        "\"1.0001\"",
+        "500m",
+    ];
+    let (count_lines, quantity_lines) = number_lines();
+    assert!(count_lines.len() >= 10 && quantity_lines.len() >= 15);
+    for (lines, values) in [
+        (&count_lines, &counts[..]),
+        (&quantity_lines, &quantities[..]),
+    ] {
+        for line in lines {
+            for value in values {
+                match validate::load(&with_line(*line, value)) {
+                    Ok(store) => {
+                        for t in [Target::Kubernetes, Target::Openshift, Target::Compose] {
+                            if let Ok(bundle) = kit::render(&store, t) {
+                                kit::output::files(&bundle).expect("writes");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        for f in e.fields() {
+                            assert!(f.path.starts_with("spec."), "line {line} = {value}: {f}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (from, to, path, words) in [
+        (
+            "      cpu: \"1\"\n      memory: 2Gi\n  galera:",
+            "      cpu: \"1\"\n      memory: 9999999Ti\n  galera:",
+            "spec.magento.resources.memory",
+            "too large",
+        ),
+        (
+            "maxReplicas: 6",
+            "maxReplicas: 4000000000",
+            "spec.web.autoscaling.maxReplicas",
+            "too many",
+        ),
+        (
+            "      cpu: \"1\"\n      memory: 2Gi\n  galera:",
+            "      cpu: \"257\"\n      memory: 2Gi\n  galera:",
+            "spec.magento.resources.cpu",
+            "at most 256 cores",
+        ),
+        (
+            "storage: 20Gi",
+            "storage: 2000Ti",
+            "spec.galera.storage",
+            "too large",
+        ),
+        (
+            "    nodes: 3\n    # Default by engine",
+            "    nodes: 2\n    # Default by engine",
+            "spec.search.nodes",
+            "cannot elect a cluster manager",
+        ),
+    ] {
+        check(from, to, path, words);
+    }
+}
+
+#[test]
+fn an_ip_address_is_not_a_domain() {
+    check(
+        "    - shop.example.com",
+        "    - 10.0.0.1",
+        "spec.domains[0]",
+        "is an IP address",
+    );
 }

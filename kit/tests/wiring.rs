@@ -101,18 +101,22 @@ fn galera_config_map_is_conf_galera_for_the_example() {
 #[test]
 fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() {
     let maps = config_maps();
-    for (group, memory, eviction, persistence) in [
+    // Regression (issue 12): the cache snapshotted with maxmemory at three quarters of its
+    // container (a fork could double it) and refused writes without an in-sync replica.
+    for (group, memory, eviction, persistence, min_replicas) in [
         (
             "cache",
             1024 * MIB,
             redis::Eviction::AllKeysLru,
-            redis::Persistence::Snapshots,
+            redis::Persistence::None,
+            0,
         ),
         (
             "session",
             512 * MIB,
             redis::Eviction::NoEviction,
             redis::Persistence::AppendOnly,
+            1,
         ),
     ] {
         let set = format!("shop-redis-{group}");
@@ -123,10 +127,10 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             logfile: None,
             role: redis::Role::Master,
             announce: None,
-            maxmemory_bytes: memory / 4 * 3,
+            maxmemory_bytes: memory / 2,
             eviction,
             persistence,
-            min_replicas_to_write: 1,
+            min_replicas_to_write: min_replicas,
             min_replicas_max_lag_secs: 10,
             auth_include: Some("/run/redis/auth.conf".into()),
         });
@@ -142,8 +146,21 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             },
             port: 6379,
             initial_master: (format!("{set}-0.{set}"), 6379),
+            sentinel_auth: false,
         });
         check(&maps, &set, "start.sh", &start);
+        let handover = redis::render_handover_script(&redis::HandoverSettings {
+            port: 6379,
+            password_env: "REDIS_PASSWORD".into(),
+            master_name: group.into(),
+            sentinels: sentinels(),
+            self_host: redis::SelfHost::Hostname {
+                domain: set.clone(),
+            },
+            sentinel_auth: false,
+            timeout_secs: 30,
+        });
+        check(&maps, &set, "handover.sh", &handover);
     }
     let conf = sentinel::render(&sentinel::Settings {
         bind: "0.0.0.0".into(),
@@ -179,6 +196,7 @@ fn redis_and_sentinel_config_maps_are_conf_redis_and_sentinel_for_the_example() 
             26379,
         )),
         peers: sentinels(),
+        require_password: false,
     });
     check(&maps, "shop-sentinel", "start.sh", &start);
 }
@@ -226,6 +244,8 @@ fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
         access_log: None,
         error_log: None,
         user: None,
+        remote_media: None,
+        run_codes: Vec::new(),
     });
     check(&maps, "shop-nginx-config", "nginx.conf", &conf);
     let fpm = php::render_fpm(&php::FpmSettings {
@@ -262,10 +282,12 @@ fn web_config_maps_are_conf_nginx_and_php_for_the_example() {
 
 #[test]
 fn env_php_points_every_backend_at_its_service() {
+    // The database through the single writer, locks on the shared var/ volume (issue 12:
+    // GET_LOCK() is node-local on Galera).
     let maps = config_maps();
     let env = &maps[&("shop-magento-config".to_owned(), "env.php".to_owned())];
     for line in [
-        "                'host' => 'shop-galera',",
+        "                'host' => 'shop-galera-writer',",
         "                'backend' => 'Magento\\\\Framework\\\\Cache\\\\Backend\\\\Redis',",
         "                    'server' => '127.0.0.1',",
         "                    'port' => '6379',",
@@ -273,6 +295,7 @@ fn env_php_points_every_backend_at_its_service() {
         "        'save' => 'redis',",
         "                'password' => getenv('DB_PASSWORD'),",
         "    'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],",
+        "    'lock' => ['provider' => 'file', 'config' => ['path' => '/var/www/html/var/locks']],",
     ] {
         assert!(env.lines().any(|l| l == line), "missing {line:?} in\n{env}");
     }
@@ -313,8 +336,14 @@ fn web_pods_stop_the_daemons_of_their_rendered_pid_files_gracefully() {
             _ => None,
         })
         .expect("the web Deployment");
-    assert_eq!(pod.termination_grace_period_seconds, Some(630));
-    for (container, pid_file) in [("php-fpm", "/tmp/php-fpm.pid"), ("nginx", "/tmp/nginx.pid")] {
+    // Regression (issue 12): the hooks quit at once, and requests routed to the pod before
+    // its endpoint removal reached every proxy were refused: nginx keeps serving 10 s,
+    // php-fpm 15 s (it serves what nginx accepted), then the 600 s request time.
+    assert_eq!(pod.termination_grace_period_seconds, Some(645));
+    for (container, pid_file, wait) in [
+        ("php-fpm", "/tmp/php-fpm.pid", 15),
+        ("nginx", "/tmp/nginx.pid", 10),
+    ] {
         let c = pod
             .containers
             .iter()
@@ -328,7 +357,7 @@ fn web_pods_stop_the_daemons_of_their_rendered_pid_files_gracefully() {
             .and_then(|e| e.command.clone());
         assert_eq!(
             command,
-            Some(kit::conf::graceful_stop(pid_file.as_ref())),
+            Some(kit::conf::graceful_stop(pid_file.as_ref(), wait)),
             "{container}"
         );
     }

@@ -7,8 +7,10 @@
 //! - `serve-state` (a sidecar, started before everything else): serves, on
 //!   `Peer::state_port`, one line describing this node, computed afresh for each
 //!   connection by `galera.sh state`. Nothing else: no secret, no command.
-//! - `state`: `running <cluster_status> <uuid> <seqno>` when the local server
-//!   answers; otherwise the last position this node published: `recovered <uuid>
+//! - `state`: `running <cluster_status> <uuid> <seqno> <local_state>` when the
+//!   local server answers (`local_state` is `wsrep_local_state_comment`, `Synced`
+//!   when the node takes writes, or `not-ready` without `wsrep_ready`: what a
+//!   single-writer proxy checks); otherwise the last position this node published: `recovered <uuid>
 //!   <seqno>` (recovered, waiting for a decision), or `starting - <uuid> <seqno>`
 //!   (decided, server not answering yet); `unknown - - -` before anything.
 //! - `decide` (one attempt) and `wait` (attempts until one decides; the init
@@ -432,18 +434,22 @@ local_sql() {
     --connect-timeout=2 --batch --skip-column-names -e "$1"
 }
 
-# Prints "status uuid seqno" of the local server, fails when it does not answer.
+# Prints "status uuid seqno state" of the local server, fails when it does not answer; state
+# is Synced only when the node also has wsrep_ready ON (a donor says Donor/Desynced).
 local_status() {
-  local out status='' uuid='' seqno=''
-  out=$(local_sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_cluster_state_uuid','wsrep_last_committed')" 2>/dev/null) || return 1
+  local out status='' uuid='' seqno='' state='' ready=''
+  out=$(local_sql "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_cluster_status','wsrep_cluster_state_uuid','wsrep_last_committed','wsrep_local_state_comment','wsrep_ready')" 2>/dev/null) || return 1
   while read -r name value; do
     case $name in
       wsrep_cluster_status) status=$value ;;
       wsrep_cluster_state_uuid) uuid=$value ;;
       wsrep_last_committed) seqno=$value ;;
+      wsrep_local_state_comment) state=$value ;;
+      wsrep_ready) ready=$value ;;
     esac
   done <<<"$out"
-  echo "${status:--} ${uuid:--} ${seqno:--}"
+  [ "$ready" = ON ] || state=not-ready
+  echo "${status:--} ${uuid:--} ${seqno:--} ${state:--}"
 }
 
 cmd_state() {
@@ -532,7 +538,7 @@ cmd_decide() {
   local best=$ORDINAL best_seqno=$seqno all_reported=1 i phase status puuid pseqno
   for i in "${!PEER_HOSTS[@]}"; do
     [ "$i" -eq "$ORDINAL" ] && continue
-    read -r phase status puuid pseqno <<<"$(peer_state "$i")"
+    read -r phase status puuid pseqno _ <<<"$(peer_state "$i")"
     case $phase in
       running)
         if [ "$status" = Primary ]; then

@@ -3,9 +3,11 @@
 //! The document root is `<magento_root>/pub`; PHP runs only for Magento's entry points
 //! (`index.php`, `get.php`, `static.php`, `health_check.php`, `errors/*.php`), through
 //! php-fpm; static files and media are served directly with long cache lifetimes and fall back
-//! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied.
+//! to `static.php`/`get.php`; `setup/`, `update/`, dot files and sensitive media are denied,
+//! except `/.well-known/` (ACME challenges, `security.txt`), served as plain files.
 //! A second server on [`Settings::status_port`] (for probes, never exposed through a Service)
-//! answers `/nginx-health` and forwards php-fpm's ping and status pages. Every writable path
+//! answers `/nginx-health`, `/nginx-status` (`stub_status`, for the exporter) and forwards
+//! php-fpm's ping and status pages. Every writable path
 //! is under [`Settings::temp_dir`], so the root filesystem can be read-only.
 
 use std::fmt::Write as _;
@@ -48,6 +50,51 @@ pub struct Settings {
     pub error_log: Option<PathBuf>,
     /// `user` for a master started as root; `None` in a container that starts unprivileged.
     pub user: Option<String>,
+    /// Media kept in an S3 bucket (Magento's remote storage): `None` serves `pub/media` and
+    /// falls back to `get.php`.
+    pub remote_media: Option<RemoteMedia>,
+    /// Host names with the website or store view Magento runs for them, passed to PHP as
+    /// `MAGE_RUN_CODE` and `MAGE_RUN_TYPE`; other hosts get Magento's default.
+    pub run_codes: Vec<RunCode>,
+}
+
+/// The website or store view of a host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunCode {
+    /// Host name (`fr.shop.example.com`).
+    pub host: String,
+    /// Website or store view code (`french`).
+    pub code: String,
+    /// `website` or `store`.
+    pub kind: String,
+}
+
+/// Media in a bucket: what `pub/media` lacks is fetched from the bucket, and what the bucket
+/// lacks (an image not resized yet, a private bucket) goes to `get.php`, which Magento's
+/// remote storage answers from the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteMedia {
+    /// The URL object keys are appended to (`https://s3.eu-west-1.amazonaws.com/bucket`); the
+    /// key of `/media/x.jpg` is `media/x.jpg`, as Magento's remote storage names it.
+    pub base_url: String,
+    /// The `Host` header of that URL.
+    pub host: String,
+    /// A file with nginx's `resolver` directive (the pod's name server, known only when the
+    /// container starts: see [`resolver_command`]); the bucket's addresses are resolved
+    /// again as their DNS records expire.
+    pub resolver_file: PathBuf,
+}
+
+/// A shell command that writes `resolver_file` from the first `nameserver` of
+/// `/etc/resolv.conf` (IPv6 in brackets), for [`RemoteMedia::resolver_file`]; run it before
+/// nginx starts.
+pub fn resolver_command(resolver_file: &std::path::Path) -> String {
+    format!(
+        "awk '$1 == \"nameserver\" {{ a = $2; if (a ~ /:/) a = \"[\" a \"]\"; \
+         print \"resolver \" a \" valid=30s;\"; exit }}' /etc/resolv.conf > {f} && \
+         grep -q '^resolver ' {f}",
+        f = resolver_file.display()
+    )
 }
 
 /// The master's pid file, in [`Settings::temp_dir`].
@@ -121,6 +168,17 @@ pub fn render(s: &Settings) -> String {
         "    upstream fastcgi_backend {{\n        server {};\n    }}\n",
         s.fastcgi
     );
+    if !s.run_codes.is_empty() {
+        for (var, field) in [("MAGE_RUN_CODE", 0), ("MAGE_RUN_TYPE", 1)] {
+            let _ = writeln!(out, "    map $host ${var} {{\n        default '';");
+            for r in &s.run_codes {
+                let value = if field == 0 { &r.code } else { &r.kind };
+                let _ = writeln!(out, "        {} {value};", r.host);
+            }
+            out.push_str("    }\n");
+        }
+        out.push('\n');
+    }
     // Magento's store.
     out.push_str("    server {\n");
     let _ = writeln!(out, "        listen {};", listen(s.address, s.port));
@@ -130,11 +188,52 @@ pub fn render(s: &Settings) -> String {
         let _ = writeln!(out, "        server_name {};", s.server_names.join(" "));
     }
     let _ = writeln!(out, "        set $MAGE_ROOT {};", s.magento_root.display());
+    let fallback = if s.remote_media.is_some() {
+        "@remote_media"
+    } else {
+        "/get.php$is_args$args"
+    };
     out.push_str(
         STORE_SERVER_BODY
             .replace("@INCLUDE@", &include.to_string())
+            .replace("@MEDIA_FALLBACK@", fallback)
+            .replace(
+                "@RUN_CODES@",
+                if s.run_codes.is_empty() {
+                    ""
+                } else {
+                    "            fastcgi_param MAGE_RUN_CODE $MAGE_RUN_CODE;\n            \
+                     fastcgi_param MAGE_RUN_TYPE $MAGE_RUN_TYPE;\n"
+                },
+            )
             .as_str(),
     );
+    if let Some(r) = &s.remote_media {
+        let _ = writeln!(out, "        include {};", r.resolver_file.display());
+        let _ = write!(
+            out,
+            "        # Media from the bucket; what it lacks (an image not resized yet, a private\n\
+             \x20       # bucket) goes to get.php, which Magento answers from the bucket.\n\
+             \x20       location @remote_media {{\n\
+             \x20           set $remote_media \"{base}\";\n\
+             \x20           proxy_pass $remote_media$uri;\n\
+             \x20           proxy_set_header Host \"{host}\";\n\
+             \x20           proxy_pass_request_headers off;\n\
+             \x20           proxy_pass_request_body off;\n\
+             \x20           proxy_ssl_server_name on;\n\
+             \x20           proxy_intercept_errors on;\n\
+             \x20           proxy_ignore_headers Set-Cookie;\n\
+             \x20           proxy_hide_header Set-Cookie;\n\
+             \x20           proxy_hide_header x-amz-id-2;\n\
+             \x20           proxy_hide_header x-amz-request-id;\n\
+             \x20           error_page 403 404 = /get.php$is_args$args;\n\
+             \x20           add_header X-Frame-Options \"SAMEORIGIN\" always;\n\
+             \x20           add_header X-Content-Type-Options \"nosniff\" always;\n\
+             \x20       }}\n",
+            base = r.base_url,
+            host = r.host,
+        );
+    }
     out.push_str("    }\n\n");
     // Probes.
     out.push_str("    server {\n");
@@ -144,6 +243,9 @@ pub fn render(s: &Settings) -> String {
          \x20       location = /nginx-health {\n\
          \x20           default_type text/plain;\n\
          \x20           return 200 \"ok\\n\";\n\
+         \x20       }\n\
+         \x20       location = /nginx-status {\n\
+         \x20           stub_status;\n\
          \x20       }\n",
     );
     for path in [&s.fpm_ping_path, &s.fpm_status_path] {
@@ -173,6 +275,14 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
         add_header X-Frame-Options "SAMEORIGIN" always;
         add_header X-Content-Type-Options "nosniff" always;
         add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+
+        # ACME challenges, security.txt, app links: files of pub/.well-known, never PHP.
+        location ^~ /.well-known/ {
+            location ~ \.php$ {
+                deny all;
+            }
+            try_files $uri =404;
+        }
 
         # The web installer and updater are not part of a production store.
         location ~* ^/(setup|update)($|/) {
@@ -227,7 +337,7 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
         }
 
         location /media/ {
-            try_files $uri $uri/ /get.php$is_args$args;
+            try_files $uri $uri/ @MEDIA_FALLBACK@;
             location ~ ^/media/theme_customization/.*\.xml {
                 deny all;
             }
@@ -236,14 +346,14 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
                 add_header X-Frame-Options "SAMEORIGIN" always;
                 add_header X-Content-Type-Options "nosniff" always;
                 expires +1y;
-                try_files $uri $uri/ /get.php$is_args$args;
+                try_files $uri $uri/ @MEDIA_FALLBACK@;
             }
             location ~* \.(zip|gz|gzip|bz2|csv|xml)$ {
                 add_header Cache-Control "no-store";
                 add_header X-Frame-Options "SAMEORIGIN" always;
                 add_header X-Content-Type-Options "nosniff" always;
                 expires off;
-                try_files $uri $uri/ /get.php$is_args$args;
+                try_files $uri $uri/ @MEDIA_FALLBACK@;
             }
             add_header X-Frame-Options "SAMEORIGIN" always;
             add_header X-Content-Type-Options "nosniff" always;
@@ -278,7 +388,7 @@ const STORE_SERVER_BODY: &str = r#"        root $MAGE_ROOT/pub;
             fastcgi_connect_timeout 60s;
             fastcgi_index index.php;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-            include @INCLUDE@/fastcgi_params;
+@RUN_CODES@            include @INCLUDE@/fastcgi_params;
         }
 
         # Any other PHP file, templates, server files and VCS metadata.
@@ -310,6 +420,8 @@ mod tests {
             access_log: None,
             error_log: None,
             user: None,
+            remote_media: None,
+            run_codes: Vec::new(),
         };
         let conf = render(&s);
         for line in [
@@ -326,7 +438,7 @@ mod tests {
                 "missing {line:?} in\n{conf}"
             );
         }
-        assert!(!conf.contains("@INCLUDE@"));
+        assert!(!conf.contains("@INCLUDE@") && !conf.contains("@MEDIA_FALLBACK@"));
         assert_eq!(conf, render(&s));
     }
 
@@ -349,6 +461,8 @@ mod tests {
             access_log: None,
             error_log: None,
             user: None,
+            remote_media: None,
+            run_codes: Vec::new(),
         };
         let listens = |conf: &str| -> Vec<String> {
             conf.lines()

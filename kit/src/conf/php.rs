@@ -3,7 +3,8 @@
 //!
 //! The ini file is meant for a scan directory added with `PHP_INI_SCAN_DIR=:<dir>` (the leading
 //! `:` keeps the image's own `conf.d`, which loads the extensions). Sessions are not configured
-//! here: Magento stores them itself, as `env.php` says (Redis through Ellison).
+//! here: Magento stores them itself, as `env.php` says (Redis through Ellison). Errors are
+//! logged (php-fpm passes a worker's to its own log, the container's stderr), never shown.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -160,6 +161,9 @@ pub fn render_ini(s: &IniSettings) -> String {
         "expose_php = Off\n\
          zlib.output_compression = Off\n\
          session.auto_start = Off\n\
+         display_errors = Off\n\
+         display_startup_errors = Off\n\
+         log_errors = On\n\
          opcache.enable = 1\n\
          opcache.enable_cli = 0\n",
     );

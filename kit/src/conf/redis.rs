@@ -182,6 +182,8 @@ pub struct StartSettings {
     pub port: u16,
     /// The master of a fresh group (no Sentinel knows it yet).
     pub initial_master: (String, u16),
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
 }
 
 /// The name of the auth include the start script writes into [`StartSettings::run_dir`].
@@ -219,8 +221,119 @@ pub fn render_start_script(s: &StartSettings) -> String {
         "INITIAL_MASTER={}",
         sh(format!("{} {}", s.initial_master.0, s.initial_master.1))
     );
+    let _ = writeln!(
+        vars,
+        "SENTINEL_AUTH={}",
+        if s.sentinel_auth { "yes" } else { "no" }
+    );
     START_TEMPLATE.replace("@VARS@\n", &vars)
 }
+
+/// Everything the handover script depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverSettings {
+    /// This node's port (the script talks to it on loopback).
+    pub port: u16,
+    /// The environment variable holding the password.
+    pub password_env: String,
+    /// The name the Sentinels monitor the group under.
+    pub master_name: String,
+    /// The Sentinels (`host`, `port`).
+    pub sentinels: Vec<(String, u16)>,
+    /// This node's name, as the Sentinels know it.
+    pub self_host: SelfHost,
+    /// Whether the Sentinels require the password.
+    pub sentinel_auth: bool,
+    /// How long the script waits for a replica to take over, in seconds.
+    pub timeout_secs: u32,
+}
+
+/// Renders the node's handover script (POSIX `sh`, `redis-cli`, `timeout`), for the pod's
+/// `preStop` hook: when this node is the master, it asks the Sentinels for a failover
+/// (`SENTINEL FAILOVER`, the planned path: the replica is promoted before the master goes,
+/// so clients see a short switch instead of `down-after-milliseconds` of errors) and waits,
+/// up to the timeout, until this node is a replica. It asks once, and only when a Sentinel
+/// names this node as the master (a failover asked again after the switch would move the
+/// role back). A replica, or a master the Sentinels cannot replace (no good replica), stops
+/// after the timeout at most.
+pub fn render_handover_script(s: &HandoverSettings) -> String {
+    let mut vars = String::new();
+    let _ = writeln!(vars, "PORT={}", s.port);
+    let _ = writeln!(vars, "PASSWORD_ENV={}", sh(&s.password_env));
+    let _ = writeln!(vars, "MASTER_NAME={}", sh(&s.master_name));
+    let sentinels: Vec<String> = s
+        .sentinels
+        .iter()
+        .map(|(h, p)| format!("{h}:{p}"))
+        .collect();
+    let _ = writeln!(vars, "SENTINELS={}", sh(sentinels.join(" ")));
+    match &s.self_host {
+        SelfHost::Hostname { domain } => {
+            let _ = writeln!(vars, "SELF_HOST=\"$(hostname).\"{}", sh(domain));
+        }
+        SelfHost::Fixed(host) => {
+            let _ = writeln!(vars, "SELF_HOST={}", sh(host));
+        }
+    }
+    let _ = writeln!(vars, "TIMEOUT={}", s.timeout_secs);
+    let _ = writeln!(
+        vars,
+        "SENTINEL_AUTH={}",
+        if s.sentinel_auth { "yes" } else { "no" }
+    );
+    HANDOVER_TEMPLATE.replace("@VARS@\n", &vars)
+}
+
+const HANDOVER_TEMPLATE: &str = r##"#!/bin/sh
+# Hands this node's master role to a replica before it stops (the pod's preStop hook);
+# rendered by kit, do not edit.
+set -u
+
+@VARS@
+log() { echo "redis handover: $*" >&2; }
+
+password=''
+eval "password=\${$PASSWORD_ENV:-}"
+role() {
+  REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h 127.0.0.1 -p "$PORT" ROLE 2>/dev/null | sed -n 1p
+}
+# A Sentinel at $1 (host:port), with the password when they require it.
+sentinel() {
+  at=$1
+  shift
+  if [ "$SENTINEL_AUTH" = yes ]; then
+    REDISCLI_AUTH="$password" timeout 5 redis-cli --no-auth-warning -h "${at%:*}" -p "${at##*:}" "$@"
+  else
+    timeout 5 redis-cli -h "${at%:*}" -p "${at##*:}" "$@"
+  fi
+}
+[ "$(role)" = master ] || exit 0
+log "this node is the master of $MASTER_NAME: asking the Sentinels for a failover"
+requested=0
+waited=0
+while [ "$waited" -lt "$TIMEOUT" ]; do
+  if [ "$requested" -eq 0 ]; then
+    for s in $SENTINELS; do
+      named=$(sentinel "$s" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null | tr '\n' ' ')
+      [ "$named" = "$SELF_HOST $PORT " ] || continue
+      reply=$(sentinel "$s" SENTINEL FAILOVER "$MASTER_NAME" 2>&1)
+      case $reply in
+        OK) log "failover started by $s"; requested=1; break ;;
+        *INPROG*) requested=1; break ;;
+        *) log "$s: $reply" ;;
+      esac
+    done
+  fi
+  sleep 1
+  waited=$((waited + 1))
+  if [ "$(role)" != master ]; then
+    log "a replica has taken over; stopping"
+    exit 0
+  fi
+done
+log "no replica took over within ${TIMEOUT}s; stopping anyway"
+exit 0
+"##;
 
 const START_TEMPLATE: &str = r##"#!/bin/sh
 # Starts a Redis node of a Sentinel-monitored group; rendered by kit, do not edit.
@@ -241,11 +354,13 @@ umask 077
 mkdir -p "$RUN_DIR"
 printf 'requirepass "%s"\nmasterauth "%s"\n' "$password" "$password" >"$RUN_DIR/auth.conf.tmp"
 mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
+# The Sentinels, the only ones this script asks, may require the same password.
+[ "$SENTINEL_AUTH" = no ] || export REDISCLI_AUTH="$password"
 
 # The master most Sentinels name (each asked once, briefly); empty when none knows the group.
 answers=''
 for s in $SENTINELS; do
-  reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+  reply=$(timeout 5 redis-cli --no-auth-warning -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
   host=$(printf '%s\n' "$reply" | sed -n 1p)
   port=$(printf '%s\n' "$reply" | sed -n 2p)
   case $port in

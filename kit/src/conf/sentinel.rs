@@ -1,6 +1,8 @@
 //! `sentinel.conf` for the Sentinels that watch the store's Redis groups.
 //!
-//! The Sentinels' `auth-pass` lines (`sentinel auth-pass <master-name> <password>`) live in a
+//! The Sentinels' `auth-pass` lines (`sentinel auth-pass <master-name> <password>`), and
+//! with [`StartSettings::require_password`] their own `requirepass` and `sentinel
+//! sentinel-pass` (the same password), live in a
 //! separate file, a mounted Secret, included at the end ([`Settings::auth_include`]).
 //! Sentinel rewrites its own config (it records the replicas, the other Sentinels and the
 //! current master there), so the file must be copied to a writable place before it starts.
@@ -124,6 +126,9 @@ pub struct StartSettings {
     pub announce: Option<(super::redis::SelfHost, u16)>,
     /// The other Sentinels (`host`, `port`), asked for the current masters.
     pub peers: Vec<(String, u16)>,
+    /// Whether Sentinels require the same password of their clients (`requirepass`) and of
+    /// each other (`sentinel sentinel-pass`), both in the include.
+    pub require_password: bool,
 }
 
 /// Renders the Sentinel's start script (POSIX `sh`, `redis-cli`, `timeout`).
@@ -136,6 +141,11 @@ pub fn render_start_script(s: &StartSettings) -> String {
     let _ = writeln!(vars, "MASTER_NAMES={}", sh(s.master_names.join(" ")));
     let peers: Vec<String> = s.peers.iter().map(|(h, p)| format!("{h}:{p}")).collect();
     let _ = writeln!(vars, "PEERS={}", sh(peers.join(" ")));
+    let _ = writeln!(
+        vars,
+        "REQUIREPASS={}",
+        if s.require_password { "yes" } else { "no" }
+    );
     match &s.announce {
         Some((SelfHost::Hostname { domain }, port)) => {
             let _ = writeln!(vars, "ANNOUNCE=\"$(hostname).\"{}", sh(domain));
@@ -170,13 +180,18 @@ mkdir -p "$RUN_DIR"
 for name in $MASTER_NAMES; do
   printf 'sentinel auth-pass %s "%s"\n' "$name" "$password" >>"$RUN_DIR/auth.conf.tmp"
 done
+if [ "$REQUIREPASS" = yes ]; then
+  # Clients and the other Sentinels authenticate; this one does with its peers.
+  printf 'requirepass "%s"\nsentinel sentinel-pass "%s"\n' "$password" "$password" >>"$RUN_DIR/auth.conf.tmp"
+  export REDISCLI_AUTH="$password"
+fi
 mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
 
 cp "$CONFIG" "$RUN_DIR/sentinel.conf.tmp"
 for name in $MASTER_NAMES; do
   answers=''
   for s in $PEERS; do
-    reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null) || continue
+    reply=$(timeout 5 redis-cli --no-auth-warning -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null) || continue
     host=$(printf '%s\n' "$reply" | sed -n 1p)
     port=$(printf '%s\n' "$reply" | sed -n 2p)
     case $port in

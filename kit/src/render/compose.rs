@@ -174,6 +174,10 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     let php_ini = config("magento/php.ini", configs::php_ini(one));
     let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
     let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
+    let consumers_sh = config(
+        "consumers/consumers.sh",
+        crate::conf::consumers::render(&super::consumers::settings(ctx)),
+    );
     let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
     let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
 
@@ -209,8 +213,10 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
                     target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
                 })
                 .collect(),
+            // One node: it is the single writer too.
             networks: on_network(vec![
                 format!("{n}-galera"),
+                configs::galera_writer_host(one),
                 format!("{n}-galera-0.{n}-galera-peers"),
             ]),
             healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
@@ -266,7 +272,11 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             ],
             networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
             depends_on: healthy(&["redis-cache", "redis-session"]),
-            healthcheck: health("redis-cli -p 26379 ping | grep -q PONG"),
+            healthcheck: health(if s.redis.sentinel_auth {
+                "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG"
+            } else {
+                "redis-cli -p 26379 ping | grep -q PONG"
+            }),
             ..Default::default()
         },
     );
@@ -281,15 +291,21 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
         format!("pub:{}/pub", web::ROOT),
         format!("media:{}/pub/media", web::ROOT),
+        format!("var:{}/var", web::ROOT),
     ];
     let sidecar = s.ellison.placement == Placement::Sidecar;
+    let mut ellison_env =
+        BTreeMap::from([("ELLISON_REDIS_PASSWORD".into(), password("redis-password"))]);
+    if s.redis.sentinel_auth {
+        ellison_env.insert(
+            "ELLISON_SENTINEL_PASSWORD".into(),
+            password("redis-password"),
+        );
+    }
     let mut ellison = Service {
         image: s.ellison.image.clone(),
         command: Some(vec!["--config".into(), "/etc/ellison/ellison.toml".into()]),
-        environment: BTreeMap::from([(
-            "ELLISON_REDIS_PASSWORD".into(),
-            password("redis-password"),
-        )]),
+        environment: ellison_env,
         volumes: vec![format!("{ellison_toml}:/etc/ellison/ellison.toml:ro")],
         depends_on: healthy(&["sentinel"]),
         ..Default::default()
@@ -371,8 +387,22 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
                 "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
                 web::ROOT
             )),
+            environment: magento_env.clone(),
+            volumes: magento_volumes.clone(),
+            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+            depends_on: started(&["ellison"]),
+            ..Default::default()
+        },
+    );
+    let mut consumers_volumes = magento_volumes;
+    consumers_volumes.push(format!("{consumers_sh}:/scripts/consumers.sh:ro"));
+    services.insert(
+        "consumers".to_owned(),
+        Service {
+            image: s.magento.image.clone(),
+            command: Some(vec!["sh".into(), "/scripts/consumers.sh".into()]),
             environment: magento_env,
-            volumes: magento_volumes,
+            volumes: consumers_volumes,
             network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
             depends_on: started(&["ellison"]),
             ..Default::default()
@@ -407,6 +437,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         "redis-cache",
         "redis-session",
         "search",
+        "var",
     ]
     .iter()
     .map(|v| ((*v).to_owned(), BTreeMap::new()))

@@ -22,11 +22,11 @@
 
 use std::path::PathBuf;
 
-use crate::conf::{ellison, galera, nginx, php, redis, sentinel};
+use crate::conf::{ellison, galera, haproxy, nginx, php, redis, sentinel};
 use crate::render::redis::Group;
 use crate::render::web::ROOT;
 use crate::spec::Placement;
-use crate::validate::Store;
+use crate::validate::{Media, Store, S3};
 
 /// Port php-fpm listens on, inside the web pod.
 pub const FPM_PORT: u16 = 9000;
@@ -97,7 +97,11 @@ fn galera_max_connections(store: &Store) -> u32 {
         .web
         .autoscaling
         .map_or(store.web.replicas, |(max, _)| max);
-    (fpm_pm(store).max_children * replicas + 100).max(200)
+    fpm_pm(store)
+        .max_children
+        .saturating_mul(replicas)
+        .saturating_add(100)
+        .max(200)
 }
 
 /// Galera's settings: every node of the StatefulSet as a peer by its headless Service name.
@@ -123,7 +127,9 @@ pub fn galera_settings(store: &Store) -> galera::Settings {
         max_connections: galera_max_connections(store),
         max_allowed_packet_bytes: 64 << 20,
         gcache_bytes: 1 << 30,
-        applier_threads: (cpu_cores(&store.galera.resources.cpu) * 2).max(2),
+        applier_threads: cpu_cores(&store.galera.resources.cpu)
+            .saturating_mul(2)
+            .max(2),
         sst: galera::Account {
             user: "mariabackup".into(),
             password_file: secret("galera-sst-password"),
@@ -148,6 +154,40 @@ pub fn galera_files(store: &Store) -> galera::Files {
     galera::render(&galera_settings(store))
 }
 
+/// The Service Magento connects to: the single writer in front of Galera.
+pub fn galera_writer_host(store: &Store) -> String {
+    format!("{}-galera-writer", store.name)
+}
+
+/// The single-writer proxy's settings: every Galera node by its peer name, ordinal 0 first,
+/// checked on its state port; as many connections as MariaDB takes.
+pub fn galera_writer_settings(store: &Store) -> haproxy::Settings {
+    haproxy::Settings {
+        bind: "0.0.0.0".into(),
+        port: 3306,
+        monitor_port: haproxy::MONITOR_PORT,
+        servers: galera_settings(store)
+            .peers
+            .into_iter()
+            .map(|p| haproxy::Server {
+                name: p.name,
+                host: p.host,
+                port: p.mysql_port,
+                state_port: p.state_port,
+            })
+            .collect(),
+        resolvers: true,
+        idle_timeout_secs: 3600,
+        max_connections: galera_max_connections(store),
+        check_interval_ms: 2000,
+    }
+}
+
+/// `haproxy.cfg` of the single writer.
+pub fn galera_writer_cfg(store: &Store) -> String {
+    haproxy::render(&galera_writer_settings(store))
+}
+
 /// The memory of a group's nodes.
 fn group_memory(store: &Store, g: Group) -> u64 {
     match g {
@@ -170,13 +210,22 @@ pub fn sentinel_hosts(store: &Store) -> Vec<(String, u16)> {
 }
 
 /// A group's `redis.conf`: the role is decided at start by the start script, so the file is
-/// a master's; `maxmemory` is three quarters of the container memory (replication buffers
-/// and fork copy-on-write need the rest); the cache is evicted least recently used and
-/// snapshotted, sessions are never evicted and appended to a file.
+/// a master's; `maxmemory` is half the container memory, because a fork (a replica's full
+/// sync, an AOF rewrite, a snapshot) may copy every page it shares with the server, and the
+/// container is killed, not refused, past its limit. The cache is evicted least recently used
+/// and not persisted (Magento rebuilds it; no snapshot forks), and writes on without a
+/// replica (a replica's resync must not turn into write errors); sessions are never evicted,
+/// appended to a file, and refused while the master has no replica in sync (writes that a
+/// failover would lose).
 pub fn redis_settings(store: &Store, g: Group) -> redis::Settings {
-    let (eviction, persistence) = match g {
-        Group::Cache => (redis::Eviction::AllKeysLru, redis::Persistence::Snapshots),
-        Group::Session => (redis::Eviction::NoEviction, redis::Persistence::AppendOnly),
+    let (eviction, persistence, min_replicas) = match g {
+        Group::Cache => (redis::Eviction::AllKeysLru, redis::Persistence::None, 0),
+        Group::Session => (
+            redis::Eviction::NoEviction,
+            redis::Persistence::AppendOnly,
+            // Without replicas a master must not wait for one.
+            store.redis.replicas.min(1),
+        ),
     };
     redis::Settings {
         bind: "0.0.0.0".into(),
@@ -185,11 +234,10 @@ pub fn redis_settings(store: &Store, g: Group) -> redis::Settings {
         logfile: None,
         role: redis::Role::Master,
         announce: None,
-        maxmemory_bytes: group_memory(store, g) / 4 * 3,
+        maxmemory_bytes: group_memory(store, g) / 2,
         eviction,
         persistence,
-        // Without replicas a master must not wait for one.
-        min_replicas_to_write: store.redis.replicas.min(1),
+        min_replicas_to_write: min_replicas,
         min_replicas_max_lag_secs: 10,
         auth_include: Some(PathBuf::from(REDIS_RUN_DIR).join(redis::AUTH_INCLUDE)),
     }
@@ -209,7 +257,32 @@ pub fn redis_start_settings(store: &Store, g: Group) -> redis::StartSettings {
         },
         port: REDIS_PORT,
         initial_master: (pod_host(&set, &set, 0), REDIS_PORT),
+        sentinel_auth: store.redis.sentinel_auth,
     }
+}
+
+/// How long a stopping master waits for a replica to take over.
+pub const REDIS_HANDOVER_SECS: u32 = 30;
+
+/// A group's handover script (the pods' `preStop`): a master asks the Sentinels for the
+/// planned failover before it stops.
+pub fn redis_handover_settings(store: &Store, g: Group) -> redis::HandoverSettings {
+    redis::HandoverSettings {
+        port: REDIS_PORT,
+        password_env: "REDIS_PASSWORD".into(),
+        master_name: g.master_name().into(),
+        sentinels: sentinel_hosts(store),
+        self_host: redis::SelfHost::Hostname {
+            domain: redis_set(store, g),
+        },
+        sentinel_auth: store.redis.sentinel_auth,
+        timeout_secs: REDIS_HANDOVER_SECS,
+    }
+}
+
+/// A group's `handover.sh`.
+pub fn redis_handover_script(store: &Store, g: Group) -> String {
+    redis::render_handover_script(&redis_handover_settings(store, g))
 }
 
 /// A group's `redis.conf`.
@@ -267,6 +340,7 @@ pub fn sentinel_start_settings(store: &Store) -> sentinel::StartSettings {
             SENTINEL_PORT,
         )),
         peers: sentinel_hosts(store),
+        require_password: store.redis.sentinel_auth,
     }
 }
 
@@ -334,7 +408,7 @@ pub fn nginx_settings(store: &Store) -> nginx::Settings {
         fastcgi: format!("127.0.0.1:{FPM_PORT}"),
         fpm_ping_path: FPM_PING_PATH.into(),
         fpm_status_path: FPM_STATUS_PATH.into(),
-        client_max_body_size_mb: 64,
+        client_max_body_size_mb: MAX_BODY_MB,
         // The container has a quarter of a core: `auto` would count the node's CPUs.
         worker_processes: 2,
         worker_connections: 1024,
@@ -343,8 +417,32 @@ pub fn nginx_settings(store: &Store) -> nginx::Settings {
         access_log: None,
         error_log: None,
         user: None,
+        run_codes: store
+            .run_codes
+            .iter()
+            .map(|(host, code, kind)| nginx::RunCode {
+                host: host.clone(),
+                code: code.clone(),
+                kind: kind.clone(),
+            })
+            .collect(),
+        remote_media: match &store.media {
+            Media::S3(s3) => {
+                let (base_url, host) = s3.object_base();
+                Some(nginx::RemoteMedia {
+                    base_url,
+                    host,
+                    resolver_file: NGINX_RESOLVER_FILE.into(),
+                })
+            }
+            Media::Volume { .. } => None,
+        },
     }
 }
+
+/// Where the web pod's nginx finds its `resolver` directive with S3 media, written when the
+/// container starts ([`nginx::resolver_command`]).
+pub const NGINX_RESOLVER_FILE: &str = "/tmp/resolver.conf";
 
 /// `nginx.conf`.
 pub fn nginx_conf(store: &Store) -> String {
@@ -366,6 +464,10 @@ pub fn fpm_settings(store: &Store) -> php::FpmSettings {
     }
 }
 
+/// The largest request body (admin uploads, imports), in MiB: nginx's `client_max_body_size`,
+/// PHP's `upload_max_filesize` and `post_max_size`, and the ingress's limit.
+pub const MAX_BODY_MB: u32 = 64;
+
 /// The longest a web request may run (php-fpm's `request_terminate_timeout`, PHP's
 /// `max_execution_time`, nginx's `fastcgi_read_timeout`); a stopping web pod lets the
 /// requests in progress finish for as long (php-fpm's `process_control_timeout`).
@@ -382,7 +484,7 @@ pub fn ini_settings(_store: &Store) -> php::IniSettings {
     php::IniSettings {
         memory_limit_mb: 756,
         max_execution_time_secs: REQUEST_TIMEOUT_SECS,
-        upload_max_mb: 64,
+        upload_max_mb: MAX_BODY_MB,
         opcache_memory_mb: 512,
         opcache_max_files: 60000,
         opcache_validate_timestamps: false,
@@ -429,8 +531,19 @@ pub fn env_php(store: &Store) -> String {
     let redis = php_str(&ellison_host(store));
     let cache_port = Group::Cache.ellison_port();
     let session_port = Group::Session.ellison_port();
-    let db_host = php_str(&format!("{}-galera", store.name));
+    let db_host = php_str(&galera_writer_host(store));
     let prefix = php_str(&format!("{}_", short_prefix(&store.name)));
+    // On the var/ volume every Magento pod shares: flock() excludes across pods there, where
+    // MariaDB's GET_LOCK() is node-local on Galera.
+    let locks = format!("{ROOT}/var/locks");
+    let admin_path = php_str(&store.magento.admin_path);
+    // Magento serves downloadable products' links only from these hosts.
+    let downloadable = store
+        .domains
+        .iter()
+        .map(|d| php_str(d))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut out = format!(
         r#"<?php
 // Magento 2 deployment configuration, rendered by kit: do not edit, re-render.
@@ -438,12 +551,13 @@ pub fn env_php(store: &Store) -> String {
 $redisPassword = getenv('REDIS_PASSWORD') ?: '';
 return [
     'MAGE_MODE' => 'production',
-    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'backend' => ['frontName' => {admin_path}],
+    'downloadable_domains' => [{downloadable}],
     'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],
     'x-frame-options' => 'SAMEORIGIN',
-    'lock' => ['provider' => 'db'],
+    'lock' => ['provider' => 'file', 'config' => ['path' => '{locks}']],
     'db' => [
         'table_prefix' => '',
         'connection' => [
@@ -519,26 +633,68 @@ return [
         out.push_str(&format!("        '{t}' => 1,\n"));
     }
     out.push_str("    ],\n");
+    if let Media::S3(s3) = &store.media {
+        out.push_str(&remote_storage(s3));
+    }
+    // The consumers run in their own pod, each kept running by its supervisor: Magento's cron
+    // runner stays off, and a consumer waits for messages instead of exiting on an empty queue.
+    out.push_str(
+        "    'cron_consumers_runner' => ['cron_run' => false],\n    \
+         'queue' => [\n        'consumers_wait_for_messages' => 1,\n",
+    );
     if store.rabbitmq.is_some() {
         out.push_str(&format!(
-            "    'queue' => [\n        'consumers_wait_for_messages' => 0,\n        'amqp' => [\n            \
+            "        'amqp' => [\n            \
              'host' => {host},\n            'port' => '5672',\n            'user' => 'magento',\n            \
-             'password' => getenv('AMQP_PASSWORD'),\n            'virtualhost' => '/',\n        ],\n    ],\n",
+             'password' => getenv('AMQP_PASSWORD'),\n            'virtualhost' => '/',\n        ],\n",
             host = php_str(&format!("{}-rabbitmq", store.name)),
         ));
     }
+    out.push_str("    ],\n");
     if store.varnish.is_some() {
-        let varnish = php_str(&format!("{}-varnish", store.name));
+        // Every Varnish pod by name: a purge must reach each one's cache.
+        out.push_str("    'http_cache_hosts' => [\n");
+        for host in varnish_hosts(store) {
+            out.push_str(&format!(
+                "        ['host' => {}, 'port' => '{VARNISH_PURGE_PORT}'],\n",
+                php_str(&host)
+            ));
+        }
         out.push_str(&format!(
-            "    'http_cache_hosts' => [['host' => {varnish}, 'port' => '{VARNISH_PURGE_PORT}']],\n    \
+            "    ],\n    \
              'system' => ['default' => ['system' => ['full_page_cache' => [\n        \
              'caching_application' => '2',\n        \
-             'varnish' => ['backend_host' => {web}, 'backend_port' => '8080', 'grace_period' => '300'],\n    \
+             'varnish' => ['backend_host' => {web}, 'backend_port' => '8080', 'grace_period' => '{VARNISH_GRACE_SECS}'],\n    \
              ]]]],\n",
             web = php_str(&format!("{}-web", store.name)),
         ));
     }
     out.push_str("];\n");
+    out
+}
+
+/// env.php's `remote_storage` block: Magento's `aws-s3` driver (its options go to the AWS
+/// SDK's `S3Client`: `endpoint`, `use_path_style_endpoint`); the keys from the environment,
+/// and when they are empty Magento leaves the SDK its own credential chain (a pod identity).
+fn remote_storage(s3: &S3) -> String {
+    let mut out = format!(
+        "    'remote_storage' => [\n        'driver' => 'aws-s3',\n        'prefix' => '',\n        \
+         'config' => [\n            'bucket' => {bucket},\n            'region' => {region},\n",
+        bucket = php_str(&s3.bucket),
+        region = php_str(&s3.region),
+    );
+    if let Some(e) = &s3.endpoint {
+        out.push_str(&format!(
+            "            'endpoint' => {},\n",
+            php_str(&e.url())
+        ));
+    }
+    out.push_str(&format!(
+        "            'use_path_style_endpoint' => {},\n            'credentials' => [\n                \
+         'key' => getenv('S3_ACCESS_KEY') ?: '',\n                \
+         'secret' => getenv('S3_SECRET_KEY') ?: '',\n            ],\n        ],\n    ],\n",
+        s3.path_style
+    ));
     out
 }
 
@@ -550,54 +706,241 @@ fn short_prefix(name: &str) -> String {
         .collect()
 }
 
-/// The setup Job's script: installs Magento into an empty database, or upgrades it; then
-/// imports `app/etc/config.php`. `app/etc` is a writable copy of the image's (the installer
-/// rewrites `env.php`); the rendered `env.php` is copied in first and again at the end, so
-/// the web pods and the database agree on it.
-pub fn magento_setup_script(_store: &Store) -> String {
+/// Magento's log files (`var/log/<name>.log`) that the setup links to the container's stderr.
+pub const MAGENTO_LOGS: &str = "system exception debug cron support_report";
+
+/// How many days error reports and other files in `var/report` and `var/log` are kept: the
+/// default group's cron runs delete older ones.
+pub const VAR_RETENTION_DAYS: u32 = 14;
+
+/// The lock file (on the shared `var/`) that an upgrade holds exclusively and each cron run
+/// shares: the upgrade waits for the cron runs in progress, and cron for the upgrade.
+pub const UPGRADE_LOCK: &str = "var/locks/kit-upgrade.lock";
+
+/// The marker (on the shared `var/`) that an upgrade is about to start: new cron runs skip
+/// while it exists, so that a steady stream of them cannot keep the upgrade waiting.
+pub const UPGRADE_PENDING: &str = "var/locks/kit-upgrade.pending";
+
+/// The check that the database and the imported configuration match this pod's code:
+/// `setup:db:status` (exit 2: an upgrade is needed) and `app:config:status` (exit 2:
+/// `config.php` awaits its import).
+const UP_TO_DATE: &str = "php bin/magento setup:db:status >/dev/null 2>&1 && \
+                          php bin/magento app:config:status >/dev/null 2>&1";
+
+/// The setup script, run before the consumers start (the init container `setup` of the
+/// consumers pod, [`super::consumers`]): so it runs with every new image, on OpenShift too,
+/// where a new build changes the consumers' image through their trigger.
+///
+/// It installs Magento into an empty database, or upgrades it when `setup:db:status` says so;
+/// then imports `app/etc/config.php`. Cron pauses first (the pending marker, then the
+/// exclusive lock once the cron runs in progress have finished); the upgrade runs in
+/// maintenance mode, whose flag is on the `var/` volume every web pod shares, so the whole
+/// store answers 503 meanwhile (a failed upgrade leaves it on: the database may be half
+/// upgraded). `app/etc` is a writable copy of the image's (the installer rewrites `env.php`);
+/// the rendered `env.php` is copied in first and again after an install.
+pub fn magento_setup_script(store: &Store) -> String {
+    setup_script(store, ROOT, MAGENTO_CONFIG_DIR)
+}
+
+/// [`magento_setup_script`] for Magento in `root` with the rendered `env.php` in
+/// `config_dir`.
+pub fn setup_script(store: &Store, root: &str, config_dir: &str) -> String {
+    let admin_path = &store.magento.admin_path;
+    let remote_storage = match &store.media {
+        // Magento's installer checks the bucket with these (it has no endpoint option, so a
+        // store on another S3 service gets its remote storage from env.php alone).
+        Media::S3(s3) if s3.endpoint.is_none() => format!(
+            " \\\n    --remote-storage-driver=aws-s3 --remote-storage-bucket={} \\\n    \
+             --remote-storage-region={} --remote-storage-key=\"$S3_ACCESS_KEY\" \\\n    \
+             --remote-storage-secret=\"$S3_SECRET_KEY\"",
+            s3.bucket, s3.region
+        ),
+        _ => String::new(),
+    };
     format!(
         r#"#!/bin/sh
-# Installs Magento into an empty database, or upgrades it; then imports app/etc/config.php.
-# Rendered by kit: do not edit, re-render.
+# Installs Magento into an empty database, or upgrades it (cron paused, the store in
+# maintenance); then imports app/etc/config.php. Rendered by kit: do not edit, re-render.
 set -eu
-cd {ROOT}
+cd {root}
 magento() {{ php -d memory_limit=2G bin/magento "$@"; }}
-cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+log() {{ echo "setup: $*" >&2; }}
+cp {config_dir}/env.php app/etc/env.php
+mkdir -p "$(dirname {UPGRADE_LOCK})" var/log
+# Magento's own logs go to each container's stderr: var/log is shared, the links resolve in
+# every pod (php-fpm passes its workers' stderr on).
+for f in {MAGENTO_LOGS}; do ln -sfn /dev/stderr "var/log/$f.log"; done
+# Cron pauses: new runs skip while the marker exists; the lock waits for those in progress.
+touch {UPGRADE_PENDING}
+trap 'rm -f {UPGRADE_PENDING}' EXIT
+exec 9>>{UPGRADE_LOCK}
+log "waiting for the cron runs in progress"
+flock 9
+# shellcheck disable=SC2016 # PHP's variables, not the shell's.
 tables=$(php -r '$p = new PDO("mysql:host=".getenv("DB_HOST").";dbname=".getenv("DB_NAME"), getenv("DB_USER"), getenv("DB_PASSWORD")); echo $p->query("SHOW TABLES LIKE \"core_config_data\"")->rowCount();')
 if [ "$tables" = 0 ]; then
+  log "installing Magento into the empty database"
   magento setup:install --no-interaction \
     --db-host="$DB_HOST" --db-name="$DB_NAME" --db-user="$DB_USER" --db-password="$DB_PASSWORD" \
     --base-url="$BASE_URL" --base-url-secure="$BASE_URL" --use-secure=1 --use-secure-admin=1 \
-    --admin-user=admin --admin-email="$ADMIN_EMAIL" \
+    --admin-user=admin --admin-email="$ADMIN_EMAIL" --backend-frontname={admin_path} \
     --admin-password="$ADMIN_PASSWORD" --admin-firstname=Store --admin-lastname=Admin \
     --key="$MAGENTO_CRYPT_KEY" --search-engine="$SEARCH_ENGINE" \
-    "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"
-  cp {MAGENTO_CONFIG_DIR}/env.php app/etc/env.php
+    "--$SEARCH_ENGINE_PREFIX-host=$SEARCH_HOST" "--$SEARCH_ENGINE_PREFIX-port=9200"{remote_storage}
+  cp {config_dir}/env.php app/etc/env.php
+elif magento setup:db:status; then
+  log "the database is up to date with this image"
 else
-  magento setup:db:status || magento setup:upgrade --keep-generated --no-interaction
+  log "upgrading the database, the store in maintenance"
+  magento maintenance:enable
+  magento setup:upgrade --keep-generated --no-interaction
+  magento maintenance:disable
 fi
 magento app:config:import --no-interaction
+log "done"
 "#
     )
+}
+
+/// The command of a cron run of `group` (`sh -c`): it skips while an upgrade is pending,
+/// holds the upgrade lock shared while it runs, and runs only when the database and the
+/// imported configuration match its image (new code on an old schema is what the upgrade is
+/// for); a skipped run exits 0 and the next minute's tries again.
+pub fn cron_command(group: &str) -> String {
+    cron_command_in(ROOT, group)
+}
+
+/// [`cron_command`] for Magento in `root`.
+pub fn cron_command_in(root: &str, group: &str) -> String {
+    // The default group's runs also bound what var/ keeps (error reports, other modules' logs).
+    let prune = if group == "default" {
+        format!(
+            "find var/report var/log -type f -mtime +{VAR_RETENTION_DAYS} -delete 2>/dev/null; "
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "cd {root} && {prune}if [ -e {UPGRADE_PENDING} ]; then \
+         echo 'cron: an upgrade is pending; this run skips' >&2; exit 0; fi; \
+         mkdir -p \"$(dirname {UPGRADE_LOCK})\" && exec flock -s {UPGRADE_LOCK} sh -c \
+         'if {UP_TO_DATE}; then exec php -d memory_limit=2G bin/magento cron:run --group={group}; fi; \
+         echo \"cron: the database or config.php does not match this image yet; this run skips\" >&2'"
+    )
+}
+
+/// The script of the web pods' `wait-for-upgrade` init container: a new web pod serves only
+/// once the database and the imported configuration match its image (on a fresh store, once
+/// the setup has installed Magento).
+pub fn wait_for_upgrade_script() -> String {
+    wait_for_upgrade_in(ROOT)
+}
+
+/// [`wait_for_upgrade_script`] for Magento in `root`.
+pub fn wait_for_upgrade_in(root: &str) -> String {
+    format!(
+        "cd {root} && until {UP_TO_DATE}; do \
+         echo 'waiting for the setup to install or upgrade Magento for this image' >&2; \
+         sleep 10; done"
+    )
+}
+
+/// The backup's dump (`bash -c`): the database, in one transaction, gzipped into `dir` as
+/// `magento-<UTC time>.sql.gz` (written under a `.part` name, then renamed, so a dump there
+/// is whole), then only the newest `keep` dumps are kept. It reads `DB_HOST`, `DB_PORT` and
+/// `DB_PASSWORD`.
+pub fn backup_command(dir: &str, keep: u32) -> String {
+    format!(
+        "set -euo pipefail; f={dir}/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
+         MYSQL_PWD=\"$DB_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -P \"${{DB_PORT:-3306}}\" -u magento \
+         --single-transaction --routines --triggers --events magento \
+         | gzip > \"$f.part\"; mv \"$f.part\" \"$f\"; \
+         ls -1t {dir}/magento-*.sql.gz | tail -n +{next} | xargs -r rm --",
+        next = keep.saturating_add(1),
+    )
+}
+
+/// The restore of a dump (`bash -c`, the dump's path as `$1`) into the database, as the
+/// runbook `galera-restore.sh` runs it. It reads `DB_HOST`, `DB_PORT` and `DB_PASSWORD`.
+pub fn restore_command() -> String {
+    "set -euo pipefail; test -s \"$1\"; gunzip -t \"$1\"; gunzip -c \"$1\" \
+     | MYSQL_PWD=\"$DB_PASSWORD\" mariadb -h \"$DB_HOST\" -P \"${DB_PORT:-3306}\" -u magento magento"
+        .to_owned()
+}
+
+/// The copy of the newest dump of `dir` to the bucket, under `<prefix>/` (`sh -c`, the AWS
+/// CLI; its credentials from the environment, `HOME` writable for the path-style setting).
+pub fn upload_command(dir: &str, s3: &S3, prefix: &str) -> String {
+    let mut cmd = String::from("set -eu; ");
+    if s3.path_style {
+        cmd.push_str("aws configure set default.s3.addressing_style path; ");
+    }
+    let endpoint = s3
+        .endpoint
+        .as_ref()
+        .map(|e| format!(" --endpoint-url {}", e.url()))
+        .unwrap_or_default();
+    cmd.push_str(&format!(
+        "f=$(ls -1t {dir}/magento-*.sql.gz | head -n 1); \
+         aws s3 cp \"$f\" \"s3://{bucket}/{prefix}/$(basename \"$f\")\" --region {region}{endpoint} \
+         --only-show-errors",
+        bucket = s3.bucket,
+        region = s3.region,
+    ));
+    cmd
 }
 
 /// Port Varnish accepts purges on: reachable from the Magento pods only (NetworkPolicy), never
 /// through the ingress, which only forwards to the `http` port.
 pub const VARNISH_PURGE_PORT: u16 = 6091;
 
-/// Varnish's VCL for Magento 2 (after the VCL `bin/magento varnish:vcl:generate` writes): the
-/// web Service as the backend probed on `/health_check.php`, purges by tag pattern only on
-/// the purge port, no caching of the checkout, customer and admin areas or of requests with
-/// authorisation, the cache varied by `X-Magento-Vary`, grace while the backend is sick.
+/// Varnish's runtime parameters (`-p name=value`): Magento tags a category page with one
+/// `X-Magento-Tags` entry per product, so response headers outgrow Varnish's defaults (8 KiB
+/// per header, 32 KiB in all) and the page would be a 503; Adobe's recommended sizes, and
+/// a backend workspace that holds them.
+pub const VARNISH_PARAMS: &[(&str, &str)] = &[
+    ("http_resp_hdr_len", "65536"),
+    ("http_resp_size", "98304"),
+    ("workspace_backend", "163840"),
+];
+
+/// How long Varnish serves a stale page while the backend is healthy (`env.php`'s
+/// `grace_period`, the VCL's `vcl_hit`).
+pub const VARNISH_GRACE_SECS: u32 = 300;
+
+/// The Varnish pods Magento purges, each by its own name behind the headless Service: a purge
+/// sent to the balanced Service would reach one of them.
+pub fn varnish_hosts(store: &Store) -> Vec<String> {
+    let set = format!("{}-varnish", store.name);
+    let peers = format!("{}-varnish-peers", store.name);
+    let replicas = store.varnish.as_ref().map_or(0, |v| v.replicas);
+    (0..replicas).map(|i| pod_host(&set, &peers, i)).collect()
+}
+
+/// Varnish's VCL for Magento 2, after the `varnish7.vcl` that `bin/magento varnish:vcl:generate`
+/// writes: the web Service as the backend probed on `/health_check.php`; purges by tag pattern
+/// (or `X-Pool`) only on the purge port (the pods' addresses are not known for an ACL; the
+/// NetworkPolicy lets only Magento's pods reach that port); no caching of non-GET requests,
+/// customer and checkout pages, media and static files (nginx serves those with their own
+/// lifetimes) or authenticated GraphQL; marketing parameters stripped and the query sorted;
+/// the cache varied by `X-Magento-Vary` and `X-Forwarded-Proto`; cacheable responses lose
+/// their `Set-Cookie`; private, uncacheable and error responses are not cached; browsers get
+/// `no-store` for pages (Varnish, purged by Magento, is the only page cache); grace while the
+/// backend is sick.
 pub fn varnish_vcl(store: &Store) -> String {
     vcl(&format!("{}-web", store.name), 8080)
 }
+
+/// Query parameters of analytics and marketing tools, stripped before the lookup (as Magento's
+/// `Identifier::getMarketingParameterPatterns()`).
+const MARKETING_PARAMS: &str = "_branch_match_id|_bta_[a-z]+|_ga|_gl|_ke|_kx|campid|ceneo_cid|clickId|cof|customid|cx|dclid|dm_i|ef_id|epik|fbclid|gad_[a-z]+|gbraid|gclid|gclsrc|gdf[a-z]+|hsa_[a-z]+|igshid|mc_[a-z]+|mk[a-z]{3}|msclkid|(mtm|matomo)_[a-z]+|pcrid|p(iwi)?k_[a-z]+|redirect(_log)?_mongo_id|s_kwcid|sb_referer_host|ScCid|siteurl|snrai_[a-z]+|srsltid|tduid|trk_[a-z]+|utm_[a-z]+|wbraid|zanpid";
 
 /// The VCL of [`varnish_vcl`] for a backend (the web Service and its port).
 pub fn vcl(backend_host: &str, backend_port: u16) -> String {
     format!(
         r#"vcl 4.1;
 # Varnish for Magento 2, rendered by kit: do not edit, re-render.
+import std;
 
 backend default {{
     .host = "{backend_host}";
@@ -613,13 +956,19 @@ backend default {{
 }}
 
 sub vcl_recv {{
+    if (req.restarts > 0) {{
+        set req.hash_always_miss = true;
+    }}
+    if (req.url ~ "\?.+&.+") {{
+        set req.url = std.querysort(req.url);
+    }}
     if (req.method == "PURGE") {{
         # Purges come from Magento's pods on the purge port only.
         if (local.socket != "purge") {{
             return (synth(405, "Method not allowed"));
         }}
         if (!req.http.X-Magento-Tags-Pattern && !req.http.X-Pool) {{
-            return (purge);
+            return (synth(400, "X-Magento-Tags-Pattern or X-Pool header required"));
         }}
         if (req.http.X-Magento-Tags-Pattern) {{
             ban("obj.http.X-Magento-Tags ~ " + req.http.X-Magento-Tags-Pattern);
@@ -629,51 +978,128 @@ sub vcl_recv {{
         }}
         return (synth(200, "Purged"));
     }}
+    if (req.method != "GET" && req.method != "HEAD" && req.method != "PUT" &&
+        req.method != "POST" && req.method != "PATCH" && req.method != "TRACE" &&
+        req.method != "OPTIONS" && req.method != "DELETE") {{
+        return (pipe);
+    }}
     if (req.method != "GET" && req.method != "HEAD") {{
         return (pass);
     }}
-    if (req.url ~ "^/(checkout|customer|admin|rest|soap|graphql|health_check\.php)") {{
+    if (req.url ~ "/customer" || req.url ~ "/checkout") {{
         return (pass);
     }}
-    if (req.http.Authorization) {{
+    if (req.url ~ "^/(pub/)?(health_check.php)$") {{
         return (pass);
     }}
-    # Marketing parameters do not change the page.
-    if (req.url ~ "(\?|&)(gclid|fbclid|utm_[a-z]+|_ga|mc_[a-z]+)=") {{
-        set req.url = regsuball(req.url, "(gclid|fbclid|utm_[a-z]+|_ga|mc_[a-z]+)=[^&]*&?", "");
-        set req.url = regsub(req.url, "[?&]+$", "");
+    set req.http.grace = "none";
+    set req.url = regsub(req.url, "^http[s]?://", "");
+    std.collect(req.http.Cookie);
+    if (req.url ~ "(\?|&)({MARKETING_PARAMS})=") {{
+        set req.url = regsuball(req.url, "({MARKETING_PARAMS})=[-_A-z0-9+()%.]+&?", "");
+        set req.url = regsub(req.url, "[?|&]+$", "");
     }}
+    # nginx serves media and static files with their own cache lifetimes.
     if (req.url ~ "^/(pub/)?(media|static)/") {{
-        unset req.http.Cookie;
+        return (pass);
+    }}
+    if (req.url ~ "/graphql" && !req.http.X-Magento-Cache-Id && req.http.Authorization ~ "^Bearer") {{
+        return (pass);
     }}
     return (hash);
 }}
 
 sub vcl_hash {{
-    if (req.http.cookie ~ "X-Magento-Vary=") {{
+    if ((req.url !~ "/graphql" || !req.http.X-Magento-Cache-Id) && req.http.cookie ~ "X-Magento-Vary=") {{
         hash_data(regsub(req.http.cookie, "^.*?X-Magento-Vary=([^;]+);*.*$", "\1"));
     }}
-    hash_data(req.http.X-Forwarded-Proto);
+    # The ingress terminates TLS and says so.
+    if (req.http.X-Forwarded-Proto) {{
+        hash_data(req.http.X-Forwarded-Proto);
+    }}
+    if (req.url ~ "/graphql") {{
+        if (req.http.X-Magento-Cache-Id) {{
+            hash_data(req.http.X-Magento-Cache-Id);
+            if (req.http.Authorization ~ "^Bearer") {{
+                hash_data("Authorized");
+            }}
+        }}
+        if (req.http.Store) {{
+            hash_data(req.http.Store);
+        }}
+        if (req.http.Content-Currency) {{
+            hash_data(req.http.Content-Currency);
+        }}
+    }}
 }}
 
 sub vcl_backend_response {{
+    if (beresp.status == 403 || beresp.status == 404 || beresp.status >= 500) {{
+        set beresp.uncacheable = true;
+        set beresp.ttl = 120s;
+        return (deliver);
+    }}
     set beresp.grace = 3d;
     if (beresp.http.content-type ~ "text") {{
         set beresp.do_esi = true;
     }}
-    if (beresp.status != 200 && beresp.status != 404) {{
-        set beresp.ttl = 0s;
+    if (bereq.url ~ "\.js$" || beresp.http.content-type ~ "text|javascript|json|css") {{
+        set beresp.do_gzip = true;
+    }}
+    if (beresp.http.X-Magento-Debug) {{
+        set beresp.http.X-Magento-Cache-Control = beresp.http.Cache-Control;
+    }}
+    if (beresp.http.Cache-Control ~ "private") {{
         set beresp.uncacheable = true;
+        set beresp.ttl = 86400s;
         return (deliver);
     }}
-    if (beresp.http.Cache-Control ~ "private|no-cache|no-store" || beresp.http.Set-Cookie) {{
+    # A cacheable page keeps no cookie: one visitor's would be served to the next.
+    if (beresp.ttl > 0s && (bereq.method == "GET" || bereq.method == "HEAD")) {{
+        std.collect(beresp.http.set-cookie);
+        # Not under this key when the response sets a vary cookie the request lacks.
+        if ((bereq.url !~ "/graphql" || !bereq.http.X-Magento-Cache-Id)
+            && bereq.http.cookie !~ "X-Magento-Vary="
+            && beresp.http.set-cookie ~ "X-Magento-Vary=") {{
+            set beresp.ttl = 0s;
+            set beresp.uncacheable = true;
+        }}
+        unset beresp.http.set-cookie;
+    }}
+    if (beresp.ttl <= 0s ||
+        beresp.http.Surrogate-control ~ "no-store" ||
+        (!beresp.http.Surrogate-Control && beresp.http.Cache-Control ~ "no-cache|no-store") ||
+        beresp.http.Vary == "*") {{
+        # Hit-for-pass for two minutes.
         set beresp.ttl = 120s;
+        set beresp.uncacheable = true;
+    }}
+    if (bereq.url ~ "/graphql" && bereq.http.X-Magento-Cache-Id && bereq.http.X-Magento-Cache-Id != beresp.http.X-Magento-Cache-Id) {{
+        set beresp.ttl = 0s;
         set beresp.uncacheable = true;
     }}
     return (deliver);
 }}
 
 sub vcl_deliver {{
+    if (obj.uncacheable) {{
+        set resp.http.X-Magento-Cache-Debug = "UNCACHEABLE";
+    }} else if (obj.hits) {{
+        set resp.http.X-Magento-Cache-Debug = "HIT";
+        set resp.http.Grace = req.http.grace;
+    }} else {{
+        set resp.http.X-Magento-Cache-Debug = "MISS";
+    }}
+    # Browsers keep no page: Varnish holds it, and Magento purges Varnish.
+    if (resp.http.Cache-Control !~ "private" && req.url !~ "^/(pub/)?(media|static)/") {{
+        set resp.http.Pragma = "no-cache";
+        set resp.http.Expires = "-1";
+        set resp.http.Cache-Control = "no-store, no-cache, must-revalidate, max-age=0";
+    }}
+    if (!resp.http.X-Magento-Debug) {{
+        unset resp.http.Age;
+    }}
+    unset resp.http.X-Magento-Debug;
     unset resp.http.X-Magento-Tags;
     unset resp.http.X-Pool;
     unset resp.http.X-Powered-By;
@@ -681,6 +1107,21 @@ sub vcl_deliver {{
     unset resp.http.X-Varnish;
     unset resp.http.Via;
     unset resp.http.Link;
+}}
+
+sub vcl_hit {{
+    if (obj.ttl >= 0s) {{
+        return (deliver);
+    }}
+    if (std.healthy(req.backend_hint)) {{
+        if (obj.ttl + {VARNISH_GRACE_SECS}s > 0s) {{
+            set req.http.grace = "normal (healthy server)";
+            return (deliver);
+        }}
+        return (restart);
+    }}
+    set req.http.grace = "unlimited (unhealthy server)";
+    return (deliver);
 }}
 "#
     )

@@ -32,6 +32,9 @@ pub fn container_for(ctx: &Ctx<'_>) -> Container {
         "json".into(),
     ]);
     let mut env = vec![ctx.secret_env("ELLISON_REDIS_PASSWORD", "redis-password")];
+    if s.redis.sentinel_auth {
+        env.push(ctx.secret_env("ELLISON_SENTINEL_PASSWORD", "redis-password"));
+    }
     if s.ellison.placement == Placement::Standalone {
         // Reachable over the network: clients authenticate with the same password.
         env.push(ctx.secret_env("ELLISON_CLIENT_PASSWORD", "redis-password"));
@@ -77,7 +80,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         let deployment = Deployment {
             metadata: ctx.meta(name.clone(), c),
             spec: Some(DeploymentSpec {
-                replicas: Some(s.ellison.replicas as i32),
+                replicas: Some(super::count(s.ellison.replicas)),
                 selector: ctx.label_selector(c),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {

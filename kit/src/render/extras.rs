@@ -1,6 +1,6 @@
 //! Optional components: Varnish between the ingress and nginx, RabbitMQ for message queues.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -22,9 +22,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     if let Some(v) = &ctx.store.varnish {
         let c = Component::Varnish;
         let name = ctx.name("varnish");
+        let peers = ctx.name("varnish-peers");
         let vcl = configs::varnish_vcl(ctx.store);
         let mut varnish = container("varnish", &v.image, true);
-        varnish.command = Some(vec![
+        let mut command: Vec<String> = vec![
             "varnishd".into(),
             "-F".into(),
             "-f".into(),
@@ -35,7 +36,12 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             format!("purge=:{},HTTP", configs::VARNISH_PURGE_PORT),
             "-s".into(),
             format!("malloc,{}M", v.memory.bytes >> 20),
-        ]);
+        ];
+        for (param, value) in configs::VARNISH_PARAMS {
+            command.push("-p".into());
+            command.push(format!("{param}={value}"));
+        }
+        varnish.command = Some(command);
         let purge = i32::from(configs::VARNISH_PURGE_PORT);
         varnish.ports = ports(&[("http", 8080), ("purge", purge)]);
         varnish.volume_mounts = Some(vec![
@@ -45,15 +51,20 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         ]);
         varnish.resources = Some(resources_of(
             "500m",
-            &format!("{}Mi", (v.memory.bytes >> 20) * 5 / 4),
+            &format!("{}Mi", (v.memory.bytes >> 20).saturating_mul(5) / 4),
         ));
         varnish.liveness_probe = Some(tcp_probe("http", 10, 6));
         varnish.readiness_probe = Some(tcp_probe("http", 5, 3));
         out.push(ctx.config_map(name.clone(), c, &[("default.vcl", vcl.clone())]));
-        out.push(Object::Deployment(Deployment {
+        // A StatefulSet: Magento purges each pod by its name behind the headless Service
+        // (env.php's http_cache_hosts); traffic goes through the other Service.
+        out.push(ctx.service(peers.clone(), c, &[("purge", purge)], true));
+        out.push(Object::StatefulSet(StatefulSet {
             metadata: ctx.meta(name.clone(), c),
-            spec: Some(DeploymentSpec {
-                replicas: Some(2),
+            spec: Some(StatefulSetSpec {
+                replicas: Some(super::count(v.replicas)),
+                service_name: Some(peers),
+                pod_management_policy: Some("Parallel".into()),
                 selector: ctx.label_selector(c),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {
@@ -78,7 +89,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             }),
             ..Default::default()
         }));
-        out.push(ctx.service(name.clone(), c, &[("http", 8080), ("purge", purge)], false));
+        out.push(ctx.service(name.clone(), c, &[("http", 8080)], false));
         out.push(ctx.pdb(name, c));
     }
     if let Some(r) = &ctx.store.rabbitmq {

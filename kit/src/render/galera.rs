@@ -147,7 +147,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let sts = StatefulSet {
         metadata: ctx.meta(set.clone(), c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(g.nodes as i32),
+            replicas: Some(super::count(g.nodes)),
             service_name: Some(peers.clone()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),
@@ -163,7 +163,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     affinity: (g.nodes > 1).then(|| ctx.anti_affinity(c, true)),
                     termination_grace_period_seconds: Some(120),
                     init_containers: Some(vec![state, decide]),
-                    containers: vec![db],
+                    containers: std::iter::once(db)
+                        .chain(super::exporters::mysqld(ctx))
+                        .collect(),
                     volumes: Some(vec![
                         config_volume("config", ctx.name("galera"), 0o444),
                         secret_files(ctx),
@@ -205,17 +207,211 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         Object::StatefulSet(sts),
         ctx.pdb(set, c),
     ];
+    out.extend(writer(ctx));
     if s.galera.backup_schedule.is_some() {
         out.push(Object::PersistentVolumeClaim(claim(
             ctx,
             ctx.name("galera-backup"),
             Component::Backup,
             &g.storage,
-            s.storage_class.as_ref(),
+            g.backup_storage_class.as_ref(),
             "ReadWriteOnce",
         )));
     }
     out
+}
+
+/// UID of the `haproxy` user of the official HAProxy image.
+pub const HAPROXY_UID: i64 = 99;
+
+/// The single writer: HAProxy (two replicas) sending every connection to the first Synced
+/// node ([`crate::conf::haproxy`]), its Service `<name>-galera-writer` and PDB.
+fn writer(ctx: &Ctx<'_>) -> Vec<Object> {
+    let s = ctx.store;
+    let c = Component::GaleraWriter;
+    let name = ctx.name("galera-writer");
+    let cfg = configs::galera_writer_cfg(s);
+    let monitor = i32::from(crate::conf::haproxy::MONITOR_PORT);
+    let mut proxy = container("haproxy", &s.galera.proxy_image, true);
+    proxy.command = Some(vec![
+        "haproxy".into(),
+        "-W".into(),
+        "-db".into(),
+        "-f".into(),
+        "/etc/haproxy/haproxy.cfg".into(),
+    ]);
+    proxy.ports = ports(&[("mysql", 3306), ("monitor", monitor)]);
+    proxy.volume_mounts = Some(vec![mount("config", "/etc/haproxy", true)]);
+    proxy.resources = Some(resources_of("250m", "128Mi"));
+    proxy.readiness_probe = Some(super::http_probe("/ready", "monitor", 5, 2));
+    proxy.liveness_probe = Some(tcp_probe("monitor", 10, 3));
+    let pod = PodSpec {
+        automount_service_account_token: Some(false),
+        security_context: Some(ctx.pod_security(HAPROXY_UID)),
+        affinity: Some(ctx.anti_affinity(c, false)),
+        containers: vec![proxy],
+        volumes: Some(vec![config_volume("config", name.clone(), 0o444)]),
+        ..Default::default()
+    };
+    vec![
+        ctx.config_map(name.clone(), c, &[("haproxy.cfg", cfg.clone())]),
+        Object::Deployment(k8s_openapi::api::apps::v1::Deployment {
+            metadata: ctx.meta(name.clone(), c),
+            spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+                replicas: Some(2),
+                selector: ctx.label_selector(c),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(ctx.labels(c)),
+                        annotations: Some(config_annotation(&[&cfg])),
+                        ..Default::default()
+                    }),
+                    spec: Some(pod),
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ctx.service(name.clone(), c, &[("mysql", 3306)], false),
+        ctx.pdb(name, c),
+    ]
+}
+
+/// The pod `galera-restore.sh` runs (`kubectl run --overrides`): the backup volume read-only,
+/// the database password from the Secret, the backup's labels (its NetworkPolicy reaches the
+/// database), running `command`.
+fn restore_pod(ctx: &Ctx<'_>, command: Vec<String>) -> k8s_openapi::api::core::v1::Pod {
+    let s = ctx.store;
+    let mut c = container(&ctx.name("galera-restore"), &s.galera.image, true);
+    c.command = Some(command);
+    c.env = Some(vec![
+        super::env("DB_HOST", ctx.name("galera")),
+        ctx.secret_env("DB_PASSWORD", "db-password"),
+    ]);
+    c.volume_mounts = Some(vec![
+        mount("backup", "/backup", true),
+        mount("tmp", "/tmp", false),
+    ]);
+    c.resources = Some(resources_of("500m", "512Mi"));
+    c.stdin = Some(true);
+    k8s_openapi::api::core::v1::Pod {
+        metadata: ObjectMeta {
+            labels: Some(ctx.labels(Component::Backup)),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            automount_service_account_token: Some(false),
+            restart_policy: Some("Never".into()),
+            security_context: Some(ctx.pod_security(UID)),
+            containers: vec![c],
+            volumes: Some(vec![
+                Volume {
+                    name: "backup".into(),
+                    persistent_volume_claim: Some(
+                        k8s_openapi::api::core::v1::PersistentVolumeClaimVolumeSource {
+                            claim_name: ctx.name("galera-backup"),
+                            read_only: Some(true),
+                        },
+                    ),
+                    ..Default::default()
+                },
+                empty_dir("tmp", false),
+            ]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// `galera-restore.sh`: the restore runbook of the backup volume's dumps. `--list` lists them;
+/// `DUMP` restores one, after the operator confirms: the consumers (and the setup) stop, cron
+/// pauses (the upgrade's pending marker; running cron runs finish first, on the upgrade lock)
+/// and the store goes into maintenance (from a web pod); a pod with the backup volume pipes the
+/// dump into the database ([`configs::restore_command`]); then cron resumes, the consumers pod
+/// comes back (its setup upgrades the database if the dump is older than the image, and imports
+/// the configuration), the cache is flushed and maintenance ends.
+pub fn restore_script(ctx: &Ctx<'_>) -> String {
+    let store = &ctx.store.name;
+    let pod_json = |command: Vec<String>| {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": restore_pod(ctx, command.clone()).metadata,
+            "spec": restore_pod(ctx, command).spec,
+        })
+        .to_string()
+    };
+    let list = pod_json(vec!["sh".into(), "-c".into(), "ls -1t /backup".into()]);
+    let restore = pod_json(vec![
+        "bash".into(),
+        "-c".into(),
+        configs::restore_command(),
+        "bash".into(),
+        "/backup/@DUMP@".into(),
+    ]);
+    let root = super::web::ROOT;
+    format!(
+        r#"#!/bin/sh
+# Restores the database of the store {store} from a dump of its backup volume; rendered by
+# kit: do not edit, re-render.
+#
+#   sh galera-restore.sh [-n NAMESPACE] --list          the dumps, newest first
+#   sh galera-restore.sh [-n NAMESPACE] [--yes] DUMP    restore one (asks first)
+#
+# The consumers and the setup stop, cron pauses and the store is in maintenance while the
+# dump replaces the database; then the consumers pod comes back (its setup upgrades the
+# database if the dump is older than the image, and imports the configuration), the cache
+# is flushed and maintenance ends.
+set -eu
+namespace=""
+yes=0
+list=0
+dump=""
+usage() {{ echo "usage: sh galera-restore.sh [-n NAMESPACE] (--list | [--yes] DUMP)" >&2; exit 64; }}
+while [ $# -gt 0 ]; do
+  case $1 in
+    -n) [ $# -ge 2 ] || usage; namespace=$2; shift 2 ;;
+    --yes) yes=1; shift ;;
+    --list) list=1; shift ;;
+    -*) usage ;;
+    *) dump=$1; shift ;;
+  esac
+done
+k() {{ if [ -n "$namespace" ]; then kubectl -n "$namespace" "$@"; else kubectl "$@"; fi; }}
+pod() {{ k run {store}-galera-restore --rm -i --quiet --restart=Never --image={image} --overrides="$1"; }}
+web() {{ k exec deploy/{store}-web -c php-fpm -- sh -c "cd {root} && $1"; }}
+
+if [ "$list" -eq 1 ]; then
+  pod '{list}'
+  exit 0
+fi
+case $dump in
+  magento-[0-9]*T[0-9]*Z.sql.gz) ;;
+  *) echo "name a dump of the backup volume (magento-<time>.sql.gz; see --list)" >&2; exit 64 ;;
+esac
+if [ "$yes" -ne 1 ]; then
+  printf 'the database of {store} is replaced by %s; type {store} to go on: ' "$dump"
+  read -r answer
+  [ "$answer" = {store} ] || {{ echo "not confirmed: nothing done" >&2; exit 1; }}
+fi
+echo "stopping the consumers, pausing cron, maintenance on"
+k scale deploy/{store}-consumers --replicas=0
+k rollout status deploy/{store}-consumers
+web "touch {pending} && flock {lock} true && php bin/magento maintenance:enable"
+echo "restoring $dump"
+# shellcheck disable=SC2016 # the pod's script: its variables expand in the pod.
+pod "$(printf '%s' '{restore}' | sed "s|@DUMP@|$dump|")"
+echo "resuming cron and the consumers (their setup upgrades and imports as needed)"
+web "rm -f {pending}"
+k scale deploy/{store}-consumers --replicas=1
+k rollout status deploy/{store}-consumers --timeout=1h
+web "php bin/magento cache:flush && php bin/magento maintenance:disable"
+echo "restored $dump"
+"#,
+        image = ctx.store.galera.image,
+        pending = configs::UPGRADE_PENDING,
+        lock = configs::UPGRADE_LOCK,
+    )
 }
 
 /// `galera-recover.sh`: the operator's one-shot way out of a full outage in which a node is
@@ -261,7 +457,7 @@ for pod in {pods}; do
     continue
   fi
   echo "$pod: $line"
-  read -r phase status uuid seqno <<EOF_LINE
+  read -r phase status uuid seqno _ <<EOF_LINE
 $line
 EOF_LINE
   case $phase in

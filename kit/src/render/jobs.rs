@@ -1,23 +1,25 @@
-//! Jobs: the setup Job (install or upgrade, config import), Magento cron as CronJobs split by
-//! group, and the Galera backup CronJob.
+//! Jobs: Magento cron as CronJobs split by group, and the Galera backup CronJob. (The setup,
+//! install or upgrade, runs in the consumers pod: [`super::consumers`].)
 //!
 //! Cron runs as Kubernetes CronJobs rather than a Deployment looping `cron:run`: the cluster
 //! keeps the schedule, `concurrencyPolicy: Forbid` stops a slow indexer run from overlapping
 //! the next, each run is a fresh PHP process (long-running Magento processes grow), and a
 //! failed run is a visible failed Job. The price is one short pod per group and minute.
+//! Each run is gated ([`configs::cron_command`]): it skips while an upgrade is pending and
+//! holds a shared lock that the upgrade waits for, and it runs only on a database and
+//! configuration that match its image.
 
-use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, Job, JobSpec, JobTemplateSpec};
+use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{
-    config_volume, configs, container, empty_dir, env, mount, resources_of, short_hash, web,
-    Component, Ctx, Object,
-};
+use super::{configs, container, empty_dir, env, mount, resources_of, web, Component, Ctx, Object};
 
 /// Magento cron groups, each its own CronJob: `index` apart so that a long reindex never
-/// delays the rest, `consumers` for the message queue consumers.
-pub const CRON_GROUPS: &[(&str, i64)] = &[("default", 600), ("index", 3600), ("consumers", 600)];
+/// delays the rest. The `consumers` group only starts consumers in the background of
+/// `cron:run`, which would die with its pod: they run in their own pod instead
+/// ([`super::consumers`]).
+pub const CRON_GROUPS: &[(&str, i64)] = &[("default", 600), ("index", 3600)];
 
 fn pod(ctx: &Ctx<'_>, c: Component, mut pod: PodSpec) -> PodTemplateSpec {
     if c != Component::Backup {
@@ -41,79 +43,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
     let mut out = Vec::new();
 
-    // Jobs are immutable: the name carries the image and script, so a new image is a new Job.
-    let script = configs::magento_setup_script(s);
-    let files = web::magento_files(ctx);
-    // The installer rewrites app/etc/env.php: the setup pod gets a writable copy of the
-    // image's app/etc instead of the read-only rendered file (the script copies that in).
-    let etc = format!("{}/app/etc", web::ROOT);
-    let mut copy = container("copy-etc", &s.magento.image, true);
-    copy.command = Some(vec![
-        "sh".into(),
-        "-c".into(),
-        format!("cp -a {etc}/. /srv/etc/"),
-    ]);
-    copy.volume_mounts = Some(vec![mount("etc", "/srv/etc", false)]);
-    copy.resources = Some(resources_of("250m", "256Mi"));
-    let mut setup = web::magento_container(ctx, "setup");
-    setup.command = Some(vec!["sh".into(), "/scripts/setup.sh".into()]);
-    let env_php = web::env_php_mount();
-    let mut mounts: Vec<_> = setup
-        .volume_mounts
-        .take()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| *m != env_php)
-        .collect();
-    mounts.push(mount("etc", &etc, false));
-    mounts.push(mount("setup-script", "/scripts", true));
-    setup.volume_mounts = Some(mounts);
-    let mut volumes = web::magento_volumes(ctx);
-    volumes.push(config_volume("setup-script", ctx.name("setup"), 0o555));
-    volumes.push(empty_dir("etc", false));
-    let hash_parts: Vec<&str> = [s.magento.image.as_str(), script.as_str()]
-        .into_iter()
-        .chain(files.iter().map(|(_, v)| v.as_str()))
-        .collect();
-    out.push(ctx.config_map(
-        ctx.name("setup"),
-        Component::Setup,
-        &[("setup.sh", script.clone())],
-    ));
-    out.push(Object::Job(Job {
-        metadata: ctx.meta(
-            format!("{}-{}", ctx.name("setup"), short_hash(&hash_parts)),
-            Component::Setup,
-        ),
-        spec: Some(JobSpec {
-            backoff_limit: Some(6),
-            active_deadline_seconds: Some(3600),
-            template: pod(
-                ctx,
-                Component::Setup,
-                PodSpec {
-                    security_context: Some(ctx.pod_security(web::UID)),
-                    init_containers: Some(vec![copy]),
-                    containers: vec![setup],
-                    volumes: Some(volumes),
-                    ..Default::default()
-                },
-            ),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }));
-
     for (group, deadline) in CRON_GROUPS {
         let mut cron = web::magento_container(ctx, "cron");
-        cron.command = Some(vec![
-            "php".into(),
-            "-d".into(),
-            "memory_limit=2G".into(),
-            "bin/magento".into(),
-            "cron:run".into(),
-            format!("--group={group}"),
-        ]);
+        cron.command = Some(vec!["sh".into(), "-c".into(), configs::cron_command(group)]);
         cron.working_dir = Some(web::ROOT.into());
         out.push(cron_job(
             ctx,
@@ -135,12 +67,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         dump.command = Some(vec![
             "bash".into(),
             "-c".into(),
-            "set -euo pipefail; f=/backup/magento-$(date -u +%Y%m%dT%H%M%SZ).sql.gz; \
-             MYSQL_PWD=\"$DB_PASSWORD\" mariadb-dump -h \"$DB_HOST\" -u magento \
-             --single-transaction --routines --triggers --events magento \
-             | gzip > \"$f.part\"; mv \"$f.part\" \"$f\"; \
-             ls -1t /backup/magento-*.sql.gz | tail -n +8 | xargs -r rm --"
-                .into(),
+            configs::backup_command("/backup", s.galera.backup_keep),
         ]);
         dump.env = Some(vec![
             env("DB_HOST", ctx.name("galera")),
@@ -151,6 +78,29 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             mount("tmp", "/tmp", false),
         ]);
         dump.resources = Some(resources_of("500m", "512Mi"));
+        // With a bucket, the dump runs first and the AWS CLI copies it out of the cluster.
+        let (init, main) = match &s.galera.backup_s3 {
+            Some((s3, image)) => {
+                let mut upload = container("upload", image, true);
+                upload.command = Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    configs::upload_command("/backup", s3, &s.name),
+                ]);
+                upload.env = Some(vec![
+                    ctx.secret_env("AWS_ACCESS_KEY_ID", "backup-s3-access-key"),
+                    ctx.secret_env("AWS_SECRET_ACCESS_KEY", "backup-s3-secret-key"),
+                    env("HOME", "/tmp"),
+                ]);
+                upload.volume_mounts = Some(vec![
+                    mount("backup", "/backup", true),
+                    mount("tmp", "/tmp", false),
+                ]);
+                upload.resources = Some(resources_of("250m", "256Mi"));
+                (Some(vec![dump]), upload)
+            }
+            None => (None, dump),
+        };
         out.push(cron_job(
             ctx,
             &ctx.name("galera-backup"),
@@ -159,7 +109,8 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             6 * 3600,
             PodSpec {
                 security_context: Some(ctx.pod_security(super::galera::UID)),
-                containers: vec![dump],
+                init_containers: init,
+                containers: vec![main],
                 volumes: Some(vec![
                     k8s_openapi::api::core::v1::Volume {
                         name: "backup".into(),

@@ -28,7 +28,9 @@ use crate::validate::{self, Resources, Store};
 
 pub mod compose;
 pub mod configs;
+pub mod consumers;
 pub mod ellison;
+pub mod exporters;
 pub mod extras;
 pub mod galera;
 pub mod image;
@@ -83,6 +85,18 @@ pub const SECRET_KEYS: &[(&str, &str)] = &[
 pub const S3_SECRET_KEYS: &[(&str, &str)] = &[
     ("s3-access-key", "S3 access key id"),
     ("s3-secret-key", "S3 secret access key"),
+];
+
+/// The keys of the store's Secret that backups to S3 add; their values come from the provider.
+pub const BACKUP_S3_SECRET_KEYS: &[(&str, &str)] = &[
+    (
+        "backup-s3-access-key",
+        "S3 access key id of the backup bucket",
+    ),
+    (
+        "backup-s3-secret-key",
+        "S3 secret access key of the backup bucket",
+    ),
 ];
 
 /// One Kubernetes (or OpenShift) object, serialized with its `apiVersion` and `kind`.
@@ -243,9 +257,19 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     b.files
         .insert("NOTES.txt".to_owned(), Content::Text(notes(&ctx)));
     b.files.insert(
+        exporters::SCRAPE_FILE.to_owned(),
+        Content::Text(exporters::scrape_config(&ctx)),
+    );
+    b.files.insert(
         "galera-recover.sh".to_owned(),
         Content::Text(galera::recover_script(&ctx)),
     );
+    if store.galera.backup_schedule.is_some() {
+        b.files.insert(
+            "galera-restore.sh".to_owned(),
+            Content::Text(galera::restore_script(&ctx)),
+        );
+    }
     Ok(b)
 }
 
@@ -261,6 +285,7 @@ fn cluster(ctx: &Ctx<'_>) -> Bundle {
     b.objects("web.yaml", web::render(ctx));
     b.objects("search.yaml", search::render(ctx));
     b.objects("jobs.yaml", jobs::render(ctx));
+    b.objects("consumers.yaml", consumers::render(ctx));
     b.objects("extras.yaml", extras::render(ctx));
     b.objects("network.yaml", network::render(ctx));
     if let (Target::Openshift, Some(build)) = (ctx.target, &ctx.store.magento.build) {
@@ -284,8 +309,16 @@ fn notes(ctx: &Ctx<'_>) -> String {
         target = ctx.target.as_str(),
         secret = s.secret_name,
     );
-    if matches!(s.media, validate::Media::S3 { .. }) {
-        n.push_str("   Put the S3 credentials in its s3-access-key and s3-secret-key.\n");
+    if let validate::Media::S3(s3) = &s.media {
+        n.push_str(&format!(
+            "   Put the S3 credentials in its s3-access-key and s3-secret-key (both empty: the \
+             AWS SDK's own chain, such as a pod identity). Media lives in the bucket {bucket} \
+             under media/ (Magento's remote storage); nginx fetches it from there, so let \
+             anyone read that prefix or every image goes through PHP (get.php); each web pod \
+             keeps at most {cache} of what it copied.\n",
+            bucket = s3.bucket,
+            cache = web::MEDIA_CACHE_SIZE,
+        ));
     }
     if let (Target::Openshift, Some(b)) = (ctx.target, &s.magento.build) {
         n.push_str(&format!(
@@ -314,12 +347,41 @@ fn notes(ctx: &Ctx<'_>) -> String {
              privileged init container instead.\n",
         );
     }
-    n.push_str(
-        "3. The setup Job installs or upgrades the database; web pods are ready once it is done.\n\n\
+    n.push_str(&format!(
+        "3. The setup runs in the consumers pod ({name}-consumers, init container setup) before \
+         the consumers start, at the first apply and whenever the Magento image or the \
+         configuration changes (on OpenShift, with each build): it installs Magento into the \
+         empty database, or, when setup:db:status says so, pauses cron (new runs skip, it \
+         waits for those in progress), enables maintenance mode (its flag is on the shared \
+         var/ volume: every web pod answers 503), runs setup:upgrade and disables maintenance; \
+         then app:config:import. A failed upgrade leaves maintenance on and the init container \
+         retrying: read `kubectl logs deploy/{name}-consumers -c setup`. New web pods wait \
+         (init container wait-for-upgrade) until setup:db:status and app:config:status say \
+         their image's code matches the database, so none serves new code on the old schema; \
+         web pods of the old image keep serving (after the maintenance window) until the \
+         rollout replaces them. Cron runs only on a matching database.\n\n\
          Galera starts by itself after any outage in which every node survives: the most \
          advanced node bootstraps, the others join. If a node is lost for good, the others wait \
          (fail closed); then run `sh galera-recover.sh [-n NAMESPACE]` from this directory.\n",
-    );
+        name = s.name,
+    ));
+    if s.galera.backup_schedule.is_some() {
+        n.push_str(&format!(
+            "\nBackups: the CronJob {name}-galera-backup dumps the database to the volume \
+             {name}-galera-backup (galera.backupStorageClass: a class outside the cluster keeps \
+             them when the cluster is lost{s3}). `sh galera-restore.sh [-n NAMESPACE] --list` \
+             lists them; `sh galera-restore.sh [-n NAMESPACE] DUMP` restores one, with the \
+             consumers stopped, cron paused and the store in maintenance meanwhile.\n",
+            name = s.name,
+            s3 = match &s.galera.backup_s3 {
+                Some((b, _)) => format!(
+                    "; each dump is also copied to s3://{}/{}/",
+                    b.bucket, s.name
+                ),
+                None => String::new(),
+            },
+        ));
+    }
     if ctx.target == Target::Openshift {
         let secret = if s.secret_name == format!("{}-secrets", s.name) {
             "it creates the store's Secret too, with every password generated"
@@ -351,6 +413,8 @@ pub struct Ctx<'a> {
 pub enum Component {
     /// Galera nodes.
     Galera,
+    /// The single Galera writer (HAProxy).
+    GaleraWriter,
     /// Redis cache group.
     RedisCache,
     /// Redis session group.
@@ -365,6 +429,8 @@ pub enum Component {
     Setup,
     /// Magento cron.
     Cron,
+    /// Magento's message queue consumers.
+    Consumers,
     /// Galera backup.
     Backup,
     /// Search engine.
@@ -382,6 +448,7 @@ impl Component {
     pub fn id(self) -> &'static str {
         match self {
             Component::Galera => "galera",
+            Component::GaleraWriter => "galera-writer",
             Component::RedisCache => "redis-cache",
             Component::RedisSession => "redis-session",
             Component::Sentinel => "sentinel",
@@ -389,6 +456,7 @@ impl Component {
             Component::Web => "web",
             Component::Setup => "setup",
             Component::Cron => "cron",
+            Component::Consumers => "consumers",
             Component::Backup => "backup",
             Component::Search => "search",
             Component::Varnish => "varnish",
@@ -401,9 +469,14 @@ impl Component {
     fn software(self) -> &'static str {
         match self {
             Component::Galera | Component::Backup => "mariadb",
+            Component::GaleraWriter => "haproxy",
             Component::RedisCache | Component::RedisSession | Component::Sentinel => "redis",
             Component::Ellison => "ellison",
-            Component::Web | Component::Setup | Component::Cron | Component::Store => "magento",
+            Component::Web
+            | Component::Setup
+            | Component::Cron
+            | Component::Consumers
+            | Component::Store => "magento",
             Component::Search => "search",
             Component::Varnish => "varnish",
             Component::RabbitMq => "rabbitmq",
@@ -609,6 +682,12 @@ pub fn resources_of(cpu: &str, memory: &str) -> ResourceRequirements {
     }
 }
 
+/// A validated count (replicas, nodes, percent) as the `i32` Kubernetes fields take;
+/// validation bounds every count far below `i32::MAX`, and this saturates rather than wraps.
+pub fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// A plain environment variable.
 pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
@@ -653,6 +732,18 @@ pub fn empty_dir(name: &str, memory: bool) -> Volume {
         empty_dir: Some(EmptyDirVolumeSource {
             medium: memory.then(|| "Memory".to_owned()),
             size_limit: Some(Quantity(if memory { "16Mi" } else { "1Gi" }.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An emptyDir volume on the node's disk of at most `size`.
+pub fn empty_dir_of(name: &str, size: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity(size.into())),
         }),
         ..Default::default()
     }

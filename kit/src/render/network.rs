@@ -22,11 +22,14 @@ use crate::spec::Placement;
 pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     use Component::*;
     let s = ctx.store;
-    let php = [Web, Setup, Cron];
+    let php = [Web, Cron, Consumers];
     let mut e = vec![(Galera, Galera, vec![3306, 4444, 4567, 4568, 4569])];
-    for c in php.into_iter().chain([Backup]) {
-        e.push((c, Galera, vec![3306]));
+    // Magento writes through the single writer; the backup reads any node.
+    for c in php {
+        e.push((c, GaleraWriter, vec![3306]));
     }
+    e.push((GaleraWriter, Galera, vec![3306, 4569]));
+    e.push((Backup, Galera, vec![3306]));
     let proxies: Vec<Component> = match s.ellison.placement {
         Placement::Sidecar => php.to_vec(),
         Placement::Standalone => {
@@ -69,6 +72,53 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     }
     e.sort();
     e
+}
+
+/// The labels of the namespaces whose pods may reach the store's front: OpenShift's router
+/// (the namespaces of the `ingress` policy group, as OpenShift documents); on Kubernetes
+/// `spec.ingress.controllerNamespace`, or any namespace.
+fn controller_namespaces(ctx: &Ctx<'_>) -> Option<BTreeMap<String, String>> {
+    match ctx.target {
+        Target::Openshift => Some(BTreeMap::from([(
+            "policy-group.network.openshift.io/ingress".to_owned(),
+            String::new(),
+        )])),
+        _ => ctx
+            .store
+            .ingress
+            .controller_namespace
+            .as_ref()
+            .map(|n| BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), n.clone())])),
+    }
+}
+
+/// The labels of the namespaces whose Prometheus may scrape: `spec.prometheusNamespace`, on
+/// OpenShift its monitoring namespaces (the `monitoring` policy group), else any.
+fn prometheus_namespaces(ctx: &Ctx<'_>) -> Option<BTreeMap<String, String>> {
+    match (&ctx.store.prometheus_namespace, ctx.target) {
+        (Some(n), _) => Some(BTreeMap::from([(
+            "kubernetes.io/metadata.name".to_owned(),
+            n.clone(),
+        )])),
+        (None, Target::Openshift) => Some(BTreeMap::from([(
+            "network.openshift.io/policy-group".to_owned(),
+            "monitoring".to_owned(),
+        )])),
+        (None, _) => None,
+    }
+}
+
+/// The ports Magento's pods reach outside the cluster on: HTTPS, the S3 endpoint's, and
+/// `spec.egressPorts` (SMTP).
+pub fn external_ports(ctx: &Ctx<'_>) -> Vec<i32> {
+    let mut p = vec![443];
+    if let crate::validate::Media::S3(s3) = &ctx.store.media {
+        p.push(i32::from(s3.port()));
+    }
+    p.extend(ctx.store.egress_ports.iter().map(|x| i32::from(*x)));
+    p.sort_unstable();
+    p.dedup();
+    p
 }
 
 fn components(ctx: &Ctx<'_>) -> Vec<Component> {
@@ -145,14 +195,26 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             ingress.push(NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
                     namespace_selector: Some(LabelSelector {
-                        match_labels: s.ingress.controller_namespace.as_ref().map(|n| {
-                            BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), n.clone())])
-                        }),
+                        match_labels: controller_namespaces(ctx),
                         ..Default::default()
                     }),
                     ..Default::default()
                 }]),
                 ports: tcp(&[8080]),
+            });
+        }
+        // Prometheus, on the metrics ports (Ellison's admin port, the exporters').
+        let scraped = super::exporters::scraped_ports(ctx, c);
+        if !scraped.is_empty() {
+            ingress.push(NetworkPolicyIngressRule {
+                from: Some(vec![NetworkPolicyPeer {
+                    namespace_selector: Some(LabelSelector {
+                        match_labels: prometheus_namespaces(ctx),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ports: tcp(&scraped),
             });
         }
         let mut egress: Vec<NetworkPolicyEgressRule> = edges
@@ -180,8 +242,25 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     .collect(),
             ),
         });
-        // Magento calls payment, shipping and S3 APIs over HTTPS.
-        if matches!(c, Component::Web | Component::Setup | Component::Cron) {
+        // Magento calls payment, shipping and S3 APIs over HTTPS (and S3 on its port); the
+        // backup copies its dumps to a bucket.
+        let outside = match c {
+            Component::Web | Component::Cron | Component::Consumers => external_ports(ctx),
+            Component::Backup => ctx
+                .store
+                .galera
+                .backup_s3
+                .as_ref()
+                .map(|(s3, _)| {
+                    let mut p = vec![443, i32::from(s3.port())];
+                    p.sort_unstable();
+                    p.dedup();
+                    p
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !outside.is_empty() {
             egress.push(NetworkPolicyEgressRule {
                 to: Some(vec![NetworkPolicyPeer {
                     ip_block: Some(IPBlock {
@@ -190,7 +269,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     }),
                     ..Default::default()
                 }]),
-                ports: tcp(&[443]),
+                ports: tcp(&outside),
             });
         }
         out.push(Object::NetworkPolicy(NetworkPolicy {
@@ -206,8 +285,30 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     out
 }
 
+/// ingress-nginx's annotations for what nginx and PHP allow behind it: its defaults (1 MiB
+/// bodies, 60 s reads) would cut admin uploads and long admin requests.
+pub fn ingress_annotations() -> BTreeMap<String, String> {
+    let timeout = super::configs::REQUEST_TIMEOUT_SECS.to_string();
+    BTreeMap::from([
+        (
+            "nginx.ingress.kubernetes.io/proxy-body-size".to_owned(),
+            format!("{}m", super::configs::MAX_BODY_MB),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/proxy-read-timeout".to_owned(),
+            timeout.clone(),
+        ),
+        (
+            "nginx.ingress.kubernetes.io/proxy-send-timeout".to_owned(),
+            timeout,
+        ),
+    ])
+}
+
 fn ingress(ctx: &Ctx<'_>, service: &str) -> Object {
     let s = ctx.store;
+    let mut metadata = ctx.meta(ctx.name("web"), Component::Store);
+    metadata.annotations = Some(ingress_annotations());
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: service.into(),
@@ -219,7 +320,7 @@ fn ingress(ctx: &Ctx<'_>, service: &str) -> Object {
         ..Default::default()
     };
     Object::Ingress(Ingress {
-        metadata: ctx.meta(ctx.name("web"), Component::Store),
+        metadata,
         spec: Some(IngressSpec {
             ingress_class_name: s.ingress.class_name.clone(),
             tls: s.ingress.tls_secret.as_ref().map(|secret| {

@@ -109,6 +109,9 @@ impl Route {
     }
 }
 
+/// The OpenShift router's per-Route server timeout.
+pub const ROUTE_TIMEOUT_ANNOTATION: &str = "haproxy.router.openshift.io/timeout";
+
 /// One edge-terminated Route per domain, redirecting plain HTTP, to `service`.
 pub fn routes(ctx: &Ctx<'_>, service: &str) -> Vec<Object> {
     ctx.store
@@ -121,10 +124,17 @@ pub fn routes(ctx: &Ctx<'_>, service: &str) -> Vec<Object> {
             } else {
                 ctx.name(&format!("web-{i}"))
             };
+            let mut metadata = ctx.meta(name, Component::Store);
+            // The router's 30 s default would cut long admin requests that nginx and PHP
+            // allow; it does not limit bodies.
+            metadata.annotations = Some(std::collections::BTreeMap::from([(
+                ROUTE_TIMEOUT_ANNOTATION.to_owned(),
+                format!("{}s", super::configs::REQUEST_TIMEOUT_SECS),
+            )]));
             Object::Route(Route {
                 api_version: "route.openshift.io/v1".into(),
                 kind: "Route".into(),
-                metadata: ctx.meta(name, Component::Store),
+                metadata,
                 spec: RouteSpec {
                     host: host.clone(),
                     to: RouteTargetReference {
@@ -602,6 +612,11 @@ pub fn template_source(store: &Store) -> TemplateSource {
     if own_secret {
         p.secret_name = format!("{}-secrets", p.name);
     }
+    for r in &mut p.run_codes {
+        if r.0 == p.domains[0] {
+            r.0 = placeholder("DOMAIN");
+        }
+    }
     p.domains[0] = placeholder("DOMAIN");
     p.magento.admin_email = placeholder("ADMIN_EMAIL");
     if let Some(b) = p.magento.build.as_mut() {
@@ -671,7 +686,7 @@ pub fn template_source(store: &Store) -> TemplateSource {
                 },
                 value: None,
                 generate: k.generated.then(|| "expression".to_owned()),
-                from: k.generated.then(|| "[a-zA-Z0-9]{32}".to_owned()),
+                from: k.generated.then(|| secrets::TEMPLATE_EXPRESSION.to_owned()),
                 required: true,
             });
         }
@@ -683,7 +698,7 @@ pub fn template_source(store: &Store) -> TemplateSource {
         }));
     }
     objects.extend(super::cluster(&ctx).all_objects().cloned());
-    let mut message = "Store ${STORE_NAME} answers on https://${DOMAIN}/ once the setup Job has \
+    let mut message = "Store ${STORE_NAME} answers on https://${DOMAIN}/ once the setup has \
                        installed Magento; the administrator is admin with the admin-password of \
                        the Secret "
         .to_owned();

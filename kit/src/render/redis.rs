@@ -5,7 +5,9 @@
 //! include there from the Secret, and asks the Sentinels for the current master first.
 
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{
+    ExecAction, Lifecycle, LifecycleHandler, PodSpec, PodTemplateSpec,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::galera::claim;
@@ -84,7 +86,7 @@ fn statefulset(
     Object::StatefulSet(StatefulSet {
         metadata: ctx.meta(name, c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(replicas as i32),
+            replicas: Some(super::count(replicas)),
             service_name: Some(name.to_owned()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),
@@ -126,8 +128,22 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
     let set = configs::redis_set(s, g);
     let conf = configs::redis_conf(s, g);
     let script = configs::redis_start_script(s, g);
+    let handover = configs::redis_handover_script(s, g);
     let mut redis = container("redis", &s.redis.image, true);
     redis.command = start_command();
+    // A master stopped for a rollout or a drain hands over first (the planned failover).
+    redis.lifecycle = Some(Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            exec: Some(ExecAction {
+                command: Some(vec![
+                    "sh".into(),
+                    format!("{}/handover.sh", configs::REDIS_CONFIG_DIR),
+                ]),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     redis.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
     redis.ports = ports(&[("redis", i32::from(configs::REDIS_PORT))]);
     redis.volume_mounts = Some(vec![
@@ -149,7 +165,10 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         automount_service_account_token: Some(false),
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
-        containers: vec![redis],
+        termination_grace_period_seconds: Some(i64::from(configs::REDIS_HANDOVER_SECS) + 30),
+        containers: std::iter::once(redis)
+            .chain(super::exporters::redis(ctx))
+            .collect(),
         volumes: Some(vec![
             config_volume("config", set.clone(), 0o555),
             empty_dir("run", true),
@@ -157,12 +176,18 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         ]),
         ..Default::default()
     };
-    let size = format!("{}Mi", ((mem.bytes * 2) >> 20).max(1024));
+    // The cache writes nothing to its volume any more; the claim stays, as a StatefulSet's
+    // volumeClaimTemplates cannot change on an existing store.
+    let size = format!("{}Mi", (mem.bytes.saturating_mul(2) >> 20).max(1024));
     vec![
         ctx.config_map(
             set.clone(),
             c,
-            &[("redis.conf", conf.clone()), ("start.sh", script.clone())],
+            &[
+                ("redis.conf", conf.clone()),
+                ("start.sh", script.clone()),
+                ("handover.sh", handover.clone()),
+            ],
         ),
         ctx.service(
             set.clone(),
@@ -174,9 +199,9 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
             ctx,
             &set,
             c,
-            1 + s.redis.replicas,
+            s.redis.replicas.saturating_add(1),
             pod,
-            &[&conf, &script],
+            &[&conf, &script, &handover],
             Some(&size),
         ),
         ctx.pdb(set, c),
@@ -199,9 +224,17 @@ fn sentinel(ctx: &Ctx<'_>) -> Vec<Object> {
         mount("tmp", "/tmp", false),
     ]);
     sen.resources = Some(resources_of("100m", "128Mi"));
-    let ping = ["redis-cli", "-p", "26379", "ping"];
-    sen.liveness_probe = Some(exec_probe(&ping, 10, 6));
-    sen.readiness_probe = Some(exec_probe(&ping, 5, 3));
+    let ping: &[&str] = if s.redis.sentinel_auth {
+        &[
+            "sh",
+            "-c",
+            "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG",
+        ]
+    } else {
+        &["redis-cli", "-p", "26379", "ping"]
+    };
+    sen.liveness_probe = Some(exec_probe(ping, 10, 6));
+    sen.readiness_probe = Some(exec_probe(ping, 5, 3));
     let pod = PodSpec {
         automount_service_account_token: Some(false),
         security_context: Some(ctx.pod_security(UID)),

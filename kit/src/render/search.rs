@@ -99,7 +99,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let sts = StatefulSet {
         metadata: ctx.meta(set.clone(), c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(se.nodes as i32),
+            replicas: Some(super::count(se.nodes)),
             service_name: Some(peers.clone()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),

@@ -33,18 +33,27 @@ pub const NGINX_UID: i64 = 101;
 /// Where the Magento code lives in the image.
 pub const ROOT: &str = "/var/www/html";
 
-/// How long a stopping web pod may take: the longest request
-/// ([`configs::REQUEST_TIMEOUT_SECS`]), which php-fpm and nginx let finish, and a margin for
-/// the hooks themselves.
-pub const TERMINATION_GRACE_SECS: i64 = configs::REQUEST_TIMEOUT_SECS as i64 + 30;
+/// How long a stopping web pod's nginx keeps accepting requests before it quits: the time
+/// its removal from the endpoints takes to reach every node's proxy and the ingress.
+pub const NGINX_STOP_WAIT_SECS: u32 = 10;
+
+/// How long php-fpm keeps accepting before it quits: longer than nginx, which passes it the
+/// requests nginx accepted until then.
+pub const FPM_STOP_WAIT_SECS: u32 = NGINX_STOP_WAIT_SECS + 5;
+
+/// How long a stopping web pod may take: the wait before the daemons quit, the longest
+/// request ([`configs::REQUEST_TIMEOUT_SECS`]), which php-fpm and nginx let finish, and a
+/// margin for the hooks themselves.
+pub const TERMINATION_GRACE_SECS: i64 =
+    FPM_STOP_WAIT_SECS as i64 + configs::REQUEST_TIMEOUT_SECS as i64 + 30;
 
 /// A `preStop` hook that stops the daemon whose master writes `pid_file` gracefully
 /// ([`crate::conf::graceful_stop`]): the kubelet's SIGTERM would cut requests in progress.
-fn graceful_stop_hook(pid_file: &std::path::Path) -> Lifecycle {
+fn graceful_stop_hook(pid_file: &std::path::Path, wait_secs: u32) -> Lifecycle {
     Lifecycle {
         pre_stop: Some(LifecycleHandler {
             exec: Some(ExecAction {
-                command: Some(crate::conf::graceful_stop(pid_file)),
+                command: Some(crate::conf::graceful_stop(pid_file, wait_secs)),
             }),
             ..Default::default()
         }),
@@ -65,7 +74,7 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
         env("ADMIN_EMAIL", &s.magento.admin_email),
         ctx.secret_env("ADMIN_PASSWORD", "admin-password"),
         ctx.secret_env("MAGENTO_CRYPT_KEY", "crypt-key"),
-        env("DB_HOST", ctx.name("galera")),
+        env("DB_HOST", configs::galera_writer_host(s)),
         env("DB_NAME", "magento"),
         env("DB_USER", "magento"),
         ctx.secret_env("DB_PASSWORD", "db-password"),
@@ -81,17 +90,8 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
     if s.ellison.placement == Placement::Standalone {
         v.push(ctx.secret_env("REDIS_PASSWORD", "redis-password"));
     }
-    if let Media::S3 {
-        bucket,
-        region,
-        endpoint,
-    } = &s.media
-    {
-        v.push(env("S3_BUCKET", bucket));
-        v.push(env("S3_REGION", region));
-        if let Some(e) = endpoint {
-            v.push(env("S3_ENDPOINT", e));
-        }
+    if matches!(s.media, Media::S3(_)) {
+        // env.php's remote_storage reads them; empty: the SDK's own chain (a pod identity).
         v.push(ctx.secret_env("S3_ACCESS_KEY", "s3-access-key"));
         v.push(ctx.secret_env("S3_SECRET_KEY", "s3-secret-key"));
     }
@@ -103,25 +103,36 @@ pub fn magento_env(ctx: &Ctx<'_>) -> Vec<EnvVar> {
     v
 }
 
+/// How much of the bucket a pod keeps in its local `pub/media` with S3 media: the files
+/// `get.php` copied from the bucket for nginx to serve (Magento's remote storage writes
+/// them there), images resized on this pod included.
+pub const MEDIA_CACHE_SIZE: &str = "2Gi";
+
 /// The volumes a Magento container mounts: env.php, PHP settings, writable `var/` and `/tmp`,
-/// and the media volume.
+/// and `pub/media`: the media volume, or with S3 a bounded local copy of what this pod served.
 pub fn magento_volumes(ctx: &Ctx<'_>) -> Vec<Volume> {
     let mut v = vec![
         config_volume("magento-config", ctx.name("magento-config"), 0o444),
-        empty_dir("var", false),
+        claim_volume("var", ctx.name("var")),
         empty_dir("tmp", false),
     ];
-    if matches!(ctx.store.media, Media::Volume { .. }) {
-        v.push(Volume {
-            name: "media".into(),
-            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: ctx.name("media"),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
+    v.push(match ctx.store.media {
+        Media::Volume { .. } => claim_volume("media", ctx.name("media")),
+        Media::S3(_) => super::empty_dir_of("media", MEDIA_CACHE_SIZE),
+    });
     v
+}
+
+/// A volume of a PersistentVolumeClaim.
+fn claim_volume(name: &str, claim: String) -> Volume {
+    Volume {
+        name: name.into(),
+        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+            claim_name: claim,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// The mount of the rendered `env.php` over the image's `app/etc/env.php`.
@@ -133,16 +144,14 @@ pub fn env_php_mount() -> VolumeMount {
     )
 }
 
-fn magento_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
+fn magento_mounts() -> Vec<VolumeMount> {
     let mut m = vec![
         env_php_mount(),
         mount("magento-config", configs::MAGENTO_CONFIG_DIR, true),
         mount("var", &format!("{ROOT}/var"), false),
         mount("tmp", "/tmp", false),
     ];
-    if matches!(ctx.store.media, Media::Volume { .. }) {
-        m.push(mount("media", &format!("{ROOT}/pub/media"), false));
-    }
+    m.push(mount("media", &format!("{ROOT}/pub/media"), false));
     m
 }
 
@@ -150,7 +159,7 @@ fn magento_mounts(ctx: &Ctx<'_>) -> Vec<VolumeMount> {
 pub fn magento_container(ctx: &Ctx<'_>, name: &str) -> Container {
     let mut c = container(name, &ctx.store.magento.image, true);
     c.env = Some(magento_env(ctx));
-    c.volume_mounts = Some(magento_mounts(ctx));
+    c.volume_mounts = Some(magento_mounts());
     c.resources = Some(resources(&ctx.store.magento.resources));
     c
 }
@@ -159,9 +168,10 @@ pub fn magento_container(ctx: &Ctx<'_>, name: &str) -> Container {
 /// the store places it so; setup and cron pods need it as much as the web pods.
 pub fn add_ellison_sidecar(ctx: &Ctx<'_>, pod: &mut PodSpec) {
     if ctx.store.ellison.placement == Placement::Sidecar {
+        // First: the init containers after it run Magento, which reaches Redis through it.
         pod.init_containers
             .get_or_insert_with(Vec::new)
-            .push(ellison::container_for(ctx));
+            .insert(0, ellison::container_for(ctx));
         pod.volumes.get_or_insert_with(Vec::new).push(config_volume(
             "ellison-config",
             ctx.name("ellison"),
@@ -202,20 +212,24 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let status = i32::from(configs::NGINX_STATUS_PORT);
     let mut nginx = container("nginx", &s.web.nginx_image, true);
     // The file says `daemon off;`; the image's default command would say it again.
-    nginx.command = Some(vec![
-        "nginx".into(),
-        "-c".into(),
-        "/etc/nginx/nginx.conf".into(),
-    ]);
+    nginx.command = Some(match &configs::nginx_settings(s).remote_media {
+        Some(r) => vec![
+            "sh".into(),
+            "-c".into(),
+            format!(
+                "{} && exec nginx -c /etc/nginx/nginx.conf",
+                crate::conf::nginx::resolver_command(&r.resolver_file)
+            ),
+        ],
+        None => vec!["nginx".into(), "-c".into(), "/etc/nginx/nginx.conf".into()],
+    });
     nginx.ports = ports(&[("http", 8080), ("status", status)]);
     let mut nginx_mounts = vec![
         mount_file("nginx-config", "/etc/nginx/nginx.conf", "nginx.conf"),
         mount("pub", &format!("{ROOT}/pub"), true),
         mount("nginx-tmp", "/tmp", false),
     ];
-    if matches!(s.media, Media::Volume { .. }) {
-        nginx_mounts.push(mount("media", &format!("{ROOT}/pub/media"), true));
-    }
+    nginx_mounts.push(mount("media", &format!("{ROOT}/pub/media"), true));
     nginx.volume_mounts = Some(nginx_mounts);
     nginx.resources = Some(resources_of("250m", "128Mi"));
     nginx.security_context = Some(k8s_openapi::api::core::v1::SecurityContext {
@@ -224,9 +238,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     });
     nginx.readiness_probe = Some(http_probe("/health_check.php", "http", 10, 3));
     nginx.liveness_probe = Some(http_probe("/nginx-health", "status", 10, 6));
-    nginx.lifecycle = Some(graceful_stop_hook(&crate::conf::nginx::pid_file(
-        &configs::nginx_settings(s),
-    )));
+    nginx.lifecycle = Some(graceful_stop_hook(
+        &crate::conf::nginx::pid_file(&configs::nginx_settings(s)),
+        NGINX_STOP_WAIT_SECS,
+    ));
 
     let mut fpm = magento_container(ctx, "php-fpm");
     fpm.command = Some(vec![
@@ -244,9 +259,20 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     }
     fpm.readiness_probe = Some(ping);
     fpm.startup_probe = Some(tcp_probe("fpm", 5, 24));
-    fpm.lifecycle = Some(graceful_stop_hook(&configs::fpm_settings(s).pid_file));
+    fpm.lifecycle = Some(graceful_stop_hook(
+        &configs::fpm_settings(s).pid_file,
+        FPM_STOP_WAIT_SECS,
+    ));
 
-    let init = vec![copy];
+    // A new pod serves only code whose database and configuration are upgraded.
+    let mut wait = magento_container(ctx, "wait-for-upgrade");
+    wait.command = Some(vec![
+        "sh".into(),
+        "-c".into(),
+        configs::wait_for_upgrade_script(),
+    ]);
+    wait.resources = Some(resources_of("250m", "512Mi"));
+    let init = vec![copy, wait];
     let mut annotations = config_annotation(
         &std::iter::once(nginx_conf.as_str())
             .chain(files.iter().map(|(_, v)| v.as_str()))
@@ -256,7 +282,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let mut volumes = magento_volumes(ctx);
     volumes.extend([
         config_volume("nginx-config", ctx.name("nginx-config"), 0o444),
-        empty_dir("pub", false),
+        super::empty_dir_of("pub", &s.web.pub_size),
         empty_dir("nginx-tmp", false),
     ]);
     if s.ellison.placement == Placement::Sidecar {
@@ -267,7 +293,10 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
         init_containers: Some(init),
-        containers: vec![nginx, fpm],
+        containers: [nginx, fpm]
+            .into_iter()
+            .chain(super::exporters::web(ctx))
+            .collect(),
         volumes: Some(volumes),
         termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
         ..Default::default()
@@ -280,7 +309,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             replicas: if s.web.autoscaling.is_some() {
                 None
             } else {
-                Some(s.web.replicas as i32)
+                Some(super::count(s.web.replicas))
             },
             selector: ctx.label_selector(c),
             strategy: Some(DeploymentStrategy {
@@ -319,15 +348,15 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                     kind: "Deployment".into(),
                     name,
                 },
-                min_replicas: Some(s.web.replicas as i32),
-                max_replicas: max as i32,
+                min_replicas: Some(super::count(s.web.replicas)),
+                max_replicas: super::count(max),
                 metrics: Some(vec![MetricSpec {
                     type_: "Resource".into(),
                     resource: Some(ResourceMetricSource {
                         name: "cpu".into(),
                         target: MetricTarget {
                             type_: "Utilization".into(),
-                            average_utilization: Some(cpu as i32),
+                            average_utilization: Some(super::count(cpu)),
                             ..Default::default()
                         },
                     }),
@@ -368,5 +397,13 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             access_mode,
         )));
     }
+    out.push(Object::PersistentVolumeClaim(claim(
+        ctx,
+        ctx.name("var"),
+        Component::Store,
+        &s.var.size,
+        s.var.storage_class.as_ref(),
+        &s.var.access_mode,
+    )));
     out
 }

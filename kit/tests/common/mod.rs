@@ -25,7 +25,7 @@ pub fn variants() -> Vec<(&'static str, String)> {
                 )
                 .replacen("engine: opensearch", "engine: elasticsearch", 1)
                 .replacen("    image: docker.io/opensearchproject/opensearch:2.19.1\n", "", 1)
-                .replacen("    nodes: 1", "    nodes: 3", 1)
+                .replacen("    nodes: 3\n    # Default by engine", "    nodes: 1\n    # Default by engine", 1)
                 .replacen("nodes: 3\n    # MariaDB", "nodes: 1\n    # MariaDB", 1)
                 .replacen("sentinels: 3", "sentinels: 1", 1)
                 .replacen("backupSchedule: \"30 2 * * *\"", "backupSchedule: \"\"", 1),

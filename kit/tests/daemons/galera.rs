@@ -282,6 +282,140 @@ impl Node {
     }
 }
 
+/// `@@wsrep_node_name` of the node a new connection through `proxy` reaches, or the error.
+async fn writer(proxy: SocketAddr) -> Result<String, String> {
+    let out = run(
+        "mariadb",
+        &[
+            "--no-defaults",
+            "--protocol=tcp",
+            "--host=127.0.0.1",
+            &format!("--port={}", proxy.port()),
+            "--user=magento",
+            "--batch",
+            "--skip-column-names",
+            "--connect-timeout=3",
+            "-e",
+            "SELECT @@wsrep_node_name",
+        ],
+        &[("MYSQL_PWD", APP_PASSWORD)],
+        Duration::from_secs(30),
+    )
+    .await;
+    match out.code {
+        Some(0) => Ok(out.stdout.trim().to_owned()),
+        _ => Err(out.to_string()),
+    }
+}
+
+async fn wait_writer(proxy: SocketAddr, want: &str, logs: &dyn Fn() -> String) {
+    poll(
+        &format!("the single writer to be {want}"),
+        READY_TIMEOUT,
+        || async move {
+            match writer(proxy).await? {
+                w if w == want => Ok(()),
+                w => Err(w),
+            }
+        },
+        logs,
+    )
+    .await;
+}
+
+/// Regression (issue 12): Magento wrote to every node through a Service balancing over all of
+/// them, so its `GET_LOCK()` locks (node-local on Galera) did not exclude each other. The
+/// store's HAProxy config, on loopback with the test's nodes: every connection reaches node 0
+/// while it is Synced; when its health (its state server) is lost, the sessions on it are cut
+/// and new ones reach node 1; when it is back, they move back to node 0.
+async fn single_writer(c: &mut Cluster, logs: &dyn Fn() -> String) {
+    let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid example");
+    let mut settings = kit::render::configs::galera_writer_settings(&store);
+    let dir = c.nodes[0].dir.join("../haproxy");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    settings.bind = "127.0.0.1".into();
+    settings.port = free_port();
+    settings.monitor_port = free_port();
+    settings.resolvers = false;
+    settings.check_interval_ms = 500;
+    settings.servers = c
+        .nodes
+        .iter()
+        .map(|n| kit::conf::haproxy::Server {
+            name: format!("node-{}", n.ordinal),
+            host: "127.0.0.1".into(),
+            port: n.mysql.port(),
+            state_port: n.state.port(),
+        })
+        .collect();
+    let cfg = dir.join("haproxy.cfg");
+    write(&cfg, &kit::conf::haproxy::render(&settings));
+    let cfg = cfg.to_string_lossy().into_owned();
+    let checked = run("haproxy", &["-c", "-f", &cfg], &[], SCRIPT_TIMEOUT).await;
+    assert_eq!(checked.code, Some(0), "haproxy -c: {checked}");
+    let log = dir.join("haproxy.log");
+    let _haproxy = Proc::spawn("haproxy", &["-W", "-db", "-f", &cfg], &log).expect("spawn haproxy");
+    let proxy = SocketAddr::from(([127, 0, 0, 1], settings.port));
+    wait_listening(proxy, "haproxy", &log).await;
+    let logs = || {
+        format!(
+            "{}
+----- haproxy
+{}",
+            logs(),
+            log_tail(&log, 20)
+        )
+    };
+    wait_writer(proxy, "node-0", &logs).await;
+    let monitor = SocketAddr::from(([127, 0, 0, 1], settings.monitor_port));
+    let (code, _, _) = crate::support::get(monitor, "/ready").await;
+    assert_eq!(code, 200, "{}", logs());
+
+    // A long session on node 0 (as cron's or a consumer's), then node 0's health is lost.
+    let long = tokio::spawn(async move {
+        run(
+            "mariadb",
+            &[
+                "--no-defaults",
+                "--protocol=tcp",
+                "--host=127.0.0.1",
+                &format!("--port={}", proxy.port()),
+                "--user=magento",
+                "-e",
+                "SELECT @@wsrep_node_name, SLEEP(120)",
+            ],
+            &[("MYSQL_PWD", APP_PASSWORD)],
+            Duration::from_secs(180),
+        )
+        .await
+    });
+    poll(
+        "the long session to run on node 0",
+        READY_TIMEOUT,
+        || async {
+            let out = c.nodes[0]
+                .sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(120)%' AND INFO NOT LIKE '%PROCESSLIST%'")
+                .await;
+            match out.stdout.trim() {
+                "1" => Ok(()),
+                other => Err(other.to_owned()),
+            }
+        },
+        &logs,
+    )
+    .await;
+    c.nodes[0].stop_state_server();
+    wait_writer(proxy, "node-1", &logs).await;
+    let cut = long.await.expect("the long session");
+    assert_ne!(
+        cut.code,
+        Some(0),
+        "the session on the lost writer is cut, not left writing there: {cut}"
+    );
+    c.nodes[0].start_state_server().await;
+    wait_writer(proxy, "node-0", &logs).await;
+}
+
 async fn wait_cluster_size(node: &Node, size: usize, logs: &dyn Fn() -> String) {
     poll(
         &format!("node {} to see a cluster of {size}", node.ordinal),
@@ -344,6 +478,7 @@ async fn galera_cluster_forms_survives_a_node_and_bootstraps_only_the_most_advan
         wait_cluster_size(n, NODES, &logs).await;
     }
     let formed = started.elapsed();
+    single_writer(&mut c, &logs).await;
     c.nodes[0]
         .sql_ok("CREATE TABLE t (id INT PRIMARY KEY AUTO_INCREMENT, v VARCHAR(20)); INSERT INTO t (v) VALUES ('first')")
         .await;

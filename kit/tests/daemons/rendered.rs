@@ -87,14 +87,15 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
         "php",
         &[
             "-r",
-            "echo ini_get('memory_limit'), ' ', ini_get('realpath_cache_size'), ' ', ini_get('expose_php');",
+            "echo ini_get('memory_limit'), ' ', ini_get('realpath_cache_size'), ' ', ini_get('expose_php'), \
+             ' display=', ini_get('display_errors'), ' log=', ini_get('log_errors');",
         ],
         &[("PHP_INI_SCAN_DIR", &scan)],
         CHECK,
     )
     .await;
     assert_eq!(
-        ini.stdout, "756M 10240K ",
+        ini.stdout, "756M 10240K  display= log=1",
         "the rendered php.ini applies: {ini}"
     );
 
@@ -123,7 +124,7 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
     assert_eq!(
         values,
         [
-            "shop-galera",
+            "shop-galera-writer",
             "db-Secret-1",
             "Magento\\Framework\\Cache\\Backend\\Redis",
             "0",
@@ -178,8 +179,43 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
     );
 }
 
+/// A Magento-like backend on PHP's built-in server: `/category` is a cacheable page with a
+/// `Set-Cookie`, a browser lifetime and the `X-Magento-Tags` of 4000 products (40 KB); each
+/// hit of it is counted in `hits`.
+fn varnish_backend(dir: &Path) -> PathBuf {
+    let router = dir.join("router.php");
+    write(
+        &router,
+        r#"<?php
+$uri = $_SERVER['REQUEST_URI'];
+if ($uri === '/health_check.php') { echo 'ok'; return true; }
+if ($uri === '/category') {
+    file_put_contents(__DIR__ . '/hits', 'x', FILE_APPEND);
+    header('Cache-Control: public, max-age=86400');
+    header('X-Magento-Tags: ' . implode(',', array_map(fn ($i) => "cat_p_$i", range(1, 4000))));
+    header('Set-Cookie: PHPSESSID=visitor-one; path=/');
+    echo 'category page';
+    return true;
+}
+http_response_code(404);
+return true;
+"#,
+    );
+    router
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Regression (issue 12): the VCL let browsers keep pages for their whole TTL, passed every
+/// response with a `Set-Cookie`, and varnishd's default header sizes turned category pages
+/// with long `X-Magento-Tags` into 503s. The rendered VCL and parameters in the real varnishd.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_rendered_varnish_vcl_compiles() {
+async fn varnish_caches_magento_pages_as_magentos_vcl_does_and_purges_by_tag() {
     let store =
         validate::load(&kit::spec::EXAMPLE.replace("    enabled: false", "    enabled: true"))
             .expect("the example with Varnish is valid");
@@ -194,24 +230,133 @@ async fn the_rendered_varnish_vcl_compiles() {
         })
         .expect("the Varnish ConfigMap");
     assert_eq!(rendered, configs::vcl("shop-web", 8080));
-    // varnishd resolves backends when it compiles: the same VCL with a local backend.
+
     let dir = tempdir("kit-varnish-");
-    let vcl = dir.path().join("default.vcl");
-    write(&vcl, &configs::vcl("127.0.0.1", free_port()));
-    let workdir = dir.path().join("work").to_string_lossy().into_owned();
-    let out = run(
+    let dir = dir.path();
+    let backend_port = free_port();
+    let router = varnish_backend(dir);
+    let _backend = crate::support::Graceful(
+        Proc::spawn(
+            "php",
+            &[
+                "-S",
+                &format!("127.0.0.1:{backend_port}"),
+                &router.to_string_lossy(),
+            ],
+            &dir.join("backend.log"),
+        )
+        .expect("spawn the backend"),
+    );
+    crate::support::wait_listening(
+        SocketAddr::from(([127, 0, 0, 1], backend_port)),
+        "the backend",
+        &dir.join("backend.log"),
+    )
+    .await;
+    // The same VCL with the backend local (varnishd resolves backends when it compiles).
+    let vcl = dir.join("default.vcl");
+    write(&vcl, &configs::vcl("127.0.0.1", backend_port));
+    let workdir = dir.join("work").to_string_lossy().into_owned();
+    let vcl_path = vcl.to_string_lossy().into_owned();
+    let compiled = run(
         "varnishd",
-        &["-C", "-n", &workdir, "-f", &vcl.to_string_lossy()],
+        &["-C", "-n", &workdir, "-f", &vcl_path],
         &[],
         CHECK,
     )
     .await;
+    assert_eq!(compiled.code, Some(0), "varnishd -C: {}", compiled.stderr);
+    let (http, purge) = (free_port(), free_port());
+    let mut args = vec![
+        "-F".to_owned(),
+        "-n".to_owned(),
+        workdir.clone(),
+        "-f".to_owned(),
+        vcl_path,
+        "-a".to_owned(),
+        format!("http=127.0.0.1:{http},HTTP"),
+        "-a".to_owned(),
+        format!("purge=127.0.0.1:{purge},HTTP"),
+        "-s".to_owned(),
+        "malloc,64M".to_owned(),
+    ];
+    for (param, value) in configs::VARNISH_PARAMS {
+        args.push("-p".into());
+        args.push(format!("{param}={value}"));
+    }
+    if is_root() {
+        // As root, varnishd would switch to its own user, who cannot enter the test's
+        // private directory.
+        args.extend(["-j".to_owned(), "none".to_owned()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = dir.join("varnishd.log");
+    let _varnish =
+        crate::support::Graceful(Proc::spawn("varnishd", &refs, &log).expect("spawn varnishd"));
+    let front = SocketAddr::from(([127, 0, 0, 1], http));
+    let purger = SocketAddr::from(([127, 0, 0, 1], purge));
+    crate::support::wait_listening(front, "varnishd", &log).await;
+    let logs = || {
+        format!(
+            "{}\n{}",
+            log_tail(&log, 20),
+            log_tail(&dir.join("backend.log"), 10)
+        )
+    };
+    let hits = || {
+        std::fs::read_to_string(dir.join("hits"))
+            .unwrap_or_default()
+            .len()
+    };
+
+    // The page: fetched once (the probe says healthy after its first check), then cached;
+    // the browser gets no lifetime, no cookie, no tags.
+    let (code, headers, body) = poll(
+        "Varnish to serve the category page",
+        WAIT,
+        || async move {
+            let (code, headers, body) = crate::support::get(front, "/category").await;
+            if code == 200 {
+                Ok((code, headers, body))
+            } else {
+                Err(format!("{code} {body}"))
+            }
+        },
+        logs,
+    )
+    .await;
+    assert_eq!((code, body.as_str()), (200, "category page"));
     assert_eq!(
-        out.code,
-        Some(0),
-        "varnishd -C on the rendered VCL: {}",
-        out.stderr
+        header(&headers, "cache-control"),
+        Some("no-store, no-cache, must-revalidate, max-age=0"),
+        "{headers:?}"
     );
+    for gone in ["set-cookie", "x-magento-tags", "x-varnish", "via"] {
+        assert_eq!(header(&headers, gone), None, "{gone}: {headers:?}");
+    }
+    let (_, headers, _) = crate::support::get(front, "/category").await;
+    assert_eq!(
+        header(&headers, "x-magento-cache-debug"),
+        Some("HIT"),
+        "{headers:?}"
+    );
+    assert_eq!(hits(), 1, "cached despite its Set-Cookie");
+
+    // Purges: refused on the traffic port, by tag on the purge port.
+    let pattern = [("X-Magento-Tags-Pattern", "((^|,)cat_p_7(,|$))")];
+    let (code, _, _) = crate::support::request(front, "PURGE", "/", &pattern).await;
+    assert_eq!(code, 405);
+    let (code, _, _) = crate::support::request(purger, "PURGE", "/", &[]).await;
+    assert_eq!(code, 400, "a purge names its tags");
+    let (code, _, body) = crate::support::request(purger, "PURGE", "/", &pattern).await;
+    assert_eq!(code, 200, "{body}\n{}", logs());
+    let (_, headers, _) = crate::support::get(front, "/category").await;
+    assert_eq!(
+        header(&headers, "x-magento-cache-debug"),
+        Some("MISS"),
+        "{headers:?}"
+    );
+    assert_eq!(hits(), 2);
 }
 
 /// One Redis node started by the rendered start script.
@@ -277,7 +422,7 @@ async fn wait_role(node: &Node, want: &str, master: Option<u16>, what: &str) {
 async fn master_of(sentinel: SocketAddr) -> Result<u16, String> {
     let reply = command(
         sentinel,
-        None,
+        Some(&auth()),
         &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache"],
         QUERY,
     )
@@ -319,7 +464,14 @@ fn render_sentinel(store: &Store, dir: &Path, port: u16, master: u16, peers: &[u
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica() {
-    let store = example();
+    // The Sentinels require the password too (spec.redis.sentinelAuth): every rendered
+    // script asks them with it.
+    let store = validate::load(&kit::spec::EXAMPLE.replacen(
+        "sentinelAuth: false",
+        "sentinelAuth: true",
+        1,
+    ))
+    .expect("valid");
     let dir = tempdir("kit-redis-start-");
     let dir = dir.path();
     let ports = [free_port(), free_port()];
@@ -395,7 +547,7 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
         "sentinel 0 to see the replica",
         WAIT,
         || async move {
-            let reply = command(s0, None, &["SENTINEL", "REPLICAS", "cache"], QUERY)
+            let reply = command(s0, Some(&auth()), &["SENTINEL", "REPLICAS", "cache"], QUERY)
                 .await
                 .map_err(|e| e.to_string())?;
             match reply.as_array() {
@@ -406,20 +558,59 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
         || log_tail(&s0_log, 30),
     )
     .await;
-
-    // Refused (NOGOODSLAVE) until the Sentinel has the replica's own INFO.
-    poll(
-        "the Sentinel to accept SENTINEL FAILOVER cache",
-        WAIT,
-        || async move {
-            command(s0, None, &["SENTINEL", "FAILOVER", "cache"], QUERY)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        },
-        || log_tail(&s0_log, 30),
+    let anonymous = command(
+        s0,
+        None,
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "cache"],
+        QUERY,
     )
     .await;
+    assert!(
+        matches!(&anonymous, Err(e) if e.is_error_reply("NOAUTH")),
+        "a Sentinel with sentinelAuth refuses a client without the password: {anonymous:?}"
+    );
+
+    // The master's pod stops: its preStop hook, the rendered handover script, asks the
+    // Sentinel for the planned failover and returns once node 0 is a replica (issue 12: a
+    // master stopped for a rollout went down unannounced).
+    let mut handover = configs::redis_handover_settings(&store, Group::Cache);
+    handover.port = ports[0];
+    handover.sentinels = vec![("127.0.0.1".to_owned(), sentinel_ports[0])];
+    handover.self_host = redis::SelfHost::Fixed("127.0.0.1".into());
+    let handover_script = dir.join("handover.sh");
+    write(&handover_script, &redis::render_handover_script(&handover));
+    let checked = run(
+        "shellcheck",
+        &["-s", "sh", &handover_script.to_string_lossy()],
+        &[],
+        CHECK,
+    )
+    .await;
+    assert_eq!(checked.code, Some(0), "shellcheck handover.sh: {checked}");
+    let handed = run(
+        "sh",
+        &[&handover_script.to_string_lossy()],
+        &[("REDIS_PASSWORD", PASSWORD)],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(handed.code, Some(0), "{handed}");
+    assert!(
+        handed.stderr.contains("a replica has taken over"),
+        "{handed}\n{}",
+        log_tail(&s0_log, 30)
+    );
+    let (role0, _) = role(nodes[0].addr).await.expect("node 0 answers");
+    assert_eq!(role0, "slave", "the old master handed over before stopping");
+    // On a replica the hook returns at once.
+    let again = run(
+        "sh",
+        &[&handover_script.to_string_lossy()],
+        &[("REDIS_PASSWORD", PASSWORD)],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!((again.code, again.stderr.as_str()), (Some(0), ""));
     poll(
         "the Sentinel to name node 1 the master",
         WAIT,
@@ -486,4 +677,68 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
     )
     .await;
     assert_eq!(first, ports[1], "{}", log_tail(&s1_log, 30));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_env_php_of_an_s3_store_gives_magento_its_remote_storage() {
+    let store = validate::load(
+        &kit::spec::EXAMPLE
+            .replacen("    storageClass: cephfs\n", "", 1)
+            .replacen("    accessMode: ReadWriteMany\n", "", 1)
+            .replacen("    size: 50Gi\n", "", 1)
+            .replacen(
+                "    # s3:\n",
+                "    s3:\n      bucket: shop-media\n      region: eu-west-1\n      \
+                 endpoint: https://s3.example.com:8443\n",
+                1,
+            ),
+    )
+    .expect("the S3 store is valid");
+    let bundle = kit::render(&store, Target::Kubernetes).expect("renders");
+    let env_php = bundle
+        .all_objects()
+        .find_map(|o| match o {
+            Object::ConfigMap(c) if o.name() == "shop-magento-config" => {
+                c.data.as_ref()?.get("env.php").cloned()
+            }
+            _ => None,
+        })
+        .expect("env.php");
+    let dir = tempdir("kit-env-php-s3-");
+    let file = dir.path().join("env.php");
+    write(&file, &env_php);
+    let file = file.to_string_lossy().into_owned();
+    let dump = |env: &'static [(&'static str, &'static str)]| {
+        let file = file.clone();
+        async move {
+            run(
+                "php",
+                &[
+                    "-r",
+                    "$c = require $argv[1]; echo json_encode($c['remote_storage']);",
+                    &file,
+                ],
+                env,
+                CHECK,
+            )
+            .await
+        }
+    };
+    let out = dump(&[
+        ("S3_ACCESS_KEY", "AKIA-test"),
+        ("S3_SECRET_KEY", "s3-Secret-3"),
+    ])
+    .await;
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        out.stdout,
+        r#"{"driver":"aws-s3","prefix":"","config":{"bucket":"shop-media","region":"eu-west-1","endpoint":"https:\/\/s3.example.com:8443","use_path_style_endpoint":true,"credentials":{"key":"AKIA-test","secret":"s3-Secret-3"}}}"#
+    );
+    // No keys in the Secret: empty credentials, which Magento drops for the SDK's own chain.
+    let out = dump(&[]).await;
+    assert!(
+        out.stdout
+            .contains(r#""credentials":{"key":"","secret":""}"#),
+        "{out}"
+    );
 }

@@ -118,30 +118,43 @@ pub fn tempdir(prefix: &str) -> tempfile::TempDir {
 /// `GET path` over HTTP/1.0 with a deadline: the status code, the headers (names lowercased)
 /// and the body.
 pub async fn get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    request(addr, "GET", path, &[]).await
+}
+
+/// `method path` with extra `headers` over HTTP/1.0 with a deadline, as [`get`].
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: shop.test\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        stream
-            .write_all(format!("GET {path} HTTP/1.0\r\nHost: shop.test\r\n\r\n").as_bytes())
-            .await?;
+        stream.write_all(head.as_bytes()).await?;
         let mut out = Vec::new();
         stream.read_to_end(&mut out).await?;
         Ok::<_, std::io::Error>(out)
     };
     let out = tokio::time::timeout(Duration::from_secs(10), exchange)
         .await
-        .unwrap_or_else(|_| panic!("GET {path} from {addr}: no answer within 10s"))
-        .unwrap_or_else(|e| panic!("GET {path} from {addr}: {e}"));
+        .unwrap_or_else(|_| panic!("{method} {path} from {addr}: no answer within 10s"))
+        .unwrap_or_else(|e| panic!("{method} {path} from {addr}: {e}"));
     let text = String::from_utf8_lossy(&out).into_owned();
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path}: no end of headers in {text:?}"));
+        .unwrap_or_else(|| panic!("{method} {path}: no end of headers in {text:?}"));
     let mut lines = head.lines();
     let status = lines
         .next()
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: no status in {head:?}"));
+        .unwrap_or_else(|| panic!("{method} {path}: no status in {head:?}"));
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -169,5 +182,86 @@ impl Drop for Graceful {
         while self.0.exited().is_none() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+/// A plain MariaDB server for one test, on a loopback port and a socket in its directory.
+pub struct Mariadb {
+    /// The server (stopped with SIGTERM when dropped).
+    pub server: Graceful,
+    /// Its TCP port on 127.0.0.1.
+    pub port: u16,
+    /// Its socket.
+    pub socket: std::path::PathBuf,
+}
+
+impl Mariadb {
+    /// Initialises a data directory in `dir` and starts the server; `skip_grants` lets anyone
+    /// in as anyone (`--skip-grant-tables`), else the OS user who runs the tests is the
+    /// administrator over the socket.
+    pub async fn start(dir: &Path, skip_grants: bool) -> Mariadb {
+        let data = dir.join("mysql");
+        let as_root = is_root().then_some("--user=root");
+        let mut args = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            "--auth-root-authentication-method=socket".to_owned(),
+        ];
+        args.extend(as_root.map(str::to_owned));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run("mariadb-install-db", &refs, &[], Duration::from_secs(60)).await;
+        assert_eq!(out.code, Some(0), "mariadb-install-db: {out}");
+        let port = ellison_e2e::free_port();
+        let socket = dir.join("mysql.sock");
+        let log = dir.join("mariadb.log");
+        let mut server = vec![
+            "--no-defaults".to_owned(),
+            format!("--datadir={}", data.display()),
+            format!("--socket={}", socket.display()),
+            format!("--pid-file={}", dir.join("mariadb.pid").display()),
+            format!("--log-error={}", log.display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".to_owned(),
+            // As the store's my.cnf: accounts by address, not by a reverse lookup.
+            "--skip-name-resolve".to_owned(),
+        ];
+        if skip_grants {
+            server.push("--skip-grant-tables".to_owned());
+        }
+        server.extend(as_root.map(str::to_owned));
+        let refs: Vec<&str> = server.iter().map(String::as_str).collect();
+        let proc = ellison_e2e::Proc::spawn("mariadbd", &refs, &dir.join("mariadb.stdio"))
+            .expect("spawn mariadbd");
+        let server = Graceful(proc);
+        wait_listening(SocketAddr::from(([127, 0, 0, 1], port)), "mariadbd", &log).await;
+        Mariadb {
+            server,
+            port,
+            socket,
+        }
+    }
+
+    /// Runs SQL as the administrator over the socket; panics when it fails.
+    pub async fn sql(&self, sql: &str) {
+        let socket = format!("--socket={}", self.socket.display());
+        let user = if is_root() {
+            "--user=root".to_owned()
+        } else {
+            format!(
+                "--user={}",
+                nix::unistd::User::from_uid(nix::unistd::geteuid())
+                    .ok()
+                    .flatten()
+                    .map_or_else(String::new, |u| u.name)
+            )
+        };
+        let out = run(
+            "mariadb",
+            &["--no-defaults", &socket, &user, "-e", sql],
+            &[],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(out.code, Some(0), "{sql}: {out}");
     }
 }

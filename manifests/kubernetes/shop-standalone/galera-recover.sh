@@ -28,7 +28,7 @@ for pod in shop-standalone-galera-0 shop-standalone-galera-1 shop-standalone-gal
     continue
   fi
   echo "$pod: $line"
-  read -r phase status uuid seqno <<EOF_LINE
+  read -r phase status uuid seqno _ <<EOF_LINE
 $line
 EOF_LINE
   case $phase in

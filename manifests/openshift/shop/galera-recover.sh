@@ -28,7 +28,7 @@ for pod in shop-galera-0 shop-galera-1 shop-galera-2; do
     continue
   fi
   echo "$pod: $line"
-  read -r phase status uuid seqno <<EOF_LINE
+  read -r phase status uuid seqno _ <<EOF_LINE
 $line
 EOF_LINE
   case $phase in

@@ -4,17 +4,18 @@
 $redisPassword = getenv('REDIS_PASSWORD') ?: '';
 return [
     'MAGE_MODE' => 'production',
-    'backend' => ['frontName' => getenv('MAGENTO_ADMIN_PATH') ?: 'admin'],
+    'backend' => ['frontName' => 'admin'],
+    'downloadable_domains' => ['shop.example.com'],
     'crypt' => ['key' => getenv('MAGENTO_CRYPT_KEY')],
     'install' => ['date' => 'Thu, 01 Jan 2026 00:00:00 +0000'],
     'directories' => ['document_root_is_pub' => true],
     'x-frame-options' => 'SAMEORIGIN',
-    'lock' => ['provider' => 'db'],
+    'lock' => ['provider' => 'file', 'config' => ['path' => '/var/www/html/var/locks']],
     'db' => [
         'table_prefix' => '',
         'connection' => [
             'default' => [
-                'host' => 'shop-galera',
+                'host' => 'shop-galera-writer',
                 'dbname' => 'magento',
                 'username' => 'magento',
                 'password' => getenv('DB_PASSWORD'),
@@ -94,5 +95,9 @@ return [
         'layout' => 1,
         'reflection' => 1,
         'translate' => 1,
+    ],
+    'cron_consumers_runner' => ['cron_run' => false],
+    'queue' => [
+        'consumers_wait_for_messages' => 1,
     ],
 ];

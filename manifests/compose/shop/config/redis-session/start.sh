@@ -13,6 +13,7 @@ SENTINELS='shop-sentinel-0.shop-sentinel:26379'
 SELF_HOST="$(hostname)."'shop-redis-session'
 PORT=6379
 INITIAL_MASTER='shop-redis-session-0.shop-redis-session 6379'
+SENTINEL_AUTH=no
 log() { echo "redis start: $*" >&2; }
 
 eval "password=\${$PASSWORD_ENV:-}"
@@ -24,11 +25,13 @@ umask 077
 mkdir -p "$RUN_DIR"
 printf 'requirepass "%s"\nmasterauth "%s"\n' "$password" "$password" >"$RUN_DIR/auth.conf.tmp"
 mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
+# The Sentinels, the only ones this script asks, may require the same password.
+[ "$SENTINEL_AUTH" = no ] || export REDISCLI_AUTH="$password"
 
 # The master most Sentinels name (each asked once, briefly); empty when none knows the group.
 answers=''
 for s in $SENTINELS; do
-  reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
+  reply=$(timeout 5 redis-cli --no-auth-warning -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$MASTER_NAME" 2>/dev/null) || continue
   host=$(printf '%s\n' "$reply" | sed -n 1p)
   port=$(printf '%s\n' "$reply" | sed -n 2p)
   case $port in

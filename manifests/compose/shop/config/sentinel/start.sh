@@ -9,6 +9,7 @@ RUN_DIR='/run/redis'
 PASSWORD_ENV='REDIS_PASSWORD'
 MASTER_NAMES='cache session'
 PEERS='shop-sentinel-0.shop-sentinel:26379'
+REQUIREPASS=no
 ANNOUNCE="$(hostname)."'shop-sentinel'
 ANNOUNCE_PORT=26379
 log() { echo "sentinel start: $*" >&2; }
@@ -24,13 +25,18 @@ mkdir -p "$RUN_DIR"
 for name in $MASTER_NAMES; do
   printf 'sentinel auth-pass %s "%s"\n' "$name" "$password" >>"$RUN_DIR/auth.conf.tmp"
 done
+if [ "$REQUIREPASS" = yes ]; then
+  # Clients and the other Sentinels authenticate; this one does with its peers.
+  printf 'requirepass "%s"\nsentinel sentinel-pass "%s"\n' "$password" "$password" >>"$RUN_DIR/auth.conf.tmp"
+  export REDISCLI_AUTH="$password"
+fi
 mv "$RUN_DIR/auth.conf.tmp" "$RUN_DIR/auth.conf"
 
 cp "$CONFIG" "$RUN_DIR/sentinel.conf.tmp"
 for name in $MASTER_NAMES; do
   answers=''
   for s in $PEERS; do
-    reply=$(timeout 5 redis-cli -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null) || continue
+    reply=$(timeout 5 redis-cli --no-auth-warning -h "${s%:*}" -p "${s##*:}" --raw SENTINEL get-master-addr-by-name "$name" 2>/dev/null) || continue
     host=$(printf '%s\n' "$reply" | sed -n 1p)
     port=$(printf '%s\n' "$reply" | sed -n 2p)
     case $port in
