@@ -189,12 +189,24 @@ pub enum Placement {
     Standalone,
 }
 
+/// How Ellison reaches the master (its `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EllisonMode {
+    /// An upstream connection per client connection.
+    Session,
+    /// Clients share a few upstream connections.
+    Multiplex,
+}
+
 /// Ellison settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Ellison {
     /// `sidecar` (default) or `standalone`.
     pub placement: Option<Placement>,
+    /// `multiplex` (default) or `session`.
+    pub mode: Option<EllisonMode>,
     /// Replicas of the standalone Deployment.
     pub replicas: Option<u32>,
     /// Ellison image.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::error::{FieldError, SpecError};
 use crate::render::Target;
-use crate::spec::{self, Engine, Placement, StoreSpec};
+use crate::spec::{self, EllisonMode, Engine, Placement, StoreSpec};
 
 /// Most web replicas (also the autoscaler's maximum).
 pub const MAX_WEB_REPLICAS: u32 = 500;
@@ -121,6 +121,8 @@ pub struct Redis {
 pub struct Ellison {
     /// Sidecar or standalone.
     pub placement: Placement,
+    /// Session or multiplex.
+    pub mode: EllisonMode,
     /// Standalone replicas.
     pub replicas: u32,
     /// Image.
@@ -710,6 +712,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
     let e = s.ellison.clone().unwrap_or_default();
     let ellison = Ellison {
         placement: e.placement.unwrap_or(Placement::Sidecar),
+        mode: e.mode.unwrap_or(EllisonMode::Multiplex),
         replicas: v.between("spec.ellison.replicas", e.replicas.unwrap_or(2), 1, 20),
         image: v.image_or(
             "spec.ellison.image",

@@ -208,6 +208,7 @@ fn ellison_config_map_is_conf_ellison_for_the_example() {
         log: "info".into(),
         drain_grace_secs: 20,
         hold_timeout_ms: 5000,
+        multiplex: true,
         groups: [("cache", 6379), ("session", 6380)]
             .into_iter()
             .map(|(g, port)| ellison::Group {

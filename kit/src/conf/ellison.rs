@@ -31,6 +31,9 @@ pub struct Settings {
     pub drain_grace_secs: u64,
     /// How long a command waits for a verified master during a failover, in milliseconds.
     pub hold_timeout_ms: u64,
+    /// Whether clients share a few upstream connections (`mode = "multiplex"`) instead of one
+    /// each (`"session"`).
+    pub multiplex: bool,
     /// The groups, each on its own listen address.
     pub groups: Vec<Group>,
 }
@@ -64,6 +67,8 @@ pub fn render(s: &Settings) -> String {
     let _ = writeln!(out, "log = {}", string(&s.log));
     let _ = writeln!(out, "drain_grace = \"{}s\"", s.drain_grace_secs);
     let _ = writeln!(out, "hold_timeout = \"{}ms\"", s.hold_timeout_ms);
+    let mode = if s.multiplex { "multiplex" } else { "session" };
+    let _ = writeln!(out, "mode = \"{mode}\"");
     for g in &s.groups {
         let sentinels: Vec<String> = g.sentinels.iter().map(|a| string(a)).collect();
         let _ = writeln!(out, "\n[[groups]]");

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use crate::conf::{ellison, galera, haproxy, nginx, php, redis, sentinel};
 use crate::render::redis::Group;
 use crate::render::web::ROOT;
-use crate::spec::Placement;
+use crate::spec::{EllisonMode, Placement};
 use crate::validate::{Media, Store, S3};
 
 /// Port php-fpm listens on, inside the web pod.
@@ -379,6 +379,7 @@ pub fn ellison_settings(store: &Store) -> ellison::Settings {
         log: "info".into(),
         drain_grace_secs: 20,
         hold_timeout_ms: 5000,
+        multiplex: store.ellison.mode == EllisonMode::Multiplex,
         groups: [Group::Cache, Group::Session]
             .into_iter()
             .map(|g| ellison::Group {

@@ -249,6 +249,7 @@ async fn redis_and_sentinel_configs_fail_over_with_ellison_in_front() {
         log: "info".into(),
         drain_grace_secs: 1,
         hold_timeout_ms: 5000,
+        multiplex: true,
         groups: ["cache", "session"]
             .into_iter()
             .map(|name| ellison::Group {
