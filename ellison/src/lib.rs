@@ -8,6 +8,8 @@
 //! - [`proxy`]: listeners and sessions;
 //! - [`metrics`]: the Prometheus registry and per-group handles;
 //! - [`admin`]: `/live`, `/ready`, `/metrics`;
+//! - [`logging`]: the process' log lines (plain or JSON, one line each, colour only on a
+//!   terminal) and their reloadable filter;
 //! - [`shutdown`]: the draining flag and the signals;
 //! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each;
 //! - [`backoff`]: capped exponential backoff with jitter, for every loop that retries a node.
@@ -18,6 +20,7 @@
 pub mod admin;
 pub mod backoff;
 pub mod config;
+pub mod logging;
 pub mod master;
 pub mod metrics;
 pub mod proxy;

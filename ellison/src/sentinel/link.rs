@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use super::conn::{Conn, ConnError};
 use super::events;
@@ -28,8 +28,9 @@ pub type LinkId = usize;
 pub struct Polled {
     /// The Sentinel's own id (`SENTINEL MYID`), which its peers list as `runid`.
     pub myid: String,
-    /// `None` if this Sentinel does not monitor the master name.
-    pub report: Option<Report>,
+    /// What it says about the master name; `Err` with its error reply when it does not
+    /// monitor that name (`ERR No such master with that name`) or refuses to say (`NOPERM`).
+    pub report: Result<Report, String>,
     /// Other Sentinels of the group that this one considers alive.
     pub peers: Vec<Peer>,
 }
@@ -164,7 +165,7 @@ async fn poll_loop(
         };
         let Err(e) = result else { return };
         if was_up {
-            info!(error = %e, "sentinel unreachable");
+            warn!(error = %e, "sentinel unreachable");
             was_up = false;
         } else {
             debug!(error = %e, "sentinel still unreachable");
@@ -201,7 +202,7 @@ async fn poll_connected(
         v => v.as_str().unwrap_or_default().to_owned(),
     };
     if !*was_up {
-        info!(%myid, "sentinel reachable");
+        info!(%myid, "sentinel reachable again");
     }
     *was_up = true;
     let name = settings.master_name.as_bytes();
@@ -240,10 +241,10 @@ fn field<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
         .map(|pair| &pair[1])
 }
 
-fn parse_master(value: &Value) -> Result<Option<Report>, ConnError> {
+fn parse_master(value: &Value) -> Result<Result<Report, String>, ConnError> {
     let items = match value {
         // `ERR No such master with that name`: this Sentinel does not monitor it (yet).
-        Value::Error(_) => return Ok(None),
+        Value::Error(e) => return Ok(Err(e.clone())),
         Value::Array(items) => items,
         other => {
             return Err(ConnError::Unexpected {
@@ -267,7 +268,7 @@ fn parse_master(value: &Value) -> Result<Option<Report>, ConnError> {
         .and_then(Value::as_int)
         .unwrap_or(0);
     let flags: Vec<&str> = flags.split(',').collect();
-    Ok(Some(Report {
+    Ok(Ok(Report {
         addr: Endpoint {
             host: ip.to_owned(),
             port,
@@ -416,7 +417,10 @@ mod tests {
     #[test]
     fn unknown_master_is_no_report() {
         let reply = Value::Error("ERR No such master with that name".into());
-        assert_eq!(parse_master(&reply).unwrap(), None);
+        assert_eq!(
+            parse_master(&reply).unwrap(),
+            Err("ERR No such master with that name".to_owned())
+        );
     }
 
     #[test]
