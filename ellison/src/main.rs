@@ -47,7 +47,7 @@ fn main() -> ExitCode {
         }
     };
     info!(
-        version = env!("CARGO_PKG_VERSION"),
+        version = ellison::VERSION,
         pid = std::process::id(),
         "ellison starting"
     );

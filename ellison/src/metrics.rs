@@ -311,7 +311,7 @@ impl Metrics {
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
+                version: crate::VERSION,
             })
             .set(1);
         registry.register("build_info", "Ellison's version (always 1)", build);
@@ -430,6 +430,7 @@ impl Metrics {
             "Failed TLS handshakes by peer (client, redis, sentinel): a client without TLS or without an accepted certificate, a server certificate that does not verify, a timeout",
             m.tls_failures.clone(),
         );
+        registry.register_collector(Box::new(crate::process::ProcessCollector));
         let reloads = ReloadResult::ALL
             .iter()
             .map(|result| {

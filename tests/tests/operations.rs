@@ -1,6 +1,7 @@
-//! Operating Ellison: the admin endpoint (`/ready`, `/metrics`) during start, failover and
-//! drain; reloads that keep sessions or are refused; the drain; `max_clients`; and the real
-//! binary driven by SIGHUP, SIGTERM and SIGINT. (Secrets in logs: `secrets.rs`.)
+//! Operating Ellison: the admin endpoint (`/ready`, `/ready/<group>`, `/status`, `/metrics`)
+//! during start, failover and drain; reloads that keep sessions or are refused; the drain;
+//! `max_clients`; and the real binary driven by SIGHUP, SIGTERM and SIGINT, its log lines and
+//! its process metrics. (Secrets in logs: `secrets.rs`; misconfigurations: `misconfig.rs`.)
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,9 +10,13 @@ use std::time::Duration;
 
 use ellison::ReloadError;
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::{free_port, http_get, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{
+    free_port, http_get, multiplexed, EllisonBinary, GroupOptions, Proxy, RespClient,
+    SentinelGroup, Value,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use serde_json::Value as Json;
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -224,6 +229,147 @@ async fn metrics_show_the_master_and_count_a_switch() {
         |_, t| agreeing(t),
     )
     .await;
+}
+
+/// `GET /status`, parsed.
+async fn status(admin: SocketAddr) -> Json {
+    let (code, body) = http_get(admin, "/status", HTTP).await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Polls `/status` until `ok` holds for the group's entry; returns the whole document.
+async fn wait_status(admin: SocketAddr, what: &str, ok: impl Fn(&Json) -> bool) -> Json {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let doc = status(admin).await;
+        if ok(&doc["groups"][0]) {
+            return doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} in /status: {doc:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn every_sentinel_agrees_on(group: &Json, master: SocketAddr) -> bool {
+    let sentinels = group["sentinels"].as_array().unwrap();
+    sentinels.len() == 3
+        && sentinels.iter().all(|s| {
+            s["reachable"] == true
+                && s["monitors"] == true
+                && s["agrees"] == true
+                && s["reports"]["address"] == master.to_string()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_master_the_sentinels_and_the_last_switch() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let old = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--admin-listen", "127.0.0.1:0"],
+    )
+    .await
+    .unwrap();
+    let admin = proxy.admin_addr().unwrap();
+    proxy.wait_for_master(old, WAIT).await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+        client.cmd(&["SET", "k", "v"]).await.unwrap();
+        clients.push(client);
+    }
+
+    let doc = wait_status(admin, "every sentinel agreeing", |g| {
+        every_sentinel_agrees_on(g, old)
+    })
+    .await;
+    assert_eq!(doc["version"], ellison::VERSION, "{doc:#}");
+    assert!(doc["started"].as_str().unwrap().ends_with('Z'), "{doc:#}");
+    assert_eq!(doc["ready"], true);
+    assert_eq!(doc["draining"], false);
+    let g = &doc["groups"][0];
+    assert_eq!(g["name"], "mymaster");
+    assert_eq!(g["listen"], proxy.addr().to_string());
+    assert_eq!(
+        g["mode"],
+        if multiplexed() {
+            "multiplex"
+        } else {
+            "session"
+        }
+    );
+    assert_eq!(g["ready"], true);
+    assert_eq!(g["sessions"], 2);
+    assert_eq!(g["master"]["address"], old.to_string(), "{doc:#}");
+    assert_eq!(g["master"]["provisional"], false);
+    assert_eq!(g["holding"], Json::Null);
+    assert_eq!(g["last_switch"], Json::Null);
+    let epoch = g["master"]["epoch"].as_u64().unwrap();
+    for s in g["sentinels"].as_array().unwrap() {
+        assert_eq!(s["reports"]["epoch"], epoch, "{s:#}");
+        assert_eq!(s["discovered"], false, "{s:#}");
+        assert!(s["id"].as_str().is_some_and(|id| id.len() == 40), "{s:#}");
+        assert_eq!(s["error"], Json::Null, "{s:#}");
+    }
+    let config: Vec<&str> = doc["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Json::as_str)
+        .collect();
+    assert!(
+        config.iter().any(|l| l.starts_with("group \"mymaster\"")),
+        "{config:?}"
+    );
+
+    group.sentinel_failover().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    proxy.wait_for_master(new, WAIT).await.unwrap();
+    let doc = wait_status(admin, "the switch, every sentinel agreeing again", |g| {
+        g["last_switch"]["to"] == new.to_string() && every_sentinel_agrees_on(g, new)
+    })
+    .await;
+    let g = &doc["groups"][0];
+    let switch = &g["last_switch"];
+    assert_eq!(switch["from"], old.to_string(), "{doc:#}");
+    assert_eq!(switch["from_epoch"], epoch, "{doc:#}");
+    let new_epoch = switch["to_epoch"].as_u64().unwrap();
+    assert!(new_epoch > epoch, "{doc:#}");
+    assert!(switch["took_seconds"].as_f64().unwrap() > 0.0, "{doc:#}");
+    assert_eq!(g["master"]["address"], new.to_string());
+    assert_eq!(g["master"]["epoch"], new_epoch);
+    // Verified when the switch ended (both RFC 3339 UTC, which compare as text).
+    assert!(
+        g["master"]["since"].as_str().unwrap() >= switch["at"].as_str().unwrap(),
+        "{doc:#}"
+    );
+    assert_eq!(g["holding"], Json::Null);
+    // The idle sessions moved with the master.
+    assert_eq!(g["sessions"], 2, "{doc:#}");
+    for client in &mut clients {
+        assert_eq!(
+            client
+                .cmd(&["GET", "k"])
+                .await
+                .unwrap()
+                .as_text()
+                .as_deref(),
+            Some("v")
+        );
+    }
+    let (code, body) = http_get(admin, "/ready/mymaster", HTTP).await.unwrap();
+    assert_eq!((code, body.as_str()), (200, "ready\n"));
+    let (code, body) = http_get(admin, "/ready/nosuch", HTTP).await.unwrap();
+    assert_eq!(
+        (code, body.as_str()),
+        (404, "no group named 'nosuch'; the groups are 'mymaster'\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -647,4 +793,121 @@ async fn the_binary_reloads_on_sighup_drains_on_sigterm_and_exits_on_a_second_si
         !matches!(err, ellison_e2e::HarnessError::ReplyTimeout { .. }),
         "{err}"
     );
+}
+
+/// The value of an unlabelled sample in a scrape.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+/// What the binary says at start (its version, each group's mode), that every line stays one
+/// line when a value holds a line break (here the configuration's path, in a rejected
+/// reload), that a file gets no colour codes, and that a scrape shows the process' memory,
+/// descriptors, CPU time and start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_whole_plain_lines_and_reports_its_process() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    group.wait_converged(WAIT).await.unwrap();
+    let spawned = std::time::SystemTime::now();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf\nx");
+    std::fs::create_dir(&conf).unwrap();
+    let path = conf.join("ellison.toml");
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cache: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let sentinels = format!("{:?}", addrs(&group));
+    let name = group.master_name();
+    std::fs::write(
+        &path,
+        format!(
+            "admin_listen = \"{admin}\"\ndrain_grace = \"1s\"\n\
+             [[groups]]\nname = \"cache\"\nlisten = \"{cache}\"\nmaster_name = \"{name}\"\n\
+             sentinels = {sentinels}\nmode = \"session\"\n\
+             [[groups]]\nname = \"sessions\"\nlisten = \"127.0.0.1:0\"\nmaster_name = \"{name}\"\n\
+             sentinels = {sentinels}\nmode = \"multiplex\"\n"
+        ),
+    )
+    .unwrap();
+    let mut ellison = EllisonBinary::spawn(&["--config", path.to_str().unwrap()], &[]).unwrap();
+    ellison_e2e::wait_http(admin, "/ready", WAIT, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", ellison.logs()));
+
+    let logs = ellison.logs();
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(first.contains(" INFO "), "{logs}");
+    assert!(
+        first.contains(&format!(
+            "ellison starting version=\"{}\"",
+            ellison::VERSION
+        )),
+        "{logs}"
+    );
+    for (name, mode) in [("cache", "session"), ("sessions", "multiplex")] {
+        let lines = ellison.lines_with(&[
+            "listening",
+            &format!("group={name} "),
+            &format!("mode=\"{mode}\""),
+        ]);
+        assert_eq!(lines.len(), 1, "{logs}");
+    }
+
+    // The process, scraped: descriptors follow the client connections.
+    let (_, before) = http_get(admin, "/metrics", HTTP).await.unwrap();
+    let value =
+        |name: &str| sample(&before, name).unwrap_or_else(|| panic!("no {name} in\n{before}"));
+    assert!(value("ellison_process_resident_memory_bytes") > 1e6);
+    assert!(value("ellison_process_max_fds") > 0.0);
+    assert!(value("ellison_process_cpu_seconds_total") >= 0.0);
+    let started = sample(&before, "ellison_process_start_time_seconds").unwrap();
+    let spawned = spawned
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // `/proc/stat` gives the boot time in whole seconds.
+    assert!(
+        started > spawned - 2.0 && started < spawned + 60.0,
+        "{started} vs {spawned}"
+    );
+    let fds = sample(&before, "ellison_process_open_fds").unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut client = RespClient::connect(cache, WAIT).await.unwrap();
+        client.cmd(&["PING"]).await.unwrap();
+        clients.push(client);
+    }
+    let (_, after) = http_get(admin, "/metrics", HTTP).await.unwrap();
+    let more = sample(&after, "ellison_process_open_fds").unwrap();
+    // Each session holds its client connection (and in session mode its upstream one).
+    assert!(more >= fds + 10.0, "{fds} then {more} open descriptors");
+
+    // A reload that cannot read the file: the error names the path, line break and all, in
+    // one line.
+    std::fs::rename(&path, conf.join("moved.toml")).unwrap();
+    ellison.signal(Signal::SIGHUP).unwrap();
+    let rejected = ellison
+        .wait_lines(&[" ERROR ", "configuration reload rejected"], 1, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        rejected[0].contains("conf\\nx/ellison.toml"),
+        "{}",
+        rejected[0]
+    );
+    ellison.signal(Signal::SIGTERM).unwrap();
+    assert_eq!(ellison.exit_code(WAIT).await.unwrap(), Some(0));
+    let logs = ellison.logs();
+    assert!(!logs.contains('\u{1b}'), "colour codes in a file:\n{logs}");
+    for line in logs.lines() {
+        // Every line starts with its timestamp: none is the rest of another.
+        assert!(
+            line.len() > 20
+                && line.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                && &line[4..5] == "-",
+            "a line that does not start with a time: {line:?}\n{logs}"
+        );
+    }
+    drop(clients);
 }

@@ -59,6 +59,7 @@ use crate::backoff::Backoff;
 use crate::config::{Endpoint, GroupConfig, StalePromotion};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
 use crate::metrics::GroupMetrics;
+use crate::status::{self, Holding, MasterStatus, Reported, SentinelStatus, Switch, Timestamp};
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
@@ -113,13 +114,22 @@ const UNSETTLED_POLL: Duration = Duration::from_millis(100);
 /// A master routed to on the fast path is withdrawn unless a majority names it within this.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
-/// Starts tracking one group, following its configuration channel; returns the handle
-/// sessions read and the tracker task.
-pub fn spawn(
-    config: watch::Receiver<Arc<GroupConfig>>,
-    metrics: GroupMetrics,
-) -> (MasterHandle, JoinHandle<()>) {
+/// A running tracker: what it publishes, and its task.
+#[derive(Debug)]
+pub struct Tracking {
+    /// The verified master, for sessions.
+    pub master: MasterHandle,
+    /// What it knows, for `/status`; published when it changes.
+    pub status: watch::Receiver<status::TrackerStatus>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts tracking one group, following its configuration channel.
+pub fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
     let (publisher, handle) = master::channel();
+    let starting = status::TrackerStatus::starting(Timestamp::now());
+    let holding = starting.holding.clone();
+    let (status_tx, status) = watch::channel(starting);
     let (tx, rx) = mpsc::channel(256);
     let group = config.borrow().clone();
     let settings = Arc::new(LinkSettings {
@@ -149,6 +159,10 @@ pub fn spawn(
         provisional: None,
         unsettled_since: Some(Instant::now()),
         warned: None,
+        status: status_tx,
+        master_since: None,
+        holding,
+        last_switch: None,
         metrics,
     };
     let span = tracing::info_span!("group", group = %group.name);
@@ -161,7 +175,11 @@ pub fn spawn(
     }
     tracker.metrics.master_published(None, None);
     let task = tokio::spawn(tracker.run(rx).instrument(span));
-    (handle, task)
+    Tracking {
+        master: handle,
+        status,
+        task,
+    }
 }
 
 struct LinkState {
@@ -183,8 +201,8 @@ struct LinkState {
 /// What a Sentinel's last poll said.
 #[derive(Debug, Clone)]
 enum Answer {
-    /// It could not be polled (the link logs why).
-    Unreachable,
+    /// It could not be polled: why (the link logs it).
+    Unreachable(String),
     /// It answered, but does not report on the master name: its error reply (it does not
     /// monitor that name, or its ACL user may not ask). Reachable, yet no vote.
     Unmonitored(String),
@@ -201,7 +219,7 @@ impl Answer {
     }
 
     fn reachable(&self) -> bool {
-        !matches!(self, Answer::Unreachable)
+        !matches!(self, Answer::Unreachable(_))
     }
 }
 
@@ -263,6 +281,13 @@ struct Tracker {
     /// The last node (a candidate or the master) whose refusal of Ellison (TLS handshake,
     /// credentials) was logged at warn, and the reason: said once per node and cause.
     warned: Option<(Endpoint, String)>,
+    /// Where `/status` reads what the tracker knows.
+    status: watch::Sender<status::TrackerStatus>,
+    /// When the published master was verified.
+    master_since: Option<Timestamp>,
+    /// While commands are held: since when and why.
+    holding: Option<Holding>,
+    last_switch: Option<Switch>,
     metrics: GroupMetrics,
 }
 
@@ -304,6 +329,7 @@ impl Tracker {
                     ));
                 }
             }
+            self.show();
         }
     }
 
@@ -387,7 +413,6 @@ impl Tracker {
             }
         }
         self.evaluate();
-        self.show_sentinels();
     }
 
     /// The verified master did not answer its `ROLE` check. While a majority of Sentinels
@@ -621,13 +646,14 @@ impl Tracker {
         self.configured = config.sentinels.clone();
         self.poke_links();
         self.evaluate();
-        self.show_sentinels();
     }
 
-    /// Updates the per-Sentinel metrics where they changed.
-    fn show_sentinels(&mut self) {
+    /// Updates the per-Sentinel metrics where they changed, and publishes the status for
+    /// `/status` if it changed.
+    fn show(&mut self) {
         let master = self.current.clone();
         self.metrics.sentinels_known(self.known());
+        let mut sentinels = Vec::new();
         for state in self.links.iter_mut().flatten() {
             let answer = state.last.as_ref().map(|(_, answer)| answer);
             let reachable = answer.is_some_and(Answer::reachable);
@@ -639,7 +665,45 @@ impl Tracker {
                 self.metrics
                     .sentinel(&state.link.endpoint, reachable, report.is_some(), agrees);
             }
+            sentinels.push(SentinelStatus {
+                endpoint: state.link.endpoint.to_string(),
+                id: state.myid.clone(),
+                discovered: state.discovered,
+                reachable,
+                monitors: report.is_some(),
+                agrees,
+                reports: report.map(|r| Reported {
+                    address: r.addr.to_string(),
+                    epoch: r.epoch,
+                    odown: r.odown,
+                    failover_in_progress: r.failover,
+                }),
+                error: match answer {
+                    Some(Answer::Unreachable(e) | Answer::Unmonitored(e)) => Some(e.clone()),
+                    _ => None,
+                },
+            });
         }
+        let status = status::TrackerStatus {
+            master: master
+                .zip(self.master_since)
+                .map(|((_, m), since)| MasterStatus {
+                    address: m.addr.to_string(),
+                    epoch: m.epoch,
+                    since,
+                    provisional: self.provisional.is_some(),
+                }),
+            holding: self.holding.clone(),
+            last_switch: self.last_switch.clone(),
+            sentinels,
+        };
+        self.status.send_if_modified(|shown| {
+            let changed = *shown != status;
+            if changed {
+                *shown = status;
+            }
+            changed
+        });
     }
 
     fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
@@ -655,7 +719,7 @@ impl Tracker {
                     Err(reply) => Answer::Unmonitored(reply),
                 }
             }
-            Err(_) => Answer::Unreachable,
+            Err(e) => Answer::Unreachable(e),
         };
         // A Sentinel that answers but does not report on the master has no vote: said once
         // per cause, and again when it changes. (Reachability is the link's to log.)
@@ -884,6 +948,11 @@ impl Tracker {
     fn hold(&mut self, reason: &str) {
         if let Some((_, master)) = self.current.take() {
             info!(old = %master.addr, epoch = master.epoch, reason, "master no longer verified; holding commands");
+            self.holding = Some(Holding {
+                since: Timestamp::now(),
+                reason: reason.to_owned(),
+            });
+            self.master_since = None;
             self.publisher.set(None);
             self.metrics.master_published(Some(master.addr), None);
             self.checker = None;
@@ -1003,8 +1072,18 @@ impl Tracker {
             Some(old) => {
                 info!(old = %old.addr, old_epoch = old.epoch, new = %addr, epoch, took_ms, "master switched");
                 self.metrics.master_switched(waited);
+                self.last_switch = Some(Switch {
+                    from: old.addr.to_string(),
+                    from_epoch: old.epoch,
+                    to: addr.to_string(),
+                    to_epoch: epoch,
+                    at: Timestamp::now(),
+                    took_seconds: waited.map(|w| w.as_secs_f64()),
+                });
             }
         }
+        self.holding = None;
+        self.master_since = Some(Timestamp::now());
         let previous = self
             .current
             .replace((endpoint, master))
