@@ -2,7 +2,8 @@
 //! replaces.
 //!
 //! Lines are for files and collectors as much as for terminals: ANSI colour codes only when
-//! standard output (where lines go) is a terminal, and never a raw line break inside a line. A
+//! standard output (where lines go) is a terminal and `NO_COLOR` is not set, and never a raw
+//! line break inside a line. A
 //! field's value can carry one from outside (a path with a newline in an error, a peer's
 //! message): plain lines escape every control character of a field (`\n`, `\r`, `\u{1b}`),
 //! JSON lines are escaped by JSON itself.
@@ -30,7 +31,7 @@ pub fn init(format: LogFormat, filter: &str) -> Result<LogReload, String> {
         LogFormat::Plain => registry
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_ansi(std::io::stdout().is_terminal())
+                    .with_ansi(colour())
                     .fmt_fields(OneLine),
             )
             .init(),
@@ -42,6 +43,11 @@ pub fn init(format: LogFormat, filter: &str) -> Result<LogReload, String> {
         let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
         handle.reload(filter).map_err(|e| e.to_string())
     }))
+}
+
+/// Colour codes only for a person at a terminal who did not ask for none (`NO_COLOR`).
+fn colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Formats fields as the default plain format does (`message key=value ...`), with every

@@ -4,6 +4,7 @@
 //! - a master name the Sentinels do not monitor: a warning per Sentinel, once, again when it
 //!   changes, and `/metrics` saying the Sentinel is reachable but does not monitor the name;
 //! - a wrong Redis password: a warning with Redis' reason, once, and never the password;
+//! - a wrong Sentinel password: a warning per Sentinel saying so (not "unreachable"), once;
 //! - a Sentinel that goes away: a warning once per outage, and a line when it is back.
 
 use std::net::SocketAddr;
@@ -152,7 +153,8 @@ async fn a_master_name_the_sentinels_do_not_monitor_is_warned_per_sentinel() {
     assert_plain(&ellison.logs());
 }
 
-/// How many `AUTH`s `node` refused, by its `ACL LOG` (Redis 7.0 has no counter in `INFO`).
+/// How many `AUTH`s `node` (a Redis node or a Sentinel) refused, by its `ACL LOG` (Redis 7.0
+/// has no counter in `INFO`).
 async fn refused_auths(group: &SentinelGroup, node: SocketAddr) -> i64 {
     let log = group.command(node, &["ACL", "LOG"]).await.unwrap();
     let entries = log.as_array().unwrap_or_default();
@@ -348,4 +350,69 @@ async fn an_unreachable_sentinel_is_warned_once_per_outage_and_its_return_said()
         200
     );
     assert_plain(&ellison.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sentinel_password_is_warned_as_refused_credentials() {
+    const SENTINEL: &str = "sentinel-pw-6Tr30";
+    const WRONG: &str = "wrong-pw-2Kd71";
+    let group = SentinelGroup::start(GroupOptions {
+        replicas: 1,
+        sentinel_auth: Some(Auth::password(SENTINEL)),
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap();
+    group.wait_converged(WAIT).await.unwrap();
+    let sentinels = group.sentinel_addrs();
+    let admin = loopback();
+    // As a deployment gives passwords: in the environment.
+    let ellison = EllisonBinary::spawn(
+        &[
+            "--listen",
+            &loopback(),
+            "--master-name",
+            group.master_name(),
+            "--sentinels",
+            &list(&sentinels),
+            "--admin-listen",
+            &admin,
+        ],
+        &[("ELLISON_SENTINEL_PASSWORD", WRONG)],
+    )
+    .unwrap();
+    let admin: SocketAddr = admin.parse().unwrap();
+    for s in &sentinels {
+        let span = format!("sentinel{{endpoint={s}}}");
+        let parts = [
+            " WARN ",
+            span.as_str(),
+            "sentinel refuses Ellison's credentials",
+            "WRONGPASS",
+        ];
+        ellison.wait_lines(&parts, 1, WAIT).await.unwrap();
+        // Said once, however often the link tries again: the Sentinel logs each refusal (of
+        // the poll's connection and of the subscription's).
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let refused = refused_auths(&group, *s).await;
+            if refused >= 10 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{refused} refused AUTHs on {s}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(ellison.lines_with(&parts).len(), 1, "{}", ellison.logs());
+        let down = format!("ellison_sentinel_reachable{{group=\"mymaster\",sentinel=\"{s}\"}} 0");
+        let (_, text) = wait_http(admin, "/metrics", WAIT, |_, _| true)
+            .await
+            .unwrap();
+        assert!(has_line(&text, &down), "{down}\n{text}");
+    }
+    assert!(ellison.lines_with(&["sentinel unreachable"]).is_empty());
+    let logs = ellison.logs();
+    for secret in [SENTINEL, WRONG] {
+        assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
+    }
+    assert_plain(&logs);
 }

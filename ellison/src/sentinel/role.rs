@@ -81,8 +81,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// Whether an error reply to a command says the connection's credentials are wrong.
-    fn in_reply(error: &str) -> bool {
+    /// Whether an error reply to a command says the connection's credentials are wrong (of
+    /// a Redis node or a Sentinel).
+    pub(crate) fn in_reply(error: &str) -> bool {
         ["NOAUTH", "WRONGPASS", "NOPERM"]
             .iter()
             .any(|code| error.split_ascii_whitespace().next() == Some(code))
