@@ -14,8 +14,7 @@ use ellison_e2e::{
     free_port, http_get, multiplexed, EllisonBinary, GroupOptions, Proxy, RespClient,
     SentinelGroup, Value,
 };
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
@@ -604,26 +603,9 @@ async fn clients_over_max_clients_get_an_error_and_are_closed() {
 
 // --- the real binary ---------------------------------------------------------------------------
 
-/// The `ellison` binary beside this test's executable. `cargo test --workspace` builds it
-/// (`ellison/tests/cli.rs` makes Cargo do so); alone, run `cargo build -p ellison` first.
-fn ellison_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("ellison"))
-        .unwrap();
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p ellison` (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
-
+/// The real binary from a configuration file for one group, with JSON logs.
 struct Binary {
-    child: tokio::process::Child,
-    log: PathBuf,
+    process: EllisonBinary,
     admin: SocketAddr,
     listen: SocketAddr,
     config: PathBuf,
@@ -632,35 +614,25 @@ struct Binary {
 
 impl Binary {
     async fn start(group: &SentinelGroup, grace: &str) -> Binary {
-        let dir = tempfile::tempdir().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config_path = dir.path().join("ellison.toml");
-        let log = dir.path().join("ellison.log");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ellison.toml");
+        std::fs::write(
+            &config,
+            Binary::config(group, listen, admin, grace, &addrs(group)[..1], "info"),
+        )
+        .unwrap();
+        let process = EllisonBinary::spawn(
+            &["--config", config.to_str().unwrap(), "--log-format", "json"],
+            &[],
+        )
+        .unwrap();
         let binary = Binary {
-            child: {
-                std::fs::write(
-                    &config_path,
-                    Binary::config(group, listen, admin, grace, &addrs(group)[..1], "info"),
-                )
-                .unwrap();
-                let out = std::fs::File::create(&log).unwrap();
-                tokio::process::Command::new(ellison_binary())
-                    .arg("--config")
-                    .arg(&config_path)
-                    .arg("--log-format")
-                    .arg("json")
-                    .env_remove("RUST_LOG")
-                    .stdout(out.try_clone().unwrap())
-                    .stderr(out)
-                    .kill_on_drop(true)
-                    .spawn()
-                    .unwrap()
-            },
-            log,
+            process,
             admin,
             listen,
-            config: config_path,
+            config,
             _dir: dir,
         };
         wait_http(admin, "/ready", "the binary to be ready", |s, _| s == 200).await;
@@ -684,19 +656,15 @@ impl Binary {
     }
 
     fn signal(&self, signal: Signal) {
-        let pid = self.child.id().unwrap();
-        kill(Pid::from_raw(pid as i32), signal).unwrap();
+        self.process.signal(signal).unwrap();
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.logs()
     }
 
     async fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        match tokio::time::timeout(within, self.child.wait()).await {
-            Ok(status) => status.unwrap().code(),
-            Err(_) => panic!("ellison did not exit within {within:?}:\n{}", self.logs()),
-        }
+        self.process.exit_code(within).await.unwrap()
     }
 }
 
