@@ -1,6 +1,10 @@
 //! The admin HTTP server on `admin_listen`: `/live` (200 while the process runs), `/ready` (200
 //! when every group has a verified master and Ellison is not draining, else 503 with a
-//! one-line reason) and `/metrics` (Prometheus text format).
+//! one-line reason), `/ready/<group>` (the same for one group), `/status` (the live state as
+//! JSON, [`crate::status`]) and `/metrics` (Prometheus text format).
+//!
+//! Every answer is made from what is already at hand (watch channels, atomics, the
+//! configuration in force): a request never waits on a Sentinel or a Redis node.
 //!
 //! Bounded: at most [`MAX_CONNECTIONS`] connections, headers within [`HEADER_TIMEOUT`] and
 //! [`MAX_HEADER_BYTES`], each connection closed after [`CONNECTION_LIFETIME`]. Request bodies
@@ -18,12 +22,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{debug, warn};
 
+use crate::config::Mode;
 use crate::master::MasterHandle;
-use crate::metrics::{Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::metrics::{GroupMetrics, Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
+use crate::status::{Timestamp, TrackerStatus};
+use crate::Control;
 
 /// Connections served at once; more are closed at accept.
 pub const MAX_CONNECTIONS: usize = 32;
@@ -37,12 +45,65 @@ pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 /// What the admin endpoints report on.
 #[derive(Debug)]
 pub struct AdminState {
-    /// Each group's name and verified-master view.
-    pub groups: Vec<(String, MasterHandle)>,
+    /// The groups, in configuration order.
+    pub groups: Vec<AdminGroup>,
     /// The process-wide draining flag.
     pub drain: watch::Receiver<bool>,
     pub metrics: Arc<Metrics>,
+    /// The configuration in force, for `/status`.
+    pub control: Control,
+    /// When the process started, if known.
+    pub started: Option<Timestamp>,
 }
+
+/// One group, as the admin endpoints see it.
+#[derive(Debug)]
+pub struct AdminGroup {
+    pub name: String,
+    /// The address its listener is bound to.
+    pub listen: std::net::SocketAddr,
+    pub mode: Mode,
+    /// Its verified-master view.
+    pub master: MasterHandle,
+    /// What its tracker last published.
+    pub status: watch::Receiver<TrackerStatus>,
+    /// Its metrics, for the number of sessions.
+    pub metrics: GroupMetrics,
+}
+
+impl AdminGroup {
+    fn ready(&self) -> bool {
+        self.master.clone().state().master.is_some()
+    }
+}
+
+/// The document `/status` answers (a public format: see [`crate::status`]).
+#[derive(Debug, Serialize)]
+struct StatusDocument<'a> {
+    version: &'static str,
+    started: Option<Timestamp>,
+    /// As `/ready` says.
+    ready: bool,
+    draining: bool,
+    groups: Vec<GroupDocument<'a>>,
+    /// The configuration in force, as `--check-config` prints it (no secret).
+    config: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct GroupDocument<'a> {
+    name: &'a str,
+    listen: String,
+    mode: &'static str,
+    /// As `/ready/<group>` says, drain aside.
+    ready: bool,
+    /// Client connections open now.
+    sessions: i64,
+    #[serde(flatten)]
+    tracker: TrackerStatus,
+}
+
+const JSON: &str = "application/json";
 
 /// One response, before it becomes HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +132,8 @@ impl AdminState {
         let waiting: Vec<&str> = self
             .groups
             .iter()
-            .filter(|(_, master)| master.clone().state().master.is_none())
-            .map(|(name, _)| name.as_str())
+            .filter(|g| !g.ready())
+            .map(|g| g.name.as_str())
             .collect();
         match waiting.as_slice() {
             [] => None,
@@ -87,6 +148,79 @@ impl AdminState {
         }
     }
 
+    /// `/ready/<group>`: 200 when that group has a verified master and Ellison is not
+    /// draining; 503 with the reason; 404 for a group that does not exist.
+    fn ready_group(&self, name: &str) -> Reply {
+        let Some(group) = self.groups.iter().find(|g| g.name == name) else {
+            let names: Vec<String> = self
+                .groups
+                .iter()
+                .map(|g| format!("'{}'", g.name))
+                .collect();
+            return text(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no group named '{name}'; the groups are {}\n",
+                    names.join(", ")
+                ),
+            );
+        };
+        if *self.drain.borrow() {
+            text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+        } else if group.ready() {
+            text(StatusCode::OK, "ready\n")
+        } else {
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("group '{name}' has no verified master\n"),
+            )
+        }
+    }
+
+    /// `/status`: the live state as JSON.
+    fn status(&self) -> Reply {
+        let document = StatusDocument {
+            version: crate::VERSION,
+            started: self.started,
+            ready: self.not_ready().is_none(),
+            draining: *self.drain.borrow(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| GroupDocument {
+                    name: &g.name,
+                    listen: g.listen.to_string(),
+                    mode: g.mode.as_str(),
+                    ready: g.ready(),
+                    sessions: g.metrics.clients_active.get(),
+                    tracker: g.status.borrow().clone(),
+                })
+                .collect(),
+            config: self
+                .control
+                .current()
+                .to_string()
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        };
+        match serde_json::to_string_pretty(&document) {
+            Ok(mut body) => {
+                body.push('\n');
+                Reply {
+                    status: StatusCode::OK,
+                    content_type: JSON,
+                    body,
+                }
+            }
+            // Plain structs of strings and numbers always serialize; said rather than assumed.
+            Err(e) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the status: {e}\n"),
+            ),
+        }
+    }
+
     /// Routes one request.
     pub fn respond(&self, method: &Method, path: &str) -> Reply {
         if method != Method::GET && method != Method::HEAD {
@@ -98,15 +232,19 @@ impl AdminState {
                 None => text(StatusCode::OK, "ready\n"),
                 Some(reason) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
             },
+            "/status" => self.status(),
             "/metrics" => Reply {
                 status: StatusCode::OK,
                 content_type: METRICS_CONTENT_TYPE,
                 body: self.metrics.encode(),
             },
-            _ => text(
-                StatusCode::NOT_FOUND,
-                "not found: try /live, /ready or /metrics\n",
-            ),
+            _ => match path.strip_prefix("/ready/") {
+                Some(group) => self.ready_group(group),
+                None => text(
+                    StatusCode::NOT_FOUND,
+                    "not found: try /live, /ready, /ready/<group>, /status or /metrics\n",
+                ),
+            },
         }
     }
 }
@@ -169,30 +307,56 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Cli;
     use crate::master::{self, Master};
     use crate::shutdown::Drain;
+    use clap::Parser;
+    use std::time::UNIX_EPOCH;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// The admin state of groups `names` (the configuration in force, for `/status`'s
+    /// summary, has one group `cache` with a Sentinel password).
     fn state(names: &[&str]) -> (Vec<master::MasterPublisher>, Drain, AdminState) {
         let drain = Drain::new();
         let mut publishers = Vec::new();
         let mut groups = Vec::new();
+        let metrics = Arc::new(Metrics::new());
         for name in names {
             let (publisher, handle) = master::channel();
             publishers.push(publisher);
-            groups.push((name.to_string(), handle));
+            let (_, status) = watch::channel(TrackerStatus::starting(Timestamp(UNIX_EPOCH)));
+            groups.push(AdminGroup {
+                name: name.to_string(),
+                listen: "127.0.0.1:6379".parse().unwrap(),
+                mode: Mode::Session,
+                master: handle,
+                status,
+                metrics: metrics.group(name),
+            });
         }
-        let metrics = Arc::new(Metrics::new());
-        for name in names {
-            let _ = metrics.group(name);
-        }
+        let config = Cli::try_parse_from([
+            "ellison",
+            "--master-name",
+            "cache",
+            "--sentinels",
+            "127.0.0.1:26379",
+            "--sentinel-password",
+            SECRET,
+        ])
+        .unwrap()
+        .load()
+        .unwrap();
         let state = AdminState {
             groups,
             drain: drain.subscribe(),
-            metrics,
+            metrics: metrics.clone(),
+            control: Control::new(config, Vec::new(), metrics),
+            started: Some(Timestamp(UNIX_EPOCH)),
         };
         (publishers, drain, state)
     }
+
+    const SECRET: &str = "sentinel-pw-2Jq88";
 
     fn master() -> Option<Master> {
         Some(Master {
@@ -232,6 +396,7 @@ mod tests {
 
         assert_eq!(get("/").status, StatusCode::NOT_FOUND);
         assert_eq!(get("/ready/").status, StatusCode::NOT_FOUND);
+        assert_eq!(get("/ready/session/x").status, StatusCode::NOT_FOUND);
         assert_eq!(
             state.respond(&Method::POST, "/ready").status,
             StatusCode::METHOD_NOT_ALLOWED
@@ -242,7 +407,68 @@ mod tests {
         let ready = get("/ready");
         assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(ready.body, "draining\n");
+        assert_eq!(get("/ready/cache").body, "draining\n");
         assert_eq!(get("/live").status, StatusCode::OK);
+    }
+
+    /// A store with a healthy cache group and a broken session group is partly usable: each
+    /// group answers for itself.
+    #[test]
+    fn each_group_answers_for_its_own_readiness() {
+        let (publishers, _drain, state) = state(&["cache", "session"]);
+        let get = |path: &str| state.respond(&Method::GET, path);
+        publishers[0].set(master());
+        assert_eq!(get("/ready/cache"), text(StatusCode::OK, "ready\n"));
+        assert_eq!(
+            get("/ready/session"),
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "group 'session' has no verified master\n"
+            )
+        );
+        assert_eq!(
+            get("/ready/sessions"),
+            text(
+                StatusCode::NOT_FOUND,
+                "no group named 'sessions'; the groups are 'cache', 'session'\n"
+            )
+        );
+        assert_eq!(get("/ready").status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn status_is_json_without_secrets() {
+        let (publishers, _drain, state) = state(&["cache", "session"]);
+        publishers[0].set(master());
+        state.groups[0].metrics.clients_active.inc();
+        let reply = state.respond(&Method::GET, "/status");
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_eq!(reply.content_type, "application/json");
+        assert!(!reply.body.contains(SECRET), "{}", reply.body);
+        let doc: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        assert_eq!(doc["version"], crate::VERSION);
+        assert_eq!(doc["started"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(doc["ready"], false);
+        assert_eq!(doc["draining"], false);
+        let groups = doc["groups"].as_array().unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0]["name"], "cache");
+        assert_eq!(groups[0]["mode"], "session");
+        assert_eq!(groups[0]["listen"], "127.0.0.1:6379");
+        assert_eq!(groups[0]["ready"], true);
+        assert_eq!(groups[0]["sessions"], 1);
+        assert_eq!(groups[1]["ready"], false);
+        assert_eq!(groups[1]["sessions"], 0);
+        assert_eq!(groups[1]["holding"]["reason"], "no master verified yet");
+        assert_eq!(groups[1]["master"], serde_json::Value::Null);
+        assert!(groups[1]["sentinels"].as_array().unwrap().is_empty());
+        let config = doc["config"].as_array().unwrap();
+        assert!(
+            config
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("auth: sentinels a password")),
+            "{config:?}"
+        );
     }
 
     async fn exchange(addr: std::net::SocketAddr, request: &[u8]) -> String {

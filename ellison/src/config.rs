@@ -211,7 +211,8 @@ pub struct Cli {
     #[arg(long, env = "ELLISON_DRAIN_GRACE", value_parser = parse_duration)]
     pub drain_grace: Option<Duration>,
 
-    /// Address of the admin HTTP server (`/live`, `/ready`, `/metrics`); none if not given.
+    /// Address of the admin HTTP server (`/live`, `/ready`, `/ready/<group>`, `/status`,
+    /// `/metrics`); none if not given.
     #[arg(long, env = "ELLISON_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
 

@@ -7,7 +7,12 @@
 //! - [`master`]: the verified-master view shared with sessions (a watch channel);
 //! - [`proxy`]: listeners and sessions;
 //! - [`metrics`]: the Prometheus registry and per-group handles;
-//! - [`admin`]: `/live`, `/ready`, `/metrics`;
+//! - [`process`]: the process' resources (memory, descriptors, CPU), read from `/proc` at
+//!   each scrape;
+//! - [`admin`]: `/live`, `/ready`, `/ready/<group>`, `/status`, `/metrics`;
+//! - [`status`]: the live state `/status` shows, which each tracker publishes;
+//! - [`logging`]: the process' log lines (plain or JSON, one line each, colour only on a
+//!   terminal) and their reloadable filter;
 //! - [`shutdown`]: the draining flag and the signals;
 //! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each;
 //! - [`backoff`]: capped exponential backoff with jitter, for every loop that retries a node.
@@ -18,12 +23,15 @@
 pub mod admin;
 pub mod backoff;
 pub mod config;
+pub mod logging;
 pub mod master;
 pub mod metrics;
+pub mod process;
 pub mod proxy;
 pub mod resp;
 pub mod sentinel;
 pub mod shutdown;
+pub mod status;
 pub mod tls;
 
 use std::fmt;
@@ -42,6 +50,9 @@ use master::MasterHandle;
 use metrics::{Metrics, ReloadResult};
 use proxy::{Drained, Shared};
 use shutdown::Drain;
+
+/// Ellison's version, as `--version`, `ellison_build_info` and `/status` show it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +117,9 @@ struct BoundGroup {
     listener: TcpListener,
     addr: SocketAddr,
     master: MasterHandle,
+    /// What the tracker knows, for `/status`.
+    status: watch::Receiver<status::TrackerStatus>,
+    mode: config::Mode,
     shared: Arc<Shared>,
     /// The Sentinel tracker and, in multiplex mode, the connection pool.
     background: Vec<JoinHandle<()>>,
@@ -156,8 +170,12 @@ impl Server {
             })?;
             let (config_tx, config_rx) = watch::channel(Arc::new(group.clone()));
             let group_metrics = metrics.group(&group.name);
-            let (master, tracker) = sentinel::spawn(config_rx.clone(), group_metrics.clone());
-            let mut background = vec![tracker];
+            let sentinel::Tracking {
+                master,
+                status,
+                task,
+            } = sentinel::spawn(config_rx.clone(), group_metrics.clone());
+            let mut background = vec![task];
             let mux = match group.mode {
                 config::Mode::Session => None,
                 config::Mode::Multiplex => {
@@ -175,6 +193,8 @@ impl Server {
                 listener,
                 addr,
                 master,
+                status,
+                mode: group.mode,
                 shared: Arc::new(Shared {
                     name: group.name.clone(),
                     config: config_rx,
@@ -194,7 +214,7 @@ impl Server {
                 let addr = listener
                     .local_addr()
                     .map_err(|source| Error::AdminBind { addr: want, source })?;
-                info!(%addr, "admin server listening (/live, /ready, /metrics)");
+                info!(%addr, "admin server listening (/live, /ready, /status, /metrics)");
                 Some((listener, addr))
             }
             None => None,
@@ -203,14 +223,7 @@ impl Server {
             groups,
             admin,
             drain,
-            control: Control {
-                inner: Arc::new(ControlInner {
-                    current: Mutex::new(config),
-                    groups: senders,
-                    metrics,
-                    log_reload: OnceLock::new(),
-                }),
-            },
+            control: Control::new(config, senders, metrics),
         })
     }
 
@@ -248,10 +261,19 @@ impl Server {
                 groups: self
                     .groups
                     .iter()
-                    .map(|g| (g.shared.name.clone(), g.master.clone()))
+                    .map(|g| admin::AdminGroup {
+                        name: g.shared.name.clone(),
+                        listen: g.addr,
+                        mode: g.mode,
+                        master: g.master.clone(),
+                        status: g.status.clone(),
+                        metrics: g.shared.metrics.clone(),
+                    })
                     .collect(),
                 drain: self.drain.subscribe(),
                 metrics: self.control.inner.metrics.clone(),
+                control: self.control.clone(),
+                started: process::Sample::read().start_time().map(status::Timestamp),
             };
             tokio::spawn(admin::serve(listener, Arc::new(state)))
         });
@@ -320,6 +342,22 @@ impl Server {
 }
 
 impl Control {
+    /// The control of a server running `config`, whose groups read theirs from `groups`.
+    pub(crate) fn new(
+        config: Config,
+        groups: Vec<watch::Sender<Arc<GroupConfig>>>,
+        metrics: Arc<Metrics>,
+    ) -> Control {
+        Control {
+            inner: Arc::new(ControlInner {
+                current: Mutex::new(config),
+                groups,
+                metrics,
+                log_reload: OnceLock::new(),
+            }),
+        }
+    }
+
     /// Sets how a new `log` filter is applied; without it a changed filter is only recorded.
     pub fn set_log_reload(&self, reload: LogReload) {
         let _ = self.inner.log_reload.set(reload);

@@ -5,12 +5,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ellison::config::{Cli, LogFormat};
+use ellison::config::Cli;
 use ellison::shutdown::{Request, Signals};
 use tracing::{error, info, warn};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{reload, EnvFilter};
 
 /// `EX_USAGE` from sysexits.h: bad flags or configuration.
 const EXIT_CONFIG: u8 = 64;
@@ -42,13 +39,18 @@ fn main() -> ExitCode {
         println!("configuration is valid");
         return ExitCode::SUCCESS;
     }
-    let log_reload = match init_tracing(config.log_format, &config.log) {
+    let log_reload = match ellison::logging::init(config.log_format, &config.log) {
         Ok(reload) => reload,
         Err(e) => {
             eprintln!("ellison: invalid configuration: log: {e}");
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    info!(
+        version = ellison::VERSION,
+        pid = std::process::id(),
+        "ellison starting"
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,21 +115,4 @@ fn main() -> ExitCode {
         info!("stopped");
         ExitCode::SUCCESS
     })
-}
-
-/// Installs the global subscriber; returns how to swap its filter on reload.
-fn init_tracing(format: LogFormat, filter: &str) -> Result<ellison::LogReload, String> {
-    let filter = EnvFilter::try_new(filter).map_err(|e| e.to_string())?;
-    let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Plain => registry.with(tracing_subscriber::fmt::layer()).init(),
-        LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json())
-            .init(),
-    }
-    Ok(Box::new(move |directives: &str| {
-        let filter = EnvFilter::try_new(directives).map_err(|e| e.to_string())?;
-        handle.reload(filter).map_err(|e| e.to_string())
-    }))
 }

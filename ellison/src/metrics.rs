@@ -263,6 +263,7 @@ pub struct Metrics {
     unsafe_promotions: Family<UnsafeLabels, Counter>,
     sentinels_known: Family<GroupLabels, Gauge>,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
+    sentinel_monitors: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     config_reloads: Family<ReloadLabels, Counter>,
     tls_failures: Family<TlsLabels, Counter>,
@@ -301,6 +302,7 @@ impl Metrics {
             unsafe_promotions: Family::default(),
             sentinels_known: Family::default(),
             sentinel_reachable: Family::default(),
+            sentinel_monitors: Family::default(),
             sentinel_agrees: Family::default(),
             config_reloads: Family::default(),
             tls_failures: Family::default(),
@@ -309,7 +311,7 @@ impl Metrics {
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
-                version: env!("CARGO_PKG_VERSION"),
+                version: crate::VERSION,
             })
             .set(1);
         registry.register("build_info", "Ellison's version (always 1)", build);
@@ -409,6 +411,11 @@ impl Metrics {
             m.sentinel_reachable.clone(),
         );
         registry.register(
+            "sentinel_monitors",
+            "1 if the Sentinel's last answer reported on the master name; 0 if it does not monitor that name (or may not say), or is unreachable",
+            m.sentinel_monitors.clone(),
+        );
+        registry.register(
             "sentinel_agrees",
             "1 if the Sentinel's last report names the verified master at its config-epoch",
             m.sentinel_agrees.clone(),
@@ -423,6 +430,7 @@ impl Metrics {
             "Failed TLS handshakes by peer (client, redis, sentinel): a client without TLS or without an accepted certificate, a server certificate that does not verify, a timeout",
             m.tls_failures.clone(),
         );
+        registry.register_collector(Box::new(crate::process::ProcessCollector));
         let reloads = ReloadResult::ALL
             .iter()
             .map(|result| {
@@ -516,6 +524,7 @@ impl Metrics {
             role_checks_unanswered: self.role_checks_unanswered.get_or_create_owned(&g),
             sentinels_known: self.sentinels_known.get_or_create_owned(&g),
             sentinel_reachable: self.sentinel_reachable.clone(),
+            sentinel_monitors: self.sentinel_monitors.clone(),
             sentinel_agrees: self.sentinel_agrees.clone(),
             tls_failures,
         }
@@ -562,6 +571,7 @@ pub struct GroupMetrics {
     unsafe_refused: Counter,
     sentinels_known: Gauge,
     sentinel_reachable: Family<SentinelLabels, Gauge>,
+    sentinel_monitors: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     tls_failures: Vec<Counter>,
 }
@@ -680,12 +690,16 @@ impl GroupMetrics {
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
-    /// What one Sentinel's last poll said.
-    pub fn sentinel(&self, endpoint: &Endpoint, reachable: bool, agrees: bool) {
+    /// What one Sentinel's last poll said: whether it answered, whether it reported on the
+    /// master name, and whether that report names the verified master.
+    pub fn sentinel(&self, endpoint: &Endpoint, reachable: bool, monitors: bool, agrees: bool) {
         let labels = self.sentinel_labels(endpoint);
         self.sentinel_reachable
             .get_or_create(&labels)
             .set(i64::from(reachable));
+        self.sentinel_monitors
+            .get_or_create(&labels)
+            .set(i64::from(monitors));
         self.sentinel_agrees
             .get_or_create(&labels)
             .set(i64::from(agrees));
@@ -695,6 +709,7 @@ impl GroupMetrics {
     pub fn sentinel_forgotten(&self, endpoint: &Endpoint) {
         let labels = self.sentinel_labels(endpoint);
         self.sentinel_reachable.remove(&labels);
+        self.sentinel_monitors.remove(&labels);
         self.sentinel_agrees.remove(&labels);
     }
 
@@ -831,11 +846,14 @@ mod tests {
         let metrics = Metrics::new();
         let g = metrics.group("cache");
         let s = Endpoint::parse("sentinel-0.redis:26379").unwrap();
-        g.sentinel(&s, true, false);
+        g.sentinel(&s, true, false, false);
         g.sentinels_known(3);
         let text = metrics.encode();
         assert!(text.contains(
             "ellison_sentinel_reachable{group=\"cache\",sentinel=\"sentinel-0.redis:26379\"} 1\n"
+        ));
+        assert!(text.contains(
+            "ellison_sentinel_monitors{group=\"cache\",sentinel=\"sentinel-0.redis:26379\"} 0\n"
         ));
         assert!(text.contains(
             "ellison_sentinel_agrees{group=\"cache\",sentinel=\"sentinel-0.redis:26379\"} 0\n"
@@ -855,6 +873,36 @@ mod tests {
         assert!(text.contains("# HELP ellison_config_reloads_total Configuration reloads"));
         assert!(text.contains("ellison_config_reloads_total{result=\"ok\"} 1\n"));
         assert!(text.contains("ellison_config_reloads_total{result=\"rejected\"} 2\n"));
+    }
+
+    /// README's metrics table names every metric, as a scrape spells it.
+    #[test]
+    fn every_metric_is_in_the_readme() {
+        let readme = include_str!("../../README.md");
+        let metrics = Metrics::new();
+        let g = metrics.group("cache");
+        // Families without a series are not shown: give each one.
+        g.master_published(None, Some("10.0.0.1:6379".parse().unwrap()));
+        g.sentinel(
+            &Endpoint::parse("10.0.0.2:26379").unwrap(),
+            true,
+            true,
+            true,
+        );
+        let text = metrics.encode();
+        let mut names = 0;
+        for line in text.lines() {
+            let Some(declared) = line.strip_prefix("# TYPE ") else {
+                continue;
+            };
+            let (name, _kind) = declared.split_once(' ').unwrap();
+            assert!(
+                readme.contains(&format!("`{name}`")),
+                "{name} is not in README"
+            );
+            names += 1;
+        }
+        assert!(names >= 24, "{text}");
     }
 
     /// Label values are escaped: a group name cannot break the exposition format.

@@ -8,6 +8,8 @@
 //!   Sentinel with a wrong view of the same master name.
 //! - [`resp`]: a small RESP client with a deadline on every round trip, and
 //!   [`raw_roundtrip`] for tests that need exact bytes.
+//! - [`binary`]: [`EllisonBinary`], the real `ellison` binary as a child process, its log
+//!   lines waited on.
 //! - [`tls`]: a test PKI, TLS-only Redis and Sentinel configs, and the harness' TLS clients.
 //! - [`transparency`]: scripted conversations run against Redis and through
 //!   Ellison, compared byte for byte.
@@ -38,6 +40,7 @@
 //! its `--mode` (in-process and binaries alike). Tests whose expectations differ by mode ask
 //! [`multiplexed`]; README's list of multiplex-mode differences is what they allow.
 
+pub mod binary;
 pub mod differential;
 pub mod error;
 pub mod group;
@@ -53,6 +56,7 @@ pub mod transparency;
 pub mod web;
 pub mod workload;
 
+pub use binary::EllisonBinary;
 pub use error::{HarnessError, Result};
 
 /// Whether this run's Ellisons are in multiplex mode (`ELLISON_MODE=multiplex`).
@@ -62,7 +66,7 @@ pub fn multiplexed() -> bool {
 pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use http_load::{HttpLoad, LoadOptions};
 pub use process::{free_port, log_tail, Proc, REDIS_SERVER_ENV};
-pub use proxy::{http_get, Proxy};
+pub use proxy::{http_get, wait_http, Proxy};
 pub use redis::RedisNode;
 pub use resp::{command, command_with, raw_roundtrip, Auth, RespClient, Value};
 pub use sentinel::RogueSentinel;

@@ -262,3 +262,30 @@ pub async fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result
         .ok_or_else(|| bad("no status"))?;
     Ok((status, body.to_owned()))
 }
+
+/// Polls `GET path` until `ok` holds for the status and body, within `timeout`; returns that
+/// answer.
+pub async fn wait_http(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+    ok: impl Fn(u16, &str) -> bool,
+) -> Result<(u16, String)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match http_get(addr, path, timeout).await {
+            Ok((status, body)) if ok(status, &body) => return Ok((status, body)),
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() >= deadline {
+            return Err(HarnessError::Timeout {
+                what: format!("GET {path} from {addr} to answer as expected"),
+                waited: timeout,
+                last,
+                logs: String::new(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

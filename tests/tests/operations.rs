@@ -1,6 +1,7 @@
-//! Operating Ellison: the admin endpoint (`/ready`, `/metrics`) during start, failover and
-//! drain; reloads that keep sessions or are refused; the drain; `max_clients`; and the real
-//! binary driven by SIGHUP, SIGTERM and SIGINT. (Secrets in logs: `secrets.rs`.)
+//! Operating Ellison: the admin endpoint (`/ready`, `/ready/<group>`, `/status`, `/metrics`)
+//! during start, failover and drain; reloads that keep sessions or are refused; the drain;
+//! `max_clients`; and the real binary driven by SIGHUP, SIGTERM and SIGINT, its log lines and
+//! its process metrics. (Secrets in logs: `secrets.rs`; misconfigurations: `misconfig.rs`.)
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,9 +10,12 @@ use std::time::Duration;
 
 use ellison::ReloadError;
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::{free_port, http_get, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use ellison_e2e::{
+    free_port, http_get, multiplexed, EllisonBinary, GroupOptions, Proxy, RespClient,
+    SentinelGroup, Value,
+};
+use nix::sys::signal::Signal;
+use serde_json::Value as Json;
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -224,6 +228,147 @@ async fn metrics_show_the_master_and_count_a_switch() {
         |_, t| agreeing(t),
     )
     .await;
+}
+
+/// `GET /status`, parsed.
+async fn status(admin: SocketAddr) -> Json {
+    let (code, body) = http_get(admin, "/status", HTTP).await.unwrap();
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Polls `/status` until `ok` holds for the group's entry; returns the whole document.
+async fn wait_status(admin: SocketAddr, what: &str, ok: impl Fn(&Json) -> bool) -> Json {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let doc = status(admin).await;
+        if ok(&doc["groups"][0]) {
+            return doc;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what} in /status: {doc:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn every_sentinel_agrees_on(group: &Json, master: SocketAddr) -> bool {
+    let sentinels = group["sentinels"].as_array().unwrap();
+    sentinels.len() == 3
+        && sentinels.iter().all(|s| {
+            s["reachable"] == true
+                && s["monitors"] == true
+                && s["agrees"] == true
+                && s["reports"]["address"] == master.to_string()
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_the_master_the_sentinels_and_the_last_switch() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let old = group.wait_converged(WAIT).await.unwrap();
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &["--admin-listen", "127.0.0.1:0"],
+    )
+    .await
+    .unwrap();
+    let admin = proxy.admin_addr().unwrap();
+    proxy.wait_for_master(old, WAIT).await.unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut client = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+        client.cmd(&["SET", "k", "v"]).await.unwrap();
+        clients.push(client);
+    }
+
+    let doc = wait_status(admin, "every sentinel agreeing", |g| {
+        every_sentinel_agrees_on(g, old)
+    })
+    .await;
+    assert_eq!(doc["version"], ellison::VERSION, "{doc:#}");
+    assert!(doc["started"].as_str().unwrap().ends_with('Z'), "{doc:#}");
+    assert_eq!(doc["ready"], true);
+    assert_eq!(doc["draining"], false);
+    let g = &doc["groups"][0];
+    assert_eq!(g["name"], "mymaster");
+    assert_eq!(g["listen"], proxy.addr().to_string());
+    assert_eq!(
+        g["mode"],
+        if multiplexed() {
+            "multiplex"
+        } else {
+            "session"
+        }
+    );
+    assert_eq!(g["ready"], true);
+    assert_eq!(g["sessions"], 2);
+    assert_eq!(g["master"]["address"], old.to_string(), "{doc:#}");
+    assert_eq!(g["master"]["provisional"], false);
+    assert_eq!(g["holding"], Json::Null);
+    assert_eq!(g["last_switch"], Json::Null);
+    let epoch = g["master"]["epoch"].as_u64().unwrap();
+    for s in g["sentinels"].as_array().unwrap() {
+        assert_eq!(s["reports"]["epoch"], epoch, "{s:#}");
+        assert_eq!(s["discovered"], false, "{s:#}");
+        assert!(s["id"].as_str().is_some_and(|id| id.len() == 40), "{s:#}");
+        assert_eq!(s["error"], Json::Null, "{s:#}");
+    }
+    let config: Vec<&str> = doc["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Json::as_str)
+        .collect();
+    assert!(
+        config.iter().any(|l| l.starts_with("group \"mymaster\"")),
+        "{config:?}"
+    );
+
+    group.sentinel_failover().await.unwrap();
+    let new = group.wait_for_new_master(old, WAIT).await.unwrap();
+    proxy.wait_for_master(new, WAIT).await.unwrap();
+    let doc = wait_status(admin, "the switch, every sentinel agreeing again", |g| {
+        g["last_switch"]["to"] == new.to_string() && every_sentinel_agrees_on(g, new)
+    })
+    .await;
+    let g = &doc["groups"][0];
+    let switch = &g["last_switch"];
+    assert_eq!(switch["from"], old.to_string(), "{doc:#}");
+    assert_eq!(switch["from_epoch"], epoch, "{doc:#}");
+    let new_epoch = switch["to_epoch"].as_u64().unwrap();
+    assert!(new_epoch > epoch, "{doc:#}");
+    assert!(switch["took_seconds"].as_f64().unwrap() > 0.0, "{doc:#}");
+    assert_eq!(g["master"]["address"], new.to_string());
+    assert_eq!(g["master"]["epoch"], new_epoch);
+    // Verified when the switch ended (both RFC 3339 UTC, which compare as text).
+    assert!(
+        g["master"]["since"].as_str().unwrap() >= switch["at"].as_str().unwrap(),
+        "{doc:#}"
+    );
+    assert_eq!(g["holding"], Json::Null);
+    // The idle sessions moved with the master.
+    assert_eq!(g["sessions"], 2, "{doc:#}");
+    for client in &mut clients {
+        assert_eq!(
+            client
+                .cmd(&["GET", "k"])
+                .await
+                .unwrap()
+                .as_text()
+                .as_deref(),
+            Some("v")
+        );
+    }
+    let (code, body) = http_get(admin, "/ready/mymaster", HTTP).await.unwrap();
+    assert_eq!((code, body.as_str()), (200, "ready\n"));
+    let (code, body) = http_get(admin, "/ready/nosuch", HTTP).await.unwrap();
+    assert_eq!(
+        (code, body.as_str()),
+        (404, "no group named 'nosuch'; the groups are 'mymaster'\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -458,26 +603,9 @@ async fn clients_over_max_clients_get_an_error_and_are_closed() {
 
 // --- the real binary ---------------------------------------------------------------------------
 
-/// The `ellison` binary beside this test's executable. `cargo test --workspace` builds it
-/// (`ellison/tests/cli.rs` makes Cargo do so); alone, run `cargo build -p ellison` first.
-fn ellison_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("ellison"))
-        .unwrap();
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p ellison` (cargo test --workspace builds it)",
-        bin.display()
-    );
-    bin
-}
-
+/// The real binary from a configuration file for one group, with JSON logs.
 struct Binary {
-    child: tokio::process::Child,
-    log: PathBuf,
+    process: EllisonBinary,
     admin: SocketAddr,
     listen: SocketAddr,
     config: PathBuf,
@@ -486,35 +614,25 @@ struct Binary {
 
 impl Binary {
     async fn start(group: &SentinelGroup, grace: &str) -> Binary {
-        let dir = tempfile::tempdir().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let listen: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let config_path = dir.path().join("ellison.toml");
-        let log = dir.path().join("ellison.log");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("ellison.toml");
+        std::fs::write(
+            &config,
+            Binary::config(group, listen, admin, grace, &addrs(group)[..1], "info"),
+        )
+        .unwrap();
+        let process = EllisonBinary::spawn(
+            &["--config", config.to_str().unwrap(), "--log-format", "json"],
+            &[],
+        )
+        .unwrap();
         let binary = Binary {
-            child: {
-                std::fs::write(
-                    &config_path,
-                    Binary::config(group, listen, admin, grace, &addrs(group)[..1], "info"),
-                )
-                .unwrap();
-                let out = std::fs::File::create(&log).unwrap();
-                tokio::process::Command::new(ellison_binary())
-                    .arg("--config")
-                    .arg(&config_path)
-                    .arg("--log-format")
-                    .arg("json")
-                    .env_remove("RUST_LOG")
-                    .stdout(out.try_clone().unwrap())
-                    .stderr(out)
-                    .kill_on_drop(true)
-                    .spawn()
-                    .unwrap()
-            },
-            log,
+            process,
             admin,
             listen,
-            config: config_path,
+            config,
             _dir: dir,
         };
         wait_http(admin, "/ready", "the binary to be ready", |s, _| s == 200).await;
@@ -538,19 +656,15 @@ impl Binary {
     }
 
     fn signal(&self, signal: Signal) {
-        let pid = self.child.id().unwrap();
-        kill(Pid::from_raw(pid as i32), signal).unwrap();
+        self.process.signal(signal).unwrap();
     }
 
     fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.process.logs()
     }
 
     async fn exit_code(&mut self, within: Duration) -> Option<i32> {
-        match tokio::time::timeout(within, self.child.wait()).await {
-            Ok(status) => status.unwrap().code(),
-            Err(_) => panic!("ellison did not exit within {within:?}:\n{}", self.logs()),
-        }
+        self.process.exit_code(within).await.unwrap()
     }
 }
 
@@ -647,4 +761,121 @@ async fn the_binary_reloads_on_sighup_drains_on_sigterm_and_exits_on_a_second_si
         !matches!(err, ellison_e2e::HarnessError::ReplyTimeout { .. }),
         "{err}"
     );
+}
+
+/// The value of an unlabelled sample in a scrape.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+}
+
+/// What the binary says at start (its version, each group's mode), that every line stays one
+/// line when a value holds a line break (here the configuration's path, in a rejected
+/// reload), that a file gets no colour codes, and that a scrape shows the process' memory,
+/// descriptors, CPU time and start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_logs_whole_plain_lines_and_reports_its_process() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    group.wait_converged(WAIT).await.unwrap();
+    let spawned = std::time::SystemTime::now();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf\nx");
+    std::fs::create_dir(&conf).unwrap();
+    let path = conf.join("ellison.toml");
+    let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let cache: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let sentinels = format!("{:?}", addrs(&group));
+    let name = group.master_name();
+    std::fs::write(
+        &path,
+        format!(
+            "admin_listen = \"{admin}\"\ndrain_grace = \"1s\"\n\
+             [[groups]]\nname = \"cache\"\nlisten = \"{cache}\"\nmaster_name = \"{name}\"\n\
+             sentinels = {sentinels}\nmode = \"session\"\n\
+             [[groups]]\nname = \"sessions\"\nlisten = \"127.0.0.1:0\"\nmaster_name = \"{name}\"\n\
+             sentinels = {sentinels}\nmode = \"multiplex\"\n"
+        ),
+    )
+    .unwrap();
+    let mut ellison = EllisonBinary::spawn(&["--config", path.to_str().unwrap()], &[]).unwrap();
+    ellison_e2e::wait_http(admin, "/ready", WAIT, |s, _| s == 200)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", ellison.logs()));
+
+    let logs = ellison.logs();
+    let first = logs.lines().next().unwrap_or_default();
+    assert!(first.contains(" INFO "), "{logs}");
+    assert!(
+        first.contains(&format!(
+            "ellison starting version=\"{}\"",
+            ellison::VERSION
+        )),
+        "{logs}"
+    );
+    for (name, mode) in [("cache", "session"), ("sessions", "multiplex")] {
+        let lines = ellison.lines_with(&[
+            "listening",
+            &format!("group={name} "),
+            &format!("mode=\"{mode}\""),
+        ]);
+        assert_eq!(lines.len(), 1, "{logs}");
+    }
+
+    // The process, scraped: descriptors follow the client connections.
+    let (_, before) = http_get(admin, "/metrics", HTTP).await.unwrap();
+    let value =
+        |name: &str| sample(&before, name).unwrap_or_else(|| panic!("no {name} in\n{before}"));
+    assert!(value("ellison_process_resident_memory_bytes") > 1e6);
+    assert!(value("ellison_process_max_fds") > 0.0);
+    assert!(value("ellison_process_cpu_seconds_total") >= 0.0);
+    let started = sample(&before, "ellison_process_start_time_seconds").unwrap();
+    let spawned = spawned
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    // `/proc/stat` gives the boot time in whole seconds.
+    assert!(
+        started > spawned - 2.0 && started < spawned + 60.0,
+        "{started} vs {spawned}"
+    );
+    let fds = sample(&before, "ellison_process_open_fds").unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let mut client = RespClient::connect(cache, WAIT).await.unwrap();
+        client.cmd(&["PING"]).await.unwrap();
+        clients.push(client);
+    }
+    let (_, after) = http_get(admin, "/metrics", HTTP).await.unwrap();
+    let more = sample(&after, "ellison_process_open_fds").unwrap();
+    // Each session holds its client connection (and in session mode its upstream one).
+    assert!(more >= fds + 10.0, "{fds} then {more} open descriptors");
+
+    // A reload that cannot read the file: the error names the path, line break and all, in
+    // one line.
+    std::fs::rename(&path, conf.join("moved.toml")).unwrap();
+    ellison.signal(Signal::SIGHUP).unwrap();
+    let rejected = ellison
+        .wait_lines(&[" ERROR ", "configuration reload rejected"], 1, WAIT)
+        .await
+        .unwrap();
+    assert!(
+        rejected[0].contains("conf\\nx/ellison.toml"),
+        "{}",
+        rejected[0]
+    );
+    ellison.signal(Signal::SIGTERM).unwrap();
+    assert_eq!(ellison.exit_code(WAIT).await.unwrap(), Some(0));
+    let logs = ellison.logs();
+    assert!(!logs.contains('\u{1b}'), "colour codes in a file:\n{logs}");
+    for line in logs.lines() {
+        // Every line starts with its timestamp: none is the rest of another.
+        assert!(
+            line.len() > 20
+                && line.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+                && &line[4..5] == "-",
+            "a line that does not start with a time: {line:?}\n{logs}"
+        );
+    }
+    drop(clients);
 }

@@ -1,4 +1,5 @@
-//! Secrets never appear in Ellison's logs (at every level), in `/metrics` or in replies.
+//! Secrets never appear in Ellison's logs (at every level), in `/metrics`, in `/status` or in
+//! replies.
 //!
 //! A test binary of its own: tracing caches per call site whether anyone listens, process-wide,
 //! and with a single (thread-local) subscriber it asks the thread that first reaches the call
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ellison_e2e::{http_get, Auth, GroupOptions, Proxy, RespClient, SentinelGroup};
+use ellison_e2e::{http_get, wait_http, Auth, GroupOptions, Proxy, RespClient, SentinelGroup};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,8 +46,8 @@ impl Captured {
 }
 
 /// Everything Ellison logs at every level while it authenticates to Sentinels and Redis,
-/// checks client AUTH and reloads changed passwords, and everything `/metrics` shows, is free
-/// of every password. The single-threaded runtime keeps every task on this thread, under the
+/// checks client AUTH and reloads changed passwords, and everything `/metrics` and `/status`
+/// show, is free of every password. The single-threaded runtime keeps every task on this thread, under the
 /// capturing subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn secrets_never_appear_in_logs_or_metrics() {
@@ -117,6 +118,15 @@ async fn secrets_never_appear_in_logs_or_metrics() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    // The Sentinels refuse the wrong password: /status says so, without it.
+    let (_, live) = wait_http(
+        proxy.admin_addr().unwrap(),
+        "/status",
+        WAIT,
+        |status, body| status == 200 && body.contains("authentication refused"),
+    )
+    .await
+    .unwrap();
     proxy.stop().await;
 
     let logs = captured.text();
@@ -129,6 +139,7 @@ async fn secrets_never_appear_in_logs_or_metrics() {
     for secret in [SENTINEL, NODE, CLIENT, CLIENT_NEW, WRONG] {
         assert!(!logs.contains(secret), "{secret} in the logs:\n{logs}");
         assert!(!metrics.contains(secret), "{secret} in /metrics");
+        assert!(!live.contains(secret), "{secret} in /status");
         assert!(!replies.contains(secret), "{secret} in a reply: {replies}");
     }
 }

@@ -2,6 +2,9 @@
 //! subscribed to its events, both reconnecting with backoff (with jitter, reset only once a
 //! connection proved useful: a poll answered, a subscription confirmed) and reporting to the
 //! tracker.
+//!
+//! The poll task says when the Sentinel cannot be polled, at warn, once per outage and cause
+//! (unreachable, or refusing Ellison's credentials), and at info when it answers again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +12,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, info, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use super::conn::{Conn, ConnError};
 use super::events;
 use super::quorum::Report;
+use super::role::Refusal;
 use super::Msg;
 use crate::backoff::Backoff;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
@@ -28,8 +32,9 @@ pub type LinkId = usize;
 pub struct Polled {
     /// The Sentinel's own id (`SENTINEL MYID`), which its peers list as `runid`.
     pub myid: String,
-    /// `None` if this Sentinel does not monitor the master name.
-    pub report: Option<Report>,
+    /// What it says about the master name; `Err` with its error reply when it does not
+    /// monitor that name (`ERR No such master with that name`) or refuses to say (`NOPERM`).
+    pub report: Result<Report, String>,
     /// Other Sentinels of the group that this one considers alive.
     pub peers: Vec<Peer>,
 }
@@ -145,7 +150,8 @@ async fn poll_loop(
     poke: Arc<Notify>,
 ) {
     let mut backoff = backoff();
-    let mut was_up = true;
+    // What was last said at warn about this Sentinel; `None` while it answers.
+    let mut trouble = None;
     loop {
         let result = match connect(&endpoint, &settings).await {
             Ok(mut conn) => {
@@ -155,7 +161,7 @@ async fn poll_loop(
                     &settings,
                     &tx,
                     &poke,
-                    &mut was_up,
+                    &mut trouble,
                     &mut backoff,
                 )
                 .await
@@ -163,9 +169,15 @@ async fn poll_loop(
             Err(e) => Err(e),
         };
         let Err(e) = result else { return };
-        if was_up {
-            info!(error = %e, "sentinel unreachable");
-            was_up = false;
+        let now = Trouble::of(&e);
+        if trouble != Some(now) {
+            match now {
+                Trouble::Unreachable => warn!(error = %e, "sentinel unreachable"),
+                Trouble::Credentials => {
+                    warn!(error = %e, "sentinel refuses Ellison's credentials; check sentinel_username and sentinel_password")
+                }
+            }
+            trouble = Some(now);
         } else {
             debug!(error = %e, "sentinel still unreachable");
         }
@@ -181,6 +193,27 @@ async fn poll_loop(
     }
 }
 
+/// Why a Sentinel could not be polled, as far as an operator is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trouble {
+    /// No connection, no answer, or an answer that is not a Sentinel's.
+    Unreachable,
+    /// It refused `AUTH`, or wants one (`NOAUTH`), or the ACL user may not ask (`NOPERM`).
+    Credentials,
+}
+
+impl Trouble {
+    fn of(e: &ConnError) -> Trouble {
+        match e {
+            ConnError::Auth(_) => Trouble::Credentials,
+            ConnError::Unexpected { detail, .. } if Refusal::in_reply(detail) => {
+                Trouble::Credentials
+            }
+            _ => Trouble::Unreachable,
+        }
+    }
+}
+
 /// Polls until the connection fails. `Ok` only when the tracker is gone.
 async fn poll_connected(
     id: LinkId,
@@ -188,7 +221,7 @@ async fn poll_connected(
     settings: &LinkSettings,
     tx: &mpsc::Sender<Msg>,
     poke: &Notify,
-    was_up: &mut bool,
+    trouble: &mut Option<Trouble>,
     backoff: &mut Backoff,
 ) -> Result<(), ConnError> {
     let myid = match conn.call(&[b"SENTINEL", b"MYID"]).await? {
@@ -200,10 +233,9 @@ async fn poll_connected(
         }
         v => v.as_str().unwrap_or_default().to_owned(),
     };
-    if !*was_up {
-        info!(%myid, "sentinel reachable");
+    if trouble.take().is_some() {
+        info!(%myid, "sentinel reachable again");
     }
-    *was_up = true;
     let name = settings.master_name.as_bytes();
     loop {
         conn.send(&[b"SENTINEL", b"MASTER", name]).await?;
@@ -240,10 +272,10 @@ fn field<'a>(items: &'a [Value], name: &str) -> Option<&'a Value> {
         .map(|pair| &pair[1])
 }
 
-fn parse_master(value: &Value) -> Result<Option<Report>, ConnError> {
+fn parse_master(value: &Value) -> Result<Result<Report, String>, ConnError> {
     let items = match value {
         // `ERR No such master with that name`: this Sentinel does not monitor it (yet).
-        Value::Error(_) => return Ok(None),
+        Value::Error(e) => return Ok(Err(e.clone())),
         Value::Array(items) => items,
         other => {
             return Err(ConnError::Unexpected {
@@ -267,7 +299,7 @@ fn parse_master(value: &Value) -> Result<Option<Report>, ConnError> {
         .and_then(Value::as_int)
         .unwrap_or(0);
     let flags: Vec<&str> = flags.split(',').collect();
-    Ok(Some(Report {
+    Ok(Ok(Report {
         addr: Endpoint {
             host: ip.to_owned(),
             port,
@@ -416,7 +448,35 @@ mod tests {
     #[test]
     fn unknown_master_is_no_report() {
         let reply = Value::Error("ERR No such master with that name".into());
-        assert_eq!(parse_master(&reply).unwrap(), None);
+        assert_eq!(
+            parse_master(&reply).unwrap(),
+            Err("ERR No such master with that name".to_owned())
+        );
+    }
+
+    #[test]
+    fn refused_credentials_are_told_from_an_outage() {
+        let refused = [
+            ConnError::Auth("WRONGPASS invalid username-password pair".into()),
+            ConnError::Unexpected {
+                command: "SENTINEL MYID",
+                detail: "NOAUTH Authentication required.".into(),
+            },
+        ];
+        for e in &refused {
+            assert_eq!(Trouble::of(e), Trouble::Credentials, "{e}");
+        }
+        let unreachable = [
+            ConnError::Closed,
+            ConnError::ReadTimeout(Duration::from_secs(1)),
+            ConnError::Unexpected {
+                command: "SENTINEL MASTER",
+                detail: "missing ip, port or flags".into(),
+            },
+        ];
+        for e in &unreachable {
+            assert_eq!(Trouble::of(e), Trouble::Unreachable, "{e}");
+        }
     }
 
     #[test]

@@ -59,10 +59,11 @@ use crate::backoff::Backoff;
 use crate::config::{Endpoint, GroupConfig, StalePromotion};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
 use crate::metrics::GroupMetrics;
+use crate::status::{self, Holding, MasterStatus, Reported, SentinelStatus, Switch, Timestamp};
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
-use role::{Check, Checker, History, Judgement, RedisAccess, RoleFailure, Verified};
+use role::{Check, Checker, History, Judgement, RedisAccess, Refusal, RoleFailure, Verified};
 
 /// What links and checkers tell the tracker.
 #[derive(Debug)]
@@ -99,19 +100,36 @@ pub enum Msg {
     },
 }
 
+/// What an operator reads about a refusal.
+fn refused(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::Tls => "TLS handshake refused",
+        Refusal::Auth => "authentication refused (check redis_username and redis_password)",
+    }
+}
+
 /// While there is no verified master, Sentinels are polled this often, and a candidate that
 /// failed verification is asked again after this at most (then with backoff).
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
 /// A master routed to on the fast path is withdrawn unless a majority names it within this.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
-/// Starts tracking one group, following its configuration channel; returns the handle
-/// sessions read and the tracker task.
-pub fn spawn(
-    config: watch::Receiver<Arc<GroupConfig>>,
-    metrics: GroupMetrics,
-) -> (MasterHandle, JoinHandle<()>) {
+/// A running tracker: what it publishes, and its task.
+#[derive(Debug)]
+pub struct Tracking {
+    /// The verified master, for sessions.
+    pub master: MasterHandle,
+    /// What it knows, for `/status`; published when it changes.
+    pub status: watch::Receiver<status::TrackerStatus>,
+    pub task: JoinHandle<()>,
+}
+
+/// Starts tracking one group, following its configuration channel.
+pub fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
     let (publisher, handle) = master::channel();
+    let starting = status::TrackerStatus::starting(Timestamp::now());
+    let holding = starting.holding.clone();
+    let (status_tx, status) = watch::channel(starting);
     let (tx, rx) = mpsc::channel(256);
     let group = config.borrow().clone();
     let settings = Arc::new(LinkSettings {
@@ -140,7 +158,11 @@ pub fn spawn(
         promotion: None,
         provisional: None,
         unsettled_since: Some(Instant::now()),
-        tls_warned: None,
+        warned: None,
+        status: status_tx,
+        master_since: None,
+        holding,
+        last_switch: None,
         metrics,
     };
     let span = tracing::info_span!("group", group = %group.name);
@@ -153,20 +175,52 @@ pub fn spawn(
     }
     tracker.metrics.master_published(None, None);
     let task = tokio::spawn(tracker.run(rx).instrument(span));
-    (handle, task)
+    Tracking {
+        master: handle,
+        status,
+        task,
+    }
 }
 
 struct LinkState {
     link: Link,
     discovered: bool,
     myid: Option<String>,
-    /// The last poll: when it finished and what it said (`Err` = unreachable).
-    last: Option<(Instant, Result<Option<Report>, String>)>,
+    /// The last poll: when it finished and what it said.
+    last: Option<(Instant, Answer)>,
     peers: Vec<link::Peer>,
     /// The last `+new-epoch` it published: the epoch of a failover it goes on to lead.
     epoch: Option<u64>,
-    /// What the metrics last showed for it: (reachable, agrees).
-    shown: Option<(bool, bool)>,
+    /// What the metrics last showed for it: (reachable, monitors, agrees).
+    shown: Option<(bool, bool, bool)>,
+    /// The error reply last logged at warn for a Sentinel that does not report the master
+    /// name, so that it is said once per cause (an outage in between does not repeat it).
+    unmonitored_warned: Option<String>,
+}
+
+/// What a Sentinel's last poll said.
+#[derive(Debug, Clone)]
+enum Answer {
+    /// It could not be polled: why (the link logs it).
+    Unreachable(String),
+    /// It answered, but does not report on the master name: its error reply (it does not
+    /// monitor that name, or its ACL user may not ask). Reachable, yet no vote.
+    Unmonitored(String),
+    /// Its report on the master.
+    Report(Report),
+}
+
+impl Answer {
+    fn report(&self) -> Option<&Report> {
+        match self {
+            Answer::Report(report) => Some(report),
+            _ => None,
+        }
+    }
+
+    fn reachable(&self) -> bool {
+        !matches!(self, Answer::Unreachable(_))
+    }
 }
 
 /// A replica that a failover leader selected, watched until it answers `ROLE master`.
@@ -224,8 +278,16 @@ struct Tracker {
     provisional: Option<Instant>,
     /// When the group last lost its verified master, to time the switch.
     unsettled_since: Option<Instant>,
-    /// The last candidate whose TLS handshake failure was logged at warn.
-    tls_warned: Option<Endpoint>,
+    /// The last node (a candidate or the master) whose refusal of Ellison (TLS handshake,
+    /// credentials) was logged at warn, and the reason: said once per node and cause.
+    warned: Option<(Endpoint, String)>,
+    /// Where `/status` reads what the tracker knows.
+    status: watch::Sender<status::TrackerStatus>,
+    /// When the published master was verified.
+    master_since: Option<Timestamp>,
+    /// While commands are held: since when and why.
+    holding: Option<Holding>,
+    last_switch: Option<Switch>,
     metrics: GroupMetrics,
 }
 
@@ -267,6 +329,7 @@ impl Tracker {
                     ));
                 }
             }
+            self.show();
         }
     }
 
@@ -297,13 +360,16 @@ impl Tracker {
                     }
                     Err(failure) => {
                         let wait = self.verify_backoff.next_wait();
-                        // A certificate problem is the operator's to fix: said once per
-                        // candidate.
-                        if failure.tls && self.tls_warned.as_ref() != Some(&endpoint) {
-                            warn!(%endpoint, reason = %failure.reason, "candidate not verified: TLS handshake refused; no command goes to it");
-                            self.tls_warned = Some(endpoint.clone());
-                        } else {
-                            debug!(%endpoint, reason = %failure.reason, retry_in_ms = wait.as_millis() as u64, "candidate not verified");
+                        // A certificate or credential problem is the operator's to fix: said
+                        // once per candidate and cause.
+                        match failure.refusal {
+                            Some(refusal) if self.first_warning(&endpoint, &failure) => {
+                                let what = refused(refusal);
+                                warn!(%endpoint, reason = %failure.reason, "candidate not verified: {what}; no command goes to it");
+                            }
+                            _ => {
+                                debug!(%endpoint, reason = %failure.reason, retry_in_ms = wait.as_millis() as u64, "candidate not verified")
+                            }
                         }
                         self.retry = Some(((endpoint, epoch), Some(Instant::now() + wait)));
                     }
@@ -320,14 +386,19 @@ impl Tracker {
                 match check {
                     Check::Master { observed } => {
                         self.observed = observed;
+                        let endpoint = self.current.as_ref().map(|(e, _)| e);
+                        if self.warned.as_ref().map(|(e, _)| e) == endpoint {
+                            self.warned = None;
+                            info!(master = %master.addr, "the master accepts Ellison's ROLE check again");
+                        }
                         if requested {
                             self.publisher.recheck_done(true);
                         }
                         // Nothing else changed: no need to evaluate.
                         return;
                     }
-                    Check::Slow(reason) | Check::Unreachable(reason) => {
-                        self.unanswered(master, &reason, requested);
+                    Check::Slow(failure) | Check::Unreachable(failure) => {
+                        self.unanswered(master, &failure, requested);
                     }
                     Check::Lost(reason) => {
                         warn!(master = %master.addr, %reason, "master failed its ROLE check");
@@ -342,15 +413,21 @@ impl Tracker {
             }
         }
         self.evaluate();
-        self.show_sentinels();
     }
 
     /// The verified master did not answer its `ROLE` check. While a majority of Sentinels
     /// still names it, that is a slow master (a long script, `DEBUG SLEEP`, a slow command):
     /// it is kept, and the Sentinels will act if it is really gone. Without that majority the
     /// check is the only witness left, and the master is withdrawn.
-    fn unanswered(&mut self, master: Master, reason: &str, requested: bool) {
+    fn unanswered(&mut self, master: Master, failure: &RoleFailure, requested: bool) {
         self.metrics.role_check_unanswered();
+        let reason = failure.reason.as_str();
+        if let (Some(refusal), Some((endpoint, _))) = (failure.refusal, self.current.clone()) {
+            if self.first_warning(&endpoint, failure) {
+                let what = refused(refusal);
+                warn!(master = %master.addr, reason, "the master refuses Ellison's ROLE check: {what}; sessions cannot open connections to it either");
+            }
+        }
         let vouched = self.provisional.is_none()
             && self.suspects.is_empty()
             && match (self.decide(), &self.current) {
@@ -426,7 +503,7 @@ impl Tracker {
             .iter()
             .flatten()
             .filter_map(|s| match &s.last {
-                Some((_, Ok(Some(report)))) => Some(report.epoch),
+                Some((_, Answer::Report(report))) => Some(report.epoch),
                 _ => None,
             })
             .chain(self.last_master.map(|m| m.epoch))
@@ -569,41 +646,100 @@ impl Tracker {
         self.configured = config.sentinels.clone();
         self.poke_links();
         self.evaluate();
-        self.show_sentinels();
     }
 
-    /// Updates the per-Sentinel metrics where they changed.
-    fn show_sentinels(&mut self) {
+    /// Updates the per-Sentinel metrics where they changed, and publishes the status for
+    /// `/status` if it changed.
+    fn show(&mut self) {
         let master = self.current.clone();
         self.metrics.sentinels_known(self.known());
+        let mut sentinels = Vec::new();
         for state in self.links.iter_mut().flatten() {
-            let (reachable, agrees) = match &state.last {
-                Some((_, Ok(report))) => (
-                    true,
-                    matches!((report, &master), (Some(r), Some((e, m))) if r.addr == *e && r.epoch == m.epoch),
-                ),
-                _ => (false, false),
-            };
-            if state.shown != Some((reachable, agrees)) {
-                state.shown = Some((reachable, agrees));
+            let answer = state.last.as_ref().map(|(_, answer)| answer);
+            let reachable = answer.is_some_and(Answer::reachable);
+            let report = answer.and_then(Answer::report);
+            let agrees = matches!((report, &master), (Some(r), Some((e, m))) if r.addr == *e && r.epoch == m.epoch);
+            let shown = (reachable, report.is_some(), agrees);
+            if state.shown != Some(shown) {
+                state.shown = Some(shown);
                 self.metrics
-                    .sentinel(&state.link.endpoint, reachable, agrees);
+                    .sentinel(&state.link.endpoint, reachable, report.is_some(), agrees);
             }
+            sentinels.push(SentinelStatus {
+                endpoint: state.link.endpoint.to_string(),
+                id: state.myid.clone(),
+                discovered: state.discovered,
+                reachable,
+                monitors: report.is_some(),
+                agrees,
+                reports: report.map(|r| Reported {
+                    address: r.addr.to_string(),
+                    epoch: r.epoch,
+                    odown: r.odown,
+                    failover_in_progress: r.failover,
+                }),
+                error: match answer {
+                    Some(Answer::Unreachable(e) | Answer::Unmonitored(e)) => Some(e.clone()),
+                    _ => None,
+                },
+            });
         }
+        let status = status::TrackerStatus {
+            master: master
+                .zip(self.master_since)
+                .map(|((_, m), since)| MasterStatus {
+                    address: m.addr.to_string(),
+                    epoch: m.epoch,
+                    since,
+                    provisional: self.provisional.is_some(),
+                }),
+            holding: self.holding.clone(),
+            last_switch: self.last_switch.clone(),
+            sentinels,
+        };
+        self.status.send_if_modified(|shown| {
+            let changed = *shown != status;
+            if changed {
+                *shown = status;
+            }
+            changed
+        });
     }
 
     fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
         let Some(Some(state)) = self.links.get_mut(id) else {
             return;
         };
-        match result {
+        let answer = match result {
             Ok(polled) => {
                 state.myid = Some(polled.myid);
                 state.peers = polled.peers;
-                state.last = Some((at, Ok(polled.report)));
+                match polled.report {
+                    Ok(report) => Answer::Report(report),
+                    Err(reply) => Answer::Unmonitored(reply),
+                }
             }
-            Err(e) => state.last = Some((at, Err(e))),
+            Err(e) => Answer::Unreachable(e),
+        };
+        // A Sentinel that answers but does not report on the master has no vote: said once
+        // per cause, and again when it changes. (Reachability is the link's to log.)
+        let endpoint = &state.link.endpoint;
+        let name = &self.settings.master_name;
+        match &answer {
+            Answer::Unmonitored(reply) if state.unmonitored_warned.as_ref() != Some(reply) => {
+                if reply.contains("No such master") {
+                    warn!(sentinel = %endpoint, "sentinel {endpoint} does not monitor a master named '{name}'");
+                } else {
+                    warn!(sentinel = %endpoint, error = %reply, "sentinel {endpoint} refuses to report on the master named '{name}'");
+                }
+                state.unmonitored_warned = Some(reply.clone());
+            }
+            Answer::Report(_) if state.unmonitored_warned.take().is_some() => {
+                info!(sentinel = %endpoint, "sentinel {endpoint} now reports on the master named '{name}'");
+            }
+            _ => {}
         }
+        state.last = Some((at, answer));
         self.suspects.retain(|(link, since)| {
             let fresh = matches!(&self.links.get(*link), Some(Some(LinkState { last: Some((t, _)), .. })) if t > since);
             !fresh
@@ -616,7 +752,7 @@ impl Tracker {
     fn discover(&mut self) {
         let mut listed: Vec<link::Peer> = Vec::new();
         for state in self.links.iter().flatten() {
-            if matches!(state.last, Some((_, Ok(_)))) {
+            if state.last.as_ref().is_some_and(|(_, a)| a.reachable()) {
                 for peer in &state.peers {
                     if !listed.iter().any(|p| p.runid == peer.runid) {
                         listed.push(peer.clone());
@@ -628,7 +764,7 @@ impl Tracker {
             .links
             .iter()
             .flatten()
-            .any(|s| matches!(s.last, Some((_, Ok(_)))));
+            .any(|s| s.last.as_ref().is_some_and(|(_, a)| a.reachable()));
         for slot in &mut self.links {
             let drop = match slot {
                 Some(s) if s.discovered && any_reachable => !listed
@@ -665,7 +801,21 @@ impl Tracker {
             peers: Vec::new(),
             epoch: None,
             shown: None,
+            unmonitored_warned: None,
         }));
+    }
+
+    /// Whether this refusal of `endpoint` is news (another node or another reason than the
+    /// last one logged); records it.
+    fn first_warning(&mut self, endpoint: &Endpoint, failure: &RoleFailure) -> bool {
+        let news = self
+            .warned
+            .as_ref()
+            .is_none_or(|(e, reason)| e != endpoint || *reason != failure.reason);
+        if news {
+            self.warned = Some((endpoint.clone(), failure.reason.clone()));
+        }
+        news
     }
 
     fn poke_links(&self) {
@@ -683,7 +833,7 @@ impl Tracker {
         let now = Instant::now();
         let mut heard = HashSet::new();
         for state in self.links.iter().flatten() {
-            if let Some((at, Ok(Some(_)))) = &state.last {
+            if let Some((at, Answer::Report(_))) = &state.last {
                 if now.saturating_duration_since(*at) <= window {
                     heard.insert(match &state.myid {
                         Some(id) => id.clone(),
@@ -711,7 +861,7 @@ impl Tracker {
         let mut seen = HashSet::new();
         let mut reports = Vec::new();
         for state in self.links.iter().flatten() {
-            if let Some((_, Ok(Some(report)))) = &state.last {
+            if let Some((_, Answer::Report(report))) = &state.last {
                 // Two configured names for one Sentinel must not vote twice.
                 if state.myid.as_ref().is_none_or(|id| seen.insert(id.clone())) {
                     reports.push(report);
@@ -750,25 +900,31 @@ impl Tracker {
         match self.decide() {
             Decision::FailingOver => self.hold("the sentinels are failing the master over"),
             Decision::NoQuorum {
-                reachable,
+                reporting,
                 agreeing,
             } => {
                 let known = self.known();
+                let reachable = self
+                    .links
+                    .iter()
+                    .flatten()
+                    .filter(|s| s.last.as_ref().is_some_and(|(_, a)| a.reachable()))
+                    .count();
                 if let Some((endpoint, master)) = &self.current {
                     // Losing Sentinels is not losing the master: keep it while it passes its
                     // ROLE checks and no reachable Sentinel names anything newer or different.
                     let contradicted = self.links.iter().flatten().any(|s| match &s.last {
-                        Some((_, Ok(Some(r)))) => {
+                        Some((_, Answer::Report(r))) => {
                             r.epoch > master.epoch
                                 || (r.epoch == master.epoch && &r.addr != endpoint)
                         }
                         _ => false,
                     });
                     if contradicted {
-                        self.hold(&format!("no quorum ({agreeing} of {known} sentinels agree, {reachable} reachable)"));
+                        self.hold(&format!("no quorum ({agreeing} of {known} sentinels agree, {reporting} report on the master, {reachable} reachable)"));
                     }
                 } else {
-                    debug!(known, reachable, agreeing, "no quorum");
+                    debug!(known, reachable, reporting, agreeing, "no quorum");
                 }
             }
             Decision::Agreed { addr, epoch } => {
@@ -792,6 +948,11 @@ impl Tracker {
     fn hold(&mut self, reason: &str) {
         if let Some((_, master)) = self.current.take() {
             info!(old = %master.addr, epoch = master.epoch, reason, "master no longer verified; holding commands");
+            self.holding = Some(Holding {
+                since: Timestamp::now(),
+                reason: reason.to_owned(),
+            });
+            self.master_since = None;
             self.publisher.set(None);
             self.metrics.master_published(Some(master.addr), None);
             self.checker = None;
@@ -900,7 +1061,7 @@ impl Tracker {
     /// and starts its `ROLE` checks.
     fn publish(&mut self, endpoint: Endpoint, master: Master, history: Option<History>) {
         let Master { addr, epoch } = master;
-        self.tls_warned = None;
+        self.warned = None;
         let waited = self.unsettled_since.take().map(|t| t.elapsed());
         let took_ms = waited.map(|w| w.as_millis() as u64);
         match self.last_master {
@@ -911,8 +1072,18 @@ impl Tracker {
             Some(old) => {
                 info!(old = %old.addr, old_epoch = old.epoch, new = %addr, epoch, took_ms, "master switched");
                 self.metrics.master_switched(waited);
+                self.last_switch = Some(Switch {
+                    from: old.addr.to_string(),
+                    from_epoch: old.epoch,
+                    to: addr.to_string(),
+                    to_epoch: epoch,
+                    at: Timestamp::now(),
+                    took_seconds: waited.map(|w| w.as_secs_f64()),
+                });
             }
         }
+        self.holding = None;
+        self.master_since = Some(Timestamp::now());
         let previous = self
             .current
             .replace((endpoint, master))

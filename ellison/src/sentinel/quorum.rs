@@ -26,8 +26,10 @@ pub enum Decision {
     /// The Sentinels are replacing the master: a failover is in progress at the highest epoch,
     /// or a majority flag the master objectively down.
     FailingOver,
-    /// No majority agrees (Sentinels unreachable, or views diverge).
-    NoQuorum { reachable: usize, agreeing: usize },
+    /// No majority agrees (Sentinels unreachable or not monitoring the master name, or views
+    /// diverge): `reporting` Sentinels reported the master, `agreeing` of them on the best
+    /// candidate.
+    NoQuorum { reporting: usize, agreeing: usize },
 }
 
 /// Applies the rule to the reports of the reachable Sentinels out of `known`.
@@ -40,7 +42,7 @@ pub fn decide(known: usize, reports: &[&Report]) -> Decision {
     let majority = known / 2 + 1;
     let Some(top) = reports.iter().map(|r| r.epoch).max() else {
         return Decision::NoQuorum {
-            reachable: 0,
+            reporting: 0,
             agreeing: 0,
         };
     };
@@ -72,7 +74,7 @@ pub fn decide(known: usize, reports: &[&Report]) -> Decision {
         },
         None if reports.iter().any(|r| r.failover) => Decision::FailingOver,
         best => Decision::NoQuorum {
-            reachable: reports.len(),
+            reporting: reports.len(),
             agreeing: best.map_or(0, |(_, v)| v),
         },
     }
@@ -121,7 +123,7 @@ mod tests {
             3,
             &[report("10.0.0.1:6379", 4)],
             Decision::NoQuorum {
-                reachable: 1,
+                reporting: 1,
                 agreeing: 1,
             },
         );
@@ -146,7 +148,7 @@ mod tests {
             3,
             &[old.clone(), old, report("10.0.0.2:6379", 5)],
             Decision::NoQuorum {
-                reachable: 3,
+                reporting: 3,
                 agreeing: 1,
             },
         );
@@ -210,7 +212,7 @@ mod tests {
             3,
             &[],
             Decision::NoQuorum {
-                reachable: 0,
+                reporting: 0,
                 agreeing: 0,
             },
         );

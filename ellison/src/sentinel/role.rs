@@ -64,9 +64,30 @@ impl RedisAccess {
 #[derive(Debug)]
 pub struct RoleFailure {
     pub reason: String,
-    /// The TLS handshake failed (its certificate did not verify, or it wants another one).
-    pub tls: bool,
+    /// The node refused Ellison itself: a misconfiguration an operator must fix, and which
+    /// retrying will not.
+    pub refusal: Option<Refusal>,
     pub kind: FailureKind,
+}
+
+/// How a node refused Ellison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The TLS handshake failed (its certificate did not verify, or it wants another one).
+    Tls,
+    /// `AUTH` was refused (`WRONGPASS`), or the node wants one (`NOAUTH`), or the ACL user may
+    /// not run `ROLE` (`NOPERM`): `redis_username`, `redis_password`.
+    Auth,
+}
+
+impl Refusal {
+    /// Whether an error reply to a command says the connection's credentials are wrong (of
+    /// a Redis node or a Sentinel).
+    pub(crate) fn in_reply(error: &str) -> bool {
+        ["NOAUTH", "WRONGPASS", "NOPERM"]
+            .iter()
+            .any(|code| error.split_ascii_whitespace().next() == Some(code))
+    }
 }
 
 /// What a failure says about the node.
@@ -86,7 +107,7 @@ impl RoleFailure {
     fn new(kind: FailureKind, reason: String) -> RoleFailure {
         RoleFailure {
             reason,
-            tls: false,
+            refusal: None,
             kind,
         }
     }
@@ -302,10 +323,10 @@ async fn ask_role(
     let items = match reply {
         Value::Array(items) => items,
         Value::Error(e) => {
-            return Err(RoleFailure::new(
-                FailureKind::Slow,
-                format!("ROLE failed: {e}"),
-            ))
+            return Err(RoleFailure {
+                refusal: Refusal::in_reply(&e).then_some(Refusal::Auth),
+                ..RoleFailure::new(FailureKind::Slow, format!("ROLE failed: {e}"))
+            })
         }
         other => {
             *conn = None;
@@ -349,17 +370,21 @@ async fn connect(
     )
     .await
     .map_err(|e| {
-        let tls = matches!(e, ConnError::Tls { .. });
-        if tls {
-            metrics.tls_handshake_failed(TlsPeer::Redis);
-        }
+        let refusal = match e {
+            ConnError::Tls { .. } => {
+                metrics.tls_handshake_failed(TlsPeer::Redis);
+                Some(Refusal::Tls)
+            }
+            ConnError::Auth(_) => Some(Refusal::Auth),
+            _ => None,
+        };
         // Connected but not answered in time (AUTH during `DEBUG SLEEP`): slow, not gone.
         let kind = match e {
             ConnError::ReadTimeout(_) => FailureKind::Slow,
             _ => FailureKind::Unreachable,
         };
         RoleFailure {
-            tls,
+            refusal,
             ..RoleFailure::new(kind, e.to_string())
         }
     })
@@ -380,10 +405,10 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
 pub enum Check {
     /// `ROLE master`; its history as now observed (the offset `ROLE` gave), when known.
     Master { observed: Option<History> },
-    /// Connected, but no answer in time or an error reply (`-BUSY`, `-LOADING`).
-    Slow(String),
+    /// Connected, but no answer in time or an error reply (`-BUSY`, `-LOADING`, `-NOPERM`).
+    Slow(RoleFailure),
     /// No connection could be made (refused, timed out, credentials refused).
-    Unreachable(String),
+    Unreachable(RoleFailure),
     /// Another role, or a replication history that no longer holds what was observed.
     Lost(String),
 }
@@ -491,8 +516,8 @@ async fn check_loop(
         }
         let check = match result {
             Ok(check) => check,
-            Err(f) if f.kind == FailureKind::Slow => Check::Slow(f.reason),
-            Err(f) => Check::Unreachable(f.reason),
+            Err(f) if f.kind == FailureKind::Slow => Check::Slow(f),
+            Err(f) => Check::Unreachable(f),
         };
         wait = match &check {
             Check::Master { .. } => {
@@ -581,6 +606,24 @@ mod tests {
             offset,
             replid2: replid2.into(),
             second_offset,
+        }
+    }
+
+    #[test]
+    fn credential_errors_are_refusals() {
+        for reply in [
+            "NOAUTH Authentication required.",
+            "WRONGPASS invalid username-password pair or user is disabled.",
+            "NOPERM User ellison has no permissions to run the 'role' command",
+        ] {
+            assert!(Refusal::in_reply(reply), "{reply}");
+        }
+        for reply in [
+            "BUSY Redis is busy running a script.",
+            "LOADING Redis is loading the dataset in memory",
+            "ERR NOAUTH is not a code here",
+        ] {
+            assert!(!Refusal::in_reply(reply), "{reply}");
         }
     }
 
