@@ -73,6 +73,11 @@ pub struct Cli {
     #[arg(long, env = "ELLISON_DENY_COMMANDS", value_delimiter = ',')]
     pub deny_commands: Option<Vec<String>>,
 
+    /// Commands denied on top of `--deny-commands` (or of the default list, when that is not
+    /// given): extends the list without restating it. Comma-separated.
+    #[arg(long, env = "ELLISON_DENY_COMMANDS_EXTRA", value_delimiter = ',')]
+    pub deny_commands_extra: Option<Vec<String>>,
+
     /// Certificate chain (PEM, leaf first) Ellison presents to clients; with
     /// --client-tls-key-file, every listener speaks TLS only. Re-read on SIGHUP.
     #[arg(long, env = "ELLISON_CLIENT_TLS_CERT_FILE")]
@@ -187,6 +192,11 @@ pub struct Cli {
     /// waiting on a blocking command. 0 disables. [default: 0]
     #[arg(long, env = "ELLISON_CLIENT_IDLE_TIMEOUT", value_parser = parse_duration)]
     pub client_idle_timeout: Option<Duration>,
+
+    /// With `--client-password` or `client_users`: how long a new client has to authenticate
+    /// before it is closed. [default: 10s]
+    #[arg(long, env = "ELLISON_CLIENT_AUTH_TIMEOUT", value_parser = parse_duration)]
+    pub client_auth_timeout: Option<Duration>,
 
     /// TCP keepalive idle time on client and upstream connections; 0 disables. [default: 60s]
     #[arg(long, env = "ELLISON_TCP_KEEPALIVE", value_parser = parse_duration)]
@@ -367,6 +377,7 @@ pub struct FileConfig {
     pub mode: Option<Mode>,
     pub upstream_connections: Option<u64>,
     pub client_idle_timeout: Option<String>,
+    pub client_auth_timeout: Option<String>,
     pub tcp_keepalive: Option<String>,
     pub max_clients: Option<u64>,
     /// A byte count or a size string (`"512mb"`).
@@ -379,6 +390,7 @@ pub struct FileConfig {
     pub client_password: Option<Secret>,
     pub client_users: Option<Vec<FileUser>>,
     pub deny_commands: Option<Vec<String>>,
+    pub deny_commands_extra: Option<Vec<String>>,
     pub client_tls_cert_file: Option<PathBuf>,
     pub client_tls_key_file: Option<PathBuf>,
     pub client_tls_ca_file: Option<PathBuf>,
@@ -414,6 +426,7 @@ pub struct FileGroup {
     pub client_password: Option<Secret>,
     pub client_users: Option<Vec<FileUser>>,
     pub deny_commands: Option<Vec<String>>,
+    pub deny_commands_extra: Option<Vec<String>>,
     pub on_stale_promotion: Option<StalePromotion>,
     pub mode: Option<Mode>,
 }
@@ -489,6 +502,8 @@ pub struct Timing {
     /// Idle client connections are closed after this long (never subscribed, MONITOR or
     /// blocked ones); `None` = never.
     pub client_idle_timeout: Option<Duration>,
+    /// With client authentication: how long a new client has to authenticate.
+    pub client_auth_timeout: Duration,
     /// TCP keepalive idle time on client and upstream sockets; `None` = off.
     pub tcp_keepalive: Option<Duration>,
     /// On shutdown, how long sessions get to finish before they are cut. The same for every
@@ -506,11 +521,17 @@ impl Default for Timing {
             connect_timeout: Duration::from_millis(500),
             read_timeout: Duration::from_millis(1000),
             client_idle_timeout: None,
+            client_auth_timeout: Duration::from_secs(10),
             tcp_keepalive: Some(Duration::from_secs(60)),
             drain_grace: Duration::from_secs(30),
         }
     }
 }
+
+/// The shortest poll, check, connect or read interval that can work.
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// The shortest hold: a command must be able to wait out at least a quick re-verification.
+const MIN_HOLD: Duration = Duration::from_millis(100);
 
 /// Most shared connections per group in `multiplex` mode: a few per core is the useful range.
 const MAX_UPSTREAM_CONNECTIONS: u64 = 256;
@@ -662,6 +683,8 @@ pub const DEFAULT_DENY_COMMANDS: &[&str] = &[
     "SAVE",
     "CONFIG SET",
     "CONFIG REWRITE",
+    "CLIENT PAUSE",
+    "CLIENT KILL",
     "ACL SETUSER",
     "ACL DELUSER",
     "ACL LOAD",
@@ -718,6 +741,15 @@ impl DenyList {
             };
             rules.push(rule);
         }
+        Ok(DenyList::from_rules(rules))
+    }
+
+    /// This list and `more`'s rules together (`deny_commands_extra` on top of the base list).
+    pub fn with(&self, more: &DenyList) -> DenyList {
+        DenyList::from_rules(self.rules.iter().chain(&more.rules).cloned().collect())
+    }
+
+    fn from_rules(mut rules: Vec<DenyRule>) -> DenyList {
         rules.sort();
         rules.dedup();
         let mut filter = [0u64; 32];
@@ -725,7 +757,7 @@ impl DenyList {
             let name = rule.command.as_bytes();
             filter[usize::from(name[0] & 31)] |= 1 << (name.len() - 1);
         }
-        Ok(DenyList { rules, filter })
+        DenyList { rules, filter }
     }
 
     /// The rule that denies this command, if any. `command` and `subcommand` (the command's
@@ -1000,6 +1032,12 @@ impl Cli {
                 &file.read_timeout,
                 defaults.read_timeout,
             )?,
+            client_auth_timeout: duration(
+                self.client_auth_timeout,
+                "client_auth_timeout",
+                &file.client_auth_timeout,
+                defaults.client_auth_timeout,
+            )?,
             client_idle_timeout: optional(duration(
                 self.client_idle_timeout,
                 "client_idle_timeout",
@@ -1040,9 +1078,37 @@ impl Cli {
                 "read_timeout",
                 timing.read_timeout,
             ),
+            (
+                self.client_auth_timeout.is_some(),
+                "client_auth_timeout",
+                timing.client_auth_timeout,
+            ),
         ] {
-            if value.is_zero() {
-                return Err(invalid(flag_or_key(flag, key), "must be greater than zero"));
+            if value < MIN_INTERVAL {
+                return Err(invalid(
+                    flag_or_key(flag, key),
+                    format!(
+                        "{} cannot work; use at least {MIN_INTERVAL:?}",
+                        shown(value)
+                    ),
+                ));
+            }
+        }
+        if timing.hold_timeout < MIN_HOLD {
+            return Err(invalid(
+                flag_or_key(self.hold_timeout.is_some(), "hold_timeout"),
+                format!(
+                    "{} fails every failover; use at least {MIN_HOLD:?} (the default is 5s)",
+                    shown(timing.hold_timeout)
+                ),
+            ));
+        }
+        if let Some(idle) = timing.client_idle_timeout {
+            if idle < Duration::from_secs(1) {
+                return Err(invalid(
+                    flag_or_key(self.client_idle_timeout.is_some(), "client_idle_timeout"),
+                    "must be 0 (off) or at least 1s",
+                ));
             }
         }
         if let Some(keepalive) = timing.tcp_keepalive {
@@ -1123,6 +1189,15 @@ impl Cli {
         ) {
             Some((entries, key)) => parse_deny(&entries, &key)?,
             None => DenyList::safe_default(),
+        };
+        let deny = match pick(
+            self.deny_commands_extra.clone(),
+            "--deny-commands-extra",
+            file.deny_commands_extra.clone(),
+            "deny_commands_extra",
+        ) {
+            Some((entries, key)) => deny.with(&parse_deny(&entries, &key)?),
+            None => deny,
         };
 
         let client_auth = client_auth(
@@ -1653,6 +1728,10 @@ fn validate_group(
         Some(entries) => parse_deny(entries, &own("deny_commands"))?,
         None => inherited.deny.clone(),
     };
+    let deny = match &group.deny_commands_extra {
+        Some(entries) => deny.with(&parse_deny(entries, &own("deny_commands_extra"))?),
+        None => deny,
+    };
     Ok(GroupConfig {
         name: group
             .name
@@ -1731,13 +1810,14 @@ impl fmt::Display for Config {
             writeln!(
                 f,
                 "  timing: hold {:?}, poll {:?}, role check {:?}, connect {:?}, read {:?}, \
-                 idle {}, keepalive {}, drain grace {:?}",
+                 idle {}, auth {:?}, keepalive {}, drain grace {:?}",
                 t.hold_timeout,
                 t.sentinel_poll_interval,
                 t.role_check_interval,
                 t.connect_timeout,
                 t.read_timeout,
                 off(t.client_idle_timeout),
+                t.client_auth_timeout,
                 off(t.tcp_keepalive),
                 t.drain_grace
             )?;
@@ -1805,21 +1885,38 @@ impl fmt::Display for Config {
     }
 }
 
-/// Parses `250ms`, `5s`, `2m` or a bare number of milliseconds.
+/// A duration as the configuration writes it (`0`, `250ms`, `5s`).
+fn shown(duration: Duration) -> String {
+    if duration.is_zero() {
+        "0".to_owned()
+    } else {
+        format!("{duration:?}")
+    }
+}
+
+/// Parses `250ms`, `5s`, `2m`, `1h`, or `0`. A number without a unit is refused: `5` meant
+/// 5 ms once, which made a 5-second hold a 5-millisecond one.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (examples: 250ms, 5s, 2m)"))?;
+    let number: u64 = number.parse().map_err(|_| {
+        format!("{text:?} is not a duration (write a number and a unit: 250ms, 5s, 2m, 1h)")
+    })?;
     let millis = match unit.trim() {
-        "" | "ms" => number,
+        "" if number == 0 => 0,
+        "" => {
+            return Err(format!(
+                "{text:?} has no unit (write {number}ms, {number}s, {number}m or {number}h)"
+            ))
+        }
+        "ms" => number,
         "s" => number.saturating_mul(1000),
         "m" => number.saturating_mul(60_000),
-        _ => return Err(format!("{text:?} has an unknown unit (use ms, s or m)")),
+        "h" => number.saturating_mul(3_600_000),
+        _ => return Err(format!("{text:?} has an unknown unit (use ms, s, m or h)")),
     };
     Ok(Duration::from_millis(millis))
 }
@@ -2126,7 +2223,7 @@ mod tests {
             ("admin_listen = \"localhost\"", "admin_listen: "),
             ("admin_listen = \"127.0.0.1:7000\"", "admin_listen: "),
             ("log = \"a=b=c\"", "log: "),
-            ("drain_grace = \"1h\"", "drain_grace: "),
+            ("drain_grace = \"30\"", "drain_grace: "),
             ("client_idle_timeout = \"x\"", "client_idle_timeout: "),
             ("tcp_keepalive = \"10ms\"", "tcp_keepalive: "),
             ("max_clients = 0", "max_clients: "),
@@ -2395,6 +2492,8 @@ mod tests {
             &["DEBUG", "SLEEP", "1"],
             &["psync", "?", "-1"],
             &["save"],
+            &["client", "pause", "1000"],
+            &["CLIENT", "KILL", "TYPE", "replica"],
         ] {
             let rule = deny.check(denied[0].as_bytes(), denied.get(1).map(|s| s.as_bytes()));
             assert!(rule.is_some(), "{denied:?} not denied");
@@ -2404,6 +2503,8 @@ mod tests {
             &["config", "get", "maxmemory"],
             &["CONFIG"],
             &["acl", "whoami"],
+            &["client", "setname", "x"],
+            &["CLIENT", "UNPAUSE"],
             &["MONITOR"],
             &["FLUSHDB"],
             &["BGSAVE"],
@@ -2418,6 +2519,103 @@ mod tests {
             deny.check(b"config", Some(b"Set")).unwrap().to_string(),
             "CONFIG SET"
         );
+    }
+
+    #[test]
+    fn extra_deny_entries_extend_the_list_without_restating_it() {
+        let names = |config: &Config, group: usize| -> Vec<String> {
+            let deny = &config.groups[group].deny;
+            deny.rules().iter().map(ToString::to_string).collect()
+        };
+        let config = resolve(
+            &[],
+            &format!("deny_commands_extra = [\"keys\"]\n{ONE_GROUP}"),
+        )
+        .unwrap();
+        let deny = &config.groups[0].deny;
+        assert_eq!(deny.rules().len(), DEFAULT_DENY_COMMANDS.len() + 1);
+        assert!(deny.check(b"KEYS", None).is_some());
+        assert!(deny.check(b"shutdown", None).is_some());
+
+        let config = resolve(
+            &[
+                "--deny-commands",
+                "FLUSHALL",
+                "--deny-commands-extra",
+                "keys,flushall",
+            ],
+            ONE_GROUP,
+        )
+        .unwrap();
+        assert_eq!(names(&config, 0), ["FLUSHALL", "KEYS"]);
+
+        let text = format!(
+            "deny_commands_extra = [\"KEYS\"]\n{ONE_GROUP}\
+             [[groups]]\nname = \"b\"\nlisten = \"127.0.0.1:7001\"\nmaster_name = \"b\"\n\
+             sentinels = [\"s:1\"]\ndeny_commands = [\"SCAN\"]\ndeny_commands_extra = [\"DEL\"]\n"
+        );
+        let config = resolve(&[], &text).unwrap();
+        assert!(config.groups[0].deny.check(b"KEYS", None).is_some());
+        assert_eq!(names(&config, 1), ["DEL", "SCAN"]);
+        assert!(config.to_string().contains("DEL, SCAN"), "{config}");
+
+        let err = err(
+            &[],
+            &format!("deny_commands_extra = [\"A B C\"]\n{ONE_GROUP}"),
+        );
+        assert!(err.starts_with("deny_commands_extra[0]: "), "{err}");
+    }
+
+    #[test]
+    fn durations_without_a_unit_are_refused_everywhere() {
+        let mut full = vec!["ellison", "--hold-timeout", "5"];
+        let refused = Cli::try_parse_from(&full).unwrap_err().to_string();
+        assert!(refused.contains("--hold-timeout"), "{refused}");
+        assert!(
+            refused.contains("has no unit (write 5ms, 5s, 5m or 5h)"),
+            "{refused}"
+        );
+        full[2] = "5s";
+        assert!(Cli::try_parse_from(&full).is_ok());
+
+        for key in ["hold_timeout", "client_idle_timeout", "drain_grace"] {
+            let err = err(&[], &format!("{key} = \"60\"\n{ONE_GROUP}"));
+            assert!(
+                err.starts_with(&format!("{key}: \"60\" has no unit")),
+                "{key}: {err}"
+            );
+        }
+        let config = resolve(&[], &format!("client_idle_timeout = \"0\"\n{ONE_GROUP}")).unwrap();
+        assert_eq!(config.groups[0].timing.client_idle_timeout, None);
+    }
+
+    #[test]
+    fn durations_that_cannot_work_are_refused() {
+        for (setting, value, named) in [
+            ("hold_timeout", "0", "hold_timeout: "),
+            ("hold_timeout", "50ms", "hold_timeout: "),
+            ("sentinel_poll_interval", "1ms", "sentinel_poll_interval: "),
+            ("role_check_interval", "0", "role_check_interval: "),
+            ("connect_timeout", "5ms", "connect_timeout: "),
+            ("read_timeout", "0", "read_timeout: "),
+            ("client_auth_timeout", "0", "client_auth_timeout: "),
+            ("client_idle_timeout", "500ms", "client_idle_timeout: "),
+        ] {
+            let err = err(&[], &format!("{setting} = \"{value}\"\n{ONE_GROUP}"));
+            assert!(err.starts_with(named), "{setting} = {value}: {err}");
+        }
+        let err = err(&["--hold-timeout", "5ms"], ONE_GROUP);
+        assert!(
+            err.starts_with("--hold-timeout: 5ms fails every failover"),
+            "{err}"
+        );
+        let config = resolve(
+            &["--hold-timeout", "100ms", "--client-auth-timeout", "2s"],
+            ONE_GROUP,
+        );
+        let timing = &config.unwrap().groups[0].timing;
+        assert_eq!(timing.hold_timeout, Duration::from_millis(100));
+        assert_eq!(timing.client_auth_timeout, Duration::from_secs(2));
     }
 
     #[test]
@@ -2463,6 +2661,7 @@ mod tests {
             "connect_timeout",
             "read_timeout",
             "client_idle_timeout",
+            "client_auth_timeout",
             "tcp_keepalive",
             "max_clients",
             "max_bulk_len",
@@ -2474,6 +2673,7 @@ mod tests {
             "client_password",
             "client_users",
             "deny_commands",
+            "deny_commands_extra",
             "on_stale_promotion",
             "mode",
             "upstream_connections",
@@ -2625,8 +2825,12 @@ mod tests {
     fn durations_take_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("100"), Ok(Duration::from_millis(100)));
-        assert!(parse_duration("5h").is_err());
+        assert!(parse_duration("100")
+            .unwrap_err()
+            .contains("has no unit (write 100ms, 100s, 100m or 100h)"));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5d").is_err());
         assert!(parse_duration("s").is_err());
     }
 

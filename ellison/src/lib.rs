@@ -201,6 +201,7 @@ impl Server {
                     metrics: group_metrics,
                     drain: drain.subscribe(),
                     mux,
+                    guard: Arc::default(),
                 }),
                 background,
             });

@@ -104,6 +104,18 @@ label_enum! {
 }
 
 label_enum! {
+    /// What Ellison refused a client (`ellison_client_refusals_total{kind}`).
+    pub enum Refusal {
+        /// `AUTH` (or `HELLO ... AUTH`) with wrong credentials, when Ellison checks them.
+        AuthFailed => "auth_failed",
+        /// A command on the deny list.
+        DeniedCommand => "denied_command",
+        /// Bytes that are not a command by Redis' rules.
+        ProtocolError => "protocol_error",
+    }
+}
+
+label_enum! {
     /// How a config reload ended.
     pub enum ReloadResult {
         Ok => "ok",
@@ -197,6 +209,12 @@ struct SentinelLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    group: String,
+    kind: Refusal,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TlsLabels {
     group: String,
     peer: TlsPeer,
@@ -267,6 +285,7 @@ pub struct Metrics {
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     config_reloads: Family<ReloadLabels, Counter>,
     tls_failures: Family<TlsLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
     /// Pre-resolved, by [`ReloadResult`].
     reloads: Vec<Counter>,
 }
@@ -306,6 +325,7 @@ impl Metrics {
             sentinel_agrees: Family::default(),
             config_reloads: Family::default(),
             tls_failures: Family::default(),
+            refusals: Family::default(),
             reloads: Vec::new(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -431,6 +451,11 @@ impl Metrics {
             m.tls_failures.clone(),
         );
         registry.register_collector(Box::new(crate::process::ProcessCollector));
+        registry.register(
+            "client_refusals",
+            "What Ellison refused clients, by kind: auth_failed (wrong credentials, when it checks them), denied_command (deny_commands), protocol_error",
+            m.refusals.clone(),
+        );
         let reloads = ReloadResult::ALL
             .iter()
             .map(|result| {
@@ -495,6 +520,15 @@ impl Metrics {
                 })
             })
             .collect();
+        let refusals = Refusal::ALL
+            .iter()
+            .map(|kind| {
+                self.refusals.get_or_create_owned(&RefusalLabels {
+                    group: name.to_owned(),
+                    kind: *kind,
+                })
+            })
+            .collect();
         let unsafe_promotion = |action| {
             self.unsafe_promotions.get_or_create_owned(&UnsafeLabels {
                 group: name.to_owned(),
@@ -527,6 +561,7 @@ impl Metrics {
             sentinel_monitors: self.sentinel_monitors.clone(),
             sentinel_agrees: self.sentinel_agrees.clone(),
             tls_failures,
+            refusals,
         }
     }
 
@@ -574,6 +609,7 @@ pub struct GroupMetrics {
     sentinel_monitors: Family<SentinelLabels, Gauge>,
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     tls_failures: Vec<Counter>,
+    refusals: Vec<Counter>,
 }
 
 impl GroupMetrics {
@@ -602,6 +638,11 @@ impl GroupMetrics {
     /// A TLS handshake with `peer` failed.
     pub fn tls_handshake_failed(&self, peer: TlsPeer) {
         self.tls_failures[peer.index()].inc();
+    }
+
+    /// Ellison refused a client something.
+    pub fn refused(&self, kind: Refusal) {
+        self.refusals[kind.index()].inc();
     }
 
     /// `n` client commands were forwarded to Redis (replayed state not included).

@@ -58,6 +58,64 @@ fn bad_configuration_exits_64_naming_the_key() {
     assert!(text(&out).contains("--admin-listen"));
 }
 
+/// `--hold-timeout 5` once meant five milliseconds, and made every failover fail.
+#[test]
+fn durations_without_a_unit_exit_64_with_the_accepted_forms() {
+    let group = ["--master-name", "m", "--sentinels", "s:1", "--check-config"];
+    let out = ellison(&[&group[..], &["--hold-timeout", "5"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        text(&out).contains("--hold-timeout")
+            && text(&out).contains("\"5\" has no unit (write 5ms, 5s, 5m or 5h)"),
+        "{}",
+        text(&out)
+    );
+    let out = ellison(&group, &[("ELLISON_CLIENT_IDLE_TIMEOUT", "60")]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    let dir = std::env::temp_dir().join(format!("ellison-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("ellison.toml");
+    std::fs::write(
+        &file,
+        "hold_timeout = \"5\"\n[[groups]]\nlisten = \"127.0.0.1:7000\"\nmaster_name = \"m\"\n\
+         sentinels = [\"s:1\"]\n",
+    )
+    .unwrap();
+    let out = ellison(&["--config", file.to_str().unwrap(), "--check-config"], &[]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        text(&out).contains("hold_timeout: \"5\" has no unit"),
+        "{}",
+        text(&out)
+    );
+    let out = ellison(&[&group[..], &["--hold-timeout", "0"]].concat(), &[]);
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(
+        text(&out).contains("--hold-timeout: 0 fails every failover"),
+        "{}",
+        text(&out)
+    );
+
+    // What is valid shows with its unit, and the effective deny list with it.
+    let out = ellison(
+        &[
+            &group[..],
+            &["--hold-timeout", "5s", "--deny-commands-extra", "KEYS"],
+        ]
+        .concat(),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("hold 5s,"), "{}", text(&out));
+    assert!(
+        text(&out).contains("CLIENT KILL, CLIENT PAUSE"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("KEYS"), "{}", text(&out));
+}
+
 #[test]
 fn check_config_never_prints_secrets() {
     let out = ellison(

@@ -159,7 +159,9 @@ async fn clients_authenticate_to_ellison_when_it_checks_credentials() {
         error(&refused) == "ERR Protocol error: unauthenticated bulk length",
         "{refused:?}"
     );
-    assert!(big.read_value("close").await.is_err());
+    big.expect_closed("close after the protocol error")
+        .await
+        .unwrap();
     let mut many = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     let args: Vec<String> = (0..11).map(|i| format!("a{i}")).collect();
     many.send_bytes(&encode_command(&args), "11 arguments")
@@ -214,21 +216,21 @@ async fn ellison_authenticates_to_redis_so_clients_need_no_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_timeout_spares_subscribers_and_blocking_calls() {
     let (_group, proxy) =
-        group_and_proxy(GroupOptions::default(), &["--client-idle-timeout", "300ms"]).await;
+        group_and_proxy(GroupOptions::default(), &["--client-idle-timeout", "1s"]).await;
     let mut subscriber = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     subscriber.cmd(&["SUBSCRIBE", "news"]).await.unwrap();
     let mut blocked = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     let mut idle = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     idle.cmd(&["PING"]).await.unwrap();
 
-    // The server keeps this call blocked for a second, past the idle timeout.
+    // The server keeps this call blocked for two seconds, past the idle timeout.
     let popped = blocked
-        .cmd_raw_reply(&["BLPOP", "nothing", "1"])
+        .cmd_raw_reply(&["BLPOP", "nothing", "2"])
         .await
         .unwrap();
     assert_eq!(popped, Value::Nil);
     // The idle client was closed meanwhile, as Redis' own `timeout` would.
-    assert!(idle.read_value("close").await.is_err());
+    idle.expect_closed("the idle timeout").await.unwrap();
     // The subscriber, silent for as long, still gets its messages.
     let mut publisher = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     assert_eq!(

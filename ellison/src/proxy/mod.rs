@@ -3,6 +3,7 @@
 //! it stops accepting and waits for its sessions when Ellison drains.
 
 pub mod command;
+pub mod guard;
 pub mod mux;
 pub mod session;
 
@@ -40,6 +41,8 @@ pub struct Shared {
     pub drain: watch::Receiver<bool>,
     /// In multiplex mode, the upstream connections the group's sessions share.
     pub mux: Option<mux::Pool>,
+    /// Rate limits for the log lines clients cause, and the unauthenticated connections.
+    pub guard: Arc<guard::Guard>,
 }
 
 impl Shared {
@@ -69,12 +72,16 @@ impl Shared {
         tune_with(stream, self.timing().tcp_keepalive)
     }
 
-    /// Takes one of the group's `max_clients` places, or refuses. The place is given back
-    /// when the returned slot is dropped; the `ellison_client_connections_*` metrics follow.
+    /// Takes one of the group's `max_clients` places, or refuses (unless an unauthenticated
+    /// connection can make room). The place is given back when the returned slot is dropped;
+    /// the `ellison_client_connections_*` metrics follow.
     pub fn admit(self: &Arc<Self>) -> Result<ClientSlot, MaxClients> {
         let max = self.config.borrow().max_clients;
         let before = self.metrics.clients_active.inc();
-        if usize::try_from(before).unwrap_or(usize::MAX) >= max {
+        // At the limit, a connection that has not authenticated yet makes room (the oldest):
+        // idle strangers cannot lock out a client that knows the password. The evicted one
+        // gives its place back as it closes.
+        if usize::try_from(before).unwrap_or(usize::MAX) >= max && !self.guard.evict_oldest() {
             self.metrics.clients_active.dec();
             self.metrics
                 .connection(ConnectionOutcome::RejectedMaxClients);
@@ -306,6 +313,7 @@ mod tests {
             config: watch::channel(Arc::new(group)).1,
             drain: watch::channel(false).1,
             mux: None,
+            guard: Arc::default(),
         });
         (shared, metrics)
     }

@@ -4,13 +4,16 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, info, warn};
 
 use super::pending::{Barrier, Kind, Local, Pending};
 use super::Session;
+use crate::metrics::Refusal;
 use crate::proxy::command::{classify, Effect};
 use crate::resp::{encode, inline, scan_command_from, Args, CommandFrame, Limits, ProtocolError};
 
+/// Failed authentications after which a connection is closed.
+const MAX_AUTH_FAILURES: u32 = 10;
 /// Redis' reply to bad credentials.
 const WRONGPASS: &str = "-WRONGPASS invalid username-password pair or user is disabled.\r\n";
 /// Redis' reply to `EXEC` after a command of the transaction was refused while queuing.
@@ -74,6 +77,13 @@ impl Session {
                     self.push_local(reply, false);
                     continue;
                 }
+                Admission::Close(reply) => {
+                    self.remove_cmd_bytes(frame.len);
+                    self.cmds.truncate(self.ready);
+                    self.cmd_resume = crate::resp::Resume::default();
+                    self.push_local(reply, true);
+                    break;
+                }
                 Admission::Queued(result) => {
                     self.remove_cmd_bytes(frame.len);
                     self.pending.push_back(Pending::local_with(Local {
@@ -126,8 +136,9 @@ impl Session {
                     self.queuing = false;
                     self.exec_dirty = false;
                     if matches!(effect, Effect::Reset) && self.config.client_auth.is_some() {
-                        // RESET logs the client out, as in Redis.
-                        self.authenticated = false;
+                        // RESET logs the client out, as in Redis: it must authenticate again,
+                        // in time, like a new client.
+                        self.logged_out();
                     }
                 }
                 _ => {}
@@ -241,7 +252,16 @@ impl Session {
     /// its own among Redis' replies, so there everything the client sends from then on goes to
     /// Redis unread, which answers it and closes.
     fn client_protocol_error(&mut self, error: ProtocolError) {
-        debug!(%error, "protocol error from client");
+        self.shared.metrics.refused(Refusal::ProtocolError);
+        match self.shared.guard.protocol_log.allow() {
+            Some(held_back) => info!(
+                peer = %self.peer(),
+                %error,
+                similar_before = held_back,
+                "protocol error from a client; closing it (at most one such line per 10s)"
+            ),
+            None => debug!(%error, "protocol error from client"),
+        }
         if self.passthrough.is_some() {
             self.ready = self.cmds.len();
             self.raw_input = true;
@@ -279,7 +299,10 @@ impl Session {
                         // and stays so whatever the result.
                         return Admission::Queued(result.into());
                     }
-                    self.authenticated |= valid;
+                    if !valid {
+                        return self.auth_failed();
+                    }
+                    self.logged_in();
                     return Admission::Reply(result.into());
                 }
                 Effect::Hello {
@@ -288,9 +311,9 @@ impl Session {
                     setname,
                 } => {
                     if !auth.check(Some(username), password) {
-                        return Admission::Reply(WRONGPASS.into());
+                        return self.auth_failed();
                     }
-                    self.authenticated = true;
+                    self.logged_in();
                     // Redis gets the HELLO without the credentials, which are Ellison's to check.
                     let mut args = vec![b"HELLO".to_vec()];
                     args.extend(protover.map(|v| v.to_string().into_bytes()));
@@ -338,6 +361,7 @@ impl Session {
             return Admission::Forward;
         };
         debug!(command = %rule, "command denied");
+        self.shared.metrics.refused(Refusal::DeniedCommand);
         if self.passthrough.is_some() {
             // A byte pipe cannot place a reply of its own: let Redis refuse an unknown
             // command instead, in order.
@@ -384,6 +408,53 @@ impl Session {
         let mut tail = self.cmds.split_off(self.ready);
         tail.advance(len);
         self.cmds.unsplit(tail);
+    }
+
+    /// The client authenticated (to Ellison): it leaves the register of strangers.
+    fn logged_in(&mut self) {
+        self.authenticated = true;
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.guard.release(&ticket);
+        }
+    }
+
+    /// `RESET` logged the client out: it must authenticate again, in time.
+    fn logged_out(&mut self) {
+        self.authenticated = false;
+        if self.ticket.is_none() {
+            self.ticket = Some(self.shared.guard.register());
+            self.accepted_at = Instant::now();
+            // The wake-up must include the new ticket's eviction.
+            self.signals = None;
+        }
+    }
+
+    /// Wrong credentials: counted, logged (rate-limited, with the client's address, never the
+    /// credentials), and answered as Redis answers; after [`MAX_AUTH_FAILURES`] on one
+    /// connection it is closed.
+    fn auth_failed(&mut self) -> Admission {
+        self.shared.metrics.refused(Refusal::AuthFailed);
+        self.auth_failures += 1;
+        if let Some(held_back) = self.shared.guard.auth_log.allow() {
+            warn!(
+                peer = %self.peer(),
+                failures_on_this_connection = self.auth_failures,
+                others_before = held_back,
+                "client authentication failed (at most one such line per 10s)"
+            );
+        }
+        if self.auth_failures >= MAX_AUTH_FAILURES {
+            return Admission::Close(WRONGPASS.into());
+        }
+        Admission::Reply(WRONGPASS.into())
+    }
+
+    /// The client's address, for log lines about it.
+    fn peer(&self) -> String {
+        self.client
+            .tcp()
+            .peer_addr()
+            .map_or_else(|_| "unknown".to_owned(), |a| a.to_string())
     }
 
     fn push_local(&mut self, reply: impl Into<Bytes>, close: bool) {
@@ -443,6 +514,8 @@ enum Admission {
     Forward,
     /// Answer it locally, in order, and forward nothing.
     Reply(String),
+    /// Answer it locally, then close the connection.
+    Close(String),
     /// Forward this command instead.
     Rewrite(Vec<Vec<u8>>),
     /// Inside a transaction: answer `+QUEUED`, and this result within `EXEC`'s reply.

@@ -42,9 +42,10 @@ use bytes::{BufMut, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::command::Effect;
+use super::guard::Ticket;
 use super::mux::conn::{InboxEnd, Slot};
 use super::Shared;
 use crate::backoff::Backoff;
@@ -163,6 +164,8 @@ enum Wake {
     IdleTimeout,
     /// The client keeps pipelining without reading its replies, past every bound.
     Overflow,
+    /// Not authenticated yet, and evicted to make room for a newer client at `max_clients`.
+    Evicted,
 }
 
 /// What an attempt to write upstream did.
@@ -250,6 +253,12 @@ pub struct Session {
     draining: bool,
     /// False until the client authenticates, when Ellison itself checks client credentials.
     authenticated: bool,
+    /// Until then, its place in the register of unauthenticated connections, which may evict
+    /// it to make room, and when it had to start authenticating (`client_auth_timeout`).
+    ticket: Option<Arc<Ticket>>,
+    accepted_at: Instant,
+    /// Failed authentications on this connection.
+    auth_failures: u32,
     /// When the client last sent something, for `client_idle_timeout`.
     last_activity: Instant,
     /// Commands are waiting for a verified master (for the held-commands metric).
@@ -282,6 +291,12 @@ impl Session {
             client,
             master,
             authenticated: config.client_auth.is_none(),
+            ticket: config
+                .client_auth
+                .is_some()
+                .then(|| shared.guard.register()),
+            accepted_at: Instant::now(),
+            auth_failures: 0,
             config,
             config_rx,
             signals: None,
@@ -371,8 +386,16 @@ impl Session {
                 // holds (a command may have arrived since).
                 Wake::IdleTimeout => {
                     if self.idle_deadline().is_some_and(|t| t <= Instant::now()) {
+                        if self.ticket.is_some() {
+                            debug!("client did not authenticate in time; closing it");
+                            return Outcome::Closed("not authenticated in time");
+                        }
                         return Outcome::Closed("idle timeout");
                     }
+                }
+                Wake::Evicted => {
+                    debug!("unauthenticated client evicted to make room at max_clients");
+                    return Outcome::Closed("unauthenticated, evicted at max_clients");
                 }
                 Wake::HoldExpired => self.hold_expired(),
                 Wake::Overflow => {
@@ -438,8 +461,12 @@ impl Session {
     }
 
     /// When an idle session times out: never for a byte pipe (subscribers wait for
-    /// messages) or with a command in flight (a blocking call waits for data).
+    /// messages) or with a command in flight (a blocking call waits for data); and when a
+    /// client that must authenticate runs out of time to do so.
     fn idle_deadline(&self) -> Option<Instant> {
+        if self.ticket.is_some() {
+            return Some(self.accepted_at + self.config.timing.client_auth_timeout);
+        }
         let idle = self.passthrough.is_none()
             && self.pending.is_empty()
             && self.ready == 0
@@ -468,12 +495,13 @@ impl Session {
             self.signals = Some(signals(
                 self.master.clone(),
                 (!self.draining).then(|| self.drain.clone()),
+                self.ticket.clone(),
             ));
             self.signals_fresh = true;
         }
         let hold = self.hold_deadline;
         let retry = self.retry_at;
-        let idle = self.idle_deadline();
+        let mut idle = self.idle_deadline();
         // Boxed, and only when armed: a session's task stays small, and the common turn (no
         // hold, no retry, no idle timeout) allocates nothing.
         let mut hold_timer = timer(hold);
@@ -489,7 +517,19 @@ impl Session {
             if fired(&mut retry_timer, cx) {
                 return Poll::Ready(Wake::RetryConnect);
             }
-            if fired(&mut idle_timer, cx) {
+            // I/O within this wait can make the session idle (its last reply written) or
+            // start its authentication clock (RESET): the idle timer follows, reusing its
+            // allocation.
+            let deadline = self.idle_deadline();
+            if deadline != idle {
+                idle = deadline;
+                match (deadline, idle_timer.as_mut()) {
+                    (Some(at), Some(sleep)) => sleep.as_mut().reset(at),
+                    (Some(_), None) => idle_timer = timer(deadline),
+                    (None, _) => {}
+                }
+            }
+            if idle.is_some() && fired(&mut idle_timer, cx) {
                 return Poll::Ready(Wake::IdleTimeout);
             }
             Poll::Pending
@@ -514,6 +554,9 @@ impl Session {
         // A closed channel means Ellison is going away: drain as well.
         if !self.draining && self.drain.has_changed().unwrap_or(true) {
             return Poll::Ready(Wake::Draining);
+        }
+        if self.ticket.as_ref().is_some_and(|t| t.evicted()) {
+            return Poll::Ready(Wake::Evicted);
         }
         // A direction that returned `Pending` has its waker registered: polling it again in
         // this call would only take its lock again.
@@ -764,18 +807,42 @@ fn poll_discard<S: AsyncRead + Unpin>(
 /// The session's wake-up for a master or drain change. Unconstrained by tokio's cooperative
 /// budget: it is polled only once to register, and a poll on an exhausted budget would return
 /// without registering, leaving the session deaf to the next master change.
-fn signals(mut master: MasterHandle, drain: Option<watch::Receiver<bool>>) -> Signals {
+fn signals(
+    mut master: MasterHandle,
+    drain: Option<watch::Receiver<bool>>,
+    ticket: Option<Arc<Ticket>>,
+) -> Signals {
     Box::pin(tokio::task::unconstrained(async move {
+        let evicted = async {
+            match &ticket {
+                Some(ticket) => ticket.wait().await,
+                None => std::future::pending().await,
+            }
+        };
         match drain {
             Some(mut drain) => {
                 tokio::select! {
                     () = master.changed() => {}
                     _ = drain.changed() => {}
+                    () = evicted => {}
                 }
             }
-            None => master.changed().await,
+            None => {
+                tokio::select! {
+                    () = master.changed() => {}
+                    () = evicted => {}
+                }
+            }
         }
     }))
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.shared.guard.release(&ticket);
+        }
+    }
 }
 
 fn timer(deadline: Option<Instant>) -> Option<Pin<Box<tokio::time::Sleep>>> {
