@@ -3,12 +3,13 @@
 # Sentinel; the daemons kit's rendered configurations are tested in: MariaDB with Galera and
 # mariabackup, which streams with socat, nginx, php-fpm with the redis extension, varnish for
 # `varnishd -C` on the rendered VCL; shellcheck for the rendered image build scripts; kubectl
-# for kit's `kubectl kustomize` test) and
+# for kit's `kubectl kustomize` test; iproute2 and nftables for the partition tests' network
+# namespaces and cuts) and
 # kubernetes-validate from PyPI (the official Kubernetes JSON schemas, for kit's schema test).
 set -euo pipefail
 packages=(redis-server redis-sentinel redis-tools
   mariadb-server mariadb-client galera-4 mariadb-backup socat
-  nginx php-fpm php-redis varnish shellcheck)
+  nginx php-fpm php-redis varnish shellcheck iproute2 nftables)
 command -v kubectl >/dev/null || packages+=(kubectl)
 missing=()
 for p in "${packages[@]}"; do
