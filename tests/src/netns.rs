@@ -2,7 +2,7 @@
 //!
 //! A [`Net`] is one test's network: a bridge in a namespace of its own, and hosts, each a
 //! namespace with a veth pair to that bridge and one address in a private `/24`
-//! (`10.100.N.0/24`, `N` counted per process) that exists only inside these namespaces: the
+//! (numbered per process from `10.100.0.0/24`) that exists only inside these namespaces: the
 //! machine's own namespace never gets a route to it. Processes run on a host through
 //! `ip netns exec` ([`Host::command`], used by the harness's spawners), which also bind-mounts
 //! `/etc/netns/<namespace>/hosts` over `/etc/hosts` for that process ([`Net::write_hosts`]).
@@ -359,12 +359,30 @@ fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<()> {
     }
 }
 
-/// Moves the calling thread into `host`'s network namespace: sockets it creates afterwards,
-/// and processes and threads it starts, are on that host. For a harness binary that runs its
-/// clients on one thread (the benchmarks' current-thread runtime).
-pub fn enter(host: &Host) -> Result<()> {
+/// Moves the calling thread into `host`'s network namespace until the returned guard is
+/// dropped: sockets it creates meanwhile, and processes it starts, are on that host (a
+/// process keeps its namespace). For a harness binary that runs its clients on one thread
+/// (the benchmarks' current-thread runtime) and starts a program that listens on loopback.
+pub fn enter(host: &Host) -> Result<Entered> {
+    let home = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| HarnessError::io("open this thread's network namespace", e))?;
     enter_path(&netns_path(&host.netns))
-        .map_err(|e| HarnessError::io(format!("enter network namespace {}", host.netns), e))
+        .map_err(|e| HarnessError::io(format!("enter network namespace {}", host.netns), e))?;
+    Ok(Entered { home })
+}
+
+/// The calling thread is on a host ([`enter`]); dropping this moves it back.
+#[derive(Debug)]
+pub struct Entered {
+    /// The thread's namespace before [`enter`].
+    home: File,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // If this fails the thread stays on the host: nothing more a drop can do.
+        let _ = nix::sched::setns(&self.home, CloneFlags::CLONE_NEWNET);
+    }
 }
 
 fn enter_path(path: &PathBuf) -> std::io::Result<()> {

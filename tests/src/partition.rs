@@ -502,15 +502,14 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
         .cloned()
         .collect();
     let proxy = cluster.proxy.clone();
-    let refs = |hosts: &[Host]| -> Vec<Host> { hosts.to_vec() };
     let cut_at;
     match scenario {
         Scenario::SplitBrain => {
-            let others: Vec<Host> = [refs(&sentinels), refs(&replicas)].concat();
+            let others: Vec<Host> = [&sentinels[..], &replicas[..]].concat();
             cut_at = Instant::now();
             cluster.net.cut(&[&old_host], &hosts(&others))?;
             cluster.group.wait_for_new_master(old, WAIT).await?;
-            load.wait_for_progress(PROGRESS, WAIT).await?;
+            wait_after_failover(&load, endpoint).await?;
         }
         Scenario::ProxyDeaf => {
             cut_at = Instant::now();
@@ -532,7 +531,7 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
             .await?;
         }
         Scenario::ZoneSplit => {
-            let others: Vec<Host> = [refs(&sentinels), refs(&replicas)].concat();
+            let others: Vec<Host> = [&sentinels[..], &replicas[..]].concat();
             cut_at = Instant::now();
             cluster.net.cut(&[&old_host, &proxy], &hosts(&others))?;
             cluster.group.wait_for_new_master(old, WAIT).await?;
@@ -561,13 +560,13 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
         }
         Scenario::MinorityWithMaster => {
             let lone = sentinels[0].clone();
-            let majority_side: Vec<Host> = [refs(&sentinels[1..]), refs(&replicas)].concat();
+            let majority_side: Vec<Host> = [&sentinels[1..], &replicas[..]].concat();
             cut_at = Instant::now();
             cluster
                 .net
                 .cut(&[&old_host, &lone], &hosts(&majority_side))?;
             cluster.group.wait_for_new_master(old, WAIT).await?;
-            load.wait_for_progress(PROGRESS, WAIT).await?;
+            wait_after_failover(&load, endpoint).await?;
         }
         Scenario::MasterVanishes => {
             let everyone: Vec<Host> = cluster
@@ -581,7 +580,7 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
             cluster.net.cut(&[&old_host], &hosts(&everyone))?;
             let newcomer_task = tokio::spawn(newcomer_writes(endpoint.addr));
             cluster.group.wait_for_new_master(old, WAIT).await?;
-            load.wait_for_progress(PROGRESS, WAIT).await?;
+            wait_after_failover(&load, endpoint).await?;
             newcomer = newcomer_task
                 .await
                 .map_err(|e| HarnessError::Usage(format!("newcomer task: {e}")))?;
@@ -599,7 +598,7 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
             marks.push(("failover requested", Instant::now()));
             cluster.group.sentinel_failover().await?;
             cluster.group.wait_for_new_master(old, WAIT).await?;
-            load.wait_for_progress(PROGRESS, WAIT).await?;
+            wait_after_failover(&load, endpoint).await?;
         }
     }
     let metrics_before_heal = match endpoint.ellison_admin {
@@ -631,6 +630,22 @@ pub async fn run(cluster: &mut Cluster, scenario: Scenario, endpoint: &Endpoint)
         newcomer,
         metrics_before_heal,
     })
+}
+
+/// Waits for the writers to make progress after the Sentinels replaced the master. Through
+/// Ellison they must (it follows the Sentinels); through another proxy, which may go on
+/// routing to a node that refuses writes, as many failures also end the wait.
+async fn wait_after_failover(load: &Workload, endpoint: &Endpoint) -> Result<()> {
+    if endpoint.ellison_admin.is_some() {
+        return load.wait_for_progress(PROGRESS, WAIT).await;
+    }
+    let (acked, failed) = (load.acked(), load.failed());
+    load.wait_until(
+        "the writers to make progress or fail after the failover",
+        WAIT,
+        |a, f| a >= acked + PROGRESS || f >= failed + PROGRESS,
+    )
+    .await
 }
 
 fn hosts(list: &[Host]) -> Vec<&Host> {
