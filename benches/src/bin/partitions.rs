@@ -7,11 +7,11 @@
 //! ```
 //!
 //! Needs root (network namespaces, nftables). Builds the release `ellison` and installs
-//! `haproxy` with apt-get if it is missing. For each scenario (with the default Redis
-//! settings, and scenarios 1, 2 and 2b again with `min-replicas-to-write 1` and
-//! `min-replicas-max-lag 2`) and each endpoint: 1 master, 2 replicas and 3 Sentinels (quorum
-//! 2, down-after 1000 ms) on test hosts of their own, the proxy on the proxy host, 4 writers
-//! through it; then one Markdown table (progress goes to stderr). HAProxy listens on the
+//! `haproxy` with apt-get if it is missing. For each scenario and each endpoint: 1 master, 2
+//! replicas and 3 Sentinels (quorum 2, down-after 1000 ms) on test hosts of their own, the
+//! proxy on the proxy host, 4 writers through it; then scenario 1 again with down-after 5000
+//! ms, without and with `min-replicas-to-write 1` and `min-replicas-max-lag 2`, and
+//! scenarios 2 and 2b with those settings; then one Markdown table (progress goes to stderr). HAProxy listens on the
 //! proxy host's loopback (`endpoints::Haproxy` binds `127.0.0.1`), so while it runs the
 //! harness's thread enters that host and its writers connect from there; Ellison's writers
 //! connect from the net's observer host. Nothing cuts either path.
@@ -80,15 +80,42 @@ async fn run(args: Args) -> Result<()> {
     eprintln!("HAProxy configs and logs in {}", dir.path().display());
     let mut report = machine(&args, &ellison_bin);
 
-    let mut cases: Vec<(Scenario, bool)> = Scenario::ALL.iter().map(|s| (*s, false)).collect();
-    cases.extend(
-        [
+    let mut cases: Vec<(Scenario, &str, GroupOptions)> = Scenario::ALL
+        .iter()
+        .map(|s| (*s, "", GroupOptions::default()))
+        .collect();
+    let bounded = || BOUNDED.map(String::from).to_vec();
+    let slow = || GroupOptions {
+        down_after_ms: 5000,
+        ..GroupOptions::default()
+    };
+    cases.extend([
+        (Scenario::SplitBrain, ", down-after 5000", slow()),
+        (
             Scenario::SplitBrain,
+            ", down-after 5000, min-replicas",
+            GroupOptions {
+                redis_conf: bounded(),
+                ..slow()
+            },
+        ),
+        (
             Scenario::ProxyDeaf,
+            ", min-replicas",
+            GroupOptions {
+                redis_conf: bounded(),
+                ..GroupOptions::default()
+            },
+        ),
+        (
             Scenario::ZoneSplit,
-        ]
-        .map(|s| (s, true)),
-    );
+            ", min-replicas",
+            GroupOptions {
+                redis_conf: bounded(),
+                ..GroupOptions::default()
+            },
+        ),
+    ]);
     let mut table = Table::new([
         "scenario",
         "endpoint",
@@ -103,12 +130,11 @@ async fn run(args: Args) -> Result<()> {
     let mut failures = Vec::new();
     let mut n = 0;
     for rep in 0..args.reps {
-        for (scenario, bounded) in &cases {
+        for (scenario, variant, options) in &cases {
             for kind in [Kind::Ellison, Kind::Haproxy] {
                 n += 1;
                 let name = format!(
-                    "{scenario}{}{}",
-                    if *bounded { ", min-replicas" } else { "" },
+                    "{scenario}{variant}{}",
                     if args.reps > 1 {
                         format!(" #{}", rep + 1)
                     } else {
@@ -116,20 +142,12 @@ async fn run(args: Args) -> Result<()> {
                     }
                 );
                 eprintln!("  {name}, {kind}");
-                let options = GroupOptions {
-                    redis_conf: if *bounded {
-                        BOUNDED.map(String::from).to_vec()
-                    } else {
-                        Vec::new()
-                    },
-                    ..GroupOptions::default()
-                };
                 let run_dir = dir.path().join(format!("run-{n}"));
                 std::fs::create_dir_all(&run_dir)
                     .map_err(|e| Error::io(format!("create {}", run_dir.display()), e))?;
                 let played = play(
                     *scenario,
-                    options,
+                    options.clone(),
                     kind,
                     (&ellison_bin, &haproxy_bin),
                     &run_dir,
@@ -267,7 +285,7 @@ fn machine(args: &Args, ellison: &Path) -> String {
     );
     let _ = writeln!(
         s,
-        "- settings: 1 master, 2 replicas, 3 Sentinels (quorum 2, down-after-milliseconds 1000, failover-timeout 5000) on test hosts of their own; 4 writers, one RPUSH each every 5 ms, 15 s client timeout; HAProxy `inter 1s`, `fall 3`, `rise 2`, `on-marked-down shutdown-sessions`, `balance first`; {} run(s) per row; min-replicas rows: `{}`, `{}`\n",
+        "- settings: 1 master, 2 replicas, 3 Sentinels (quorum 2, down-after-milliseconds 1000 unless the row says otherwise, failover-timeout 5000) on test hosts of their own; 4 writers, one RPUSH each every 5 ms, 15 s client timeout; HAProxy `inter 1s`, `fall 3`, `rise 2`, `on-marked-down shutdown-sessions`, `balance first`; {} run(s) per row; min-replicas rows: `{}`, `{}`\n",
         args.reps, BOUNDED[0], BOUNDED[1]
     );
     s
