@@ -717,7 +717,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         image: v.image_or(
             "spec.ellison.image",
             e.image,
-            "ghcr.io/ellison-dev/ellison:0.1.0",
+            crate::render::ellison::DEFAULT_IMAGE,
         ),
     };
 
