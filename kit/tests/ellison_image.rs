@@ -1,7 +1,7 @@
 //! Ellison's own image (`ellison/Dockerfile`), checked as the Magento image is (`image.rs`):
 //! no image builder runs on CI machines, so the Dockerfile is parsed and held to what kit's
-//! manifests assume of the image they run (`kit::render::ellison`): the binary the tests
-//! build, a numeric non-root user, the ports, no credential, base images pinned by tag, and
+//! manifests assume of the image they run (`kit::render::ellison`): the release build of the
+//! binary, a numeric non-root user, the ports, no credential, base images pinned by tag, and
 //! kit's default image reference naming what the documented build command tags.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,8 @@ mod dockerfile;
 
 use dockerfile::{parse, Dockerfile, Instruction};
 
-/// The command that builds the binary the tests and the demo run.
+/// The command that builds the release binary (benches/README.md builds the one it measures
+/// so; the tests build the same package in debug).
 const BUILD: &str = "cargo build --release --locked -p ellison";
 
 /// The repository the image is pushed to, without a tag.
