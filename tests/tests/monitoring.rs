@@ -443,7 +443,7 @@ fn the_check_refuses_what_ellison_does_not_export() {
         assert_eq!(problems(good), Vec::<String>::new(), "{good}");
     }
     for (bad, why) in [
-        ("ellison_client_refusals_total", "not in Ellison's scrape"),
+        ("ellison_no_such_total", "not in Ellison's scrape"),
         ("ellison_held_commands{outcome=\"sent\"}", "not in Ellison's scrape"),
         ("ellison_held_commands_total{outcome=\"timeout\"}", "no series"),
         ("ellison_held_commands_total{reason=\"x\"}", "no series"),

@@ -549,6 +549,12 @@ fn rows() -> Vec<(&'static str, Vec<Panel>)> {
                         (rate("ellison_tls_handshake_failures_total", "group, peer"), "{{group}} TLS {{peer}}"),
                     ],
                 ),
+                panel(
+                    "Client refusals",
+                    "What clients were refused: wrong AUTH (when Ellison checks credentials), denied commands, protocol errors (the connection is closed). A burst of auth_failed is someone guessing, or a client with an old password.",
+                    "ops",
+                    vec![(rate("ellison_client_refusals_total", "group, kind"), "{{group}} {{kind}}")],
+                ),
             ],
         ),
         (
