@@ -18,7 +18,7 @@ use ellison_e2e::RespClient;
 use crate::endpoints::{Endpoint, Kind, Tools};
 use crate::error::{Error, Result};
 use crate::load::{self, Script, ScriptOptions};
-use crate::procs::cpu_seconds;
+use crate::procs::{client_cpu_seconds, cpu_seconds};
 
 /// Clients of the mix cells: phpredis opens one connection per PHP worker.
 const MIX_CLIENTS: u32 = 50;
@@ -189,6 +189,8 @@ pub struct Sample {
     pub proxy_cpu: Option<f64>,
     /// CPU seconds `redis-server` spent.
     pub redis_cpu: f64,
+    /// CPU seconds the load client spent (`redis-benchmark`, or the harness's own client).
+    pub client_cpu: f64,
 }
 
 /// Every sample of one cell.
@@ -250,10 +252,12 @@ pub async fn run(
                 }
                 let proxy_before = proxy_cpu(endpoint)?;
                 let redis_before = cpu_seconds(redis.1)?;
+                let client_before = client_cpu_seconds()?;
                 match once(tools, &result.cell, endpoint.addr, result.requests).await {
                     Ok(rate) => {
                         let proxy_after = proxy_cpu(endpoint)?;
                         let redis_after = cpu_seconds(redis.1)?;
+                        let client_after = client_cpu_seconds()?;
                         line.push_str(&format!(" {} {}", endpoint.kind, rate as u64));
                         result
                             .samples
@@ -266,6 +270,7 @@ pub async fn run(
                                     .zip(proxy_before)
                                     .map(|(after, before)| after - before),
                                 redis_cpu: redis_after - redis_before,
+                                client_cpu: client_after - client_before,
                             });
                     }
                     Err(e) => {

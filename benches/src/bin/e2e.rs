@@ -398,6 +398,7 @@ async fn single_node_phases(
         .await?;
         emit(report, &throughput_table(&results));
         emit(report, &cpu_table(&results));
+        emit(report, &budget_table(&results));
     }
     if !memory.is_empty() || !results.is_empty() {
         emit(report, &targets_table(&results, &memory));
@@ -479,16 +480,32 @@ fn throughput_table(results: &[CellResult]) -> String {
     )
 }
 
-/// The median over rounds of an endpoint's CPU time per command in a cell, in µs: the proxy's
-/// (`proxy`) or Redis'.
-fn cpu_per_command(r: &CellResult, k: Kind, proxy: bool) -> Option<f64> {
+/// Whose CPU time a figure counts.
+#[derive(Debug, Clone, Copy)]
+enum Cpu {
+    /// The endpoint's proxy process.
+    Proxy,
+    Redis,
+    /// The load client.
+    Client,
+    /// All three.
+    Total,
+}
+
+/// The median over rounds of the CPU time per command in a cell with endpoint `k`, in µs.
+fn cpu_per_command(r: &CellResult, k: Kind, cpu: Cpu) -> Option<f64> {
     let v: Vec<f64> = r
         .samples
         .get(&k)?
         .iter()
         .filter_map(|s| {
-            let cpu = if proxy { s.proxy_cpu? } else { s.redis_cpu };
-            Some(cpu * 1e6 / s.commands as f64)
+            let seconds = match cpu {
+                Cpu::Proxy => s.proxy_cpu?,
+                Cpu::Redis => s.redis_cpu,
+                Cpu::Client => s.client_cpu,
+                Cpu::Total => s.proxy_cpu.unwrap_or(0.0) + s.redis_cpu + s.client_cpu,
+            };
+            Some(seconds * 1e6 / s.commands as f64)
         })
         .collect();
     report::median(&v)
@@ -512,22 +529,66 @@ fn cpu_table(results: &[CellResult]) -> String {
         row.extend(
             proxies
                 .iter()
-                .map(|k| report::fixed(cpu_per_command(r, *k, true), 2)),
+                .map(|k| report::fixed(cpu_per_command(r, *k, Cpu::Proxy), 2)),
         );
-        row.push(report::fixed(cpu_per_command(r, Kind::Direct, false), 2));
+        row.push(report::fixed(
+            cpu_per_command(r, Kind::Direct, Cpu::Redis),
+            2,
+        ));
         row.extend(
             proxies
                 .iter()
-                .map(|k| report::fixed(cpu_per_command(r, *k, false), 2)),
+                .map(|k| report::fixed(cpu_per_command(r, *k, Cpu::Redis), 2)),
         );
         row.push(report::ratio(
-            cpu_per_command(r, Kind::EllisonMultiplex, false),
-            cpu_per_command(r, Kind::Direct, false),
+            cpu_per_command(r, Kind::EllisonMultiplex, Cpu::Redis),
+            cpu_per_command(r, Kind::Direct, Cpu::Redis),
         ));
         t.row(row);
     }
     format!(
         "### CPU time per forwarded command (utime+stime from /proc/PID/stat over each run, divided by commands; median of rounds)\n\n{}",
+        t.render()
+    )
+}
+
+/// Where the two cores go, direct and through multiplex mode: the load client, Ellison and
+/// Redis share them, so a proxy is faster than direct only if it saves Redis and the client
+/// more CPU per command than it spends itself.
+fn budget_table(results: &[CellResult]) -> String {
+    let mux = Kind::EllisonMultiplex;
+    let mut t = Table::new([
+        "cell",
+        "direct: client µs/cmd",
+        "Redis",
+        "total",
+        "multiplex: client µs/cmd",
+        "Ellison",
+        "Redis",
+        "total",
+        "total multiplex / direct",
+        "throughput multiplex / direct",
+    ]);
+    for r in results {
+        let us = |k, cpu| report::fixed(cpu_per_command(r, k, cpu), 2);
+        t.row([
+            r.cell.name.clone(),
+            us(Kind::Direct, Cpu::Client),
+            us(Kind::Direct, Cpu::Redis),
+            us(Kind::Direct, Cpu::Total),
+            us(mux, Cpu::Client),
+            us(mux, Cpu::Proxy),
+            us(mux, Cpu::Redis),
+            us(mux, Cpu::Total),
+            report::ratio(
+                cpu_per_command(r, mux, Cpu::Total),
+                cpu_per_command(r, Kind::Direct, Cpu::Total),
+            ),
+            report::ratio(median_rate(r, mux), median_rate(r, Kind::Direct)),
+        ]);
+    }
+    format!(
+        "### Where the two cores go: CPU per command of the load client, Ellison multiplex and Redis (medians of rounds; the client's from getrusage, the others' from /proc/PID/stat)\n\n{}",
         t.render()
     )
 }
@@ -547,7 +608,10 @@ fn targets_table(results: &[CellResult], memory: &[(Kind, IdleMemory)]) -> Strin
             .iter()
             .filter(|r| pick(r))
             .filter_map(|r| {
-                Some(cpu_per_command(r, mux, false)? / cpu_per_command(r, Kind::Direct, false)?)
+                Some(
+                    cpu_per_command(r, mux, Cpu::Redis)?
+                        / cpu_per_command(r, Kind::Direct, Cpu::Redis)?,
+                )
             })
             .collect()
     };
