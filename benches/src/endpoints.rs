@@ -119,18 +119,20 @@ pub struct Tools {
     pub redis_benchmark: PathBuf,
 }
 
-/// Starts the release `ellison` binary for `master_name` in `mode` and waits until a PING
-/// through it answers PONG (which needs a verified master). Every other setting is Ellison's
-/// default (in multiplex mode, one shared upstream connection per CPU).
+/// Starts the release `ellison` binary for `master_name` in `mode`, logging with the filter
+/// `log` (`RUST_LOG`), and waits until a PING through it answers PONG (which needs a verified
+/// master). Every other setting is Ellison's default (in multiplex mode, one shared upstream
+/// connection per CPU).
 pub async fn start_ellison(
     ellison: &Path,
     dir: &Path,
     mode: EllisonMode,
+    log: &str,
     master_name: &str,
     sentinels: &[SocketAddr],
 ) -> Result<(Proc, SocketAddr)> {
     let list: Vec<String> = sentinels.iter().map(SocketAddr::to_string).collect();
-    let log = dir.join(format!("ellison-{}.log", mode.flag()));
+    let log_file = dir.join(format!("ellison-{}.log", mode.flag()));
     start_with_retry("ellison", |port| {
         let args = vec![
             "--listen".to_owned(),
@@ -142,8 +144,7 @@ pub async fn start_ellison(
             "--sentinels".to_owned(),
             list.join(","),
         ];
-        // `info` logs lifecycle and master switches only; nothing per command or connection.
-        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", "info")], &log)
+        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", log)], &log_file)
     })
     .await
 }

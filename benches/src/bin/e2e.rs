@@ -70,6 +70,11 @@ struct Args {
     /// Use this `ellison` binary instead of building `target/release/ellison`.
     #[arg(long)]
     ellison_bin: Option<PathBuf>,
+    /// Ellison's log filter (`RUST_LOG`). The default, `info`, logs lifecycle and master
+    /// switches only, nothing per command or connection; `ellison=debug` (with `--keep-dir`)
+    /// shows what each session did in a failover trial, at a cost in the other phases.
+    #[arg(long, default_value = "info")]
+    ellison_log: String,
     /// Also write the report (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -95,6 +100,7 @@ struct Settings {
     idle_connections: usize,
     paced: PacedOptions,
     failover_reps: usize,
+    ellison_log: String,
     /// `RLIMIT_NOFILE`, inherited by every process the harness starts.
     nofile: usize,
 }
@@ -131,6 +137,7 @@ impl Settings {
                 rounds,
             },
             failover_reps: args.failover_reps.unwrap_or(if q { 1 } else { 3 }),
+            ellison_log: args.ellison_log.clone(),
             nofile: 0,
         }
     }
@@ -325,6 +332,7 @@ async fn single_node_phases(
             &tools.ellison,
             dir,
             mode,
+            &settings.ellison_log,
             group.master_name(),
             &group.sentinel_addrs(),
         )
@@ -753,6 +761,7 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
             &tools.ellison,
             dir,
             mode,
+            &settings.ellison_log,
             group.master_name(),
             &group.sentinel_addrs(),
         )

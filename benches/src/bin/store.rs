@@ -93,6 +93,7 @@ async fn run(args: Args) -> Result<()> {
         &ellison_bin,
         dir.path(),
         EllisonMode::Session,
+        "info",
         group.master_name(),
         &group.sentinel_addrs(),
     )
