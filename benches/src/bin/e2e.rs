@@ -2,7 +2,7 @@
 //! twemproxy, in one run.
 //!
 //! ```sh
-//! cargo run --release -p ellison-benches --bin e2e            # the full run (~25 min)
+//! cargo run --release -p ellison-benches --bin e2e            # the full run (~30 min)
 //! cargo run --release -p ellison-benches --bin e2e -- --quick # a smoke run (~3 min)
 //! ```
 //!
@@ -685,7 +685,7 @@ fn targets_table(results: &[CellResult], memory: &[(Kind, IdleMemory)]) -> Strin
         ]);
     }
     format!(
-        "### Multiplex mode against issue 11's targets (from the tables above)\n\n{}",
+        "### Issue 11's targets for multiplex mode, computed from the tables above\n\n{}",
         t.render()
     )
 }
