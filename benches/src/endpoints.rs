@@ -1,5 +1,6 @@
-//! The endpoints a benchmark drives: Redis itself, Ellison, HAProxy and twemproxy, each
-//! started on a free loopback port with its configuration in the harness's directory.
+//! The endpoints a benchmark drives: Redis itself, Ellison in session and in multiplex mode,
+//! HAProxy and twemproxy, each started on a free loopback port with its configuration in the
+//! harness's directory.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -26,8 +27,11 @@ const POLL: Duration = Duration::from_millis(20);
 pub enum Kind {
     /// `redis-server` itself: the reference.
     Direct,
-    /// Ellison in front of a Sentinel group.
-    Ellison,
+    /// Ellison in front of a Sentinel group, in `session` mode (its default): an upstream
+    /// connection per client connection.
+    EllisonSession,
+    /// Ellison in `multiplex` mode: clients share `upstream_connections` (one per CPU).
+    EllisonMultiplex,
     /// HAProxy 2.6, `mode tcp`, with the `role:master` tcp-check.
     Haproxy,
     /// twemproxy (`nutcracker`), one server, `server_connections: 1`.
@@ -36,15 +40,31 @@ pub enum Kind {
 
 impl Kind {
     /// Every endpoint, in the order each round runs them.
-    pub const ALL: [Kind; 4] = [Kind::Direct, Kind::Ellison, Kind::Haproxy, Kind::Twemproxy];
+    pub const ALL: [Kind; 5] = [
+        Kind::Direct,
+        Kind::EllisonSession,
+        Kind::EllisonMultiplex,
+        Kind::Haproxy,
+        Kind::Twemproxy,
+    ];
 
     /// The column title.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Direct => "direct",
-            Kind::Ellison => "Ellison",
+            Kind::EllisonSession => "Ellison session",
+            Kind::EllisonMultiplex => "Ellison multiplex",
             Kind::Haproxy => "HAProxy",
             Kind::Twemproxy => "twemproxy",
+        }
+    }
+
+    /// Descriptors the endpoint's process holds per client connection: two for a proxy that
+    /// opens an upstream connection per client, one for Redis itself and the multiplexers.
+    pub fn descriptors_per_client(self) -> usize {
+        match self {
+            Kind::EllisonSession | Kind::Haproxy => 2,
+            Kind::Direct | Kind::EllisonMultiplex | Kind::Twemproxy => 1,
         }
     }
 }
@@ -52,6 +72,31 @@ impl Kind {
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Ellison's `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EllisonMode {
+    Session,
+    Multiplex,
+}
+
+impl EllisonMode {
+    /// The value of `--mode`.
+    pub fn flag(self) -> &'static str {
+        match self {
+            EllisonMode::Session => "session",
+            EllisonMode::Multiplex => "multiplex",
+        }
+    }
+
+    /// The endpoint an Ellison in this mode is.
+    pub fn kind(self) -> Kind {
+        match self {
+            EllisonMode::Session => Kind::EllisonSession,
+            EllisonMode::Multiplex => Kind::EllisonMultiplex,
+        }
     }
 }
 
@@ -74,27 +119,32 @@ pub struct Tools {
     pub redis_benchmark: PathBuf,
 }
 
-/// Starts the release `ellison` binary for `master_name` and waits until a PING through it
-/// answers PONG (which needs a verified master).
+/// Starts the release `ellison` binary for `master_name` in `mode`, logging with the filter
+/// `log` (`RUST_LOG`), and waits until a PING through it answers PONG (which needs a verified
+/// master). Every other setting is Ellison's default (in multiplex mode, one shared upstream
+/// connection per CPU).
 pub async fn start_ellison(
     ellison: &Path,
     dir: &Path,
+    mode: EllisonMode,
+    log: &str,
     master_name: &str,
     sentinels: &[SocketAddr],
 ) -> Result<(Proc, SocketAddr)> {
     let list: Vec<String> = sentinels.iter().map(SocketAddr::to_string).collect();
-    let log = dir.join("ellison.log");
+    let log_file = dir.join(format!("ellison-{}.log", mode.flag()));
     start_with_retry("ellison", |port| {
         let args = vec![
             "--listen".to_owned(),
             format!("127.0.0.1:{port}"),
+            "--mode".to_owned(),
+            mode.flag().to_owned(),
             "--master-name".to_owned(),
             master_name.to_owned(),
             "--sentinels".to_owned(),
             list.join(","),
         ];
-        // `info` logs lifecycle and master switches only; nothing per command or connection.
-        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", "info")], &log)
+        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", log)], &log_file)
     })
     .await
 }

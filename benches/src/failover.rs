@@ -18,7 +18,7 @@ use ellison_e2e::{RespClient, SentinelGroup, Workload, WorkloadOptions};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::endpoints::{Haproxy, Kind};
+use crate::endpoints::{EllisonMode, Haproxy, Kind};
 use crate::error::{Error, Result};
 
 /// Bound on every wait of a trial.
@@ -56,21 +56,21 @@ impl fmt::Display for Mode {
 /// The endpoint the writers go through.
 #[derive(Debug, Clone, Copy)]
 pub enum Route<'a> {
-    Ellison(SocketAddr),
+    Ellison(EllisonMode, SocketAddr),
     Haproxy(&'a Haproxy),
 }
 
 impl Route<'_> {
     pub fn kind(&self) -> Kind {
         match self {
-            Route::Ellison(_) => Kind::Ellison,
+            Route::Ellison(mode, _) => mode.kind(),
             Route::Haproxy(_) => Kind::Haproxy,
         }
     }
 
     fn addr(&self) -> SocketAddr {
         match self {
-            Route::Ellison(a) => *a,
+            Route::Ellison(_, a) => *a,
             Route::Haproxy(h) => h.addr,
         }
     }

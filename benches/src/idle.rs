@@ -1,5 +1,7 @@
 //! Memory per idle client connection: open many connections, send one PING on each so the
-//! session really exists (and, for a proxy, its upstream connection), then read the RSS.
+//! session really exists (and, for a proxy, its upstream connection), then read the RSS; and
+//! how many connections Redis has meanwhile (`connected_clients`), at a tenth of the clients
+//! and with all of them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +32,18 @@ pub struct IdleMemory {
     /// from the connections of the endpoint measured before.
     pub redis_before_kib: u64,
     pub redis_after_kib: u64,
+    /// Redis' `connected_clients` before the first connection, with a tenth of them open, and
+    /// with all of them open; each without the connection that asks.
+    pub redis_clients: RedisClients,
+}
+
+/// Redis' `connected_clients` (without the connection asking) as the idle clients open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RedisClients {
+    pub before: u64,
+    /// Client connections open at the middle reading, and the reading.
+    pub at_tenth: (usize, u64),
+    pub at_all: u64,
 }
 
 impl IdleMemory {
@@ -48,8 +62,9 @@ impl IdleMemory {
 }
 
 /// Opens `n` connections to `endpoint`, PINGs each, and reads the RSS of the endpoint's
-/// process and of Redis (`redis_pid`, at `redis_addr`) before and after; then closes them all
-/// and waits until Redis is back to its number of clients before.
+/// process and of Redis (`redis_pid`, at `redis_addr`) before and after, and Redis' number of
+/// clients before, at `n / 10` and at `n`; then closes them all and waits until Redis is back
+/// to its number of clients before.
 pub async fn idle_memory(
     endpoint: &Endpoint,
     redis_pid: u32,
@@ -62,7 +77,12 @@ pub async fn idle_memory(
     let redis_before_kib = rss_kib(redis_pid)?;
     let mut open = Vec::with_capacity(n);
     let mut failure = None;
+    let tenth = (n / 10).max(1);
+    let mut at_tenth = None;
     while open.len() < n && failure.is_none() {
+        if at_tenth.is_none() && open.len() >= tenth {
+            at_tenth = Some((open.len(), others(redis_addr).await?));
+        }
         let batch = BATCH.min(n - open.len());
         let mut tasks = JoinSet::new();
         for _ in 0..batch {
@@ -87,6 +107,7 @@ pub async fn idle_memory(
     tokio::time::sleep(SETTLE).await;
     let after_kib = rss_kib(endpoint.pid)?;
     let redis_after_kib = rss_kib(redis_pid)?;
+    let at_all = others(redis_addr).await?;
     let opened = open.len();
     drop(open);
     wait_clients(redis_addr, clients_before + 5, Duration::from_secs(60)).await?;
@@ -96,7 +117,17 @@ pub async fn idle_memory(
         after_kib,
         redis_before_kib,
         redis_after_kib,
+        redis_clients: RedisClients {
+            before: clients_before.saturating_sub(1),
+            at_tenth: at_tenth.unwrap_or((opened, at_all)),
+            at_all,
+        },
     })
+}
+
+/// Redis' clients other than the connection that asks.
+async fn others(redis: SocketAddr) -> Result<u64> {
+    Ok(connected_clients(redis).await?.saturating_sub(1))
 }
 
 async fn ping_connection(addr: SocketAddr) -> Result<TcpStream> {

@@ -1,15 +1,17 @@
-//! End-to-end benchmark harness for Ellison: the same load through direct Redis, Ellison,
-//! HAProxy and twemproxy, interleaved round by round, reported as ratios to direct.
+//! End-to-end benchmark harness for Ellison: the same load through direct Redis, Ellison (in
+//! session and in multiplex mode), HAProxy and twemproxy, interleaved round by round, reported
+//! as ratios to direct.
 //!
 //! Layout:
 //! - [`error`]: the [`Error`] type.
 //! - [`procs`]: child processes the harness starts itself (Ellison, HAProxy, twemproxy), stopped
-//!   by PID; readings from `/proc` (CPU time, RSS); the file-descriptor limit; tool lookup.
-//! - [`endpoints`]: the four endpoints, their configuration files and readiness checks.
+//!   by PID; readings from `/proc` (CPU time, RSS) and the load client's CPU time; the
+//!   file-descriptor limit; tool lookup.
+//! - [`endpoints`]: the five endpoints, their configuration files and readiness checks.
 //! - [`throughput`]: the `redis-benchmark` cells and the interleaved rounds.
 //! - [`load`]: the harness's own load clients: paced (for latency at a fixed rate) and
-//!   closed-loop pipelined transactions (`MULTI`/`HSET`/`SADD`/`EXEC`).
-//! - [`idle`]: memory per idle client connection.
+//!   closed-loop scripted requests (Magento's pipelined transactions and its sessions).
+//! - [`idle`]: memory per idle client connection, and the connections Redis sees meanwhile.
 //! - [`failover`]: time from a replica's promotion to the first write it acknowledges through
 //!   an endpoint, and the errors clients saw.
 //! - [`report`]: medians, percentiles and Markdown tables.

@@ -1,5 +1,6 @@
 //! The harness's own load clients, for what `redis-benchmark` cannot do: a fixed request rate
-//! (latency below saturation) and pipelined transactions (`MULTI`/`HSET`/`SADD`/`EXEC`).
+//! (latency below saturation), and requests of several round trips or pipelines of different
+//! commands (Magento's transactions and sessions, [`Script`]).
 //!
 //! Both run on the harness's single-threaded runtime, as `redis-benchmark` runs on one thread,
 //! and both are bounded in requests and in time.
@@ -224,74 +225,42 @@ pub async fn paced(addr: SocketAddr, options: &PacedOptions) -> Result<Latencies
     Ok(total)
 }
 
-// ---- closed-loop pipelined transactions ------------------------------------------------------
+// ---- closed-loop scripted requests -----------------------------------------------------------
 
-/// Settings of a transactions run.
-#[derive(Debug, Clone, Copy)]
-pub struct TxOptions {
-    pub clients: usize,
-    /// Transactions in the run, all clients together.
-    pub total: u64,
-    /// Size of the `d` field written by `HSET`.
-    pub value_size: usize,
-    /// The run stops at this deadline even if `total` was not reached.
-    pub max_duration: Duration,
+/// A request of the closed-loop load: what a PHP worker sends for one page, as round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// Magento's cache save, as `Cm_Cache_Backend_Redis` pipelines it: `MULTI`, `HSET key d
+    /// <data> t <tags> m <mtime> i 0`, `SADD tag:<n> key`, `EXEC`, in one write. Done when
+    /// `EXEC` answers an array (the transaction committed).
+    Transaction,
+    /// Magento's session, as `Cm_RedisSession` keeps it: `SELECT 2`, then `HGET sess:<n>
+    /// data` (the read), then `HMSET sess:<n> data <data> lock 0`, `HINCRBY sess:<n> writes
+    /// 1`, `EXPIRE sess:<n> 1200` in one write (the write): three round trips.
+    MagentoSession,
 }
 
-/// What a transactions run did.
-#[derive(Debug, Clone, Copy)]
-pub struct TxRun {
-    /// Transactions that `EXEC` committed.
-    pub committed: u64,
-    pub elapsed: Duration,
-    /// Error replies or failed connections.
-    pub errors: u64,
-}
-
-/// Commands in one transaction: `MULTI`, `HSET`, `SADD`, `EXEC`.
-pub const TX_COMMANDS: u64 = 4;
-
-/// Magento's cache save, as `Cm_Cache_Backend_Redis` pipelines it: `MULTI`, `HSET key d
-/// <data> t <tags> m <mtime> i 0`, `SADD tag:<n> key`, `EXEC`, sent in one write; each client
-/// waits for the four replies before its next transaction. Fails with the server's answer if
-/// the endpoint does not support transactions (twemproxy).
-pub async fn transactions(addr: SocketAddr, options: TxOptions) -> Result<TxRun> {
-    let mut conns = Vec::with_capacity(options.clients);
-    for _ in 0..options.clients {
-        conns.push(
-            Conn::connect(addr)
-                .await
-                .map_err(|e| Error::io(format!("connect to {addr}"), e))?,
-        );
+impl Script {
+    /// Commands in one request.
+    pub fn commands(self) -> u64 {
+        match self {
+            Script::Transaction => 4,
+            Script::MagentoSession => 5,
+        }
     }
-    let next = Arc::new(AtomicU64::new(0));
-    let committed = Arc::new(AtomicU64::new(0));
-    let value = vec![b'd'; options.value_size];
-    let started = Instant::now();
-    let deadline = started + options.max_duration;
-    let mut tasks = JoinSet::new();
-    for (j, mut conn) in conns.into_iter().enumerate() {
-        let next = next.clone();
-        let committed = committed.clone();
-        let value = value.clone();
-        tasks.spawn(async move {
-            let mut errors = 0u64;
-            let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ (j as u64 + 1);
-            let mut out = Vec::with_capacity(value.len() + 256);
-            while next.fetch_add(1, Ordering::Relaxed) < options.total && Instant::now() < deadline
-            {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let key = format!("mage:{}", seed % 10_000);
-                let tag = format!("tag:{}", seed % 100);
-                out.clear();
-                out.extend(encode_command(&[b"MULTI"]));
+
+    /// The writes of one request for key number `n`, each with the replies it gets.
+    fn steps(self, n: u64, value: &[u8]) -> Vec<(Vec<u8>, usize)> {
+        match self {
+            Script::Transaction => {
+                let key = format!("mage:{}", n % 10_000);
+                let tag = format!("tag:{}", n % 100);
+                let mut out = encode_command(&[b"MULTI"]);
                 out.extend(encode_command::<&[u8]>(&[
                     b"HSET",
                     key.as_bytes(),
                     b"d",
-                    &value,
+                    value,
                     b"t",
                     b"CATALOG_PRODUCT,CMS_BLOCK",
                     b"m",
@@ -305,21 +274,110 @@ pub async fn transactions(addr: SocketAddr, options: TxOptions) -> Result<TxRun>
                     key.as_bytes(),
                 ]));
                 out.extend(encode_command(&[b"EXEC"]));
-                if let Err(e) = conn.send(&out).await {
-                    return Err(format!("send: {e}"));
-                }
-                for k in 0..TX_COMMANDS {
-                    match conn.reply().await {
-                        Ok(Reply { error: Some(e), .. }) if k == 0 => {
-                            return Err(format!("MULTI answered -{e}"))
-                        }
-                        Ok(Reply { error: Some(_), .. }) => errors += 1,
-                        Ok(Reply { kind: b'*', .. }) if k == TX_COMMANDS - 1 => {
-                            committed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Ok(_) => {}
-                        Err(e) => return Err(format!("reply {k}: {e}")),
+                vec![(out, 4)]
+            }
+            Script::MagentoSession => {
+                let key = format!("sess:{}", n % 10_000);
+                let key = key.as_bytes();
+                let mut write =
+                    encode_command::<&[u8]>(&[b"HMSET", key, b"data", value, b"lock", b"0"]);
+                write.extend(encode_command::<&[u8]>(&[b"HINCRBY", key, b"writes", b"1"]));
+                write.extend(encode_command::<&[u8]>(&[b"EXPIRE", key, b"1200"]));
+                vec![
+                    (encode_command::<&[u8]>(&[b"SELECT", b"2"]), 1),
+                    (encode_command::<&[u8]>(&[b"HGET", key, b"data"]), 1),
+                    (write, 3),
+                ]
+            }
+        }
+    }
+
+    /// Whether a request whose replies had no error is done, given the type of its last reply.
+    fn done(self, last: u8) -> bool {
+        match self {
+            Script::Transaction => last == b'*',
+            Script::MagentoSession => true,
+        }
+    }
+}
+
+/// Settings of a closed-loop run.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptOptions {
+    pub script: Script,
+    pub clients: usize,
+    /// Requests in the run, all clients together.
+    pub total: u64,
+    /// Size of the value written (the `d` field of a cache entry, the session's `data`).
+    pub value_size: usize,
+    /// The run stops at this deadline even if `total` was not reached.
+    pub max_duration: Duration,
+}
+
+/// What a closed-loop run did.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptRun {
+    /// Requests done without an error reply (for transactions: that `EXEC` committed).
+    pub done: u64,
+    pub elapsed: Duration,
+    /// Error replies.
+    pub errors: u64,
+}
+
+/// Runs `options.total` requests of `options.script` over `options.clients` connections,
+/// each waiting for every reply of a round trip before the next. Fails with the endpoint's
+/// answer if the first command of a request is refused (twemproxy has no `MULTI`, no
+/// `SELECT`), or if a connection fails.
+pub async fn scripted(addr: SocketAddr, options: ScriptOptions) -> Result<ScriptRun> {
+    let mut conns = Vec::with_capacity(options.clients);
+    for _ in 0..options.clients {
+        conns.push(
+            Conn::connect(addr)
+                .await
+                .map_err(|e| Error::io(format!("connect to {addr}"), e))?,
+        );
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let value = vec![b'd'; options.value_size];
+    let started = Instant::now();
+    let deadline = started + options.max_duration;
+    let script = options.script;
+    let mut tasks = JoinSet::new();
+    for (j, mut conn) in conns.into_iter().enumerate() {
+        let next = next.clone();
+        let done = done.clone();
+        let value = value.clone();
+        tasks.spawn(async move {
+            let mut errors = 0u64;
+            let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ (j as u64 + 1);
+            while next.fetch_add(1, Ordering::Relaxed) < options.total && Instant::now() < deadline
+            {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut failed = false;
+                let mut last = 0;
+                for (s, (bytes, replies)) in script.steps(seed, &value).into_iter().enumerate() {
+                    if let Err(e) = conn.send(&bytes).await {
+                        return Err(format!("send: {e}"));
                     }
+                    for k in 0..replies {
+                        match conn.reply().await {
+                            Ok(Reply { error: Some(e), .. }) if s == 0 && k == 0 => {
+                                return Err(format!("the first command answered -{e}"))
+                            }
+                            Ok(Reply { error: Some(_), .. }) => {
+                                errors += 1;
+                                failed = true;
+                            }
+                            Ok(reply) => last = reply.kind,
+                            Err(e) => return Err(format!("step {s}, reply {k}: {e}")),
+                        }
+                    }
+                }
+                if !failed && script.done(last) {
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Ok(errors)
@@ -336,11 +394,41 @@ pub async fn transactions(addr: SocketAddr, options: TxOptions) -> Result<TxRun>
     }
     let elapsed = started.elapsed();
     if let Some(why) = failure {
-        return Err(Error::Setup(format!("transactions through {addr}: {why}")));
+        return Err(Error::Setup(format!("{script:?} through {addr}: {why}")));
     }
-    Ok(TxRun {
-        committed: committed.load(Ordering::Relaxed),
+    Ok(ScriptRun {
+        done: done.load(Ordering::Relaxed),
         elapsed,
         errors,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ellison::resp::scan_command;
+
+    /// Every step is whole commands, as many as the script says, and each step's reply count
+    /// adds up to the commands of a request.
+    #[test]
+    fn scripts_are_whole_commands_with_one_reply_each() {
+        for script in [Script::Transaction, Script::MagentoSession] {
+            let steps = script.steps(42, b"value");
+            let mut commands = 0;
+            for (bytes, replies) in &steps {
+                let mut pos = 0;
+                let mut in_step = 0;
+                while pos < bytes.len() {
+                    let frame = scan_command(&bytes[pos..], &Limits::REPLIES)
+                        .unwrap()
+                        .unwrap();
+                    pos += frame.len;
+                    in_step += 1;
+                }
+                assert_eq!(in_step, *replies, "{script:?}");
+                commands += in_step as u64;
+            }
+            assert_eq!(commands, script.commands(), "{script:?}");
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Pid, SysconfVar};
 
@@ -139,6 +139,20 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
             .ok_or_else(|| Error::Setup(format!("{path}: no field {i}")))
     };
     Ok((ticks(14)? + ticks(15)?) as f64 / clock_ticks_per_second())
+}
+
+/// User plus system CPU time, in seconds, of the harness itself and of its children that ended
+/// and were waited for: read around a run, the CPU of the load client (`redis-benchmark`, a
+/// child, or the harness's own client), since no other child ends during a run.
+pub fn client_cpu_seconds() -> Result<f64> {
+    let mut total = 0.0;
+    for who in [UsageWho::RUSAGE_SELF, UsageWho::RUSAGE_CHILDREN] {
+        let usage = getrusage(who).map_err(|e| Error::io("getrusage", e.into()))?;
+        for t in [usage.user_time(), usage.system_time()] {
+            total += t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        }
+    }
+    Ok(total)
 }
 
 /// `sysconf(_SC_CLK_TCK)`, the unit of `/proc/PID/stat` times (100 on Linux).

@@ -1,5 +1,6 @@
-//! Throughput cells: `redis-benchmark` runs (and the harness's pipelined transactions) against
-//! every endpoint, interleaved round by round, with the CPU time each process spent.
+//! Throughput cells: `redis-benchmark` runs (and the harness's own Magento transactions and
+//! sessions) against every endpoint, interleaved round by round, with the CPU time each process
+//! spent.
 //!
 //! Each cell's request count is sized once, from a calibration run against Redis directly,
 //! so that a run takes about `run_secs` there; every endpoint then gets the same count, and
@@ -16,8 +17,8 @@ use ellison_e2e::RespClient;
 
 use crate::endpoints::{Endpoint, Kind, Tools};
 use crate::error::{Error, Result};
-use crate::load::{self, TxOptions, TX_COMMANDS};
-use crate::procs::cpu_seconds;
+use crate::load::{self, Script, ScriptOptions};
+use crate::procs::{client_cpu_seconds, cpu_seconds};
 
 /// Clients of the mix cells: phpredis opens one connection per PHP worker.
 const MIX_CLIENTS: u32 = 50;
@@ -35,8 +36,12 @@ pub enum Load {
         pipeline: u32,
         args: Vec<String>,
     },
-    /// The harness's `MULTI`/`HSET`/`SADD`/`EXEC` pipelines ([`load::transactions`]).
-    Transactions { clients: usize, value_size: usize },
+    /// The harness's closed-loop requests ([`load::scripted`]).
+    Scripted {
+        script: Script,
+        clients: usize,
+        value_size: usize,
+    },
 }
 
 /// One row of the throughput table.
@@ -53,27 +58,28 @@ impl Cell {
     fn commands_per_request(&self) -> u64 {
         match self.load {
             Load::RedisBenchmark { .. } => 1,
-            Load::Transactions { .. } => TX_COMMANDS,
+            Load::Scripted { script, .. } => script.commands(),
         }
     }
 
     fn pipeline(&self) -> u64 {
         match &self.load {
             Load::RedisBenchmark { pipeline, .. } => u64::from(*pipeline),
-            Load::Transactions { .. } => 1,
+            Load::Scripted { .. } => 1,
         }
     }
 
     fn clients(&self) -> u64 {
         match &self.load {
             Load::RedisBenchmark { clients, .. } => u64::from(*clients),
-            Load::Transactions { clients, .. } => *clients as u64,
+            Load::Scripted { clients, .. } => *clients as u64,
         }
     }
 }
 
 /// The cells of issue 4: SET and GET, `-P 1` and `-P 16`, 50 and 200 clients, 32-byte and
-/// 4 KiB values; then the Magento-like mix.
+/// 4 KiB values; then the Magento-like mix; then issue 11's connection churn (a connection per
+/// request, as PHP without persistent connections) and Magento's session pattern.
 pub fn cells() -> Vec<Cell> {
     let mut out = Vec::new();
     for size in [32usize, 4096] {
@@ -134,11 +140,30 @@ pub fn cells() -> Vec<Cell> {
     ));
     out.push(Cell {
         name: "mix: MULTI/HSET/SADD/EXEC -c 50 (tx/s)".into(),
-        load: Load::Transactions {
+        load: Load::Scripted {
+            script: Script::Transaction,
             clients: MIX_CLIENTS as usize,
             value_size: MIX_VALUE,
         },
         prefill: None,
+    });
+    out.push(Cell {
+        name: "session: SELECT, HGET, HMSET+HINCRBY+EXPIRE -c 50 (pages/s)".into(),
+        load: Load::Scripted {
+            script: Script::MagentoSession,
+            clients: MIX_CLIENTS as usize,
+            value_size: MIX_VALUE,
+        },
+        prefill: None,
+    });
+    out.push(Cell {
+        name: format!("churn: GET 32 B -c {MIX_CLIENTS} -k 0 (a connection per request)"),
+        load: Load::RedisBenchmark {
+            clients: MIX_CLIENTS,
+            pipeline: 1,
+            args: words("-k 0 -t get -d 32"),
+        },
+        prefill: Some(32),
     });
     out
 }
@@ -164,6 +189,8 @@ pub struct Sample {
     pub proxy_cpu: Option<f64>,
     /// CPU seconds `redis-server` spent.
     pub redis_cpu: f64,
+    /// CPU seconds the load client spent (`redis-benchmark`, or the harness's own client).
+    pub client_cpu: f64,
 }
 
 /// Every sample of one cell.
@@ -225,10 +252,12 @@ pub async fn run(
                 }
                 let proxy_before = proxy_cpu(endpoint)?;
                 let redis_before = cpu_seconds(redis.1)?;
+                let client_before = client_cpu_seconds()?;
                 match once(tools, &result.cell, endpoint.addr, result.requests).await {
                     Ok(rate) => {
                         let proxy_after = proxy_cpu(endpoint)?;
                         let redis_after = cpu_seconds(redis.1)?;
+                        let client_after = client_cpu_seconds()?;
                         line.push_str(&format!(" {} {}", endpoint.kind, rate as u64));
                         result
                             .samples
@@ -241,6 +270,7 @@ pub async fn run(
                                     .zip(proxy_before)
                                     .map(|(after, before)| after - before),
                                 redis_cpu: redis_after - redis_before,
+                                client_cpu: client_after - client_before,
                             });
                     }
                     Err(e) => {
@@ -281,13 +311,15 @@ async fn once(tools: &Tools, cell: &Cell, addr: SocketAddr, requests: u64) -> Re
             pipeline,
             args,
         } => redis_benchmark(tools, addr, requests, *clients, *pipeline, args).await,
-        Load::Transactions {
+        Load::Scripted {
+            script,
             clients,
             value_size,
         } => {
-            let run = load::transactions(
+            let run = load::scripted(
                 addr,
-                TxOptions {
+                ScriptOptions {
+                    script: *script,
                     clients: *clients,
                     total: requests,
                     value_size: *value_size,
@@ -296,9 +328,9 @@ async fn once(tools: &Tools, cell: &Cell, addr: SocketAddr, requests: u64) -> Re
             )
             .await?;
             if run.errors > 0 {
-                eprintln!("  transactions via {addr}: {} error replies", run.errors);
+                eprintln!("  {script:?} via {addr}: {} error replies", run.errors);
             }
-            Ok(run.committed as f64 / run.elapsed.as_secs_f64())
+            Ok(run.done as f64 / run.elapsed.as_secs_f64())
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `e2e`: Ellison side by side with direct Redis, HAProxy and twemproxy, in one run.
+//! `e2e`: Ellison in session and in multiplex mode side by side with direct Redis, HAProxy and
+//! twemproxy, in one run.
 //!
 //! ```sh
-//! cargo run --release -p ellison-benches --bin e2e            # the full run (~25 min)
+//! cargo run --release -p ellison-benches --bin e2e            # the full run (~30 min)
 //! cargo run --release -p ellison-benches --bin e2e -- --quick # a smoke run (~3 min)
 //! ```
 //!
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ellison_benches::endpoints::{self, Endpoint, Haproxy, Kind, Tools};
+use ellison_benches::endpoints::{self, EllisonMode, Endpoint, Haproxy, Kind, Tools};
 use ellison_benches::failover::{self, Mode, Route, Trial};
 use ellison_benches::idle::{self, IdleMemory};
 use ellison_benches::load::{self, Latencies, PacedOptions};
@@ -28,7 +29,7 @@ use ellison_e2e::{GroupOptions, SentinelGroup};
 /// Command-line flags; `--quick` changes the defaults of the others.
 #[derive(Debug, Parser)]
 #[command(
-    about = "Ellison vs direct Redis, HAProxy and twemproxy: throughput, CPU, latency, memory, failover"
+    about = "Ellison (session and multiplex mode) vs direct Redis, HAProxy and twemproxy: throughput, CPU, latency, memory, Redis connections, failover"
 )]
 struct Args {
     /// A smoke run: 1 round of short runs, 1000 idle connections, one failover per mode.
@@ -69,6 +70,11 @@ struct Args {
     /// Use this `ellison` binary instead of building `target/release/ellison`.
     #[arg(long)]
     ellison_bin: Option<PathBuf>,
+    /// Ellison's log filter (`RUST_LOG`). The default, `info`, logs lifecycle and master
+    /// switches only, nothing per command or connection; `ellison=debug` (with `--keep-dir`)
+    /// shows what each session did in a failover trial, at a cost in the other phases.
+    #[arg(long, default_value = "info")]
+    ellison_log: String,
     /// Also write the report (Markdown) to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -94,9 +100,21 @@ struct Settings {
     idle_connections: usize,
     paced: PacedOptions,
     failover_reps: usize,
+    ellison_log: String,
+    /// `RLIMIT_NOFILE`, inherited by every process the harness starts.
+    nofile: usize,
 }
 
 impl Settings {
+    /// Idle client connections for an endpoint: as many as asked, lowered to what
+    /// `RLIMIT_NOFILE` allows the endpoint's process. Ellison in session mode and HAProxy hold
+    /// two descriptors per client (client and upstream): with a hard limit of 20000 (an
+    /// unprivileged container) that is 9950 connections; the others hold one.
+    fn idle_connections_for(&self, kind: Kind) -> usize {
+        let fit = self.nofile.saturating_sub(100) / kind.descriptors_per_client();
+        self.idle_connections.min(fit)
+    }
+
     fn from(args: &Args) -> Settings {
         let q = args.quick;
         let rounds = args.rounds.unwrap_or(if q { 1 } else { 5 });
@@ -119,6 +137,8 @@ impl Settings {
                 rounds,
             },
             failover_reps: args.failover_reps.unwrap_or(if q { 1 } else { 3 }),
+            ellison_log: args.ellison_log.clone(),
+            nofile: 0,
         }
     }
 }
@@ -130,13 +150,13 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<()> {
     let mut settings = Settings::from(&args);
     let nofile = procs::raise_nofile(65_536)?;
-    // Ellison holds two descriptors per client (client and upstream), and so does HAProxy.
-    // With a hard limit of 20000 (an unprivileged container) that is 9950 connections.
-    let fit = (nofile as usize).saturating_sub(100) / 2;
+    // The harness holds one descriptor per idle client; see `idle_connections_for`.
+    let fit = (nofile as usize).saturating_sub(100);
     if settings.idle_connections > fit {
         eprintln!("RLIMIT_NOFILE is {nofile}: idle connections lowered to {fit}");
         settings.idle_connections = fit;
     }
+    settings.nofile = nofile as usize;
     let tools = tools(&args)?;
     let dir = tempfile::Builder::new()
         .prefix("ellison-bench-")
@@ -288,7 +308,9 @@ async fn single_node_phases(
     dir: &Path,
     report: &mut String,
 ) -> Result<()> {
-    eprintln!("starting redis-server, one redis-sentinel (quorum 1), Ellison, HAProxy, twemproxy");
+    eprintln!(
+        "starting redis-server, one redis-sentinel (quorum 1), Ellison (session, multiplex), HAProxy, twemproxy"
+    );
     let group = SentinelGroup::start(GroupOptions {
         replicas: 0,
         sentinels: 1,
@@ -304,71 +326,73 @@ async fn single_node_phases(
         .node(master)
         .map(|n| n.pid())
         .ok_or_else(|| Error::Setup(format!("no node at {master}")))?;
-    let (ellison, ellison_addr) = endpoints::start_ellison(
-        &tools.ellison,
-        dir,
-        group.master_name(),
-        &group.sentinel_addrs(),
-    )
-    .await?;
+    let mut ellisons = Vec::new();
+    for mode in [EllisonMode::Session, EllisonMode::Multiplex] {
+        let (proc, addr) = endpoints::start_ellison(
+            &tools.ellison,
+            dir,
+            mode,
+            &settings.ellison_log,
+            group.master_name(),
+            &group.sentinel_addrs(),
+        )
+        .await?;
+        ellisons.push((mode, proc, addr));
+    }
     let haproxy = Haproxy::start(&tools.haproxy, dir, &[master]).await?;
     haproxy
         .wait_routing_to(master, Duration::from_secs(30))
         .await?;
     let (twemproxy, twemproxy_addr) = endpoints::start_twemproxy(tools, dir, master).await?;
-    let endpoints = [
-        Endpoint {
-            kind: Kind::Direct,
-            addr: master,
-            pid: redis_pid,
-        },
-        Endpoint {
-            kind: Kind::Ellison,
-            addr: ellison_addr,
-            pid: ellison.pid(),
-        },
-        Endpoint {
-            kind: Kind::Haproxy,
-            addr: haproxy.addr,
-            pid: haproxy.proc.pid(),
-        },
-        Endpoint {
-            kind: Kind::Twemproxy,
-            addr: twemproxy_addr,
-            pid: twemproxy.pid(),
-        },
-    ];
-    eprintln!(
-        "redis {master} (pid {redis_pid}), Ellison {ellison_addr} (pid {}), HAProxy {} (pid {}), twemproxy {twemproxy_addr} (pid {})",
-        ellison.pid(),
-        haproxy.addr,
-        haproxy.proc.pid(),
-        twemproxy.pid()
-    );
+    let mut endpoints = vec![Endpoint {
+        kind: Kind::Direct,
+        addr: master,
+        pid: redis_pid,
+    }];
+    endpoints.extend(ellisons.iter().map(|(mode, proc, addr)| Endpoint {
+        kind: mode.kind(),
+        addr: *addr,
+        pid: proc.pid(),
+    }));
+    endpoints.push(Endpoint {
+        kind: Kind::Haproxy,
+        addr: haproxy.addr,
+        pid: haproxy.proc.pid(),
+    });
+    endpoints.push(Endpoint {
+        kind: Kind::Twemproxy,
+        addr: twemproxy_addr,
+        pid: twemproxy.pid(),
+    });
+    for e in &endpoints {
+        eprintln!("{}: {} (pid {})", e.kind, e.addr, e.pid);
+    }
 
+    let mut memory = Vec::new();
     if args.phases.contains(&Phase::Memory) {
         eprintln!(
-            "memory: {} idle connections per endpoint",
+            "memory: up to {} idle connections per endpoint",
             settings.idle_connections
         );
-        let mut rows = Vec::new();
         for e in &endpoints {
-            match idle::idle_memory(e, redis_pid, master, settings.idle_connections).await {
+            let n = settings.idle_connections_for(e.kind);
+            match idle::idle_memory(e, redis_pid, master, n).await {
                 Ok(m) => {
                     eprintln!("  {}: {m:?}", e.kind);
-                    rows.push((e.kind, m));
+                    memory.push((e.kind, m));
                 }
                 Err(err) => eprintln!("  {}: {err}", e.kind),
             }
         }
-        emit(report, &memory_table(&rows));
+        emit(report, &memory_table(&memory));
     }
+    let mut results = Vec::new();
     if args.phases.contains(&Phase::Throughput) {
         let cells: Vec<_> = throughput::cells()
             .into_iter()
             .filter(|c| args.cells.as_ref().is_none_or(|f| c.name.contains(f)))
             .collect();
-        let results = throughput::run(
+        results = throughput::run(
             tools,
             &endpoints,
             (master, redis_pid),
@@ -382,6 +406,10 @@ async fn single_node_phases(
         .await?;
         emit(report, &throughput_table(&results));
         emit(report, &cpu_table(&results));
+        emit(report, &budget_table(&results));
+    }
+    if !memory.is_empty() || !results.is_empty() {
+        emit(report, &targets_table(&results, &memory));
     }
     if args.phases.contains(&Phase::Latency) {
         eprintln!(
@@ -391,7 +419,7 @@ async fn single_node_phases(
         let latencies = load::latency_rounds(&endpoints, &settings.paced).await;
         emit(report, &latency_table(&latencies, &settings.paced));
     }
-    drop((ellison, haproxy, twemproxy));
+    drop((ellisons, haproxy, twemproxy));
     drop(group);
     Ok(())
 }
@@ -403,18 +431,25 @@ fn memory_table(rows: &[(Kind, IdleMemory)]) -> String {
         "RSS before (MiB)",
         "RSS after (MiB)",
         "KiB per connection",
+        "Redis clients before",
+        "Redis clients at a tenth",
+        "Redis clients with all",
     ]);
     for (kind, m) in rows {
+        let c = m.redis_clients;
         t.row([
             kind.name().to_owned(),
             m.opened.to_string(),
             format!("{:.1}", m.before_kib as f64 / 1024.0),
             format!("{:.1}", m.after_kib as f64 / 1024.0),
             report::fixed(m.kib_per_connection(), 2),
+            c.before.to_string(),
+            format!("{} (at {})", c.at_tenth.1, c.at_tenth.0),
+            c.at_all.to_string(),
         ]);
     }
     format!(
-        "### Memory per idle client connection\n\nEach connection sent one PING and got PONG; RSS is VmRSS of the endpoint's process, read 1.5 s after the last connection opened.\n\n{}",
+        "### Memory per idle client connection, and the connections Redis sees\n\nEach connection sent one PING and got PONG; RSS is VmRSS of the endpoint's process, read 1.5 s after the last connection opened. Redis clients: `connected_clients` of the master's `INFO clients` without the connection asking, before the first idle connection, once a tenth of them were open, and with all open; it includes every endpoint's standing connections (the Sentinel's, each Ellison's checker and pool, twemproxy's).\n\n{}",
         t.render()
     )
 }
@@ -427,7 +462,8 @@ fn median_rate(r: &CellResult, k: Kind) -> Option<f64> {
 fn throughput_table(results: &[CellResult]) -> String {
     let mut header = vec!["cell".to_owned(), "requests/run".to_owned()];
     header.extend(Kind::ALL.iter().map(|k| format!("{k} req/s")));
-    header.push("Ellison / HAProxy".into());
+    header.push("session / HAProxy".into());
+    header.push("multiplex / HAProxy".into());
     let mut t = Table::new(header);
     for r in results {
         let direct = median_rate(r, Kind::Direct);
@@ -438,9 +474,11 @@ fn throughput_table(results: &[CellResult]) -> String {
                 _ => report::rate_and_ratio(median_rate(r, k), direct),
             });
         }
+        let haproxy = median_rate(r, Kind::Haproxy);
+        row.push(report::ratio(median_rate(r, Kind::EllisonSession), haproxy));
         row.push(report::ratio(
-            median_rate(r, Kind::Ellison),
-            median_rate(r, Kind::Haproxy),
+            median_rate(r, Kind::EllisonMultiplex),
+            haproxy,
         ));
         t.row(row);
     }
@@ -450,45 +488,210 @@ fn throughput_table(results: &[CellResult]) -> String {
     )
 }
 
+/// Whose CPU time a figure counts.
+#[derive(Debug, Clone, Copy)]
+enum Cpu {
+    /// The endpoint's proxy process.
+    Proxy,
+    Redis,
+    /// The load client.
+    Client,
+    /// All three.
+    Total,
+}
+
+/// The median over rounds of the CPU time per command in a cell with endpoint `k`, in µs.
+fn cpu_per_command(r: &CellResult, k: Kind, cpu: Cpu) -> Option<f64> {
+    let v: Vec<f64> = r
+        .samples
+        .get(&k)?
+        .iter()
+        .filter_map(|s| {
+            let seconds = match cpu {
+                Cpu::Proxy => s.proxy_cpu?,
+                Cpu::Redis => s.redis_cpu,
+                Cpu::Client => s.client_cpu,
+                Cpu::Total => s.proxy_cpu.unwrap_or(0.0) + s.redis_cpu + s.client_cpu,
+            };
+            Some(seconds * 1e6 / s.commands as f64)
+        })
+        .collect();
+    report::median(&v)
+}
+
 fn cpu_table(results: &[CellResult]) -> String {
-    let mut t = Table::new([
-        "cell",
-        "Ellison µs/cmd",
-        "HAProxy µs/cmd",
-        "twemproxy µs/cmd",
-        "Redis µs/cmd: direct",
-        "via Ellison",
-        "via HAProxy",
-        "via twemproxy",
-    ]);
-    let per_command = |r: &CellResult, k: Kind, proxy: bool| -> Option<f64> {
-        let v: Vec<f64> = r
-            .samples
-            .get(&k)?
-            .iter()
-            .filter_map(|s| {
-                let cpu = if proxy { s.proxy_cpu? } else { s.redis_cpu };
-                Some(cpu * 1e6 / s.commands as f64)
-            })
-            .collect();
-        report::median(&v)
-    };
+    let proxies = [
+        Kind::EllisonSession,
+        Kind::EllisonMultiplex,
+        Kind::Haproxy,
+        Kind::Twemproxy,
+    ];
+    let mut header: Vec<String> = proxies.iter().map(|k| format!("{k} µs/cmd")).collect();
+    header.insert(0, "cell".into());
+    header.push("Redis µs/cmd: direct".into());
+    header.extend(proxies.iter().map(|k| format!("via {k}")));
+    header.push("Redis via multiplex / direct".into());
+    let mut t = Table::new(header);
     for r in results {
-        t.row([
-            r.cell.name.clone(),
-            report::fixed(per_command(r, Kind::Ellison, true), 2),
-            report::fixed(per_command(r, Kind::Haproxy, true), 2),
-            report::fixed(per_command(r, Kind::Twemproxy, true), 2),
-            report::fixed(per_command(r, Kind::Direct, false), 2),
-            report::fixed(per_command(r, Kind::Ellison, false), 2),
-            report::fixed(per_command(r, Kind::Haproxy, false), 2),
-            report::fixed(per_command(r, Kind::Twemproxy, false), 2),
-        ]);
+        let mut row = vec![r.cell.name.clone()];
+        row.extend(
+            proxies
+                .iter()
+                .map(|k| report::fixed(cpu_per_command(r, *k, Cpu::Proxy), 2)),
+        );
+        row.push(report::fixed(
+            cpu_per_command(r, Kind::Direct, Cpu::Redis),
+            2,
+        ));
+        row.extend(
+            proxies
+                .iter()
+                .map(|k| report::fixed(cpu_per_command(r, *k, Cpu::Redis), 2)),
+        );
+        row.push(report::ratio(
+            cpu_per_command(r, Kind::EllisonMultiplex, Cpu::Redis),
+            cpu_per_command(r, Kind::Direct, Cpu::Redis),
+        ));
+        t.row(row);
     }
     format!(
         "### CPU time per forwarded command (utime+stime from /proc/PID/stat over each run, divided by commands; median of rounds)\n\n{}",
         t.render()
     )
+}
+
+/// Where the two cores go, direct and through multiplex mode: the load client, Ellison and
+/// Redis share them, so a proxy is faster than direct only if it saves Redis and the client
+/// more CPU per command than it spends itself.
+fn budget_table(results: &[CellResult]) -> String {
+    let mux = Kind::EllisonMultiplex;
+    let mut t = Table::new([
+        "cell",
+        "direct: client µs/cmd",
+        "Redis",
+        "total",
+        "multiplex: client µs/cmd",
+        "Ellison",
+        "Redis",
+        "total",
+        "total multiplex / direct",
+        "throughput multiplex / direct",
+    ]);
+    for r in results {
+        let us = |k, cpu| report::fixed(cpu_per_command(r, k, cpu), 2);
+        t.row([
+            r.cell.name.clone(),
+            us(Kind::Direct, Cpu::Client),
+            us(Kind::Direct, Cpu::Redis),
+            us(Kind::Direct, Cpu::Total),
+            us(mux, Cpu::Client),
+            us(mux, Cpu::Proxy),
+            us(mux, Cpu::Redis),
+            us(mux, Cpu::Total),
+            report::ratio(
+                cpu_per_command(r, mux, Cpu::Total),
+                cpu_per_command(r, Kind::Direct, Cpu::Total),
+            ),
+            report::ratio(median_rate(r, mux), median_rate(r, Kind::Direct)),
+        ]);
+    }
+    format!(
+        "### Where the two cores go: CPU per command of the load client, Ellison multiplex and Redis (medians of rounds; the client's from getrusage, the others' from /proc/PID/stat)\n\n{}",
+        t.render()
+    )
+}
+
+/// Issue 11's targets for multiplex mode, each with the range measured in this run.
+fn targets_table(results: &[CellResult], memory: &[(Kind, IdleMemory)]) -> String {
+    let mux = Kind::EllisonMultiplex;
+    let ratios = |pick: &dyn Fn(&CellResult) -> bool, over: Kind| -> Vec<f64> {
+        results
+            .iter()
+            .filter(|r| pick(r))
+            .filter_map(|r| Some(median_rate(r, mux)? / median_rate(r, over)?))
+            .collect()
+    };
+    let cpu_ratios = |pick: &dyn Fn(&CellResult) -> bool| -> Vec<f64> {
+        results
+            .iter()
+            .filter(|r| pick(r))
+            .filter_map(|r| {
+                Some(
+                    cpu_per_command(r, mux, Cpu::Redis)?
+                        / cpu_per_command(r, Kind::Direct, Cpu::Redis)?,
+                )
+            })
+            .collect()
+    };
+    let plain_p1 = |r: &CellResult| r.cell.name.ends_with("-P 1");
+    let p16 = |r: &CellResult| r.cell.name.ends_with("-P 16");
+    let churn = |r: &CellResult| r.cell.name.starts_with("churn");
+    let every = |_: &CellResult| true;
+    let mut t = Table::new(["target", "measured (min-max over cells)", "met?"]);
+    let mut range = |target: &str, values: Vec<f64>, met: &dyn Fn(f64, f64) -> bool| {
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let (measured, verdict) = if values.is_empty() {
+            ("not measured".to_owned(), "-".to_owned())
+        } else {
+            (
+                format!("{lo:.2}x-{hi:.2}x ({} cells)", values.len()),
+                yes_no(met(lo, hi)),
+            )
+        };
+        t.row([target.to_owned(), measured, verdict]);
+    };
+    range(
+        "multiplex >= 1.0x direct at -P 1 (SET/GET, 50 and 200 clients)",
+        ratios(&plain_p1, Kind::Direct),
+        &|lo, _| lo >= 1.0,
+    );
+    range(
+        "multiplex >= 1.3x HAProxy in every cell",
+        ratios(&every, Kind::Haproxy),
+        &|lo, _| lo >= 1.3,
+    );
+    range(
+        "multiplex >= 0.8x direct at -P 16",
+        ratios(&p16, Kind::Direct),
+        &|lo, _| lo >= 0.8,
+    );
+    range(
+        "churn: multiplex >= 3x direct",
+        ratios(&churn, Kind::Direct),
+        &|lo, _| lo >= 3.0,
+    );
+    range(
+        "Redis CPU per command via multiplex <= 1/3 of direct's at -P 1 (SET/GET)",
+        cpu_ratios(&plain_p1),
+        &|_, hi| hi <= 1.0 / 3.0,
+    );
+    if let Some((_, m)) = memory.iter().find(|(k, _)| *k == mux) {
+        let kib = m.kib_per_connection();
+        t.row([
+            "<= 1 KiB per idle client connection".to_owned(),
+            format!("{} KiB at {}", report::fixed(kib, 2), m.opened),
+            yes_no(kib.is_some_and(|k| k <= 1.0)),
+        ]);
+        let c = m.redis_clients;
+        t.row([
+            "Redis connections independent of the number of clients".to_owned(),
+            format!(
+                "{} before, {} with {} clients, {} with {}",
+                c.before, c.at_tenth.1, c.at_tenth.0, c.at_all, m.opened
+            ),
+            // HAProxy's health checks come and go: a connection or two either way.
+            yes_no(c.at_all.abs_diff(c.before) <= 2 && c.at_tenth.1.abs_diff(c.before) <= 2),
+        ]);
+    }
+    format!(
+        "### Issue 11's targets for multiplex mode, computed from the tables above\n\n{}",
+        t.render()
+    )
+}
+
+fn yes_no(met: bool) -> String {
+    if met { "yes" } else { "no" }.to_owned()
 }
 
 fn latency_table(
@@ -552,13 +755,19 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
     );
     let mut group = SentinelGroup::start(GroupOptions::default()).await?;
     let master = group.wait_converged(Duration::from_secs(30)).await?;
-    let (ellison, ellison_addr) = endpoints::start_ellison(
-        &tools.ellison,
-        dir,
-        group.master_name(),
-        &group.sentinel_addrs(),
-    )
-    .await?;
+    let mut ellisons = Vec::new();
+    for mode in [EllisonMode::Session, EllisonMode::Multiplex] {
+        let (proc, addr) = endpoints::start_ellison(
+            &tools.ellison,
+            dir,
+            mode,
+            &settings.ellison_log,
+            group.master_name(),
+            &group.sentinel_addrs(),
+        )
+        .await?;
+        ellisons.push((mode, proc, addr));
+    }
     let haproxy = Haproxy::start(&tools.haproxy, dir, &group.node_addrs()).await?;
     haproxy
         .wait_routing_to(master, Duration::from_secs(30))
@@ -567,7 +776,11 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
     let mut failures = Vec::new();
     for rep in 0..settings.failover_reps {
         for mode in Mode::ALL {
-            for route in [Route::Ellison(ellison_addr), Route::Haproxy(&haproxy)] {
+            let routes = ellisons
+                .iter()
+                .map(|(mode, _, addr)| Route::Ellison(*mode, *addr))
+                .chain([Route::Haproxy(&haproxy)]);
+            for route in routes {
                 let label = format!("{}-{mode:?}-{rep}", route.kind());
                 eprintln!("  failover {mode} via {} (#{})", route.kind(), rep + 1);
                 match failover::trial(&mut group, route, mode, &label).await {
@@ -589,7 +802,7 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
             }
         }
     }
-    drop((ellison, haproxy));
+    drop((ellisons, haproxy));
     drop(group);
     let mut t = Table::new([
         "endpoint",
@@ -602,7 +815,7 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
         "longest write (ms)",
     ]);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    for kind in [Kind::Ellison, Kind::Haproxy] {
+    for kind in [Kind::EllisonSession, Kind::EllisonMultiplex, Kind::Haproxy] {
         for mode in Mode::ALL {
             let these: Vec<&Trial> = trials
                 .iter()

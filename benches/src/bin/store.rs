@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use ellison_benches::endpoints::{self, Haproxy};
+use ellison_benches::endpoints::{self, EllisonMode, Haproxy};
 use ellison_benches::failover::{self, Route};
 use ellison_benches::procs::{self, find_tool, output_of};
 use ellison_benches::{Error, Result};
@@ -92,6 +92,8 @@ async fn run(args: Args) -> Result<()> {
     let (ellison, ellison_addr) = endpoints::start_ellison(
         &ellison_bin,
         dir.path(),
+        EllisonMode::Session,
+        "info",
         group.master_name(),
         &group.sentinel_addrs(),
     )
@@ -116,7 +118,10 @@ async fn run(args: Args) -> Result<()> {
     for rep in 0..args.reps {
         for mode in FailoverMode::ALL {
             let routes = [
-                (Route::Ellison(ellison_addr), &via_ellison),
+                (
+                    Route::Ellison(EllisonMode::Session, ellison_addr),
+                    &via_ellison,
+                ),
                 (Route::Haproxy(&haproxy), &via_haproxy),
             ];
             for (route, store) in routes {
