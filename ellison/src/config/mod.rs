@@ -7,8 +7,11 @@
 //! key, over the default. A group that sets either half of a credential pair
 //! (`redis_username`/`redis_password`, ...) takes both halves from the group.
 //!
-//! By concern:
-//! - `cli.rs`: the command line; `file.rs`: the file;
+//! Each setting is declared once, in [`settings`](Settings): a field that is both a flag and a
+//! file key. By concern:
+//! - `settings.rs`: the settings, by section ([`Access`], [`ClientLeg`], ...);
+//! - `cli.rs`: the command line, which flattens them in; `file.rs`: the file, which reads
+//!   them key by key;
 //! - `resolve.rs`: which source wins, into a [`Config`]; `validate.rs`: the checks;
 //! - `summary.rs`: what `--check-config`, the startup log and `/status` show;
 //! - `units.rs`: durations and sizes; `deny.rs`: the deny list; `auth.rs`: passwords and
@@ -19,6 +22,7 @@ mod cli;
 mod deny;
 mod file;
 mod resolve;
+mod settings;
 mod summary;
 mod units;
 mod validate;
@@ -40,7 +44,11 @@ pub use auth::{ClientAuth, ClientUser, Credentials, Secret};
 pub use cli::Cli;
 pub use deny::{DenyList, DenyRule, DEFAULT_DENY_COMMANDS};
 pub use file::{parse_file, read_file, FileConfig, FileGroup, FileUser};
-pub use units::{parse_duration, parse_size};
+pub use settings::{
+    Access, ClientLeg, Connections, Failover, Process, RedisLeg, Routing, Section, SentinelLeg,
+    Settings,
+};
+pub use units::{parse_duration, parse_size, GivenDuration, GivenSize};
 
 /// How a group's sessions reach the master (`mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]

@@ -1,8 +1,10 @@
 //! Resolution: each setting from the first source that gives it, validated, into one
-//! [`Config`]. The sources, highest first: a `[[groups]]` key (credentials, client users, the
-//! deny lists, `on_stale_promotion` and `mode` only), the flag or its variable, the file's
-//! top-level key, the default. A group that sets either half of a credential pair takes both
-//! halves from its own table.
+//! [`Config`]. The sources, highest first: a `[[groups]]` key ([`Access`](super::Access) and
+//! [`Routing`](super::Routing) only), the flag or its variable, the file's top-level key, the
+//! default. A group that sets either half of a credential pair takes both halves from its own
+//! table; a group's `deny_commands` replaces the list, `deny_commands_extra` included.
+//!
+//! The top-level settings are resolved once ([`Inherited`]), then each group over them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,32 +15,51 @@ use super::auth::{ClientAuth, Secret};
 use super::cli::Cli;
 use super::deny::DenyList;
 use super::file::{FileConfig, FileGroup};
-use super::units::{parse_duration, parse_size, shown};
+use super::settings::Settings;
 use super::validate::{
-    self, client_auth, credentials, flag_or_key, invalid, leg_tls, paired_key, parse_deny,
-    LegInput, MAX_BULK_LEN, MAX_UPSTREAM_CONNECTIONS, MIN_BULK_LEN, MIN_HOLD, MIN_INTERVAL,
+    self, client_auth, credentials, invalid, paired_key, parse_deny, LegInput, Named, MAX_BULK_LEN,
+    MAX_UPSTREAM_CONNECTIONS, MIN_BULK_LEN,
 };
 use super::{
     Config, ConfigError, Endpoint, GroupConfig, Mode, StalePromotion, Timing, Tls,
     DEFAULT_MAX_CLIENTS,
 };
-use crate::tls::ServerTls;
 
-/// A value from a flag (or its variable) or from the file, with the name to blame for it.
-fn pick<T>(flag: Option<T>, flag_name: &str, file: Option<T>, key: &str) -> Option<(T, String)> {
-    match (flag, file) {
-        (Some(v), _) => Some((v, flag_name.to_owned())),
-        (None, Some(v)) => Some((v, key.to_owned())),
-        (None, None) => None,
+/// One section as the command line and the file's top level give it.
+struct Layered<'a, S> {
+    flags: &'a S,
+    file: &'a S,
+}
+
+impl<'a, S> Layered<'a, S> {
+    fn new(flags: &'a S, file: &'a S) -> Self {
+        Layered { flags, file }
     }
+
+    /// The value of the setting `key` (the field `field` reads): the flag's, named as a flag,
+    /// over the file's, named by its key.
+    fn pick<T: Clone>(&self, key: &str, field: impl Fn(&S) -> &Option<T>) -> Named<T> {
+        match (field(self.flags), field(self.file)) {
+            (Some(v), _) => Some((v.clone(), validate::flag_or_key(true, key))),
+            (None, Some(v)) => Some((v.clone(), key.to_owned())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// `pick!(section, field)`: the setting `field` of a [`Layered`] section, with its source.
+macro_rules! pick {
+    ($section:expr, $field:ident) => {
+        $section.pick(stringify!($field), |s| &s.$field)
+    };
 }
 
 /// Settings every group inherits unless its `[[groups]]` table overrides them.
 struct Inherited {
-    sentinel_username: Option<(String, String)>,
-    sentinel_password: Option<(Secret, String)>,
-    redis_username: Option<(String, String)>,
-    redis_password: Option<(Secret, String)>,
+    sentinel_username: Named<String>,
+    sentinel_password: Named<Secret>,
+    redis_username: Named<String>,
+    redis_password: Named<Secret>,
     client_auth: Option<ClientAuth>,
     deny: DenyList,
     on_stale_promotion: StalePromotion,
@@ -56,9 +77,10 @@ pub(super) fn resolve(
     file: &FileConfig,
     rust_log: Option<String>,
 ) -> Result<Config, ConfigError> {
-    let inherited = inherited(cli, file)?;
+    let inherited = inherited(&cli.settings, &file.settings)?;
+    let process = Layered::new(&cli.settings.process, &file.settings.process);
 
-    let (log, log_key) = pick(cli.log.clone(), "--log", file.log.clone(), "log")
+    let (log, log_key) = pick!(process, log)
         .or_else(|| rust_log.map(|v| (v, "RUST_LOG".to_owned())))
         .unwrap_or_else(|| ("info".to_owned(), "log".to_owned()));
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log) {
@@ -68,12 +90,7 @@ pub(super) fn resolve(
         ));
     }
 
-    let admin_listen = match pick(
-        cli.admin_listen.clone(),
-        "--admin-listen",
-        file.admin_listen.clone(),
-        "admin_listen",
-    ) {
+    let admin_listen = match pick!(process, admin_listen) {
         Some((text, key)) => Some(
             text.parse::<SocketAddr>()
                 .map_err(|_| invalid(key, format!("{text:?} is not an ip:port address")))?,
@@ -104,10 +121,10 @@ pub(super) fn resolve(
             sentinels: cli.sentinels.clone(),
             ..FileGroup::default()
         };
-        groups.push(validate_group(&group, "--", &inherited)?);
+        groups.push(group_config(&group, "--", &inherited)?);
     } else {
         for (i, group) in file.groups.iter().enumerate() {
-            groups.push(validate_group(group, &format!("groups[{i}]."), &inherited)?);
+            groups.push(group_config(group, &format!("groups[{i}]."), &inherited)?);
         }
     }
     if groups.is_empty() {
@@ -148,159 +165,55 @@ pub(super) fn resolve(
 }
 
 /// The top-level settings: flags over the file's top-level keys over defaults.
-fn inherited(cli: &Cli, file: &FileConfig) -> Result<Inherited, ConfigError> {
-    let defaults = Timing::default();
-    let duration = |flag: Option<Duration>,
-                    key: &str,
-                    text: &Option<String>,
-                    default: Duration|
-     -> Result<Duration, ConfigError> {
-        if let Some(value) = flag {
-            return Ok(value);
-        }
-        match text {
-            Some(t) => parse_duration(t).map_err(|e| invalid(key, e)),
-            None => Ok(default),
-        }
-    };
-    let optional = |d: Duration| (!d.is_zero()).then_some(d);
-    let timing = Timing {
-        hold_timeout: duration(
-            cli.hold_timeout,
-            "hold_timeout",
-            &file.hold_timeout,
-            defaults.hold_timeout,
-        )?,
-        sentinel_poll_interval: duration(
-            cli.sentinel_poll_interval,
-            "sentinel_poll_interval",
-            &file.sentinel_poll_interval,
-            defaults.sentinel_poll_interval,
-        )?,
-        role_check_interval: duration(
-            cli.role_check_interval,
-            "role_check_interval",
-            &file.role_check_interval,
-            defaults.role_check_interval,
-        )?,
-        connect_timeout: duration(
-            cli.connect_timeout,
-            "connect_timeout",
-            &file.connect_timeout,
-            defaults.connect_timeout,
-        )?,
-        read_timeout: duration(
-            cli.read_timeout,
-            "read_timeout",
-            &file.read_timeout,
-            defaults.read_timeout,
-        )?,
-        client_auth_timeout: duration(
-            cli.client_auth_timeout,
-            "client_auth_timeout",
-            &file.client_auth_timeout,
-            defaults.client_auth_timeout,
-        )?,
-        client_idle_timeout: optional(duration(
-            cli.client_idle_timeout,
-            "client_idle_timeout",
-            &file.client_idle_timeout,
-            Duration::ZERO,
-        )?),
-        tcp_keepalive: optional(duration(
-            cli.tcp_keepalive,
-            "tcp_keepalive",
-            &file.tcp_keepalive,
-            defaults.tcp_keepalive.unwrap_or_default(),
-        )?),
-        drain_grace: duration(
-            cli.drain_grace,
-            "drain_grace",
-            &file.drain_grace,
-            defaults.drain_grace,
-        )?,
-    };
-    for (flag, key, value) in [
-        (
-            cli.sentinel_poll_interval.is_some(),
-            "sentinel_poll_interval",
-            timing.sentinel_poll_interval,
-        ),
-        (
-            cli.role_check_interval.is_some(),
-            "role_check_interval",
-            timing.role_check_interval,
-        ),
-        (
-            cli.connect_timeout.is_some(),
-            "connect_timeout",
-            timing.connect_timeout,
-        ),
-        (
-            cli.read_timeout.is_some(),
-            "read_timeout",
-            timing.read_timeout,
-        ),
-        (
-            cli.client_auth_timeout.is_some(),
-            "client_auth_timeout",
-            timing.client_auth_timeout,
-        ),
-    ] {
-        if value < MIN_INTERVAL {
-            return Err(invalid(
-                flag_or_key(flag, key),
-                format!(
-                    "{} cannot work; use at least {MIN_INTERVAL:?}",
-                    shown(value)
-                ),
-            ));
-        }
-    }
-    if timing.hold_timeout < MIN_HOLD {
-        return Err(invalid(
-            flag_or_key(cli.hold_timeout.is_some(), "hold_timeout"),
-            format!(
-                "{} fails every failover; use at least {MIN_HOLD:?} (the default is 5s)",
-                shown(timing.hold_timeout)
-            ),
-        ));
-    }
-    if let Some(idle) = timing.client_idle_timeout {
-        if idle < Duration::from_secs(1) {
-            return Err(invalid(
-                flag_or_key(cli.client_idle_timeout.is_some(), "client_idle_timeout"),
-                "must be 0 (off) or at least 1s",
-            ));
-        }
-    }
-    if let Some(keepalive) = timing.tcp_keepalive {
-        if keepalive < Duration::from_secs(1) {
-            return Err(invalid(
-                flag_or_key(cli.tcp_keepalive.is_some(), "tcp_keepalive"),
-                "must be 0 (off) or at least 1s",
-            ));
-        }
-    }
+fn inherited(flags: &Settings, file: &Settings) -> Result<Inherited, ConfigError> {
+    let access = Layered::new(&flags.access, &file.access);
+    let failover = Layered::new(&flags.failover, &file.failover);
+    let routing = Layered::new(&flags.routing, &file.routing);
+    let connections = Layered::new(&flags.connections, &file.connections);
+    let process = Layered::new(&flags.process, &file.process);
 
-    let max_clients = match pick(
-        cli.max_clients,
-        "--max-clients",
-        file.max_clients,
-        "max_clients",
-    ) {
+    let hold = validate::duration(pick!(failover, hold_timeout))?;
+    let poll = validate::duration(pick!(failover, sentinel_poll_interval))?;
+    let role_check = validate::duration(pick!(failover, role_check_interval))?;
+    let connect = validate::duration(pick!(connections, connect_timeout))?;
+    let read = validate::duration(pick!(connections, read_timeout))?;
+    let auth = validate::duration(pick!(connections, client_auth_timeout))?;
+    let idle = validate::duration(pick!(connections, client_idle_timeout))?;
+    let keepalive = validate::duration(pick!(connections, tcp_keepalive))?;
+    let drain_grace = validate::duration(pick!(process, drain_grace))?;
+    // What a source gave is checked; every default passes.
+    for given in [&poll, &role_check, &connect, &read, &auth] {
+        validate::interval(given)?;
+    }
+    validate::hold(&hold)?;
+    validate::off_or_a_second(&idle)?;
+    validate::off_or_a_second(&keepalive)?;
+    let defaults = Timing::default();
+    let or = |given: Named<Duration>, default: Duration| given.map_or(default, |(d, _)| d);
+    // `0` turns these off.
+    let optional = |given: Named<Duration>, default: Option<Duration>| {
+        given.map_or(default, |(d, _)| (!d.is_zero()).then_some(d))
+    };
+    let timing = Timing {
+        hold_timeout: or(hold, defaults.hold_timeout),
+        sentinel_poll_interval: or(poll, defaults.sentinel_poll_interval),
+        role_check_interval: or(role_check, defaults.role_check_interval),
+        connect_timeout: or(connect, defaults.connect_timeout),
+        read_timeout: or(read, defaults.read_timeout),
+        client_idle_timeout: optional(idle, defaults.client_idle_timeout),
+        client_auth_timeout: or(auth, defaults.client_auth_timeout),
+        tcp_keepalive: optional(keepalive, defaults.tcp_keepalive),
+        drain_grace: or(drain_grace, defaults.drain_grace),
+    };
+
+    let max_clients = match pick!(connections, max_clients) {
         Some((0, key)) => return Err(invalid(key, "must be at least 1")),
         Some((n, key)) => {
             usize::try_from(n).map_err(|_| invalid(key, format!("{n} is too large")))?
         }
         None => DEFAULT_MAX_CLIENTS,
     };
-    let upstream_connections = match pick(
-        cli.upstream_connections,
-        "--upstream-connections",
-        file.upstream_connections,
-        "upstream_connections",
-    ) {
+    let upstream_connections = match pick!(connections, upstream_connections) {
         Some((n, key)) if !(1..=MAX_UPSTREAM_CONNECTIONS).contains(&n) => {
             return Err(invalid(
                 key,
@@ -310,25 +223,8 @@ fn inherited(cli: &Cli, file: &FileConfig) -> Result<Inherited, ConfigError> {
         Some((n, _)) => n as usize,
         None => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let size = |flag: Option<u64>, key: &str, value: &Option<toml::Value>| {
-        let flag_name = format!("--{}", key.replace('_', "-"));
-        match (flag, value) {
-            (Some(n), _) => Ok(Some((n, flag_name))),
-            (None, Some(toml::Value::Integer(n))) => u64::try_from(*n)
-                .map(|n| Some((n, key.to_owned())))
-                .map_err(|_| invalid(key, "must be positive")),
-            (None, Some(toml::Value::String(s))) => parse_size(s)
-                .map(|n| Some((n, key.to_owned())))
-                .map_err(|e| invalid(key, e)),
-            (None, Some(_)) => Err(invalid(
-                key,
-                "must be a number of bytes or a size such as \"512mb\"",
-            )),
-            (None, None) => Ok(None),
-        }
-    };
     let mut limits = Limits::default();
-    if let Some((n, key)) = size(cli.max_bulk_len, "max_bulk_len", &file.max_bulk_len)? {
+    if let Some((n, key)) = validate::size(pick!(connections, max_bulk_len))? {
         if !(MIN_BULK_LEN..=MAX_BULK_LEN).contains(&n) {
             return Err(invalid(
                 key,
@@ -337,156 +233,68 @@ fn inherited(cli: &Cli, file: &FileConfig) -> Result<Inherited, ConfigError> {
         }
         limits.max_bulk_len = n;
     }
-    if let Some((n, key)) = size(cli.max_array_len, "max_array_len", &file.max_array_len)? {
+    if let Some((n, key)) = validate::size(pick!(connections, max_array_len))? {
         if !(1..=i32::MAX as u64).contains(&n) {
             return Err(invalid(key, "must be between 1 and 2147483647"));
         }
         limits.max_array_len = n;
     }
 
-    let deny = match pick(
-        cli.deny_commands.clone(),
-        "--deny-commands",
-        file.deny_commands.clone(),
-        "deny_commands",
-    ) {
+    let deny = match pick!(access, deny_commands) {
         Some((entries, key)) => parse_deny(&entries, &key)?,
         None => DenyList::safe_default(),
     };
-    let deny = match pick(
-        cli.deny_commands_extra.clone(),
-        "--deny-commands-extra",
-        file.deny_commands_extra.clone(),
-        "deny_commands_extra",
-    ) {
+    let deny = match pick!(access, deny_commands_extra) {
         Some((entries, key)) => deny.with(&parse_deny(&entries, &key)?),
         None => deny,
     };
 
     let client_auth = client_auth(
-        pick(
-            cli.client_password.clone(),
-            "--client-password",
-            file.client_password.clone(),
-            "client_password",
-        ),
-        file.client_users.as_deref(),
+        pick!(access, client_password),
+        file.access.client_users.as_deref(),
         "",
     )?;
 
+    let client = Layered::new(&flags.client_tls, &file.client_tls);
+    let redis = Layered::new(&flags.redis_tls, &file.redis_tls);
+    let sentinel = Layered::new(&flags.sentinel_tls, &file.sentinel_tls);
     let tls = Tls {
-        client: client_tls(cli, file)?,
-        redis: leg_tls(LegInput {
+        client: validate::client_tls(
+            pick!(client, client_tls_cert_file),
+            pick!(client, client_tls_key_file),
+            pick!(client, client_tls_ca_file),
+        )?,
+        redis: validate::leg_tls(LegInput {
             leg: "redis",
-            enabled: pick(cli.redis_tls, "--redis-tls", file.redis_tls, "redis_tls"),
-            ca: pick(
-                cli.redis_tls_ca_file.clone(),
-                "--redis-tls-ca-file",
-                file.redis_tls_ca_file.clone(),
-                "redis_tls_ca_file",
-            ),
-            cert: pick(
-                cli.redis_tls_cert_file.clone(),
-                "--redis-tls-cert-file",
-                file.redis_tls_cert_file.clone(),
-                "redis_tls_cert_file",
-            ),
-            key: pick(
-                cli.redis_tls_key_file.clone(),
-                "--redis-tls-key-file",
-                file.redis_tls_key_file.clone(),
-                "redis_tls_key_file",
-            ),
-            server_name: pick(
-                cli.redis_tls_server_name.clone(),
-                "--redis-tls-server-name",
-                file.redis_tls_server_name.clone(),
-                "redis_tls_server_name",
-            ),
-            verify: pick(
-                cli.redis_tls_verify,
-                "--redis-tls-verify",
-                file.redis_tls_verify,
-                "redis_tls_verify",
-            ),
+            enabled: pick!(redis, redis_tls),
+            ca: pick!(redis, redis_tls_ca_file),
+            cert: pick!(redis, redis_tls_cert_file),
+            key: pick!(redis, redis_tls_key_file),
+            server_name: pick!(redis, redis_tls_server_name),
+            verify: pick!(redis, redis_tls_verify),
         })?,
-        sentinel: leg_tls(LegInput {
+        sentinel: validate::leg_tls(LegInput {
             leg: "sentinel",
-            enabled: pick(
-                cli.sentinel_tls,
-                "--sentinel-tls",
-                file.sentinel_tls,
-                "sentinel_tls",
-            ),
-            ca: pick(
-                cli.sentinel_tls_ca_file.clone(),
-                "--sentinel-tls-ca-file",
-                file.sentinel_tls_ca_file.clone(),
-                "sentinel_tls_ca_file",
-            ),
-            cert: pick(
-                cli.sentinel_tls_cert_file.clone(),
-                "--sentinel-tls-cert-file",
-                file.sentinel_tls_cert_file.clone(),
-                "sentinel_tls_cert_file",
-            ),
-            key: pick(
-                cli.sentinel_tls_key_file.clone(),
-                "--sentinel-tls-key-file",
-                file.sentinel_tls_key_file.clone(),
-                "sentinel_tls_key_file",
-            ),
-            server_name: pick(
-                cli.sentinel_tls_server_name.clone(),
-                "--sentinel-tls-server-name",
-                file.sentinel_tls_server_name.clone(),
-                "sentinel_tls_server_name",
-            ),
-            verify: pick(
-                cli.sentinel_tls_verify,
-                "--sentinel-tls-verify",
-                file.sentinel_tls_verify,
-                "sentinel_tls_verify",
-            ),
+            enabled: pick!(sentinel, sentinel_tls),
+            ca: pick!(sentinel, sentinel_tls_ca_file),
+            cert: pick!(sentinel, sentinel_tls_cert_file),
+            key: pick!(sentinel, sentinel_tls_key_file),
+            server_name: pick!(sentinel, sentinel_tls_server_name),
+            verify: pick!(sentinel, sentinel_tls_verify),
         })?,
     };
 
     Ok(Inherited {
-        sentinel_username: pick(
-            cli.sentinel_username.clone(),
-            "--sentinel-username",
-            file.sentinel_username.clone(),
-            "sentinel_username",
-        ),
-        sentinel_password: pick(
-            cli.sentinel_password.clone(),
-            "--sentinel-password",
-            file.sentinel_password.clone(),
-            "sentinel_password",
-        ),
-        redis_username: pick(
-            cli.redis_username.clone(),
-            "--redis-username",
-            file.redis_username.clone(),
-            "redis_username",
-        ),
-        redis_password: pick(
-            cli.redis_password.clone(),
-            "--redis-password",
-            file.redis_password.clone(),
-            "redis_password",
-        ),
+        sentinel_username: pick!(access, sentinel_username),
+        sentinel_password: pick!(access, sentinel_password),
+        redis_username: pick!(access, redis_username),
+        redis_password: pick!(access, redis_password),
         client_auth,
         deny,
-        on_stale_promotion: pick(
-            cli.on_stale_promotion,
-            "--on-stale-promotion",
-            file.on_stale_promotion,
-            "on_stale_promotion",
-        )
-        .map(|(policy, _)| policy)
-        .unwrap_or_default(),
-        mode: pick(cli.mode, "--mode", file.mode, "mode")
+        on_stale_promotion: pick!(routing, on_stale_promotion)
+            .map(|(policy, _)| policy)
+            .unwrap_or_default(),
+        mode: pick!(routing, mode)
             .map(|(mode, _)| mode)
             .unwrap_or_default(),
         upstream_connections,
@@ -497,31 +305,9 @@ fn inherited(cli: &Cli, file: &FileConfig) -> Result<Inherited, ConfigError> {
     })
 }
 
-/// The client leg: a certificate and key make every listener TLS-only; a CA makes client
-/// certificates required.
-fn client_tls(cli: &Cli, file: &FileConfig) -> Result<Option<ServerTls>, ConfigError> {
-    let cert = pick(
-        cli.client_tls_cert_file.clone(),
-        "--client-tls-cert-file",
-        file.client_tls_cert_file.clone(),
-        "client_tls_cert_file",
-    );
-    let key = pick(
-        cli.client_tls_key_file.clone(),
-        "--client-tls-key-file",
-        file.client_tls_key_file.clone(),
-        "client_tls_key_file",
-    );
-    let ca = pick(
-        cli.client_tls_ca_file.clone(),
-        "--client-tls-ca-file",
-        file.client_tls_ca_file.clone(),
-        "client_tls_ca_file",
-    );
-    validate::client_tls(cert, key, ca)
-}
-
-fn validate_group(
+/// One group: its own keys (`prefix` names them: `groups[0].`, or `--` for the group the flags
+/// define) over what it inherits.
+fn group_config(
     group: &FileGroup,
     prefix: &str,
     inherited: &Inherited,
@@ -573,19 +359,19 @@ fn validate_group(
             sentinels.push(endpoint);
         }
     }
-    let own = |name: &str| key(name);
+    let own = &group.access;
     // A group that sets either half of a pair takes the pair from the group.
     let pair = |username: &Option<String>,
                 password: &Option<Secret>,
-                inherited_username: &Option<(String, String)>,
-                inherited_password: &Option<(Secret, String)>,
+                inherited_username: &Named<String>,
+                inherited_password: &Named<Secret>,
                 name: &str| {
         let (user_key, pass_key) = (format!("{name}_username"), format!("{name}_password"));
         if username.is_some() || password.is_some() {
             credentials(
-                username.clone().map(|u| (u, own(&user_key))),
-                password.clone().map(|p| (p, own(&pass_key))),
-                &own(&pass_key),
+                username.clone().map(|u| (u, key(&user_key))),
+                password.clone().map(|p| (p, key(&pass_key))),
+                &key(&pass_key),
             )
         } else {
             credentials(
@@ -596,37 +382,36 @@ fn validate_group(
         }
     };
     let sentinel_auth = pair(
-        &group.sentinel_username,
-        &group.sentinel_password,
+        &own.sentinel_username,
+        &own.sentinel_password,
         &inherited.sentinel_username,
         &inherited.sentinel_password,
         "sentinel",
     )?;
     let redis_auth = pair(
-        &group.redis_username,
-        &group.redis_password,
+        &own.redis_username,
+        &own.redis_password,
         &inherited.redis_username,
         &inherited.redis_password,
         "redis",
     )?;
-    let client_auth = if group.client_password.is_some() || group.client_users.is_some() {
+    let client_auth = if own.client_password.is_some() || own.client_users.is_some() {
         client_auth(
-            group
-                .client_password
+            own.client_password
                 .clone()
-                .map(|p| (p, own("client_password"))),
-            group.client_users.as_deref(),
+                .map(|p| (p, key("client_password"))),
+            own.client_users.as_deref(),
             prefix,
         )?
     } else {
         inherited.client_auth.clone()
     };
-    let deny = match &group.deny_commands {
-        Some(entries) => parse_deny(entries, &own("deny_commands"))?,
+    let deny = match &own.deny_commands {
+        Some(entries) => parse_deny(entries, &key("deny_commands"))?,
         None => inherited.deny.clone(),
     };
-    let deny = match &group.deny_commands_extra {
-        Some(entries) => deny.with(&parse_deny(entries, &own("deny_commands_extra"))?),
+    let deny = match &own.deny_commands_extra {
+        Some(entries) => deny.with(&parse_deny(entries, &key("deny_commands_extra"))?),
         None => deny,
     };
     Ok(GroupConfig {
@@ -645,9 +430,10 @@ fn validate_group(
         client_auth,
         deny,
         on_stale_promotion: group
+            .routing
             .on_stale_promotion
             .unwrap_or(inherited.on_stale_promotion),
-        mode: group.mode.unwrap_or(inherited.mode),
+        mode: group.routing.mode.unwrap_or(inherited.mode),
         upstream_connections: inherited.upstream_connections,
         tls: inherited.tls.clone(),
     })

@@ -794,3 +794,43 @@ fn endpoints_accept_ipv6_and_names() {
     );
     assert!(Endpoint::parse("host:99999").is_err());
 }
+
+/// Every setting is a flag and a file key of the same name, which errors rely on to name one or
+/// the other; the flags that are not settings belong to the command line alone.
+#[test]
+fn every_setting_is_a_flag_and_a_key_of_the_same_name() {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let mut flags: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|long| {
+            ![
+                "config",
+                "listen",
+                "master-name",
+                "sentinels",
+                "log-format",
+                "check-config",
+                "help",
+                "version",
+            ]
+            .contains(long)
+        })
+        .map(str::to_owned)
+        .collect();
+    let mut keys: Vec<String> = Settings::keys()
+        .into_iter()
+        .filter(|key| *key != "client_users")
+        .map(|key| key.replace('_', "-"))
+        .collect();
+    flags.sort();
+    keys.sort();
+    assert_eq!(flags, keys);
+    for key in Settings::keys() {
+        // A table is the wrong type for every key but `max_bulk_len`'s and `max_array_len`'s,
+        // refused later; what matters is that the key is known.
+        if let Err(message) = file(&format!("{key} = {{ x = 1 }}\n")) {
+            assert!(!message.contains("unknown field"), "{key}: {message}");
+        }
+    }
+}

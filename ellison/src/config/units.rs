@@ -1,6 +1,79 @@
-//! Durations and sizes as the configuration writes them (`250ms`, `512mb`).
+//! Durations and sizes as the configuration writes them (`250ms`, `512mb`), and the two value
+//! types that carry them from a flag or the file to the resolution: a flag's value is checked
+//! when the command line is parsed (clap names the flag), a file's when the configuration is
+//! resolved (the error names the key).
 
 use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A duration setting as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GivenDuration {
+    /// From a flag or its variable, parsed by clap.
+    Parsed(Duration),
+    /// From the file, as written.
+    Written(String),
+}
+
+impl GivenDuration {
+    /// clap's parser for a duration flag.
+    pub fn from_flag(text: &str) -> Result<GivenDuration, String> {
+        parse_duration(text).map(GivenDuration::Parsed)
+    }
+
+    /// The duration, or why the text written is not one.
+    pub fn parse(&self) -> Result<Duration, String> {
+        match self {
+            GivenDuration::Parsed(duration) => Ok(*duration),
+            GivenDuration::Written(text) => parse_duration(text),
+        }
+    }
+}
+
+/// The file writes a duration as a string; anything else is a type error at its position.
+impl<'de> Deserialize<'de> for GivenDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(GivenDuration::Written)
+    }
+}
+
+/// A size setting as given.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GivenSize {
+    /// From a flag or its variable, parsed by clap.
+    Parsed(u64),
+    /// From the file: a number of bytes or a size string (`"512mb"`), as written.
+    Written(toml::Value),
+}
+
+impl GivenSize {
+    /// clap's parser for a size flag.
+    pub fn from_flag(text: &str) -> Result<GivenSize, String> {
+        parse_size(text).map(GivenSize::Parsed)
+    }
+
+    /// The size in bytes (or count), or why the value written is not one.
+    pub fn parse(&self) -> Result<u64, String> {
+        match self {
+            GivenSize::Parsed(n) => Ok(*n),
+            GivenSize::Written(toml::Value::Integer(n)) => {
+                u64::try_from(*n).map_err(|_| "must be positive".to_owned())
+            }
+            GivenSize::Written(toml::Value::String(text)) => parse_size(text),
+            GivenSize::Written(_) => {
+                Err("must be a number of bytes or a size such as \"512mb\"".to_owned())
+            }
+        }
+    }
+}
+
+/// The file may write any value; what is not a size is refused at resolution, naming the key.
+impl<'de> Deserialize<'de> for GivenSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        toml::Value::deserialize(deserializer).map(GivenSize::Written)
+    }
+}
 
 /// A duration as the configuration writes it (`0`, `250ms`, `5s`).
 pub(super) fn shown(duration: Duration) -> String {

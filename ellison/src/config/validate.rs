@@ -11,12 +11,13 @@ use crate::tls::{self, ClientSettings, ClientTls, ServerFiles, ServerTls, TlsFie
 use super::auth::{ClientAuth, ClientUser, Credentials, Secret};
 use super::deny::DenyList;
 use super::file::FileUser;
+use super::units::{shown, GivenDuration, GivenSize};
 use super::ConfigError;
 
 /// The shortest poll, check, connect or read interval that can work.
-pub(super) const MIN_INTERVAL: Duration = Duration::from_millis(10);
+const MIN_INTERVAL: Duration = Duration::from_millis(10);
 /// The shortest hold: a command must be able to wait out at least a quick re-verification.
-pub(super) const MIN_HOLD: Duration = Duration::from_millis(100);
+const MIN_HOLD: Duration = Duration::from_millis(100);
 
 /// Most shared connections per group in `multiplex` mode: a few per core is the useful range.
 pub(super) const MAX_UPSTREAM_CONNECTIONS: u64 = 256;
@@ -49,6 +50,64 @@ pub(super) fn flag_or_key(flag: bool, key: &str) -> String {
 /// `name` (a file key such as `redis_tls_ca_file`) spelled as a flag when `like` is a flag.
 fn name_like(like: &str, name: &str) -> String {
     flag_or_key(like.starts_with("--"), name)
+}
+
+/// A duration setting's value, parsed.
+pub(super) fn duration(given: Named<GivenDuration>) -> Result<Named<Duration>, ConfigError> {
+    given
+        .map(|(value, name)| match value.parse() {
+            Ok(duration) => Ok((duration, name)),
+            Err(e) => Err(invalid(name, e)),
+        })
+        .transpose()
+}
+
+/// A poll, check, connect or read interval: at least [`MIN_INTERVAL`].
+pub(super) fn interval(given: &Named<Duration>) -> Result<(), ConfigError> {
+    match given {
+        Some((value, name)) if *value < MIN_INTERVAL => Err(invalid(
+            name,
+            format!(
+                "{} cannot work; use at least {MIN_INTERVAL:?}",
+                shown(*value)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `hold_timeout`: at least [`MIN_HOLD`].
+pub(super) fn hold(given: &Named<Duration>) -> Result<(), ConfigError> {
+    match given {
+        Some((value, name)) if *value < MIN_HOLD => Err(invalid(
+            name,
+            format!(
+                "{} fails every failover; use at least {MIN_HOLD:?} (the default is 5s)",
+                shown(*value)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A timeout that `0` turns off: otherwise at least a second.
+pub(super) fn off_or_a_second(given: &Named<Duration>) -> Result<(), ConfigError> {
+    match given {
+        Some((value, name)) if !value.is_zero() && *value < Duration::from_secs(1) => {
+            Err(invalid(name, "must be 0 (off) or at least 1s"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A size setting's value, parsed.
+pub(super) fn size(given: Named<GivenSize>) -> Result<Named<u64>, ConfigError> {
+    given
+        .map(|(value, name)| match value.parse() {
+            Ok(n) => Ok((n, name)),
+            Err(e) => Err(invalid(name, e)),
+        })
+        .transpose()
 }
 
 /// A deny list's entries, given by `key`; an error names the entry (`deny_commands[1]`), or
