@@ -3,14 +3,16 @@
 # Sentinel; the daemons kit's rendered configurations are tested in: MariaDB with Galera and
 # mariabackup, which streams with socat, nginx, php-fpm with the redis extension, varnish for
 # `varnishd -C` on the rendered VCL, haproxy for the single Galera writer, php-mysql for the
-# setup script's installed-or-not check, the Prometheus exporters the rendered images pin; shellcheck for the rendered image build scripts; kubectl
-# for kit's `kubectl kustomize` test) and
+# setup script's installed-or-not check, the Prometheus exporters the rendered images pin,
+# prometheus for promtool on the rendered alert rules; shellcheck for the rendered image build
+# scripts; kubectl for kit's `kubectl kustomize` test; iproute2 and nftables for the partition
+# tests' network namespaces and cuts) and
 # kubernetes-validate from PyPI (the official Kubernetes JSON schemas, for kit's schema test).
 set -euo pipefail
 packages=(redis-server redis-sentinel redis-tools
   mariadb-server mariadb-client galera-4 mariadb-backup socat
-  nginx php-fpm php-redis php-mysql varnish haproxy shellcheck
-  prometheus-mysqld-exporter prometheus-redis-exporter prometheus-nginx-exporter)
+  nginx php-fpm php-redis php-mysql varnish haproxy shellcheck iproute2 nftables
+  prometheus-mysqld-exporter prometheus-redis-exporter prometheus-nginx-exporter prometheus)
 command -v kubectl >/dev/null || packages+=(kubectl)
 missing=()
 for p in "${packages[@]}"; do

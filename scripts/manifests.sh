@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-renders the committed manifests under manifests/ from the specs in manifests/specs/:
 # shop.yaml is `kit example` (Ellison as a sidecar); shop-standalone.yaml is the same store
-# with Ellison standalone and Varnish and RabbitMQ enabled.
+# with Ellison standalone, Varnish, RabbitMQ, the exporters and the PrometheusRule enabled.
 # The kit test `manifests` fails when these differ from a fresh render; run this to update.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ sed -e 's/^  name: shop$/  name: shop-standalone/' \
     -e 's/existingSecret: shop-secrets/existingSecret: shop-standalone-secrets/' \
     -e 's/tlsSecret: shop-tls/tlsSecret: shop-standalone-tls/' \
     -e 's/^    enabled: false/    enabled: true/' \
+    -e 's/^    prometheusRule: false/    prometheusRule: true/' \
     manifests/specs/shop-standalone.yaml.tmp > manifests/specs/shop-standalone.yaml
 rm manifests/specs/shop-standalone.yaml.tmp
 rm -rf manifests/kubernetes manifests/openshift manifests/compose

@@ -75,6 +75,8 @@ pub struct Spec {
     pub consumers: Option<Consumers>,
     /// Prometheus exporters beside MariaDB, Redis, nginx and php-fpm.
     pub exporters: Option<Exporters>,
+    /// Ellison's dashboard and alert rules as cluster objects.
+    pub monitoring: Option<Monitoring>,
     /// Whether NetworkPolicies are rendered (default deny plus each edge the store needs).
     pub network_policies: Option<bool>,
     /// TCP ports Magento's pods may reach outside the cluster besides HTTPS and S3 (SMTP).
@@ -412,6 +414,15 @@ pub struct Exporters {
     pub nginx_image: Option<String>,
     /// php-fpm_exporter image.
     pub php_fpm_image: Option<String>,
+}
+
+/// Ellison's Grafana dashboard and Prometheus alert rules (always rendered as files under
+/// `monitoring/`; the dashboard's ConfigMap is always rendered for clusters).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Monitoring {
+    /// Render the alert rules as a Prometheus Operator PrometheusRule (the CRD must exist).
+    pub prometheus_rule: Option<bool>,
 }
 
 /// RabbitMQ for Magento's message queues.

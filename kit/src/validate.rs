@@ -424,12 +424,21 @@ pub struct Store {
     pub consumers: Consumers,
     /// The Prometheus exporters, when enabled.
     pub exporters: Option<Exporters>,
+    /// Ellison's dashboard and alert rules.
+    pub monitoring: Monitoring,
     /// Whether NetworkPolicies are rendered.
     pub network_policies: bool,
     /// Extra TCP ports Magento's pods reach outside the cluster (SMTP).
     pub egress_ports: Vec<u16>,
     /// The Prometheus namespace allowed to scrape, or any.
     pub prometheus_namespace: Option<String>,
+}
+
+/// Ellison's dashboard and alert rules as cluster objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Monitoring {
+    /// Render the PrometheusRule (`spec.monitoring.prometheusRule`).
+    pub prometheus_rule: bool,
 }
 
 /// Parses spec text into the typed spec; shape errors carry the field path and line.
@@ -717,7 +726,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         image: v.image_or(
             "spec.ellison.image",
             e.image,
-            "ghcr.io/ellison-dev/ellison:0.1.0",
+            crate::render::ellison::DEFAULT_IMAGE,
         ),
     };
 
@@ -1011,6 +1020,13 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         rabbitmq,
         consumers,
         exporters,
+        monitoring: Monitoring {
+            prometheus_rule: s
+                .monitoring
+                .as_ref()
+                .and_then(|m| m.prometheus_rule)
+                .unwrap_or(false),
+        },
         egress_ports,
         prometheus_namespace: s.prometheus_namespace.clone(),
         network_policies: s.network_policies.unwrap_or(true),

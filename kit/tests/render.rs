@@ -127,7 +127,16 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
                     .expect("a BuildConfig reads back with deny_unknown_fields");
                 assert_eq!(&back, b);
             }
-            _ => assert!(!o.is_openshift(), "{at}: an OpenShift kind left unchecked"),
+            Object::PrometheusRule(r) => {
+                r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
+                let back: kit::render::monitoring::PrometheusRule = serde_yaml_ng::from_str(&text)
+                    .expect("a PrometheusRule reads back with deny_unknown_fields");
+                assert_eq!(&back, r);
+            }
+            _ => assert!(
+                o.has_kubernetes_schema(),
+                "{at}: a kind without a schema left unchecked"
+            ),
         }
         let Some((pod, long_running)) = pod_of(o) else {
             continue;

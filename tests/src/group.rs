@@ -10,6 +10,7 @@ use tempfile::TempDir;
 use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
+use crate::netns::Host;
 use crate::process::{free_port, logs_section, POLL_INTERVAL};
 use crate::redis::RedisNode;
 use crate::resp::{Auth, RespClient, Value};
@@ -69,6 +70,17 @@ pub struct GroupOptions {
     /// When set, every node and Sentinel serves TLS only (`port 0`, `tls-port`,
     /// `tls-replication yes`, one certificate for all) and the harness queries them over TLS.
     pub tls: Option<ServerTls>,
+    /// When set, each node and Sentinel runs on a test host of its own (a network namespace,
+    /// see [`crate::netns`]), bound to that host's address; otherwise all run on loopback.
+    pub hosts: Option<GroupHosts>,
+}
+
+/// The test hosts of a group's processes: node `i` on `nodes[i]` (node 0 is the first
+/// master), Sentinel `i` on `sentinels[i]`.
+#[derive(Debug, Clone)]
+pub struct GroupHosts {
+    pub nodes: Vec<Host>,
+    pub sentinels: Vec<Host>,
 }
 
 impl Default for GroupOptions {
@@ -87,6 +99,7 @@ impl Default for GroupOptions {
             sentinel_auth: None,
             sentinel_debug: default_sentinel_debug(),
             tls: None,
+            hosts: None,
         }
     }
 }
@@ -127,6 +140,17 @@ impl GroupOptions {
                 self.quorum, self.sentinels
             )));
         }
+        if let Some(hosts) = &self.hosts {
+            if hosts.nodes.len() != self.replicas + 1 || hosts.sentinels.len() != self.sentinels {
+                return Err(HarnessError::Usage(format!(
+                    "group options: {} node hosts and {} sentinel hosts for {} nodes and {} sentinels",
+                    hosts.nodes.len(),
+                    hosts.sentinels.len(),
+                    self.replicas + 1,
+                    self.sentinels
+                )));
+            }
+        }
         if self.master_name.is_empty() || self.master_name.contains(char::is_whitespace) {
             return Err(HarnessError::Usage(format!(
                 "group options: bad master name {:?}",
@@ -149,11 +173,13 @@ impl GroupOptions {
         lines
     }
 
-    fn sentinel_lines(&self, master_port: u16) -> Vec<String> {
+    fn sentinel_lines(&self, master: SocketAddr) -> Vec<String> {
         let name = &self.master_name;
         let mut lines = vec![
             format!(
-                "sentinel monitor {name} 127.0.0.1 {master_port} {}",
+                "sentinel monitor {name} {} {} {}",
+                master.ip(),
+                master.port(),
                 self.quorum
             ),
             format!(
@@ -222,19 +248,22 @@ impl SentinelGroup {
         let mut node_lines = opts.node_lines();
         let mut nodes = Vec::with_capacity(opts.replicas + 1);
         let master_refs: Vec<&str> = node_lines.iter().map(String::as_str).collect();
-        let master = RedisNode::start_with(
+        let node_host = |i: usize| opts.hosts.as_ref().map(|h| &h.nodes[i]);
+        let master = RedisNode::start_on(
+            node_host(0),
             &dir.path().join("node-0"),
             free_port(),
             &master_refs,
             opts.tls.as_ref(),
         )
         .await?;
-        let master_port = master.addr().port();
+        let master_at = master.addr();
         nodes.push(master);
-        node_lines.push(format!("replicaof 127.0.0.1 {master_port}"));
+        node_lines.push(format!("replicaof {} {}", master_at.ip(), master_at.port()));
         let replica_refs: Vec<&str> = node_lines.iter().map(String::as_str).collect();
         for i in 1..=opts.replicas {
-            let node = RedisNode::start_with(
+            let node = RedisNode::start_on(
+                node_host(i),
                 &dir.path().join(format!("node-{i}")),
                 free_port(),
                 &replica_refs,
@@ -281,9 +310,10 @@ impl SentinelGroup {
             }
         }
 
-        let sentinel_lines = group.opts.sentinel_lines(master_port);
+        let sentinel_lines = group.opts.sentinel_lines(master_at);
         for i in 0..group.opts.sentinels {
             let sentinel = SentinelProc::start(
+                group.opts.hosts.as_ref().map(|h| &h.sentinels[i]),
                 &group.dir.path().join(format!("sentinel-{i}")),
                 &sentinel_lines,
                 &group.opts.sentinel_debug,
@@ -515,6 +545,13 @@ impl SentinelGroup {
     /// SIGCONT to Sentinel `i`. Panics if `i` is out of range.
     pub fn thaw_sentinel(&self, i: usize) {
         self.sentinels[i].thaw();
+    }
+
+    /// Moves Sentinel `i` to another test host: stopped, then started again there with its
+    /// (rewritten) config, so with the same id, at the new address. Panics if `i` is out of
+    /// range.
+    pub async fn move_sentinel(&mut self, i: usize, host: &Host) -> Result<()> {
+        self.sentinels[i].relocate(host).await
     }
 
     /// The last `lines` lines of every node's and every Sentinel's log.

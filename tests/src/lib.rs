@@ -20,6 +20,10 @@
 //! - [`http_load`]: [`HttpLoad`], an HTTP/1.1 load generator at a fixed rate, bounded in
 //!   requests and time, recording each request's status, latency and time.
 //! - [`store`]: the store page through a failover: [`store::run_trial`] and its figures.
+//! - [`netns`]: [`Net`], test hosts as network namespaces on a private bridge, cut
+//!   apart and healed with nftables; the harness reaches them from the net's observer host.
+//! - [`partition`]: a Sentinel group, Ellison and writers on test hosts, and the partition
+//!   scenarios run against them, with their figures ([`partition::Figures`]).
 //! - `process`: [`Proc`] (spawning, signalling by PID, reaping), ports, log tails.
 //! - [`error`]: the [`HarnessError`] type.
 //!
@@ -45,6 +49,8 @@ pub mod differential;
 pub mod error;
 pub mod group;
 pub mod http_load;
+pub mod netns;
+pub mod partition;
 mod process;
 pub mod proxy;
 pub mod redis;
@@ -63,8 +69,9 @@ pub use error::{HarnessError, Result};
 pub fn multiplexed() -> bool {
     std::env::var("ELLISON_MODE").is_ok_and(|m| m.eq_ignore_ascii_case("multiplex"))
 }
-pub use group::{GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
+pub use group::{GroupHosts, GroupOptions, SentinelGroup, KEEP_DIRS_ENV};
 pub use http_load::{HttpLoad, LoadOptions};
+pub use netns::{Host, Net};
 pub use process::{free_port, log_tail, Proc, REDIS_SERVER_ENV};
 pub use proxy::{http_get, wait_http, Proxy};
 pub use redis::RedisNode;

@@ -22,6 +22,7 @@ use nix::unistd::Pid;
 use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
+use crate::netns::Host;
 use crate::resp::{command_with, Value};
 use crate::tls::TlsClient;
 
@@ -111,6 +112,24 @@ impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
     pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
         Proc::spawn_with_pdeathsig(program, args, &[], stdio_log, "KILL")
+    }
+
+    /// [`Proc::spawn`] on `host` (inside its network namespace, through `ip netns exec`),
+    /// or here with `None`.
+    pub fn spawn_on(
+        host: Option<&Host>,
+        program: &str,
+        args: &[&str],
+        stdio_log: &Path,
+    ) -> Result<Proc> {
+        match host {
+            None => Proc::spawn(program, args, stdio_log),
+            Some(host) => {
+                let (program, args) = host.command(program, args);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                Proc::spawn(&program, &args, stdio_log)
+            }
+        }
     }
 
     /// Like [`Proc::spawn`], with `envs` added to the environment and `pdeathsig` (a signal
@@ -332,13 +351,13 @@ pub(crate) enum Launched {
     PortTaken,
 }
 
-/// Spawns `redis-server <conf> [extra args]` and waits until it answers PING
-/// on `port`, over TLS with `tls` (waiting through `-LOADING`; `-NOAUTH` and friends count
-/// as up).
+/// Spawns `redis-server <conf> [extra args]` (on `host`, or here) and waits until it answers
+/// PING on `addr`, over TLS with `tls` (waiting through `-LOADING`; `-NOAUTH` and friends
+/// count as up).
 pub(crate) async fn launch(
     files: &ProcFiles,
     what: &str,
-    port: u16,
+    (host, addr): (Option<&Host>, SocketAddr),
     extra_args: &[&str],
     tls: Option<&TlsClient>,
 ) -> Result<Launched> {
@@ -346,8 +365,7 @@ pub(crate) async fn launch(
     let conf = files.conf.to_string_lossy().into_owned();
     let mut args = vec![conf.as_str()];
     args.extend_from_slice(extra_args);
-    let mut proc = Proc::spawn(&redis_server_bin(), &args, &files.stdio)?;
-    let addr = local(port);
+    let mut proc = Proc::spawn_on(host, &redis_server_bin(), &args, &files.stdio)?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Some(status) = proc.exited() {

@@ -14,7 +14,6 @@ use ellison::proxy::Drained;
 use ellison::{Control, ReloadError, Reloaded};
 use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -230,7 +229,7 @@ impl Drop for Proxy {
 /// `GET path` over HTTP/1.0 with a deadline; the status code and the body.
 pub async fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, String)> {
     let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
+        let mut stream = crate::netns::connect(addr).await?;
         stream
             .write_all(format!("GET {path} HTTP/1.0\r\nHost: ellison\r\n\r\n").as_bytes())
             .await?;

@@ -1,9 +1,10 @@
-//! One real `redis-server` process on loopback, with its config and logs in a directory.
+//! One real `redis-server` process, on loopback or on a test host, with its config and logs in a directory.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::error::{HarnessError, Result};
+use crate::netns::Host;
 use crate::process::{free_port, launch, local, Launched, Proc, ProcFiles, PORT_ATTEMPTS};
 use crate::tls::{ServerTls, TlsClient};
 
@@ -14,6 +15,8 @@ use crate::tls::{ServerTls, TlsClient};
 #[derive(Debug)]
 pub struct RedisNode {
     port: u16,
+    /// The test host it runs on (bound to its address), or `None` for loopback.
+    host: Option<Host>,
     files: ProcFiles,
     /// `None` after [`RedisNode::kill`] until [`RedisNode::restart`].
     proc: Option<Proc>,
@@ -46,17 +49,31 @@ impl RedisNode {
         extra_conf: &[&str],
         tls: Option<&ServerTls>,
     ) -> Result<RedisNode> {
+        RedisNode::start_on(None, dir, port, extra_conf, tls).await
+    }
+
+    /// [`RedisNode::start_with`] on a test host (bound to its address, run inside its
+    /// network namespace), or on loopback with `None`.
+    pub async fn start_on(
+        host: Option<&Host>,
+        dir: &Path,
+        port: u16,
+        extra_conf: &[&str],
+        tls: Option<&ServerTls>,
+    ) -> Result<RedisNode> {
         let client = tls.map(ServerTls::harness_client).transpose()?;
         std::fs::create_dir_all(dir)
             .map_err(|e| HarnessError::io(format!("create {}", dir.display()), e))?;
         let files = ProcFiles::new(dir, "redis.conf", "redis.log");
         let mut port = port;
         for _ in 0..PORT_ATTEMPTS {
-            write_conf(&files, port, extra_conf, tls)?;
-            match launch(&files, "redis-server", port, &[], client.as_ref()).await? {
+            write_conf(&files, bind_ip(host), port, extra_conf, tls)?;
+            let addr = SocketAddr::new(bind_ip(host), port);
+            match launch(&files, "redis-server", (host, addr), &[], client.as_ref()).await? {
                 Launched::Ready(proc) => {
                     return Ok(RedisNode {
                         port,
+                        host: host.cloned(),
                         files,
                         proc: Some(proc),
                         tls: client,
@@ -71,9 +88,12 @@ impl RedisNode {
         )))
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `127.0.0.1:<port>`, or the host's address and the port.
     pub fn addr(&self) -> SocketAddr {
-        local(self.port)
+        match &self.host {
+            Some(host) => host.addr(self.port),
+            None => local(self.port),
+        }
     }
 
     /// The process id, or 0 while the node is killed.
@@ -141,7 +161,7 @@ impl RedisNode {
         match launch(
             &self.files,
             "redis-server",
-            self.port,
+            (self.host.as_ref(), self.addr()),
             &[],
             self.tls.as_ref(),
         )
@@ -160,8 +180,14 @@ impl RedisNode {
     }
 }
 
+/// The address a process binds: the host's, or loopback.
+pub(crate) fn bind_ip(host: Option<&Host>) -> IpAddr {
+    host.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |h| IpAddr::V4(h.ip))
+}
+
 fn write_conf(
     files: &ProcFiles,
+    bind: IpAddr,
     port: u16,
     extra_conf: &[&str],
     tls: Option<&ServerTls>,
@@ -172,7 +198,7 @@ fn write_conf(
     };
     let mut conf = format!(
         "{listen}\
-         bind 127.0.0.1\n\
+         bind {bind}\n\
          protected-mode no\n\
          daemonize no\n\
          save \"\"\n\

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
 use crate::error::{HarnessError, Result};
@@ -272,7 +271,7 @@ impl RespClient {
         timeout: Duration,
     ) -> Result<Self> {
         let deadline = Instant::now() + timeout;
-        let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        let stream = match timeout_at(deadline, crate::netns::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => return Err(HarnessError::io(format!("connect to {addr}"), e)),
             Err(_) => {

@@ -1,14 +1,15 @@
 //! Real `redis-server --sentinel` processes: the ones of a group, and a rogue one with a wrong view.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::error::{HarnessError, Result};
-use crate::process::{free_port, launch, local, Launched, Proc, ProcFiles, PORT_ATTEMPTS};
-use crate::redis::RedisNode;
+use crate::netns::Host;
+use crate::process::{free_port, launch, Launched, Proc, ProcFiles, PORT_ATTEMPTS};
+use crate::redis::{bind_ip, RedisNode};
 use crate::resp::{command_with, Auth, Value};
 use crate::tls::{ServerTls, TlsClient};
 
@@ -19,6 +20,8 @@ pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_millis(1000);
 #[derive(Debug)]
 pub(crate) struct SentinelProc {
     port: u16,
+    /// The test host it runs on (bound to its address), or `None` for loopback.
+    host: Option<Host>,
     files: ProcFiles,
     proc: Option<Proc>,
     /// `SENTINEL DEBUG` settings re-applied at every start (they are not persisted).
@@ -33,6 +36,7 @@ impl SentinelProc {
     /// Writes `<dir>/sentinel.conf` (port, or TLS-only with `tls`, bind, dir, logfile, then
     /// `lines`), starts the Sentinel on a free port and applies `debug`.
     pub(crate) async fn start(
+        host: Option<&Host>,
         dir: &Path,
         lines: &[String],
         debug: &[(String, String)],
@@ -45,11 +49,11 @@ impl SentinelProc {
         let files = ProcFiles::new(dir, "sentinel.conf", "sentinel.log");
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            write_conf(&files, port, lines, tls)?;
+            write_conf(&files, bind_ip(host), port, lines, tls)?;
             if let Launched::Ready(proc) = launch(
                 &files,
                 "redis-sentinel",
-                port,
+                (host, SocketAddr::new(bind_ip(host), port)),
                 &["--sentinel"],
                 client.as_ref(),
             )
@@ -57,6 +61,7 @@ impl SentinelProc {
             {
                 let sentinel = SentinelProc {
                     port,
+                    host: host.cloned(),
                     files,
                     proc: Some(proc),
                     debug: debug.to_vec(),
@@ -74,7 +79,21 @@ impl SentinelProc {
     }
 
     pub(crate) fn addr(&self) -> SocketAddr {
-        local(self.port)
+        SocketAddr::new(bind_ip(self.host.as_ref()), self.port)
+    }
+
+    /// Stops the Sentinel and starts it again, with its (rewritten) config and so its id,
+    /// on another test host: the same Sentinel at a new address.
+    pub(crate) async fn relocate(&mut self, host: &Host) -> Result<()> {
+        self.stop();
+        let old = format!("bind {}\n", bind_ip(self.host.as_ref()));
+        let conf = std::fs::read_to_string(&self.files.conf)
+            .map_err(|e| HarnessError::io(format!("read {}", self.files.conf.display()), e))?;
+        let conf = conf.replace(&old, &format!("bind {}\n", host.ip));
+        std::fs::write(&self.files.conf, conf)
+            .map_err(|e| HarnessError::io(format!("write {}", self.files.conf.display()), e))?;
+        self.host = Some(host.clone());
+        self.restart().await
     }
 
     pub(crate) fn auth(&self) -> Option<&Auth> {
@@ -118,7 +137,7 @@ impl SentinelProc {
         match launch(
             &self.files,
             "redis-sentinel",
-            self.port,
+            (self.host.as_ref(), self.addr()),
             &["--sentinel"],
             self.tls.as_ref(),
         )
@@ -162,6 +181,7 @@ impl SentinelProc {
 
 fn write_conf(
     files: &ProcFiles,
+    bind: IpAddr,
     port: u16,
     lines: &[String],
     tls: Option<&ServerTls>,
@@ -172,7 +192,7 @@ fn write_conf(
     };
     let mut conf = format!(
         "{listen}\
-         bind 127.0.0.1\n\
+         bind {bind}\n\
          protected-mode no\n\
          daemonize no\n\
          dir \"{dir}\"\n\
@@ -242,7 +262,8 @@ impl RogueSentinel {
             format!("sentinel down-after-milliseconds {master_name} 1000"),
         ];
         let sentinel =
-            SentinelProc::start(&dir.path().join("sentinel"), &lines, &[], None, None).await?;
+            SentinelProc::start(None, &dir.path().join("sentinel"), &lines, &[], None, None)
+                .await?;
         let rogue = RogueSentinel {
             sentinel,
             node,

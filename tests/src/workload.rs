@@ -102,6 +102,7 @@ impl Default for WorkloadOptions {
 pub struct Workload {
     stop: watch::Sender<bool>,
     acked: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<WriterReport>>,
 }
 
@@ -110,20 +111,53 @@ impl Workload {
     pub fn start(addr: SocketAddr, options: WorkloadOptions) -> Workload {
         let (stop, stop_rx) = watch::channel(false);
         let acked = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
         let tasks = (0..options.writers)
             .map(|id| {
                 let options = options.clone();
                 let stop = stop_rx.clone();
-                let acked = acked.clone();
-                tokio::spawn(writer(id, addr, options, stop, acked))
+                let counts = (acked.clone(), failed.clone());
+                tokio::spawn(writer(id, addr, options, stop, counts))
             })
             .collect();
-        Workload { stop, acked, tasks }
+        Workload {
+            stop,
+            acked,
+            failed,
+            tasks,
+        }
     }
 
     /// Writes acknowledged so far, by all writers.
     pub fn acked(&self) -> u64 {
         self.acked.load(Ordering::Relaxed)
+    }
+
+    /// Writes that got an error reply or a connection failure so far, by all writers.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `done(acknowledged, failed)` holds for the counts so far.
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(u64, u64) -> bool,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while !done(self.acked(), self.failed()) {
+            if Instant::now() >= deadline {
+                return Err(HarnessError::Timeout {
+                    what: what.to_owned(),
+                    waited: timeout,
+                    last: format!("{} acknowledged, {} failed", self.acked(), self.failed()),
+                    logs: String::new(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
     }
 
     /// Waits until `more` further writes have been acknowledged.
@@ -162,7 +196,7 @@ async fn writer(
     addr: SocketAddr,
     options: WorkloadOptions,
     mut stop: watch::Receiver<bool>,
-    acked: Arc<AtomicU64>,
+    (acked, failed): (Arc<AtomicU64>, Arc<AtomicU64>),
 ) -> WriterReport {
     let key = format!("{}:{id}", options.key_prefix);
     let mut report = WriterReport {
@@ -188,6 +222,9 @@ async fn writer(
                 Outcome::Connection(e.to_string())
             }
         };
+        if !matches!(outcome, Outcome::Acked(_)) {
+            failed.fetch_add(1, Ordering::Relaxed);
+        }
         report.writes.push(Write {
             seq,
             sent,

@@ -152,6 +152,17 @@ pub fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<
     }
 }
 
+/// Sets the socket options of a connection to Redis: those of [`tune_with`], and
+/// `TCP_USER_TIMEOUT` at `hold_timeout`. Data the master's kernel leaves unacknowledged that
+/// long means the link is cut (a slow master's kernel still acknowledges, and answers
+/// zero-window probes): the connection then fails, so that its commands get an answer instead
+/// of waiting for the link to heal, and new commands are held, then refused, as without a
+/// master. Keepalive probes unanswered for as long end an idle connection too.
+pub fn tune_upstream(stream: &TcpStream, timing: &Timing) -> io::Result<()> {
+    tune_with(stream, timing.tcp_keepalive)?;
+    socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timing.hold_timeout))
+}
+
 /// The reply a client over `max_clients` gets, as Redis words it.
 const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
 /// Refused clients being answered at once; past this they are closed without a reply.
@@ -358,6 +369,18 @@ mod tests {
         assert!(stream.nodelay().unwrap());
         tune_with(&stream, None).unwrap();
         assert!(!sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_user_timeout().unwrap(), None);
+
+        let timing = Timing {
+            hold_timeout: Duration::from_secs(3),
+            ..Timing::default()
+        };
+        tune_upstream(&stream, &timing).unwrap();
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(sock.keepalive_time().unwrap(), Duration::from_secs(60));
     }
 
     /// Every idle client costs its session's task: what is held across an await (the session,

@@ -159,6 +159,7 @@ pub fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -
         provisional: None,
         unsettled_since: Some(Instant::now()),
         warned: None,
+        unreachable_since: None,
         status: status_tx,
         master_since: None,
         holding,
@@ -278,6 +279,9 @@ struct Tracker {
     provisional: Option<Instant>,
     /// When the group last lost its verified master, to time the switch.
     unsettled_since: Option<Instant>,
+    /// Since when every `ROLE` check of the verified master failed to connect (refused, timed
+    /// out: no way to it from here), while the Sentinels may still name it.
+    unreachable_since: Option<Instant>,
     /// The last node (a candidate or the master) whose refusal of Ellison (TLS handshake,
     /// credentials) was logged at warn, and the reason: said once per node and cause.
     warned: Option<(Endpoint, String)>,
@@ -383,6 +387,12 @@ impl Tracker {
                 if self.current.as_ref().map(|(_, m)| *m) != Some(master) {
                     return;
                 }
+                match &check {
+                    Check::Unreachable(f) if f.refusal.is_none() => {
+                        self.unreachable_since.get_or_insert_with(Instant::now);
+                    }
+                    _ => self.unreachable_since = None,
+                }
                 match check {
                     Check::Master { observed } => {
                         self.observed = observed;
@@ -418,7 +428,10 @@ impl Tracker {
     /// The verified master did not answer its `ROLE` check. While a majority of Sentinels
     /// still names it, that is a slow master (a long script, `DEBUG SLEEP`, a slow command):
     /// it is kept, and the Sentinels will act if it is really gone. Without that majority the
-    /// check is the only witness left, and the master is withdrawn.
+    /// check is the only witness left, and the master is withdrawn. So is a master Ellison has
+    /// found no way to for `hold_timeout` (every connection refused or timing out, where a
+    /// slow master's kernel still accepts): Ellison is cut off from it, whatever the Sentinels
+    /// see, and its sessions' commands would otherwise wait for the link to heal.
     fn unanswered(&mut self, master: Master, failure: &RoleFailure, requested: bool) {
         self.metrics.role_check_unanswered();
         let reason = failure.reason.as_str();
@@ -436,7 +449,17 @@ impl Tracker {
                 }
                 _ => false,
             };
-        if vouched {
+        let hold_timeout = self.config.borrow().timing.hold_timeout;
+        let cut_off = self
+            .unreachable_since
+            .filter(|since| since.elapsed() >= hold_timeout);
+        if let (true, Some(since)) = (vouched, cut_off) {
+            warn!(master = %master.addr, reason, for_ms = since.elapsed().as_millis() as u64, "Ellison cannot reach the master, though the sentinels name it; holding commands until it can");
+            self.hold(&format!(
+                "Ellison cannot reach master {} ({reason})",
+                master.addr
+            ));
+        } else if vouched {
             debug!(master = %master.addr, reason, "master did not answer its ROLE check; the sentinels still agree on it, so it is kept");
         } else {
             self.hold(&format!(
@@ -445,7 +468,7 @@ impl Tracker {
             ));
             self.poke_links();
         }
-        if requested || !vouched {
+        if requested || !vouched || cut_off.is_some() {
             self.publisher.recheck_done(false);
         }
     }
@@ -946,6 +969,7 @@ impl Tracker {
     }
 
     fn hold(&mut self, reason: &str) {
+        self.unreachable_since = None;
         if let Some((_, master)) = self.current.take() {
             info!(old = %master.addr, epoch = master.epoch, reason, "master no longer verified; holding commands");
             self.holding = Some(Holding {

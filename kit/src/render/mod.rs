@@ -35,6 +35,7 @@ pub mod extras;
 pub mod galera;
 pub mod image;
 pub mod jobs;
+pub mod monitoring;
 pub mod network;
 pub mod openshift;
 pub mod redis;
@@ -134,6 +135,8 @@ pub enum Object {
     ImageStream(openshift::ImageStream),
     /// OpenShift BuildConfig.
     BuildConfig(openshift::BuildConfig),
+    /// Prometheus Operator PrometheusRule (`spec.monitoring.prometheusRule`).
+    PrometheusRule(monitoring::PrometheusRule),
     /// Secret (only from `kit secrets`, never in a rendered store).
     Secret(k8s_openapi::api::core::v1::Secret),
 }
@@ -157,6 +160,7 @@ impl Object {
             Object::Route(_) => "Route",
             Object::ImageStream(_) => "ImageStream",
             Object::BuildConfig(_) => "BuildConfig",
+            Object::PrometheusRule(_) => "PrometheusRule",
             Object::Secret(_) => "Secret",
         }
     }
@@ -179,6 +183,7 @@ impl Object {
             Object::Route(o) => &o.metadata,
             Object::ImageStream(o) => &o.metadata,
             Object::BuildConfig(o) => &o.metadata,
+            Object::PrometheusRule(o) => &o.metadata,
             Object::Secret(o) => &o.metadata,
         }
     }
@@ -190,6 +195,12 @@ impl Object {
             self,
             Object::Route(_) | Object::ImageStream(_) | Object::BuildConfig(_)
         )
+    }
+
+    /// Whether the official Kubernetes schemas cover the object's kind: not for OpenShift's
+    /// kinds nor the Prometheus Operator's PrometheusRule, whose `check` methods stand in.
+    pub fn has_kubernetes_schema(&self) -> bool {
+        !self.is_openshift() && !matches!(self, Object::PrometheusRule(_))
     }
 
     /// The object's name.
@@ -240,7 +251,7 @@ pub fn render(store: &Store, target: Target) -> Result<Bundle, SpecError> {
     validate::for_target(store, target)?;
     let ctx = Ctx { store, target };
     let mut b = Bundle::default();
-    for (path, text) in image::files(&ctx) {
+    for (path, text) in image::files(&ctx).into_iter().chain(monitoring::files()) {
         b.files.insert(path, Content::Text(text));
     }
     if target == Target::Compose {
@@ -288,6 +299,7 @@ fn cluster(ctx: &Ctx<'_>) -> Bundle {
     b.objects("consumers.yaml", consumers::render(ctx));
     b.objects("extras.yaml", extras::render(ctx));
     b.objects("network.yaml", network::render(ctx));
+    b.objects("monitoring.yaml", monitoring::render(ctx));
     if let (Target::Openshift, Some(build)) = (ctx.target, &ctx.store.magento.build) {
         for content in b.files.values_mut() {
             if let Content::Objects(objects) = content {

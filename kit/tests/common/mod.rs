@@ -11,7 +11,8 @@ pub fn variants() -> Vec<(&'static str, String)> {
         (
             "standalone-varnish-rabbitmq",
             ex.replacen("placement: sidecar", "placement: standalone", 1)
-                .replace("    enabled: false", "    enabled: true"),
+                .replace("    enabled: false", "    enabled: true")
+                .replacen("prometheusRule: false", "prometheusRule: true", 1),
         ),
         (
             "s3-elasticsearch-small",

@@ -275,7 +275,7 @@ impl Pool {
         {
             Ok(conn) => {
                 self.inner.metrics.upstream_connected(started.elapsed());
-                if let Err(e) = super::tune_with(conn.tcp(), timing.tcp_keepalive) {
+                if let Err(e) = super::tune_upstream(conn.tcp(), &timing) {
                     debug!(error = %e, "cannot set socket options on a shared connection");
                 }
                 let _ = socket2::SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));

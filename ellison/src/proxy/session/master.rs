@@ -132,7 +132,7 @@ impl Session {
                 return self.connect_failed();
             }
         };
-        if let Err(e) = self.shared.tune(&stream) {
+        if let Err(e) = crate::proxy::tune_upstream(&stream, &timing) {
             debug!(error = %e, "cannot set socket options on upstream");
         }
         let tls = self.shared.config.borrow().tls.redis.clone();
