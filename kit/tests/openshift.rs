@@ -4,7 +4,8 @@
 //! Template is the form of a store: read back strictly, checked like `oc process` needs, with
 //! the form's values (and nothing else) as parameters and the passwords generated.
 
-use k8s_openapi::api::core::v1::PodSpec;
+mod common;
+
 use kit::render::openshift::{self, Template};
 use kit::render::{image, Content, Object, TEMPLATE_FILE};
 use kit::{output, spec, validate, Store, Target};
@@ -20,36 +21,6 @@ fn template_of(store: &Store) -> (String, Template) {
     let t: Template =
         serde_yaml_ng::from_str(&text).expect("the Template reads back with deny_unknown_fields");
     (text, t)
-}
-
-/// The pod spec of a workload and the prefix of its `fieldPath`s.
-fn pod_of(o: &Object) -> Option<(&PodSpec, &'static str)> {
-    match o {
-        Object::Deployment(d) => Some((
-            d.spec.as_ref()?.template.spec.as_ref()?,
-            "spec.template.spec",
-        )),
-        Object::StatefulSet(s) => Some((
-            s.spec.as_ref()?.template.spec.as_ref()?,
-            "spec.template.spec",
-        )),
-        Object::Job(j) => Some((
-            j.spec.as_ref()?.template.spec.as_ref()?,
-            "spec.template.spec",
-        )),
-        Object::CronJob(c) => Some((
-            c.spec
-                .as_ref()?
-                .job_template
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .as_ref()?,
-            "spec.jobTemplate.spec.template.spec",
-        )),
-        _ => None,
-    }
 }
 
 #[test]
@@ -128,7 +99,12 @@ fn every_magento_container_runs_the_image_stream_tag_with_a_trigger() {
     let bundle = kit::render(&store, Target::Openshift).expect("renders");
     let mut triggered = 0;
     for o in bundle.all_objects() {
-        let Some((pod, prefix)) = pod_of(o) else {
+        let Some(common::Pod {
+            spec: pod,
+            path: prefix,
+            ..
+        }) = common::pod_of(o)
+        else {
             continue;
         };
         let triggers: Vec<serde_json::Value> = o

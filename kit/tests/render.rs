@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
+use k8s_openapi::api::core::v1::Container;
 use kit::render::{openshift, Content, Object};
 use kit::{output, validate, Target};
 
@@ -17,27 +17,6 @@ const LABELS: [&str; 5] = [
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
 ];
-
-/// The pod spec of a workload and whether its containers run until stopped.
-fn pod_of(o: &Object) -> Option<(&PodSpec, bool)> {
-    match o {
-        Object::Deployment(d) => Some((d.spec.as_ref()?.template.spec.as_ref()?, true)),
-        Object::StatefulSet(s) => Some((s.spec.as_ref()?.template.spec.as_ref()?, true)),
-        Object::Job(j) => Some((j.spec.as_ref()?.template.spec.as_ref()?, false)),
-        Object::CronJob(c) => Some((
-            c.spec
-                .as_ref()?
-                .job_template
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .as_ref()?,
-            false,
-        )),
-        _ => None,
-    }
-}
 
 fn check_container(where_: &str, c: &Container, long_running: bool, privileged_ok: bool) {
     let at = format!("{where_}/{}", c.name);
@@ -138,7 +117,12 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
                 "{at}: a kind without a schema left unchecked"
             ),
         }
-        let Some((pod, long_running)) = pod_of(o) else {
+        let Some(common::Pod {
+            spec: pod,
+            long_running,
+            ..
+        }) = common::pod_of(o)
+        else {
             continue;
         };
         assert_eq!(pod.automount_service_account_token, Some(false), "{at}");
