@@ -7,8 +7,11 @@
 use std::collections::BTreeMap;
 
 use crate::error::{FieldError, SpecError};
-use crate::render::Target;
-use crate::spec::{self, EllisonMode, Engine, Placement, StoreSpec};
+use crate::spec::{self, EllisonMode, Engine, Placement, StoreSpec, Target};
+
+/// The Ellison image a store runs unless `spec.ellison.image` names another: what
+/// `ellison/Dockerfile` builds, tagged with Ellison's version (README, "The Ellison image").
+pub const ELLISON_IMAGE: &str = "ghcr.io/ellison-dev/ellison:0.1.0";
 
 /// Most web replicas (also the autoscaler's maximum).
 pub const MAX_WEB_REPLICAS: u32 = 500;
@@ -723,11 +726,7 @@ pub fn validate(spec: &StoreSpec) -> Result<Store, SpecError> {
         placement: e.placement.unwrap_or(Placement::Sidecar),
         mode: e.mode.unwrap_or(EllisonMode::Multiplex),
         replicas: v.between("spec.ellison.replicas", e.replicas.unwrap_or(2), 1, 20),
-        image: v.image_or(
-            "spec.ellison.image",
-            e.image,
-            crate::render::ellison::DEFAULT_IMAGE,
-        ),
+        image: v.image_or("spec.ellison.image", e.image, ELLISON_IMAGE),
     };
 
     let w = s.web.clone().unwrap_or_default();

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::redis::Group;
 use super::{configs, web, Content, Ctx};
+use crate::secrets::env_var_of;
 use crate::spec::Placement;
 
 /// The compose file.
@@ -81,11 +82,6 @@ struct Healthcheck {
     interval: String,
     retries: u32,
     start_period: String,
-}
-
-/// The compose variable holding a Secret key: `db-password` -> `KIT_DB_PASSWORD`.
-pub fn env_var_of(key: &str) -> String {
-    format!("KIT_{}", key.to_uppercase().replace('-', "_"))
 }
 
 /// Container environment as compose values: Secret references become `${KIT_...}`.

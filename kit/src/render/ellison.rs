@@ -17,10 +17,6 @@ use crate::spec::Placement;
 /// UID Ellison runs as: the `USER` of `ellison/Dockerfile` (distroless' `nonroot`).
 pub const UID: i64 = 65532;
 
-/// The Ellison image a store runs unless `spec.ellison.image` names another: what
-/// `ellison/Dockerfile` builds, tagged with Ellison's version (README, "The Ellison image").
-pub const DEFAULT_IMAGE: &str = "ghcr.io/ellison-dev/ellison:0.1.0";
-
 /// Admin port: `/live`, `/ready`, `/metrics`.
 pub const ADMIN_PORT: i32 = 9121;
 

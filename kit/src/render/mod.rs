@@ -2,7 +2,7 @@
 //!
 //! Pure: no I/O, no clock, no randomness, so the same store always renders the same objects.
 //! Passwords are never rendered: every container reads them from the store's Secret
-//! ([`SECRET_KEYS`]), which `kit secrets` creates once.
+//! ([`crate::secrets::SECRET_KEYS`]), which `kit secrets` creates once.
 
 use std::collections::BTreeMap;
 
@@ -24,6 +24,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::error::SpecError;
+use crate::spec::Target;
 use crate::validate::{self, Resources, Store};
 
 pub mod compose;
@@ -41,64 +42,6 @@ pub mod openshift;
 pub mod redis;
 pub mod search;
 pub mod web;
-
-/// What the store is rendered for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
-    /// Plain Kubernetes: Ingress, fixed non-root UIDs.
-    Kubernetes,
-    /// OpenShift: Routes, UIDs left to the restricted SCC.
-    Openshift,
-    /// docker compose on a developer machine.
-    Compose,
-}
-
-impl Target {
-    /// The name used on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Target::Kubernetes => "kubernetes",
-            Target::Openshift => "openshift",
-            Target::Compose => "compose",
-        }
-    }
-}
-
-/// The keys of the store's Secret, and what each holds. Containers read these; nothing else
-/// carries a password.
-pub const SECRET_KEYS: &[(&str, &str)] = &[
-    ("admin-password", "Magento administrator password"),
-    ("crypt-key", "Magento encryption key (32 characters)"),
-    ("db-password", "MariaDB password of the magento user"),
-    (
-        "galera-monitor-password",
-        "MariaDB password of the monitor user of the Galera probes and state servers",
-    ),
-    (
-        "galera-sst-password",
-        "MariaDB password of the mariabackup user used by SST",
-    ),
-    ("rabbitmq-password", "RabbitMQ password of the magento user"),
-    ("redis-password", "Redis and Ellison password"),
-];
-
-/// The keys of the store's Secret that S3 media adds; their values come from the provider.
-pub const S3_SECRET_KEYS: &[(&str, &str)] = &[
-    ("s3-access-key", "S3 access key id"),
-    ("s3-secret-key", "S3 secret access key"),
-];
-
-/// The keys of the store's Secret that backups to S3 add; their values come from the provider.
-pub const BACKUP_S3_SECRET_KEYS: &[(&str, &str)] = &[
-    (
-        "backup-s3-access-key",
-        "S3 access key id of the backup bucket",
-    ),
-    (
-        "backup-s3-secret-key",
-        "S3 secret access key of the backup bucket",
-    ),
-];
 
 /// One Kubernetes (or OpenShift) object, serialized with its `apiVersion` and `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize)]

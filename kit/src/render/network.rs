@@ -15,8 +15,9 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{openshift, Component, Ctx, Object, Target};
+use super::{openshift, Component, Ctx, Object};
 use crate::spec::Placement;
+use crate::spec::Target;
 
 /// Who opens connections to whom, on which ports.
 pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {

@@ -12,8 +12,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::{Deserialize, Serialize};
 
-use super::{image, resources_of, Component, Ctx, Object, Target};
+use super::{image, resources_of, Component, Ctx, Object};
 use crate::secrets;
+use crate::spec::Target;
 use crate::validate::{Build, Store};
 
 /// `route.openshift.io/v1` Route.

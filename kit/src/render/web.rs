@@ -233,7 +233,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     nginx.volume_mounts = Some(nginx_mounts);
     nginx.resources = Some(resources_of("250m", "128Mi"));
     nginx.security_context = Some(k8s_openapi::api::core::v1::SecurityContext {
-        run_as_user: (ctx.target != super::Target::Openshift).then_some(NGINX_UID),
+        run_as_user: (ctx.target != crate::spec::Target::Openshift).then_some(NGINX_UID),
         ..super::container_security(true)
     });
     nginx.readiness_probe = Some(http_probe("/health_check.php", "http", 10, 3));
