@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::output::OutputError;
+use crate::output::{self, OutputError};
+use crate::render::bundle::Object;
 use crate::validate::{Media, Store};
 
 /// The keys of the store's Secret, and what each holds. Containers read these; nothing else
@@ -119,9 +120,7 @@ pub fn manifest(store: &Store, values: &BTreeMap<String, String>) -> Result<Stri
     };
     let mut text =
         String::from("# The store's passwords: apply once, keep out of version control.\n");
-    text.push_str(&crate::output::object_yaml(
-        &crate::render::Object::Secret(secret),
-    )?);
+    text.push_str(&output::object_yaml(&Object::Secret(secret))?);
     Ok(text)
 }
 

@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use kit::render::ellison::{ADMIN_PORT, UID};
-use kit::render::redis::Group;
+use kit::render::contracts::Group;
+use kit::render::contracts::ELLISON_ADMIN_PORT;
+use kit::render::ellison::UID;
 use kit::validate::ELLISON_IMAGE;
 use kit::{spec, validate};
 
@@ -143,7 +144,7 @@ fn the_image_runs_as_kits_numeric_non_root_user() {
         .map(|p| p.parse().expect("a port number"))
         .collect();
     for port in [
-        ADMIN_PORT,
+        ELLISON_ADMIN_PORT,
         i32::from(Group::Cache.ellison_port()),
         i32::from(Group::Session.ellison_port()),
     ] {

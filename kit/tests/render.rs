@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Container;
-use kit::render::{openshift, Content, Object};
+use kit::render::{kinds, Content, Object};
 use kit::{output, validate, Target};
 
 const LABELS: [&str; 5] = [
@@ -90,25 +90,25 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
         match o {
             Object::Route(r) => {
                 r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::Route = serde_yaml_ng::from_str(&text)
+                let back: kinds::Route = serde_yaml_ng::from_str(&text)
                     .expect("a Route reads back with deny_unknown_fields");
                 assert_eq!(&back, r);
             }
             Object::ImageStream(i) => {
                 i.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::ImageStream = serde_yaml_ng::from_str(&text)
+                let back: kinds::ImageStream = serde_yaml_ng::from_str(&text)
                     .expect("an ImageStream reads back with deny_unknown_fields");
                 assert_eq!(&back, i);
             }
             Object::BuildConfig(b) => {
                 b.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::BuildConfig = serde_yaml_ng::from_str(&text)
+                let back: kinds::BuildConfig = serde_yaml_ng::from_str(&text)
                     .expect("a BuildConfig reads back with deny_unknown_fields");
                 assert_eq!(&back, b);
             }
             Object::PrometheusRule(r) => {
                 r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: kit::render::monitoring::PrometheusRule = serde_yaml_ng::from_str(&text)
+                let back: kinds::PrometheusRule = serde_yaml_ng::from_str(&text)
                     .expect("a PrometheusRule reads back with deny_unknown_fields");
                 assert_eq!(&back, r);
             }
@@ -151,7 +151,7 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
                 );
                 let grace = pod.termination_grace_period_seconds.unwrap_or(30);
                 assert!(
-                    grace > i64::from(kit::render::configs::REQUEST_TIMEOUT_SECS),
+                    grace > i64::from(kit::render::contracts::REQUEST_TIMEOUT_SECS),
                     "{at}: grace period {grace}s is shorter than a request"
                 );
             }

@@ -15,8 +15,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::EnvVar;
 use serde::Serialize;
 
-use super::redis::Group;
-use super::{configs, web, Content, Ctx};
+use super::bundle::Content;
+use super::contracts::{self, Group};
+use super::k8s::Ctx;
+use super::{magento, settings};
 use crate::secrets::env_var_of;
 use crate::spec::Placement;
 
@@ -161,21 +163,21 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         files.insert(format!("config/{name}"), Content::Text(body));
         format!("./config/{name}")
     };
-    let galera_files = configs::galera_files(one);
+    let galera_files = settings::galera_files(one);
     let my_cnf = config("galera/my.cnf", galera_files.my_cnf);
     let galera_sh = config("galera/galera.sh", galera_files.script);
-    let ellison_toml = config("ellison/ellison.toml", configs::ellison_toml(one));
-    let nginx_conf = config("nginx/nginx.conf", configs::nginx_conf(one));
-    let env_php = config("magento/env.php", configs::env_php(one));
-    let php_ini = config("magento/php.ini", configs::php_ini(one));
-    let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
-    let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
+    let ellison_toml = config("ellison/ellison.toml", settings::ellison_toml(one));
+    let nginx_conf = config("nginx/nginx.conf", settings::nginx_conf(one));
+    let env_php = config("magento/env.php", magento::env_php(one));
+    let php_ini = config("magento/php.ini", settings::php_ini(one));
+    let fpm_conf = config("magento/php-fpm.conf", settings::php_fpm_conf(one));
+    let setup_sh = config("setup/setup.sh", magento::magento_setup_script(one));
     let consumers_sh = config(
         "consumers/consumers.sh",
-        crate::conf::consumers::render(&super::consumers::settings(ctx)),
+        crate::conf::consumers::render(&settings::consumers_settings(ctx.store)),
     );
-    let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
-    let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
+    let sentinel_conf = config("sentinel/sentinel.conf", settings::sentinel_conf(one));
+    let sentinel_sh = config("sentinel/start.sh", settings::sentinel_start_script(one));
 
     let mut services = BTreeMap::new();
     let password = |key: &str| {
@@ -184,14 +186,14 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             env_var_of(key)
         )
     };
-    let galera_dir = configs::GALERA_CONFIG_DIR;
+    let galera_dir = contracts::GALERA_CONFIG_DIR;
     services.insert(
         "galera".to_owned(),
         Service {
             image: s.galera.image.clone(),
             hostname: Some(format!("{n}-galera-0")),
             // The image's mysql user, owner of its /run/mysqld and of the new data volume.
-            user: Some(format!("{uid}:{uid}", uid = super::galera::UID)),
+            user: Some(format!("{uid}:{uid}", uid = contracts::GALERA_UID)),
             command: Some(vec![
                 "bash".into(),
                 format!("{galera_dir}/galera.sh"),
@@ -200,19 +202,19 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             volumes: vec![
                 format!("{my_cnf}:{galera_dir}/my.cnf:ro"),
                 format!("{galera_sh}:{galera_dir}/galera.sh:ro"),
-                format!("galera:{}", configs::GALERA_DATADIR),
+                format!("galera:{}", contracts::GALERA_DATADIR),
             ],
-            secrets: configs::GALERA_SECRET_FILES
+            secrets: contracts::GALERA_SECRET_FILES
                 .iter()
                 .map(|k| SecretMount {
                     source: (*k).into(),
-                    target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
+                    target: format!("{}/{k}", contracts::GALERA_SECRETS_DIR),
                 })
                 .collect(),
             // One node: it is the single writer too.
             networks: on_network(vec![
                 format!("{n}-galera"),
-                configs::galera_writer_host(one),
+                contracts::galera_writer_host(one),
                 format!("{n}-galera-0.{n}-galera-peers"),
             ]),
             healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
@@ -220,16 +222,16 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         },
     );
     for g in [Group::Cache, Group::Session] {
-        let set = configs::redis_set(one, g);
+        let set = contracts::redis_set(one, g);
         let conf = config(
             &format!("redis-{}/redis.conf", g.id()),
-            configs::redis_conf(one, g),
+            settings::redis_conf(one, g),
         );
         let start = config(
             &format!("redis-{}/start.sh", g.id()),
-            configs::redis_start_script(one, g),
+            settings::redis_start_script(one, g),
         );
-        let dir = configs::REDIS_CONFIG_DIR;
+        let dir = contracts::REDIS_CONFIG_DIR;
         services.insert(
             format!("redis-{}", g.id()),
             Service {
@@ -243,7 +245,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
                 volumes: vec![
                     format!("{conf}:{dir}/redis.conf:ro"),
                     format!("{start}:{dir}/start.sh:ro"),
-                    format!("redis-{}:{}", g.id(), configs::REDIS_DATA_DIR),
+                    format!("redis-{}:{}", g.id(), contracts::REDIS_DATA_DIR),
                 ],
                 networks: on_network(vec![format!("{set}-0.{set}")]),
                 healthcheck: health(
@@ -254,7 +256,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         );
     }
     let sentinel_set = format!("{n}-sentinel");
-    let dir = configs::REDIS_CONFIG_DIR;
+    let dir = contracts::REDIS_CONFIG_DIR;
     services.insert(
         "sentinel".to_owned(),
         Service {
@@ -277,17 +279,17 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         },
     );
 
-    let magento_env = environment(&web::magento_env(ctx));
-    let kit_dir = configs::MAGENTO_CONFIG_DIR;
-    let env_php_mount = format!("{env_php}:{}/app/etc/env.php:ro", web::ROOT);
+    let magento_env = environment(&magento::magento_env(ctx));
+    let kit_dir = contracts::MAGENTO_CONFIG_DIR;
+    let env_php_mount = format!("{env_php}:{}/app/etc/env.php:ro", contracts::MAGENTO_ROOT);
     let magento_volumes = vec![
         env_php_mount.clone(),
         format!("{env_php}:{kit_dir}/env.php:ro"),
         format!("{php_ini}:{kit_dir}/php.ini:ro"),
         format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
-        format!("pub:{}/pub", web::ROOT),
-        format!("media:{}/pub/media", web::ROOT),
-        format!("var:{}/var", web::ROOT),
+        format!("pub:{}/pub", contracts::MAGENTO_ROOT),
+        format!("media:{}/pub/media", contracts::MAGENTO_ROOT),
+        format!("var:{}/var", contracts::MAGENTO_ROOT),
     ];
     let sidecar = s.ellison.placement == Placement::Sidecar;
     let mut ellison_env =
@@ -346,8 +348,8 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             ]),
             volumes: vec![
                 format!("{nginx_conf}:/etc/nginx/nginx.conf:ro"),
-                format!("pub:{}/pub:ro", web::ROOT),
-                format!("media:{}/pub/media:ro", web::ROOT),
+                format!("pub:{}/pub:ro", contracts::MAGENTO_ROOT),
+                format!("media:{}/pub/media:ro", contracts::MAGENTO_ROOT),
             ],
             network_mode: Some("service:php-fpm".into()),
             depends_on: started(&["php-fpm"]),
@@ -381,7 +383,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
             image: s.magento.image.clone(),
             command: sh(format!(
                 "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
-                web::ROOT
+                contracts::MAGENTO_ROOT
             )),
             environment: magento_env.clone(),
             volumes: magento_volumes.clone(),
@@ -439,7 +441,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     .map(|v| ((*v).to_owned(), BTreeMap::new()))
     .collect();
     // Compose secrets from `.env` variables, mounted as files where galera.sh reads them.
-    let secrets = configs::GALERA_SECRET_FILES
+    let secrets = contracts::GALERA_SECRET_FILES
         .iter()
         .map(|k| {
             (
