@@ -21,5 +21,6 @@ pub mod spec;
 pub mod validate;
 
 pub use error::{FieldError, SpecError};
-pub use render::{render, Target};
+pub use render::render;
+pub use spec::Target;
 pub use validate::{load, Store};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::render::{Bundle, Content, Object};
+use crate::render::bundle::{Bundle, Content, Object};
 
 /// First line of every YAML file kit writes; `kit render` only replaces files that have it.
 pub const HEADER: &str = "# Rendered by kit: do not edit; change the store spec and render again.";

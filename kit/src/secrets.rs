@@ -7,10 +7,50 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::output::OutputError;
-use crate::render::compose::env_var_of;
-use crate::render::{BACKUP_S3_SECRET_KEYS, S3_SECRET_KEYS, SECRET_KEYS};
+use crate::output::{self, OutputError};
+use crate::render::bundle::Object;
 use crate::validate::{Media, Store};
+
+/// The keys of the store's Secret, and what each holds. Containers read these; nothing else
+/// carries a password.
+pub const SECRET_KEYS: &[(&str, &str)] = &[
+    ("admin-password", "Magento administrator password"),
+    ("crypt-key", "Magento encryption key (32 characters)"),
+    ("db-password", "MariaDB password of the magento user"),
+    (
+        "galera-monitor-password",
+        "MariaDB password of the monitor user of the Galera probes and state servers",
+    ),
+    (
+        "galera-sst-password",
+        "MariaDB password of the mariabackup user used by SST",
+    ),
+    ("rabbitmq-password", "RabbitMQ password of the magento user"),
+    ("redis-password", "Redis and Ellison password"),
+];
+
+/// The keys of the store's Secret that S3 media adds; their values come from the provider.
+pub const S3_SECRET_KEYS: &[(&str, &str)] = &[
+    ("s3-access-key", "S3 access key id"),
+    ("s3-secret-key", "S3 secret access key"),
+];
+
+/// The keys of the store's Secret that backups to S3 add; their values come from the provider.
+pub const BACKUP_S3_SECRET_KEYS: &[(&str, &str)] = &[
+    (
+        "backup-s3-access-key",
+        "S3 access key id of the backup bucket",
+    ),
+    (
+        "backup-s3-secret-key",
+        "S3 secret access key of the backup bucket",
+    ),
+];
+
+/// The compose variable holding a Secret key: `db-password` -> `KIT_DB_PASSWORD`.
+pub fn env_var_of(key: &str) -> String {
+    format!("KIT_{}", key.to_uppercase().replace('-', "_"))
+}
 
 /// A key of the Secret, what it holds, and whether kit can generate it (S3 keys come from
 /// the storage provider).
@@ -80,9 +120,7 @@ pub fn manifest(store: &Store, values: &BTreeMap<String, String>) -> Result<Stri
     };
     let mut text =
         String::from("# The store's passwords: apply once, keep out of version control.\n");
-    text.push_str(&crate::output::object_yaml(
-        &crate::render::Object::Secret(secret),
-    )?);
+    text.push_str(&output::object_yaml(&Object::Secret(secret))?);
     Ok(text)
 }
 

@@ -15,6 +15,28 @@ pub const KIND: &str = "Store";
 /// The documented example spec that `kit example` prints: every field, commented.
 pub const EXAMPLE: &str = include_str!("example.yaml");
 
+/// What the store is rendered for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// Plain Kubernetes: Ingress, fixed non-root UIDs.
+    Kubernetes,
+    /// OpenShift: Routes, UIDs left to the restricted SCC.
+    Openshift,
+    /// docker compose on a developer machine.
+    Compose,
+}
+
+impl Target {
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Target::Kubernetes => "kubernetes",
+            Target::Openshift => "openshift",
+            Target::Compose => "compose",
+        }
+    }
+}
+
 /// A whole spec file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -6,8 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use kit::render::ellison::{ADMIN_PORT, DEFAULT_IMAGE, UID};
-use kit::render::redis::Group;
+use kit::render::contracts::Group;
+use kit::render::contracts::ELLISON_ADMIN_PORT;
+use kit::render::ellison::UID;
+use kit::validate::ELLISON_IMAGE;
 use kit::{spec, validate};
 
 mod dockerfile;
@@ -142,7 +144,7 @@ fn the_image_runs_as_kits_numeric_non_root_user() {
         .map(|p| p.parse().expect("a port number"))
         .collect();
     for port in [
-        ADMIN_PORT,
+        ELLISON_ADMIN_PORT,
         i32::from(Group::Cache.ellison_port()),
         i32::from(Group::Session.ellison_port()),
     ] {
@@ -231,7 +233,7 @@ fn base_images_are_pinned_by_tag_to_one_debian_release() {
 #[test]
 fn kits_default_image_is_what_the_documented_build_tags() {
     let (text, df) = dockerfile();
-    assert_eq!(DEFAULT_IMAGE, format!("{REPOSITORY}:{}", ellison::VERSION));
+    assert_eq!(ELLISON_IMAGE, format!("{REPOSITORY}:{}", ellison::VERSION));
     let labels = of(&df.stages[1].2, "LABEL").join(" ");
     assert!(
         labels.contains(&format!(
@@ -240,7 +242,7 @@ fn kits_default_image_is_what_the_documented_build_tags() {
         )),
         "{labels}"
     );
-    let command = format!("docker build -f ellison/Dockerfile -t {DEFAULT_IMAGE} .");
+    let command = format!("docker build -f ellison/Dockerfile -t {ELLISON_IMAGE} .");
     assert!(
         text.contains(&command),
         "the Dockerfile's comment: {command}"
@@ -248,9 +250,9 @@ fn kits_default_image_is_what_the_documented_build_tags() {
     assert!(read("README.md").contains(&command), "README: {command}");
     // The example spec, and so the committed manifests, name it.
     let store = validate::load(spec::EXAMPLE).expect("valid");
-    assert_eq!(store.ellison.image, DEFAULT_IMAGE);
-    let without = spec::EXAMPLE.replacen(&format!("    image: {DEFAULT_IMAGE}\n"), "", 1);
+    assert_eq!(store.ellison.image, ELLISON_IMAGE);
+    let without = spec::EXAMPLE.replacen(&format!("    image: {ELLISON_IMAGE}\n"), "", 1);
     assert_ne!(without, spec::EXAMPLE);
     let store = validate::load(&without).expect("valid");
-    assert_eq!(store.ellison.image, DEFAULT_IMAGE);
+    assert_eq!(store.ellison.image, ELLISON_IMAGE);
 }

@@ -9,9 +9,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use kit::render::monitoring::{
-    PrometheusRule, RuleFile, DASHBOARD_FILE, DASHBOARD_KEY, DASHBOARD_UID, RULES_FILE,
-};
+use kit::render::kinds::{PrometheusRule, RuleFile};
+use kit::render::monitoring::{DASHBOARD_FILE, DASHBOARD_KEY, DASHBOARD_UID, RULES_FILE};
 use kit::render::{Bundle, Content, Object};
 use kit::{output, spec, validate, Target};
 use serde_json::Value;

@@ -6,8 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
-use kit::render::{openshift, Content, Object};
+use k8s_openapi::api::core::v1::Container;
+use kit::render::{kinds, Content, Object};
 use kit::{output, validate, Target};
 
 const LABELS: [&str; 5] = [
@@ -17,27 +17,6 @@ const LABELS: [&str; 5] = [
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
 ];
-
-/// The pod spec of a workload and whether its containers run until stopped.
-fn pod_of(o: &Object) -> Option<(&PodSpec, bool)> {
-    match o {
-        Object::Deployment(d) => Some((d.spec.as_ref()?.template.spec.as_ref()?, true)),
-        Object::StatefulSet(s) => Some((s.spec.as_ref()?.template.spec.as_ref()?, true)),
-        Object::Job(j) => Some((j.spec.as_ref()?.template.spec.as_ref()?, false)),
-        Object::CronJob(c) => Some((
-            c.spec
-                .as_ref()?
-                .job_template
-                .spec
-                .as_ref()?
-                .template
-                .spec
-                .as_ref()?,
-            false,
-        )),
-        _ => None,
-    }
-}
 
 fn check_container(where_: &str, c: &Container, long_running: bool, privileged_ok: bool) {
     let at = format!("{where_}/{}", c.name);
@@ -111,25 +90,25 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
         match o {
             Object::Route(r) => {
                 r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::Route = serde_yaml_ng::from_str(&text)
+                let back: kinds::Route = serde_yaml_ng::from_str(&text)
                     .expect("a Route reads back with deny_unknown_fields");
                 assert_eq!(&back, r);
             }
             Object::ImageStream(i) => {
                 i.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::ImageStream = serde_yaml_ng::from_str(&text)
+                let back: kinds::ImageStream = serde_yaml_ng::from_str(&text)
                     .expect("an ImageStream reads back with deny_unknown_fields");
                 assert_eq!(&back, i);
             }
             Object::BuildConfig(b) => {
                 b.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: openshift::BuildConfig = serde_yaml_ng::from_str(&text)
+                let back: kinds::BuildConfig = serde_yaml_ng::from_str(&text)
                     .expect("a BuildConfig reads back with deny_unknown_fields");
                 assert_eq!(&back, b);
             }
             Object::PrometheusRule(r) => {
                 r.check().unwrap_or_else(|e| panic!("{at}: {e}"));
-                let back: kit::render::monitoring::PrometheusRule = serde_yaml_ng::from_str(&text)
+                let back: kinds::PrometheusRule = serde_yaml_ng::from_str(&text)
                     .expect("a PrometheusRule reads back with deny_unknown_fields");
                 assert_eq!(&back, r);
             }
@@ -138,7 +117,12 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
                 "{at}: a kind without a schema left unchecked"
             ),
         }
-        let Some((pod, long_running)) = pod_of(o) else {
+        let Some(common::Pod {
+            spec: pod,
+            long_running,
+            ..
+        }) = common::pod_of(o)
+        else {
             continue;
         };
         assert_eq!(pod.automount_service_account_token, Some(false), "{at}");
@@ -167,7 +151,7 @@ fn check_bundle(name: &str, target: Target, bundle: &kit::render::Bundle, privil
                 );
                 let grace = pod.termination_grace_period_seconds.unwrap_or(30);
                 assert!(
-                    grace > i64::from(kit::render::configs::REQUEST_TIMEOUT_SECS),
+                    grace > i64::from(kit::render::contracts::REQUEST_TIMEOUT_SECS),
                     "{at}: grace period {grace}s is shorter than a request"
                 );
             }

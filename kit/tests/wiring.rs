@@ -1,6 +1,6 @@
 //! The example store's ConfigMaps hold exactly what `kit::conf` renders from the settings the
 //! store implies, written out here by hand: names, ports, peers by their headless Service
-//! names, memory-derived sizes and paths. A change to the wiring in `render::configs` that
+//! names, memory-derived sizes and paths. A change to the wiring in `render::settings` that
 //! changes a daemon's file fails here, naming the ConfigMap and key.
 
 use std::path::PathBuf;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kit::conf::{nginx, php};
-use kit::render::configs;
+use kit::render::settings;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -96,9 +96,9 @@ impl Production {
         let store = kit::load(kit::spec::EXAMPLE)
             .map_err(|e| HarnessError::Usage(format!("kit's example store spec: {e}")))?;
         Ok(Production {
-            fpm: configs::fpm_settings(&store),
-            ini: configs::ini_settings(&store),
-            nginx: configs::nginx_settings(&store),
+            fpm: settings::fpm_settings(&store),
+            ini: settings::ini_settings(&store),
+            nginx: settings::nginx_settings(&store),
         })
     }
 }

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ellison_e2e::{wait_http, GroupOptions, Proxy, RespClient, SentinelGroup};
-use kit::render::monitoring::{RuleFile, DASHBOARD_FILE, RULES_FILE};
+use kit::render::kinds::RuleFile;
+use kit::render::monitoring::{DASHBOARD_FILE, RULES_FILE};
 use kit::render::Content;
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::{self, Expr, LabelModifier, VectorSelector};

@@ -15,9 +15,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::EnvVar;
 use serde::Serialize;
 
-use super::redis::Group;
-use super::{configs, web, Content, Ctx};
-use crate::spec::Placement;
+use super::bundle::Content;
+use super::contracts::{self, Group};
+use super::k8s::Ctx;
+use super::{magento, settings};
+use crate::secrets::env_var_of;
+use crate::spec::{Engine, Placement};
+use crate::validate::Store;
 
 /// The compose file.
 #[derive(Debug, Serialize)]
@@ -83,11 +87,6 @@ struct Healthcheck {
     start_period: String,
 }
 
-/// The compose variable holding a Secret key: `db-password` -> `KIT_DB_PASSWORD`.
-pub fn env_var_of(key: &str) -> String {
-    format!("KIT_{}", key.to_uppercase().replace('-', "_"))
-}
-
 /// Container environment as compose values: Secret references become `${KIT_...}`.
 fn environment(vars: &[EnvVar]) -> BTreeMap<String, String> {
     vars.iter()
@@ -150,286 +149,45 @@ fn sh(script: String) -> Option<Vec<String>> {
     Some(vec!["sh".into(), "-c".into(), script])
 }
 
+/// The configuration files under `config/`, each mounted from the compose file.
+#[derive(Default)]
+struct ConfigFiles(BTreeMap<String, Content>);
+
+impl ConfigFiles {
+    /// Adds `config/<name>` and returns the path the compose file mounts it from.
+    fn add(&mut self, name: &str, body: String) -> String {
+        self.0.insert(format!("config/{name}"), Content::Text(body));
+        format!("./config/{name}")
+    }
+}
+
+/// A password from `.env`, which `kit secrets` writes.
+fn password(key: &str) -> String {
+    format!(
+        "${{{}:?run: kit secrets SPEC --format env > .env}}",
+        env_var_of(key)
+    )
+}
+
 /// The compose files: `docker-compose.yaml`, `Makefile` and `config/*`.
 pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     let s = ctx.store;
-    let n = &s.name;
     // One node of everything, rendered by the same functions as the cluster's files.
     let mut single = s.clone();
     single.galera.nodes = 1;
     single.redis.replicas = 0;
     single.redis.sentinels = 1;
     let one = &single;
-    let mut files = BTreeMap::new();
-    let mut config = |name: &str, body: String| {
-        files.insert(format!("config/{name}"), Content::Text(body));
-        format!("./config/{name}")
-    };
-    let galera_files = configs::galera_files(one);
-    let my_cnf = config("galera/my.cnf", galera_files.my_cnf);
-    let galera_sh = config("galera/galera.sh", galera_files.script);
-    let ellison_toml = config("ellison/ellison.toml", configs::ellison_toml(one));
-    let nginx_conf = config("nginx/nginx.conf", configs::nginx_conf(one));
-    let env_php = config("magento/env.php", configs::env_php(one));
-    let php_ini = config("magento/php.ini", configs::php_ini(one));
-    let fpm_conf = config("magento/php-fpm.conf", configs::php_fpm_conf(one));
-    let setup_sh = config("setup/setup.sh", configs::magento_setup_script(one));
-    let consumers_sh = config(
-        "consumers/consumers.sh",
-        crate::conf::consumers::render(&super::consumers::settings(ctx)),
-    );
-    let sentinel_conf = config("sentinel/sentinel.conf", configs::sentinel_conf(one));
-    let sentinel_sh = config("sentinel/start.sh", configs::sentinel_start_script(one));
-
-    let mut services = BTreeMap::new();
-    let password = |key: &str| {
-        format!(
-            "${{{}:?run: kit secrets SPEC --format env > .env}}",
-            env_var_of(key)
-        )
-    };
-    let galera_dir = configs::GALERA_CONFIG_DIR;
-    services.insert(
-        "galera".to_owned(),
-        Service {
-            image: s.galera.image.clone(),
-            hostname: Some(format!("{n}-galera-0")),
-            // The image's mysql user, owner of its /run/mysqld and of the new data volume.
-            user: Some(format!("{uid}:{uid}", uid = super::galera::UID)),
-            command: Some(vec![
-                "bash".into(),
-                format!("{galera_dir}/galera.sh"),
-                "start".into(),
-            ]),
-            volumes: vec![
-                format!("{my_cnf}:{galera_dir}/my.cnf:ro"),
-                format!("{galera_sh}:{galera_dir}/galera.sh:ro"),
-                format!("galera:{}", configs::GALERA_DATADIR),
-            ],
-            secrets: configs::GALERA_SECRET_FILES
-                .iter()
-                .map(|k| SecretMount {
-                    source: (*k).into(),
-                    target: format!("{}/{k}", configs::GALERA_SECRETS_DIR),
-                })
-                .collect(),
-            // One node: it is the single writer too.
-            networks: on_network(vec![
-                format!("{n}-galera"),
-                configs::galera_writer_host(one),
-                format!("{n}-galera-0.{n}-galera-peers"),
-            ]),
-            healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
-            ..Default::default()
-        },
-    );
+    let mut config = ConfigFiles::default();
+    let mut services = BTreeMap::from([
+        ("galera".to_owned(), galera(one, &mut config)),
+        ("sentinel".to_owned(), sentinel(one, &mut config)),
+        ("search".to_owned(), search(one)),
+    ]);
     for g in [Group::Cache, Group::Session] {
-        let set = configs::redis_set(one, g);
-        let conf = config(
-            &format!("redis-{}/redis.conf", g.id()),
-            configs::redis_conf(one, g),
-        );
-        let start = config(
-            &format!("redis-{}/start.sh", g.id()),
-            configs::redis_start_script(one, g),
-        );
-        let dir = configs::REDIS_CONFIG_DIR;
-        services.insert(
-            format!("redis-{}", g.id()),
-            Service {
-                image: s.redis.image.clone(),
-                hostname: Some(format!("{set}-0")),
-                command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
-                environment: BTreeMap::from([(
-                    "REDIS_PASSWORD".into(),
-                    password("redis-password"),
-                )]),
-                volumes: vec![
-                    format!("{conf}:{dir}/redis.conf:ro"),
-                    format!("{start}:{dir}/start.sh:ro"),
-                    format!("redis-{}:{}", g.id(), configs::REDIS_DATA_DIR),
-                ],
-                networks: on_network(vec![format!("{set}-0.{set}")]),
-                healthcheck: health(
-                    "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli ping | grep -q PONG",
-                ),
-                ..Default::default()
-            },
-        );
+        services.insert(format!("redis-{}", g.id()), redis(one, g, &mut config));
     }
-    let sentinel_set = format!("{n}-sentinel");
-    let dir = configs::REDIS_CONFIG_DIR;
-    services.insert(
-        "sentinel".to_owned(),
-        Service {
-            image: s.redis.image.clone(),
-            hostname: Some(format!("{sentinel_set}-0")),
-            command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
-            environment: BTreeMap::from([("REDIS_PASSWORD".into(), password("redis-password"))]),
-            volumes: vec![
-                format!("{sentinel_conf}:{dir}/sentinel.conf:ro"),
-                format!("{sentinel_sh}:{dir}/start.sh:ro"),
-            ],
-            networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
-            depends_on: healthy(&["redis-cache", "redis-session"]),
-            healthcheck: health(if s.redis.sentinel_auth {
-                "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG"
-            } else {
-                "redis-cli -p 26379 ping | grep -q PONG"
-            }),
-            ..Default::default()
-        },
-    );
-
-    let magento_env = environment(&web::magento_env(ctx));
-    let kit_dir = configs::MAGENTO_CONFIG_DIR;
-    let env_php_mount = format!("{env_php}:{}/app/etc/env.php:ro", web::ROOT);
-    let magento_volumes = vec![
-        env_php_mount.clone(),
-        format!("{env_php}:{kit_dir}/env.php:ro"),
-        format!("{php_ini}:{kit_dir}/php.ini:ro"),
-        format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
-        format!("pub:{}/pub", web::ROOT),
-        format!("media:{}/pub/media", web::ROOT),
-        format!("var:{}/var", web::ROOT),
-    ];
-    let sidecar = s.ellison.placement == Placement::Sidecar;
-    let mut ellison_env =
-        BTreeMap::from([("ELLISON_REDIS_PASSWORD".into(), password("redis-password"))]);
-    if s.redis.sentinel_auth {
-        ellison_env.insert(
-            "ELLISON_SENTINEL_PASSWORD".into(),
-            password("redis-password"),
-        );
-    }
-    let mut ellison = Service {
-        image: s.ellison.image.clone(),
-        command: Some(vec!["--config".into(), "/etc/ellison/ellison.toml".into()]),
-        environment: ellison_env,
-        volumes: vec![format!("{ellison_toml}:/etc/ellison/ellison.toml:ro")],
-        depends_on: healthy(&["sentinel"]),
-        ..Default::default()
-    };
-    if sidecar {
-        ellison.network_mode = Some("service:php-fpm".into());
-        ellison.depends_on.extend(started(&["php-fpm"]));
-    } else {
-        ellison
-            .environment
-            .insert("ELLISON_CLIENT_PASSWORD".into(), password("redis-password"));
-        ellison.networks = on_network(vec![format!("{n}-ellison")]);
-    }
-    services.insert("ellison".to_owned(), ellison);
-    services.insert(
-        "php-fpm".to_owned(),
-        Service {
-            image: s.magento.image.clone(),
-            command: Some(vec![
-                "php-fpm".into(),
-                "--fpm-config".into(),
-                format!("{kit_dir}/php-fpm.conf"),
-                "--nodaemonize".into(),
-            ]),
-            environment: magento_env.clone(),
-            volumes: magento_volumes.clone(),
-            // nginx and a sidecar Ellison share this network namespace, as in the pod.
-            ports: vec!["8080:8080".into()],
-            depends_on: healthy(&["galera", "search"]),
-            ..Default::default()
-        },
-    );
-    services.insert(
-        "nginx".to_owned(),
-        Service {
-            image: s.web.nginx_image.clone(),
-            // The file says `daemon off;`; the image's default command would say it again.
-            command: Some(vec![
-                "nginx".into(),
-                "-c".into(),
-                "/etc/nginx/nginx.conf".into(),
-            ]),
-            volumes: vec![
-                format!("{nginx_conf}:/etc/nginx/nginx.conf:ro"),
-                format!("pub:{}/pub:ro", web::ROOT),
-                format!("media:{}/pub/media:ro", web::ROOT),
-            ],
-            network_mode: Some("service:php-fpm".into()),
-            depends_on: started(&["php-fpm"]),
-            ..Default::default()
-        },
-    );
-    // The installer rewrites env.php: the setup container's app/etc stays writable, and the
-    // script copies the rendered file in.
-    let mut setup_volumes: Vec<String> = magento_volumes
-        .iter()
-        .filter(|v| **v != env_php_mount)
-        .cloned()
-        .collect();
-    setup_volumes.push(format!("{setup_sh}:/scripts/setup.sh:ro"));
-    services.insert(
-        "setup".to_owned(),
-        Service {
-            image: s.magento.image.clone(),
-            command: Some(vec!["sh".into(), "/scripts/setup.sh".into()]),
-            environment: magento_env.clone(),
-            volumes: setup_volumes,
-            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
-            depends_on: started(&["ellison"]),
-            restart: Some("no".into()),
-            ..Default::default()
-        },
-    );
-    services.insert(
-        "cron".to_owned(),
-        Service {
-            image: s.magento.image.clone(),
-            command: sh(format!(
-                "cd {} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done",
-                web::ROOT
-            )),
-            environment: magento_env.clone(),
-            volumes: magento_volumes.clone(),
-            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
-            depends_on: started(&["ellison"]),
-            ..Default::default()
-        },
-    );
-    let mut consumers_volumes = magento_volumes;
-    consumers_volumes.push(format!("{consumers_sh}:/scripts/consumers.sh:ro"));
-    services.insert(
-        "consumers".to_owned(),
-        Service {
-            image: s.magento.image.clone(),
-            command: Some(vec!["sh".into(), "/scripts/consumers.sh".into()]),
-            environment: magento_env,
-            volumes: consumers_volumes,
-            network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
-            depends_on: started(&["ellison"]),
-            ..Default::default()
-        },
-    );
-    let heap = (s.search.resources.memory.bytes / 2) >> 20;
-    let (java, home) = match s.search.engine {
-        crate::spec::Engine::Opensearch => ("OPENSEARCH_JAVA_OPTS", "/usr/share/opensearch"),
-        crate::spec::Engine::Elasticsearch => ("ES_JAVA_OPTS", "/usr/share/elasticsearch"),
-    };
-    services.insert(
-        "search".to_owned(),
-        Service {
-            image: s.search.image.clone(),
-            environment: BTreeMap::from([
-                ("discovery.type".into(), "single-node".into()),
-                (java.into(), format!("-Xms{heap}m -Xmx{heap}m")),
-                ("DISABLE_SECURITY_PLUGIN".into(), "true".into()),
-                ("DISABLE_INSTALL_DEMO_CONFIG".into(), "true".into()),
-                ("xpack.security.enabled".into(), "false".into()),
-            ]),
-            volumes: vec![format!("search:{home}/data")],
-            networks: on_network(vec![format!("{n}-search")]),
-            healthcheck: health("curl -fsS 'http://localhost:9200/_cluster/health?wait_for_status=yellow&timeout=2s'"),
-            ..Default::default()
-        },
-    );
+    services.extend(magento(ctx, one, &mut config));
     let volumes = [
         "galera",
         "media",
@@ -443,7 +201,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     .map(|v| ((*v).to_owned(), BTreeMap::new()))
     .collect();
     // Compose secrets from `.env` variables, mounted as files where galera.sh reads them.
-    let secrets = configs::GALERA_SECRET_FILES
+    let secrets = contracts::GALERA_SECRET_FILES
         .iter()
         .map(|k| {
             (
@@ -453,7 +211,7 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
         })
         .collect();
     let compose = ComposeFile {
-        name: n.clone(),
+        name: s.name.clone(),
         services,
         volumes,
         secrets,
@@ -461,14 +219,275 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     // Plain structs of strings and string-keyed maps always serialize; an empty file would
     // fail `docker compose config` loudly rather than pass silently.
     let yaml = serde_yaml_ng::to_string(&compose).unwrap_or_default();
+    let mut files = config.0;
     files.insert(
         "docker-compose.yaml".into(),
         Content::Text(format!(
-            "# Store {n} for a developer machine, rendered by kit; do not edit.\n{yaml}"
+            "# Store {n} for a developer machine, rendered by kit; do not edit.\n{yaml}",
+            n = s.name
         )),
     );
     files.insert("Makefile".into(), Content::Text(makefile()));
     files
+}
+
+/// The single Galera node, which is the single writer too.
+fn galera(one: &Store, config: &mut ConfigFiles) -> Service {
+    let n = &one.name;
+    let galera_files = settings::galera_files(one);
+    let my_cnf = config.add("galera/my.cnf", galera_files.my_cnf);
+    let galera_sh = config.add("galera/galera.sh", galera_files.script);
+    let galera_dir = contracts::GALERA_CONFIG_DIR;
+    Service {
+        image: one.galera.image.clone(),
+        hostname: Some(format!("{n}-galera-0")),
+        // The image's mysql user, owner of its /run/mysqld and of the new data volume.
+        user: Some(format!("{uid}:{uid}", uid = contracts::GALERA_UID)),
+        command: Some(vec![
+            "bash".into(),
+            format!("{galera_dir}/galera.sh"),
+            "start".into(),
+        ]),
+        volumes: vec![
+            format!("{my_cnf}:{galera_dir}/my.cnf:ro"),
+            format!("{galera_sh}:{galera_dir}/galera.sh:ro"),
+            format!("galera:{}", contracts::GALERA_DATADIR),
+        ],
+        secrets: contracts::GALERA_SECRET_FILES
+            .iter()
+            .map(|k| SecretMount {
+                source: (*k).into(),
+                target: format!("{}/{k}", contracts::GALERA_SECRETS_DIR),
+            })
+            .collect(),
+        // One node: it is the single writer too.
+        networks: on_network(vec![
+            format!("{n}-galera"),
+            contracts::galera_writer_host(one),
+            format!("{n}-galera-0.{n}-galera-peers"),
+        ]),
+        healthcheck: health(&format!("bash {galera_dir}/galera.sh ready")),
+        ..Default::default()
+    }
+}
+
+/// The single Redis node of a group.
+fn redis(one: &Store, g: Group, config: &mut ConfigFiles) -> Service {
+    let set = contracts::redis_set(one, g);
+    let conf = config.add(
+        &format!("redis-{}/redis.conf", g.id()),
+        settings::redis_conf(one, g),
+    );
+    let start = config.add(
+        &format!("redis-{}/start.sh", g.id()),
+        settings::redis_start_script(one, g),
+    );
+    let dir = contracts::REDIS_CONFIG_DIR;
+    Service {
+        image: one.redis.image.clone(),
+        hostname: Some(format!("{set}-0")),
+        command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
+        environment: BTreeMap::from([("REDIS_PASSWORD".into(), password("redis-password"))]),
+        volumes: vec![
+            format!("{conf}:{dir}/redis.conf:ro"),
+            format!("{start}:{dir}/start.sh:ro"),
+            format!("redis-{}:{}", g.id(), contracts::REDIS_DATA_DIR),
+        ],
+        networks: on_network(vec![format!("{set}-0.{set}")]),
+        healthcheck: health("REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"),
+        ..Default::default()
+    }
+}
+
+/// The single Sentinel.
+fn sentinel(one: &Store, config: &mut ConfigFiles) -> Service {
+    let sentinel_conf = config.add("sentinel/sentinel.conf", settings::sentinel_conf(one));
+    let sentinel_sh = config.add("sentinel/start.sh", settings::sentinel_start_script(one));
+    let sentinel_set = format!("{}-sentinel", one.name);
+    let dir = contracts::REDIS_CONFIG_DIR;
+    Service {
+        image: one.redis.image.clone(),
+        hostname: Some(format!("{sentinel_set}-0")),
+        command: Some(vec!["sh".into(), format!("{dir}/start.sh")]),
+        environment: BTreeMap::from([("REDIS_PASSWORD".into(), password("redis-password"))]),
+        volumes: vec![
+            format!("{sentinel_conf}:{dir}/sentinel.conf:ro"),
+            format!("{sentinel_sh}:{dir}/start.sh:ro"),
+        ],
+        networks: on_network(vec![format!("{sentinel_set}-0.{sentinel_set}")]),
+        depends_on: healthy(&["redis-cache", "redis-session"]),
+        healthcheck: health(if one.redis.sentinel_auth {
+            "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli --no-auth-warning -p 26379 ping | grep -q PONG"
+        } else {
+            "redis-cli -p 26379 ping | grep -q PONG"
+        }),
+        ..Default::default()
+    }
+}
+
+/// Ellison, in php-fpm's network namespace as a sidecar or on its own.
+fn ellison(one: &Store, config: &mut ConfigFiles) -> Service {
+    let ellison_toml = config.add("ellison/ellison.toml", settings::ellison_toml(one));
+    let mut ellison_env =
+        BTreeMap::from([("ELLISON_REDIS_PASSWORD".into(), password("redis-password"))]);
+    if one.redis.sentinel_auth {
+        ellison_env.insert(
+            "ELLISON_SENTINEL_PASSWORD".into(),
+            password("redis-password"),
+        );
+    }
+    let mut ellison = Service {
+        image: one.ellison.image.clone(),
+        command: Some(vec!["--config".into(), "/etc/ellison/ellison.toml".into()]),
+        environment: ellison_env,
+        volumes: vec![format!("{ellison_toml}:/etc/ellison/ellison.toml:ro")],
+        depends_on: healthy(&["sentinel"]),
+        ..Default::default()
+    };
+    if one.ellison.placement == Placement::Sidecar {
+        ellison.network_mode = Some("service:php-fpm".into());
+        ellison.depends_on.extend(started(&["php-fpm"]));
+    } else {
+        ellison
+            .environment
+            .insert("ELLISON_CLIENT_PASSWORD".into(), password("redis-password"));
+        ellison.networks = on_network(vec![format!("{}-ellison", one.name)]);
+    }
+    ellison
+}
+
+/// The web "pod" (php-fpm, nginx and a sidecar Ellison in one network namespace), the setup
+/// run, cron and the consumers, all with Magento's files mounted where the cluster mounts them.
+fn magento(ctx: &Ctx<'_>, one: &Store, config: &mut ConfigFiles) -> Vec<(String, Service)> {
+    let s = ctx.store;
+    let root = contracts::MAGENTO_ROOT;
+    let nginx_conf = config.add("nginx/nginx.conf", settings::nginx_conf(one));
+    let env_php = config.add("magento/env.php", magento::env_php(one));
+    let php_ini = config.add("magento/php.ini", settings::php_ini(one));
+    let fpm_conf = config.add("magento/php-fpm.conf", settings::php_fpm_conf(one));
+    let setup_sh = config.add("setup/setup.sh", magento::magento_setup_script(one));
+    let consumers_sh = config.add(
+        "consumers/consumers.sh",
+        crate::conf::consumers::render(&settings::consumers_settings(ctx.store)),
+    );
+    let magento_env = environment(&magento::magento_env(ctx));
+    let kit_dir = contracts::MAGENTO_CONFIG_DIR;
+    let env_php_mount = format!("{env_php}:{root}/app/etc/env.php:ro");
+    let magento_volumes = vec![
+        env_php_mount.clone(),
+        format!("{env_php}:{kit_dir}/env.php:ro"),
+        format!("{php_ini}:{kit_dir}/php.ini:ro"),
+        format!("{fpm_conf}:{kit_dir}/php-fpm.conf:ro"),
+        format!("pub:{root}/pub"),
+        format!("media:{root}/pub/media"),
+        format!("var:{root}/var"),
+    ];
+    let sidecar = s.ellison.placement == Placement::Sidecar;
+    let php_fpm = Service {
+        image: s.magento.image.clone(),
+        command: Some(vec![
+            "php-fpm".into(),
+            "--fpm-config".into(),
+            format!("{kit_dir}/php-fpm.conf"),
+            "--nodaemonize".into(),
+        ]),
+        environment: magento_env.clone(),
+        volumes: magento_volumes.clone(),
+        // nginx and a sidecar Ellison share this network namespace, as in the pod.
+        ports: vec!["8080:8080".into()],
+        depends_on: healthy(&["galera", "search"]),
+        ..Default::default()
+    };
+    let nginx = Service {
+        image: s.web.nginx_image.clone(),
+        // The file says `daemon off;`; the image's default command would say it again.
+        command: Some(vec![
+            "nginx".into(),
+            "-c".into(),
+            "/etc/nginx/nginx.conf".into(),
+        ]),
+        volumes: vec![
+            format!("{nginx_conf}:/etc/nginx/nginx.conf:ro"),
+            format!("pub:{root}/pub:ro"),
+            format!("media:{root}/pub/media:ro"),
+        ],
+        network_mode: Some("service:php-fpm".into()),
+        depends_on: started(&["php-fpm"]),
+        ..Default::default()
+    };
+    // The installer rewrites env.php: the setup container's app/etc stays writable, and the
+    // script copies the rendered file in.
+    let mut setup_volumes: Vec<String> = magento_volumes
+        .iter()
+        .filter(|v| **v != env_php_mount)
+        .cloned()
+        .collect();
+    setup_volumes.push(format!("{setup_sh}:/scripts/setup.sh:ro"));
+    let setup = Service {
+        image: s.magento.image.clone(),
+        command: Some(vec!["sh".into(), "/scripts/setup.sh".into()]),
+        environment: magento_env.clone(),
+        volumes: setup_volumes,
+        network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+        depends_on: started(&["ellison"]),
+        restart: Some("no".into()),
+        ..Default::default()
+    };
+    let cron = Service {
+        image: s.magento.image.clone(),
+        command: sh(format!(
+            "cd {root} && while :; do php -d memory_limit=2G bin/magento cron:run; sleep 60; done"
+        )),
+        environment: magento_env.clone(),
+        volumes: magento_volumes.clone(),
+        network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+        depends_on: started(&["ellison"]),
+        ..Default::default()
+    };
+    let mut consumers_volumes = magento_volumes;
+    consumers_volumes.push(format!("{consumers_sh}:/scripts/consumers.sh:ro"));
+    let consumers = Service {
+        image: s.magento.image.clone(),
+        command: Some(vec!["sh".into(), "/scripts/consumers.sh".into()]),
+        environment: magento_env,
+        volumes: consumers_volumes,
+        network_mode: sidecar.then(|| "service:php-fpm".to_owned()),
+        depends_on: started(&["ellison"]),
+        ..Default::default()
+    };
+    vec![
+        ("ellison".to_owned(), ellison(one, config)),
+        ("php-fpm".to_owned(), php_fpm),
+        ("nginx".to_owned(), nginx),
+        ("setup".to_owned(), setup),
+        ("cron".to_owned(), cron),
+        ("consumers".to_owned(), consumers),
+    ]
+}
+
+/// The single-node search engine, security off (it is reachable only on the compose network).
+fn search(one: &Store) -> Service {
+    let heap = (one.search.resources.memory.bytes / 2) >> 20;
+    let (java, home) = match one.search.engine {
+        Engine::Opensearch => ("OPENSEARCH_JAVA_OPTS", "/usr/share/opensearch"),
+        Engine::Elasticsearch => ("ES_JAVA_OPTS", "/usr/share/elasticsearch"),
+    };
+    Service {
+        image: one.search.image.clone(),
+        environment: BTreeMap::from([
+            ("discovery.type".into(), "single-node".into()),
+            (java.into(), format!("-Xms{heap}m -Xmx{heap}m")),
+            ("DISABLE_SECURITY_PLUGIN".into(), "true".into()),
+            ("DISABLE_INSTALL_DEMO_CONFIG".into(), "true".into()),
+            ("xpack.security.enabled".into(), "false".into()),
+        ]),
+        volumes: vec![format!("search:{home}/data")],
+        networks: on_network(vec![format!("{}-search", one.name)]),
+        healthcheck: health(
+            "curl -fsS 'http://localhost:9200/_cluster/health?wait_for_status=yellow&timeout=2s'",
+        ),
+        ..Default::default()
+    }
 }
 
 fn makefile() -> String {

@@ -7,22 +7,17 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::redis::Group;
-use super::{
-    config_annotation, config_volume, configs, container, http_probe, mount, ports, resources_of,
-    Component, Ctx, Object,
+use super::bundle::Object;
+use super::contracts::{Group, ELLISON_ADMIN_PORT};
+use super::k8s::{
+    config_annotation, config_volume, container, count, http_probe, mount, ports, resources_of,
+    Component, Ctx,
 };
+use super::settings;
 use crate::spec::Placement;
 
 /// UID Ellison runs as: the `USER` of `ellison/Dockerfile` (distroless' `nonroot`).
 pub const UID: i64 = 65532;
-
-/// The Ellison image a store runs unless `spec.ellison.image` names another: what
-/// `ellison/Dockerfile` builds, tagged with Ellison's version (README, "The Ellison image").
-pub const DEFAULT_IMAGE: &str = "ghcr.io/ellison-dev/ellison:0.1.0";
-
-/// Admin port: `/live`, `/ready`, `/metrics`.
-pub const ADMIN_PORT: i32 = 9121;
 
 /// The Ellison container; a sidecar is a restartable init container, so it starts before
 /// php-fpm and stops after it.
@@ -44,7 +39,7 @@ pub fn container_for(ctx: &Ctx<'_>) -> Container {
         env.push(ctx.secret_env("ELLISON_CLIENT_PASSWORD", "redis-password"));
     }
     c.env = Some(env);
-    let mut p: Vec<(&str, i32)> = vec![("admin", ADMIN_PORT)];
+    let mut p: Vec<(&str, i32)> = vec![("admin", ELLISON_ADMIN_PORT)];
     if s.ellison.placement == Placement::Standalone {
         p.push(("cache", i32::from(Group::Cache.ellison_port())));
         p.push(("session", i32::from(Group::Session.ellison_port())));
@@ -66,7 +61,10 @@ pub fn container_for(ctx: &Ctx<'_>) -> Container {
 pub fn scrape_annotations() -> BTreeMap<String, String> {
     BTreeMap::from([
         ("prometheus.io/scrape".to_owned(), "true".to_owned()),
-        ("prometheus.io/port".to_owned(), ADMIN_PORT.to_string()),
+        (
+            "prometheus.io/port".to_owned(),
+            ELLISON_ADMIN_PORT.to_string(),
+        ),
         ("prometheus.io/path".to_owned(), "/metrics".to_owned()),
     ])
 }
@@ -76,7 +74,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
     let c = Component::Ellison;
     let name = ctx.name("ellison");
-    let toml = configs::ellison_toml(s);
+    let toml = settings::ellison_toml(s);
     let mut out = vec![ctx.config_map(name.clone(), c, &[("ellison.toml", toml.clone())])];
     if s.ellison.placement == Placement::Standalone {
         let mut annotations = scrape_annotations();
@@ -84,7 +82,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         let deployment = Deployment {
             metadata: ctx.meta(name.clone(), c),
             spec: Some(DeploymentSpec {
-                replicas: Some(super::count(s.ellison.replicas)),
+                replicas: Some(count(s.ellison.replicas)),
                 selector: ctx.label_selector(c),
                 template: PodTemplateSpec {
                     metadata: Some(ObjectMeta {

@@ -7,7 +7,8 @@
 
 use k8s_openapi::api::core::v1::{Container, EnvVar};
 
-use super::{configs, container, env, mount, ports, resources_of, tcp_probe, Component, Ctx};
+use super::k8s::{container, env, mount, ports, resources_of, tcp_probe, Component, Ctx};
+use super::{contracts, settings};
 use crate::conf::exporters::{self, Invocation};
 use crate::spec::Placement;
 
@@ -35,7 +36,7 @@ pub fn scraped_ports(ctx: &Ctx<'_>, c: Component) -> Vec<i32> {
     };
     let mut p = Vec::new();
     if c == ellison {
-        p.push(super::ellison::ADMIN_PORT);
+        p.push(contracts::ELLISON_ADMIN_PORT);
     }
     if s.exporters.is_some() {
         match c {
@@ -76,7 +77,7 @@ fn with_secret(mut c: Container, secret: EnvVar) -> Container {
 /// run directory, mounted read-only).
 pub fn mysqld(ctx: &Ctx<'_>) -> Option<Container> {
     let x = ctx.store.exporters.as_ref()?;
-    let g = configs::galera_settings(ctx.store);
+    let g = settings::galera_settings(ctx.store);
     let socket = g.paths.run_dir.join("mysqld.sock");
     let mut c = sidecar(
         "mysqld-exporter",
@@ -89,7 +90,7 @@ pub fn mysqld(ctx: &Ctx<'_>) -> Option<Container> {
         ),
         ("m-mysql", MYSQLD_PORT),
     );
-    c.volume_mounts = Some(vec![mount("run", configs::GALERA_RUN_DIR, true)]);
+    c.volume_mounts = Some(vec![mount("run", contracts::GALERA_RUN_DIR, true)]);
     Some(with_secret(
         c,
         ctx.secret_env("MONITOR_PASSWORD", "galera-monitor-password"),
@@ -104,7 +105,7 @@ pub fn redis(ctx: &Ctx<'_>) -> Option<Container> {
         &x.redis_image,
         exporters::redis(
             &format!(":{REDIS_PORT}"),
-            &format!("redis://127.0.0.1:{}", configs::REDIS_PORT),
+            &format!("redis://127.0.0.1:{}", contracts::REDIS_PORT),
         ),
         ("m-redis", REDIS_PORT),
     );
@@ -127,7 +128,7 @@ pub fn web(ctx: &Ctx<'_>) -> Vec<Container> {
                 &format!(":{NGINX_PORT}"),
                 &format!(
                     "http://127.0.0.1:{}/nginx-status",
-                    configs::NGINX_STATUS_PORT
+                    contracts::NGINX_STATUS_PORT
                 ),
             ),
             ("m-nginx", NGINX_PORT),
@@ -139,8 +140,8 @@ pub fn web(ctx: &Ctx<'_>) -> Vec<Container> {
                 &format!(":{PHP_FPM_PORT}"),
                 &format!(
                     "tcp://127.0.0.1:{}{}",
-                    configs::FPM_PORT,
-                    configs::FPM_STATUS_PATH
+                    contracts::FPM_PORT,
+                    contracts::FPM_STATUS_PATH
                 ),
             ),
             ("m-fpm", PHP_FPM_PORT),

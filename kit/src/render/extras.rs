@@ -4,11 +4,12 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::galera::claim;
-use super::{
-    config_annotation, config_volume, configs, container, empty_dir, env, exec_probe, http_probe,
-    mount, ports, resources_of, tcp_probe, Component, Ctx, Object,
+use super::bundle::Object;
+use super::k8s::{
+    claim, config_annotation, config_volume, container, count, empty_dir, env, exec_probe,
+    http_probe, mount, ports, resources_of, tcp_probe, Component, Ctx,
 };
+use super::{contracts, varnish};
 
 /// UID of the `varnish` user of the official image.
 pub const VARNISH_UID: i64 = 1000;
@@ -23,7 +24,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         let c = Component::Varnish;
         let name = ctx.name("varnish");
         let peers = ctx.name("varnish-peers");
-        let vcl = configs::varnish_vcl(ctx.store);
+        let vcl = varnish::varnish_vcl(ctx.store);
         let mut varnish = container("varnish", &v.image, true);
         let mut command: Vec<String> = vec![
             "varnishd".into(),
@@ -33,16 +34,16 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             "-a".into(),
             "http=:8080,HTTP".into(),
             "-a".into(),
-            format!("purge=:{},HTTP", configs::VARNISH_PURGE_PORT),
+            format!("purge=:{},HTTP", contracts::VARNISH_PURGE_PORT),
             "-s".into(),
             format!("malloc,{}M", v.memory.bytes >> 20),
         ];
-        for (param, value) in configs::VARNISH_PARAMS {
+        for (param, value) in varnish::VARNISH_PARAMS {
             command.push("-p".into());
             command.push(format!("{param}={value}"));
         }
         varnish.command = Some(command);
-        let purge = i32::from(configs::VARNISH_PURGE_PORT);
+        let purge = i32::from(contracts::VARNISH_PURGE_PORT);
         varnish.ports = ports(&[("http", 8080), ("purge", purge)]);
         varnish.volume_mounts = Some(vec![
             mount("vcl", "/etc/varnish", true),
@@ -62,7 +63,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         out.push(Object::StatefulSet(StatefulSet {
             metadata: ctx.meta(name.clone(), c),
             spec: Some(StatefulSetSpec {
-                replicas: Some(super::count(v.replicas)),
+                replicas: Some(count(v.replicas)),
                 service_name: Some(peers),
                 pod_management_policy: Some("Parallel".into()),
                 selector: ctx.label_selector(c),

@@ -5,24 +5,17 @@
 //! client Services, a PodDisruptionBudget and the backup volume; and `galera-recover.sh`, the
 //! operator's way out of a full outage that lost a node.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
-use k8s_openapi::api::core::v1::{
-    KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec, PodTemplateSpec,
-    SecretVolumeSource, Volume, VolumeResourceRequirements,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::core::v1::{KeyToPath, PodSpec, PodTemplateSpec, SecretVolumeSource, Volume};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{
-    config_annotation, config_volume, configs, container, empty_dir, exec_probe, mount, ports,
-    resources, resources_of, tcp_probe, Component, Ctx, Object,
+use super::bundle::Object;
+use super::k8s::{
+    claim, config_annotation, config_volume, container, count, empty_dir, env, exec_probe,
+    http_probe, mount, ports, resources, resources_of, tcp_probe, Component, Ctx,
 };
+use super::{contracts, exporters, magento, settings};
 use crate::conf::galera;
-
-/// UID of the `mysql` user of the official MariaDB image.
-pub const UID: i64 = 999;
 
 /// Port of each node's state server (`galera.sh serve-state`), where peers read its position.
 pub const STATE_PORT: u16 = 4569;
@@ -40,33 +33,6 @@ const PORTS: &[(&str, i32)] = &[
     ("sst", 4444),
 ];
 
-/// A PersistentVolumeClaim (template) of `size` on `class`.
-pub fn claim(
-    ctx: &Ctx<'_>,
-    name: String,
-    c: Component,
-    size: &str,
-    class: Option<&String>,
-    mode: &str,
-) -> PersistentVolumeClaim {
-    PersistentVolumeClaim {
-        metadata: ctx.meta(name, c),
-        spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec![mode.into()]),
-            storage_class_name: class.cloned(),
-            resources: Some(VolumeResourceRequirements {
-                requests: Some(BTreeMap::from([(
-                    "storage".to_owned(),
-                    Quantity(size.to_owned()),
-                )])),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 /// The Secret's keys as files for `galera.sh` (group-readable: `fsGroup` owns them).
 fn secret_files(ctx: &Ctx<'_>) -> Volume {
     Volume {
@@ -74,7 +40,7 @@ fn secret_files(ctx: &Ctx<'_>) -> Volume {
         secret: Some(SecretVolumeSource {
             secret_name: Some(ctx.store.secret_name.clone()),
             items: Some(
-                configs::GALERA_SECRET_FILES
+                contracts::GALERA_SECRET_FILES
                     .iter()
                     .map(|k| KeyToPath {
                         key: (*k).into(),
@@ -94,7 +60,7 @@ fn secret_files(ctx: &Ctx<'_>) -> Volume {
 fn script(sub: &str) -> Vec<String> {
     vec![
         "bash".into(),
-        format!("{}/{}", configs::GALERA_CONFIG_DIR, galera::SCRIPT),
+        format!("{}/{}", contracts::GALERA_CONFIG_DIR, galera::SCRIPT),
         sub.into(),
     ]
 }
@@ -106,12 +72,12 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let c = Component::Galera;
     let set = ctx.name("galera");
     let peers = ctx.name("galera-peers");
-    let files = configs::galera_files(s);
+    let files = settings::galera_files(s);
     let mounts = vec![
-        mount("config", configs::GALERA_CONFIG_DIR, true),
-        mount("secrets", configs::GALERA_SECRETS_DIR, true),
-        mount("data", configs::GALERA_DATADIR, false),
-        mount("run", configs::GALERA_RUN_DIR, false),
+        mount("config", contracts::GALERA_CONFIG_DIR, true),
+        mount("secrets", contracts::GALERA_SECRETS_DIR, true),
+        mount("data", contracts::GALERA_DATADIR, false),
+        mount("run", contracts::GALERA_RUN_DIR, false),
         mount("tmp", "/tmp", false),
     ];
 
@@ -147,7 +113,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let sts = StatefulSet {
         metadata: ctx.meta(set.clone(), c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(super::count(g.nodes)),
+            replicas: Some(count(g.nodes)),
             service_name: Some(peers.clone()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),
@@ -159,13 +125,11 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                 }),
                 spec: Some(PodSpec {
                     automount_service_account_token: Some(false),
-                    security_context: Some(ctx.pod_security(UID)),
+                    security_context: Some(ctx.pod_security(contracts::GALERA_UID)),
                     affinity: (g.nodes > 1).then(|| ctx.anti_affinity(c, true)),
                     termination_grace_period_seconds: Some(120),
                     init_containers: Some(vec![state, decide]),
-                    containers: std::iter::once(db)
-                        .chain(super::exporters::mysqld(ctx))
-                        .collect(),
+                    containers: std::iter::once(db).chain(exporters::mysqld(ctx)).collect(),
                     volumes: Some(vec![
                         config_volume("config", ctx.name("galera"), 0o444),
                         secret_files(ctx),
@@ -230,7 +194,7 @@ fn writer(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
     let c = Component::GaleraWriter;
     let name = ctx.name("galera-writer");
-    let cfg = configs::galera_writer_cfg(s);
+    let cfg = settings::galera_writer_cfg(s);
     let monitor = i32::from(crate::conf::haproxy::MONITOR_PORT);
     let mut proxy = container("haproxy", &s.galera.proxy_image, true);
     proxy.command = Some(vec![
@@ -243,7 +207,7 @@ fn writer(ctx: &Ctx<'_>) -> Vec<Object> {
     proxy.ports = ports(&[("mysql", 3306), ("monitor", monitor)]);
     proxy.volume_mounts = Some(vec![mount("config", "/etc/haproxy", true)]);
     proxy.resources = Some(resources_of("250m", "128Mi"));
-    proxy.readiness_probe = Some(super::http_probe("/ready", "monitor", 5, 2));
+    proxy.readiness_probe = Some(http_probe("/ready", "monitor", 5, 2));
     proxy.liveness_probe = Some(tcp_probe("monitor", 10, 3));
     let pod = PodSpec {
         automount_service_account_token: Some(false),
@@ -285,7 +249,7 @@ fn restore_pod(ctx: &Ctx<'_>, command: Vec<String>) -> k8s_openapi::api::core::v
     let mut c = container(&ctx.name("galera-restore"), &s.galera.image, true);
     c.command = Some(command);
     c.env = Some(vec![
-        super::env("DB_HOST", ctx.name("galera")),
+        env("DB_HOST", ctx.name("galera")),
         ctx.secret_env("DB_PASSWORD", "db-password"),
     ]);
     c.volume_mounts = Some(vec![
@@ -302,7 +266,7 @@ fn restore_pod(ctx: &Ctx<'_>, command: Vec<String>) -> k8s_openapi::api::core::v
         spec: Some(PodSpec {
             automount_service_account_token: Some(false),
             restart_policy: Some("Never".into()),
-            security_context: Some(ctx.pod_security(UID)),
+            security_context: Some(ctx.pod_security(contracts::GALERA_UID)),
             containers: vec![c],
             volumes: Some(vec![
                 Volume {
@@ -327,7 +291,7 @@ fn restore_pod(ctx: &Ctx<'_>, command: Vec<String>) -> k8s_openapi::api::core::v
 /// `DUMP` restores one, after the operator confirms: the consumers (and the setup) stop, cron
 /// pauses (the upgrade's pending marker; running cron runs finish first, on the upgrade lock)
 /// and the store goes into maintenance (from a web pod); a pod with the backup volume pipes the
-/// dump into the database ([`configs::restore_command`]); then cron resumes, the consumers pod
+/// dump into the database ([`magento::restore_command`]); then cron resumes, the consumers pod
 /// comes back (its setup upgrades the database if the dump is older than the image, and imports
 /// the configuration), the cache is flushed and maintenance ends.
 pub fn restore_script(ctx: &Ctx<'_>) -> String {
@@ -345,11 +309,11 @@ pub fn restore_script(ctx: &Ctx<'_>) -> String {
     let restore = pod_json(vec![
         "bash".into(),
         "-c".into(),
-        configs::restore_command(),
+        magento::restore_command(),
         "bash".into(),
         "/backup/@DUMP@".into(),
     ]);
-    let root = super::web::ROOT;
+    let root = contracts::MAGENTO_ROOT;
     format!(
         r#"#!/bin/sh
 # Restores the database of the store {store} from a dump of its backup volume; rendered by
@@ -409,8 +373,8 @@ web "php bin/magento cache:flush && php bin/magento maintenance:disable"
 echo "restored $dump"
 "#,
         image = ctx.store.galera.image,
-        pending = configs::UPGRADE_PENDING,
-        lock = configs::UPGRADE_LOCK,
+        pending = magento::UPGRADE_PENDING,
+        lock = magento::UPGRADE_LOCK,
     )
 }
 
@@ -425,7 +389,7 @@ pub fn recover_script(ctx: &Ctx<'_>) -> String {
     let pods: Vec<String> = (0..ctx.store.galera.nodes)
         .map(|i| format!("{set}-{i}"))
         .collect();
-    let script = format!("{}/{}", configs::GALERA_CONFIG_DIR, galera::SCRIPT);
+    let script = format!("{}/{}", contracts::GALERA_CONFIG_DIR, galera::SCRIPT);
     format!(
         r#"#!/bin/sh
 # Galera full-outage recovery for the store {store}, rendered by kit: do not edit, re-render.

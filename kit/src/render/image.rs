@@ -10,8 +10,8 @@
 //! has no `env.php`: the pods mount the rendered one. It runs as UID 33 in group 0, with the
 //! directories Magento writes group-writable, so it also runs under OpenShift's arbitrary UIDs.
 
-use super::web::{ROOT, UID};
-use super::Ctx;
+use super::contracts::{MAGENTO_ROOT, MAGENTO_UID};
+use super::k8s::Ctx;
 use crate::validate::Build;
 
 /// Where the build steps read the Composer credentials (`auth.json`) from, when present: the
@@ -39,7 +39,7 @@ pub fn files(ctx: &Ctx<'_>) -> Vec<(String, String)> {
     ]
 }
 
-/// The build steps after the source is in [`ROOT`] and the dependencies are installed, as
+/// The build steps after the source is in [`MAGENTO_ROOT`] and the dependencies are installed, as
 /// shell lines: the compile, the static content, the class maps, the permissions.
 fn build_steps(b: &Build) -> Vec<String> {
     vec![
@@ -119,8 +119,8 @@ CMD ["php-fpm", "--nodaemonize"]
         git_ref = b.git_ref,
         php = b.php_version,
         secret_id = COMPOSER_SECRET_ID,
-        root = ROOT,
-        uid = UID,
+        root = MAGENTO_ROOT,
+        uid = MAGENTO_UID,
         mount = secret_mount(),
         install = composer_install().join("; \\\n    "),
     )
@@ -158,7 +158,7 @@ echo "---> compile, static content ({locales}), class map"
 {steps}
 "#,
         auth = COMPOSER_AUTH_FILE,
-        root = ROOT,
+        root = MAGENTO_ROOT,
         install = composer_install().join("\n"),
         locales = b.locales.join(" "),
         steps = build_steps(b).join("\n"),

@@ -5,7 +5,7 @@
 //! keeps the schedule, `concurrencyPolicy: Forbid` stops a slow indexer run from overlapping
 //! the next, each run is a fresh PHP process (long-running Magento processes grow), and a
 //! failed run is a visible failed Job. The price is one short pod per group and minute.
-//! Each run is gated ([`configs::cron_command`]): it skips while an upgrade is pending and
+//! Each run is gated ([`magento::cron_command`]): it skips while an upgrade is pending and
 //! holds a shared lock that the upgrade waits for, and it runs only on a database and
 //! configuration that match its image.
 
@@ -13,7 +13,9 @@ use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{configs, container, empty_dir, env, mount, resources_of, web, Component, Ctx, Object};
+use super::bundle::Object;
+use super::k8s::{container, empty_dir, env, mount, resources_of, Component, Ctx};
+use super::{contracts, magento};
 
 /// Magento cron groups, each its own CronJob: `index` apart so that a long reindex never
 /// delays the rest. The `consumers` group only starts consumers in the background of
@@ -23,7 +25,7 @@ pub const CRON_GROUPS: &[(&str, i64)] = &[("default", 600), ("index", 3600)];
 
 fn pod(ctx: &Ctx<'_>, c: Component, mut pod: PodSpec) -> PodTemplateSpec {
     if c != Component::Backup {
-        web::add_ellison_sidecar(ctx, &mut pod);
+        magento::add_ellison_sidecar(ctx, &mut pod);
     }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -44,9 +46,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let mut out = Vec::new();
 
     for (group, deadline) in CRON_GROUPS {
-        let mut cron = web::magento_container(ctx, "cron");
-        cron.command = Some(vec!["sh".into(), "-c".into(), configs::cron_command(group)]);
-        cron.working_dir = Some(web::ROOT.into());
+        let mut cron = magento::magento_container(ctx, "cron");
+        cron.command = Some(vec!["sh".into(), "-c".into(), magento::cron_command(group)]);
+        cron.working_dir = Some(contracts::MAGENTO_ROOT.into());
         out.push(cron_job(
             ctx,
             &ctx.name(&format!("cron-{group}")),
@@ -54,9 +56,9 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             "* * * * *",
             *deadline,
             PodSpec {
-                security_context: Some(ctx.pod_security(web::UID)),
+                security_context: Some(ctx.pod_security(contracts::MAGENTO_UID)),
                 containers: vec![cron],
-                volumes: Some(web::magento_volumes(ctx)),
+                volumes: Some(magento::magento_volumes(ctx)),
                 ..Default::default()
             },
         ));
@@ -67,7 +69,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         dump.command = Some(vec![
             "bash".into(),
             "-c".into(),
-            configs::backup_command("/backup", s.galera.backup_keep),
+            magento::backup_command("/backup", s.galera.backup_keep),
         ]);
         dump.env = Some(vec![
             env("DB_HOST", ctx.name("galera")),
@@ -85,7 +87,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
                 upload.command = Some(vec![
                     "sh".into(),
                     "-c".into(),
-                    configs::upload_command("/backup", s3, &s.name),
+                    magento::upload_command("/backup", s3, &s.name),
                 ]);
                 upload.env = Some(vec![
                     ctx.secret_env("AWS_ACCESS_KEY_ID", "backup-s3-access-key"),
@@ -108,7 +110,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             schedule,
             6 * 3600,
             PodSpec {
-                security_context: Some(ctx.pod_security(super::galera::UID)),
+                security_context: Some(ctx.pod_security(contracts::GALERA_UID)),
                 init_containers: init,
                 containers: vec![main],
                 volumes: Some(vec![

@@ -16,11 +16,11 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Component, Ctx, Object};
+use super::bundle::Object;
+use super::k8s::{Component, Ctx};
+use super::kinds::{AlertRule, PrometheusRule, RuleFile, RuleGroup};
 
 /// The dashboard, Grafana's JSON model.
 pub const DASHBOARD_FILE: &str = "monitoring/ellison-dashboard.json";
@@ -47,127 +47,6 @@ pub const SLOW_SWITCH_SECONDS: u32 = 10;
 /// is and Prometheus 3 normalizes to `le="10.0"`; the matcher takes both.
 fn slow_switch_le() -> String {
     format!("le=~\"{SLOW_SWITCH_SECONDS}|{SLOW_SWITCH_SECONDS}\\\\.0\"")
-}
-
-/// A Prometheus rule file: groups of rules.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleFile {
-    /// The rule groups.
-    pub groups: Vec<RuleGroup>,
-}
-
-/// A group of rules, evaluated together.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleGroup {
-    /// The group's name, unique in a Prometheus.
-    pub name: String,
-    /// Its alerting rules.
-    pub rules: Vec<AlertRule>,
-}
-
-/// One alerting rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertRule {
-    /// The alert's name.
-    pub alert: String,
-    /// The PromQL expression; every series it returns is an alert.
-    pub expr: String,
-    /// How long the expression must hold before the alert fires.
-    #[serde(rename = "for")]
-    pub for_: String,
-    /// Labels added to the alert (`severity`).
-    pub labels: BTreeMap<String, String>,
-    /// `summary` and `description`, Go templates over the alert's labels and value.
-    pub annotations: BTreeMap<String, String>,
-}
-
-/// `monitoring.coreos.com/v1` PrometheusRule: the rule file as a Prometheus Operator object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PrometheusRule {
-    /// Always `monitoring.coreos.com/v1`.
-    pub api_version: String,
-    /// Always `PrometheusRule`.
-    pub kind: String,
-    /// Name and labels.
-    pub metadata: ObjectMeta,
-    /// The rule groups.
-    pub spec: RuleFile,
-}
-
-impl PrometheusRule {
-    /// Checks what the CRD's schema requires of the fields kit sets (no schema of it is
-    /// available offline); the first problem.
-    pub fn check(&self) -> Result<(), String> {
-        let name = self.metadata.name.as_deref().unwrap_or_default();
-        if self.api_version != "monitoring.coreos.com/v1" || self.kind != "PrometheusRule" {
-            return Err(format!(
-                "{name}: not a monitoring.coreos.com/v1 PrometheusRule"
-            ));
-        }
-        let dns = !name.is_empty()
-            && name.len() <= 253
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-        if !dns {
-            return Err(format!("{name:?}: the name must be a DNS subdomain"));
-        }
-        let mut groups = Vec::new();
-        for g in &self.spec.groups {
-            if g.name.is_empty() || groups.contains(&&g.name) {
-                return Err(format!("{name}: group names must be unique and not empty"));
-            }
-            groups.push(&g.name);
-            for r in &g.rules {
-                let alert_name = !r.alert.is_empty()
-                    && r.alert
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                if !alert_name || r.expr.trim().is_empty() {
-                    return Err(format!(
-                        "{name}: rule {:?} needs a name and an expression",
-                        r.alert
-                    ));
-                }
-                if !is_duration(&r.for_) {
-                    return Err(format!(
-                        "{name}: {}: for {:?} is not a duration",
-                        r.alert, r.for_
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A Prometheus duration as the CRD's pattern accepts it (`30s`, `1m`, `1h30m`).
-fn is_duration(text: &str) -> bool {
-    let mut rest = text;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let unit = ["ms", "y", "w", "d", "h", "m", "s"]
-            .into_iter()
-            .find(|u| rest.starts_with(u));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
-    }
-    true
 }
 
 /// The plain files, for every target.

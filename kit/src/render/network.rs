@@ -15,8 +15,10 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{openshift, Component, Ctx, Object, Target};
-use crate::spec::Placement;
+use super::bundle::Object;
+use super::k8s::{Component, Ctx};
+use super::{exporters, openshift};
+use crate::spec::{Placement, Target};
 
 /// Who opens connections to whom, on which ports.
 pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
@@ -66,7 +68,7 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
             e.push((
                 c,
                 Varnish,
-                vec![i32::from(super::configs::VARNISH_PURGE_PORT)],
+                vec![i32::from(super::contracts::VARNISH_PURGE_PORT)],
             ));
         }
     }
@@ -204,7 +206,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             });
         }
         // Prometheus, on the metrics ports (Ellison's admin port, the exporters').
-        let scraped = super::exporters::scraped_ports(ctx, c);
+        let scraped = exporters::scraped_ports(ctx, c);
         if !scraped.is_empty() {
             ingress.push(NetworkPolicyIngressRule {
                 from: Some(vec![NetworkPolicyPeer {
@@ -288,11 +290,11 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
 /// ingress-nginx's annotations for what nginx and PHP allow behind it: its defaults (1 MiB
 /// bodies, 60 s reads) would cut admin uploads and long admin requests.
 pub fn ingress_annotations() -> BTreeMap<String, String> {
-    let timeout = super::configs::REQUEST_TIMEOUT_SECS.to_string();
+    let timeout = super::contracts::REQUEST_TIMEOUT_SECS.to_string();
     BTreeMap::from([
         (
             "nginx.ingress.kubernetes.io/proxy-body-size".to_owned(),
-            format!("{}m", super::configs::MAX_BODY_MB),
+            format!("{}m", super::contracts::MAX_BODY_MB),
         ),
         (
             "nginx.ingress.kubernetes.io/proxy-read-timeout".to_owned(),

@@ -10,55 +10,17 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::galera::claim;
-use super::{
-    config_annotation, config_volume, configs, container, empty_dir, exec_probe, mount, ports,
-    resources_of, Component, Ctx, Object,
+use super::bundle::Object;
+use super::contracts::{self, Group};
+use super::k8s::{
+    claim, config_annotation, config_volume, container, count, empty_dir, exec_probe, mount, ports,
+    resources_of, Component, Ctx,
 };
+use super::{exporters, settings};
 use crate::validate::Memory;
 
 /// UID of the `redis` user of the official Redis image.
 pub const UID: i64 = 999;
-
-/// A Redis master/replica group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Group {
-    /// Cache and page cache (databases 0 and 1).
-    Cache,
-    /// Sessions (database 2), never evicted.
-    Session,
-}
-
-impl Group {
-    /// Suffix of the group's objects.
-    pub fn id(self) -> &'static str {
-        match self {
-            Group::Cache => "cache",
-            Group::Session => "session",
-        }
-    }
-
-    /// The name the Sentinels monitor the group's master under.
-    pub fn master_name(self) -> &'static str {
-        self.id()
-    }
-
-    /// Where Ellison listens for this group.
-    pub fn ellison_port(self) -> u16 {
-        match self {
-            Group::Cache => 6379,
-            Group::Session => 6380,
-        }
-    }
-
-    /// The group's component.
-    pub fn component(self) -> Component {
-        match self {
-            Group::Cache => Component::RedisCache,
-            Group::Session => Component::RedisSession,
-        }
-    }
-}
 
 /// Every Redis and Sentinel object.
 pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
@@ -86,7 +48,7 @@ fn statefulset(
     Object::StatefulSet(StatefulSet {
         metadata: ctx.meta(name, c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(super::count(replicas)),
+            replicas: Some(count(replicas)),
             service_name: Some(name.to_owned()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),
@@ -118,17 +80,17 @@ fn statefulset(
 fn start_command() -> Option<Vec<String>> {
     Some(vec![
         "sh".into(),
-        format!("{}/start.sh", configs::REDIS_CONFIG_DIR),
+        format!("{}/start.sh", contracts::REDIS_CONFIG_DIR),
     ])
 }
 
 fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
     let s = ctx.store;
     let c = g.component();
-    let set = configs::redis_set(s, g);
-    let conf = configs::redis_conf(s, g);
-    let script = configs::redis_start_script(s, g);
-    let handover = configs::redis_handover_script(s, g);
+    let set = contracts::redis_set(s, g);
+    let conf = settings::redis_conf(s, g);
+    let script = settings::redis_start_script(s, g);
+    let handover = settings::redis_handover_script(s, g);
     let mut redis = container("redis", &s.redis.image, true);
     redis.command = start_command();
     // A master stopped for a rollout or a drain hands over first (the planned failover).
@@ -137,7 +99,7 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
             exec: Some(ExecAction {
                 command: Some(vec![
                     "sh".into(),
-                    format!("{}/handover.sh", configs::REDIS_CONFIG_DIR),
+                    format!("{}/handover.sh", contracts::REDIS_CONFIG_DIR),
                 ]),
             }),
             ..Default::default()
@@ -145,11 +107,11 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         ..Default::default()
     });
     redis.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
-    redis.ports = ports(&[("redis", i32::from(configs::REDIS_PORT))]);
+    redis.ports = ports(&[("redis", i32::from(contracts::REDIS_PORT))]);
     redis.volume_mounts = Some(vec![
-        mount("data", configs::REDIS_DATA_DIR, false),
-        mount("config", configs::REDIS_CONFIG_DIR, true),
-        mount("run", configs::REDIS_RUN_DIR, false),
+        mount("data", contracts::REDIS_DATA_DIR, false),
+        mount("config", contracts::REDIS_CONFIG_DIR, true),
+        mount("run", contracts::REDIS_RUN_DIR, false),
         mount("tmp", "/tmp", false),
     ]);
     redis.resources = Some(resources_of("500m", &mem.text));
@@ -165,9 +127,9 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         automount_service_account_token: Some(false),
         security_context: Some(ctx.pod_security(UID)),
         affinity: Some(ctx.anti_affinity(c, false)),
-        termination_grace_period_seconds: Some(i64::from(configs::REDIS_HANDOVER_SECS) + 30),
+        termination_grace_period_seconds: Some(i64::from(settings::REDIS_HANDOVER_SECS) + 30),
         containers: std::iter::once(redis)
-            .chain(super::exporters::redis(ctx))
+            .chain(exporters::redis(ctx))
             .collect(),
         volumes: Some(vec![
             config_volume("config", set.clone(), 0o555),
@@ -192,7 +154,7 @@ fn group(ctx: &Ctx<'_>, g: Group, mem: &Memory) -> Vec<Object> {
         ctx.service(
             set.clone(),
             c,
-            &[("redis", i32::from(configs::REDIS_PORT))],
+            &[("redis", i32::from(contracts::REDIS_PORT))],
             true,
         ),
         statefulset(
@@ -212,15 +174,15 @@ fn sentinel(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
     let c = Component::Sentinel;
     let set = ctx.name("sentinel");
-    let conf = configs::sentinel_conf(s);
-    let script = configs::sentinel_start_script(s);
+    let conf = settings::sentinel_conf(s);
+    let script = settings::sentinel_start_script(s);
     let mut sen = container("sentinel", &s.redis.image, true);
     sen.command = start_command();
     sen.env = Some(vec![ctx.secret_env("REDIS_PASSWORD", "redis-password")]);
-    sen.ports = ports(&[("sentinel", i32::from(configs::SENTINEL_PORT))]);
+    sen.ports = ports(&[("sentinel", i32::from(contracts::SENTINEL_PORT))]);
     sen.volume_mounts = Some(vec![
-        mount("config", configs::REDIS_CONFIG_DIR, true),
-        mount("run", configs::REDIS_RUN_DIR, false),
+        mount("config", contracts::REDIS_CONFIG_DIR, true),
+        mount("run", contracts::REDIS_RUN_DIR, false),
         mount("tmp", "/tmp", false),
     ]);
     sen.resources = Some(resources_of("100m", "128Mi"));

@@ -6,10 +6,10 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, SecurityContext};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::galera::claim;
-use super::{
-    container, empty_dir, env, http_probe, mount, ports, resources, resources_of, tcp_probe,
-    Component, Ctx, Object,
+use super::bundle::Object;
+use super::k8s::{
+    claim, container, count, empty_dir, env, field_env, http_probe, mount, ports, resources,
+    resources_of, tcp_probe, Component, Ctx,
 };
 use crate::spec::Engine;
 
@@ -43,7 +43,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
         env(java_opts, format!("-Xms{heap_mb}m -Xmx{heap_mb}m")),
         env("bootstrap.memory_lock", "false"),
     ];
-    e.insert(0, super::field_env("POD_NAME", "metadata.name"));
+    e.insert(0, field_env("POD_NAME", "metadata.name"));
     if se.nodes == 1 {
         e.push(env("discovery.type", "single-node"));
     } else {
@@ -99,7 +99,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let sts = StatefulSet {
         metadata: ctx.meta(set.clone(), c),
         spec: Some(StatefulSetSpec {
-            replicas: Some(super::count(se.nodes)),
+            replicas: Some(count(se.nodes)),
             service_name: Some(peers.clone()),
             pod_management_policy: Some("Parallel".into()),
             selector: ctx.label_selector(c),

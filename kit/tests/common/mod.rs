@@ -1,7 +1,62 @@
-//! Specs shared by the render tests: the documented example and variants that switch on
-//! every optional path of the renderers.
+//! What the render tests share: the documented example and variants that switch on every
+//! optional path of the renderers, and the pod of a rendered workload.
 
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
+
+use k8s_openapi::api::core::v1::PodSpec;
+use kit::render::Object;
 use kit::spec;
+
+/// The pod of a rendered workload.
+#[derive(Debug, Clone, Copy)]
+pub struct Pod<'a> {
+    /// The pod spec.
+    pub spec: &'a PodSpec,
+    /// Where the pod spec is in the object: the prefix of an image trigger's `fieldPath`.
+    pub path: &'static str,
+    /// Whether its containers run until stopped (a Job's run to completion).
+    pub long_running: bool,
+}
+
+/// The pod of a Deployment, StatefulSet, Job or CronJob; `None` for other kinds.
+pub fn pod_of(o: &Object) -> Option<Pod<'_>> {
+    let (spec, path, long_running) = match o {
+        Object::Deployment(d) => (
+            d.spec.as_ref()?.template.spec.as_ref()?,
+            "spec.template.spec",
+            true,
+        ),
+        Object::StatefulSet(s) => (
+            s.spec.as_ref()?.template.spec.as_ref()?,
+            "spec.template.spec",
+            true,
+        ),
+        Object::Job(j) => (
+            j.spec.as_ref()?.template.spec.as_ref()?,
+            "spec.template.spec",
+            false,
+        ),
+        Object::CronJob(c) => (
+            c.spec
+                .as_ref()?
+                .job_template
+                .spec
+                .as_ref()?
+                .template
+                .spec
+                .as_ref()?,
+            "spec.jobTemplate.spec.template.spec",
+            false,
+        ),
+        _ => return None,
+    };
+    Some(Pod {
+        spec,
+        path,
+        long_running,
+    })
+}
 
 /// `(name, spec text)`: the example and its variants.
 pub fn variants() -> Vec<(&'static str, String)> {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kit::render::{configs, Content};
+use kit::render::{magento, Content};
 use kit::{validate, Target};
 
 use crate::support::{run, tempdir, write, Mariadb};
@@ -42,7 +42,7 @@ async fn a_dump_of_the_backup_restores_the_database() {
         ("DB_PORT", port.as_str()),
         ("DB_PASSWORD", "db-Secret-1"),
     ];
-    let backup = configs::backup_command(&backups.to_string_lossy(), 2);
+    let backup = magento::backup_command(&backups.to_string_lossy(), 2);
     let dumped = run("bash", &["-c", &backup], &env, WAIT).await;
     assert_eq!(dumped.code, Some(0), "{dumped}");
     let mut kept: Vec<String> = std::fs::read_dir(&backups)
@@ -61,7 +61,7 @@ async fn a_dump_of_the_backup_restores_the_database() {
         "bash",
         &[
             "-c",
-            &configs::restore_command(),
+            &magento::restore_command(),
             "bash",
             &dump.to_string_lossy(),
         ],
@@ -96,7 +96,7 @@ async fn a_dump_of_the_backup_restores_the_database() {
         "bash",
         &[
             "-c",
-            &configs::restore_command(),
+            &magento::restore_command(),
             "bash",
             &broken.to_string_lossy(),
         ],

@@ -127,7 +127,7 @@ async fn each_exporter_reports_its_daemon_up() {
 
     // nginx's stub_status on the status server of the rendered nginx.conf.
     let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid");
-    let mut settings = kit::render::configs::nginx_settings(&store);
+    let mut settings = kit::render::settings::nginx_settings(&store);
     let temp = dir.join("nginx-tmp");
     std::fs::create_dir_all(&temp).expect("mkdir");
     settings.address = Some(std::net::Ipv4Addr::LOCALHOST.into());

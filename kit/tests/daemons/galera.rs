@@ -1,5 +1,5 @@
 //! A real 3-node MariaDB Galera cluster on loopback from `conf::galera`, with the example
-//! store's settings (`render::configs::galera_settings`) made local: it forms, survives the
+//! store's settings (`render::settings::galera_settings`) made local: it forms, survives the
 //! loss of a node, and after full outages (one mixed, one with every node stopped cleanly,
 //! one with every node killed with SIGKILL) `galera.sh decide` bootstraps exactly the most
 //! advanced node and refuses the others, never while a peer is unreachable (unless forced,
@@ -77,7 +77,7 @@ impl Cluster {
                 // changes: peers on loopback ports, the ordinal, paths, memory and gcache
                 // scaled down to a test machine, the password files' directory.
                 let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid example");
-                let mut settings = kit::render::configs::galera_settings(&store);
+                let mut settings = kit::render::settings::galera_settings(&store);
                 settings.peers = peers.clone();
                 settings.ordinal = Ordinal::Fixed(i);
                 settings.paths = Paths {
@@ -330,7 +330,7 @@ async fn wait_writer(proxy: SocketAddr, want: &str, logs: &dyn Fn() -> String) {
 /// and new ones reach node 1; when it is back, they move back to node 0.
 async fn single_writer(c: &mut Cluster, logs: &dyn Fn() -> String) {
     let store = kit::validate::load(kit::spec::EXAMPLE).expect("valid example");
-    let mut settings = kit::render::configs::galera_writer_settings(&store);
+    let mut settings = kit::render::settings::galera_writer_settings(&store);
     let dir = c.nodes[0].dir.join("../haproxy");
     std::fs::create_dir_all(&dir).expect("mkdir");
     settings.bind = "127.0.0.1".into();

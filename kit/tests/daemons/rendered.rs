@@ -7,7 +7,7 @@
 //! the rendered ConfigMaps: `nginx -t`, `php-fpm -t`, PHP and Ellison's own config loader
 //! accept them unchanged (their pod paths exist or are writable here, and neither check binds a
 //! port). Redis and Sentinel need the pods' DNS names and ports, so they run from the store's
-//! settings (`render::configs`) with only the host-specific fields changed (addresses, ports,
+//! settings (`render::settings`) with only the host-specific fields changed (addresses, ports,
 //! directories): the daemons then start from the rendered start scripts, and a restarted old
 //! master asks the Sentinels and comes back as a replica of the promoted one.
 
@@ -18,8 +18,8 @@ use std::time::Duration;
 use clap::Parser;
 use ellison_e2e::{command, free_port, log_tail, Auth, Proc, Value};
 use kit::conf::{redis, sentinel};
-use kit::render::redis::Group;
-use kit::render::{configs, Object};
+use kit::render::contracts::Group;
+use kit::render::{settings, varnish, Object};
 use kit::{validate, Store, Target};
 
 use crate::support::{is_root, poll, run, tempdir, write};
@@ -229,7 +229,7 @@ async fn varnish_caches_magento_pages_as_magentos_vcl_does_and_purges_by_tag() {
             _ => None,
         })
         .expect("the Varnish ConfigMap");
-    assert_eq!(rendered, configs::vcl("shop-web", 8080));
+    assert_eq!(rendered, varnish::vcl("shop-web", 8080));
 
     let dir = tempdir("kit-varnish-");
     let dir = dir.path();
@@ -255,7 +255,7 @@ async fn varnish_caches_magento_pages_as_magentos_vcl_does_and_purges_by_tag() {
     .await;
     // The same VCL with the backend local (varnishd resolves backends when it compiles).
     let vcl = dir.join("default.vcl");
-    write(&vcl, &configs::vcl("127.0.0.1", backend_port));
+    write(&vcl, &varnish::vcl("127.0.0.1", backend_port));
     let workdir = dir.join("work").to_string_lossy().into_owned();
     let vcl_path = vcl.to_string_lossy().into_owned();
     let compiled = run(
@@ -280,7 +280,7 @@ async fn varnish_caches_magento_pages_as_magentos_vcl_does_and_purges_by_tag() {
         "-s".to_owned(),
         "malloc,64M".to_owned(),
     ];
-    for (param, value) in configs::VARNISH_PARAMS {
+    for (param, value) in varnish::VARNISH_PARAMS {
         args.push("-p".into());
         args.push(format!("{param}={value}"));
     }
@@ -439,7 +439,7 @@ async fn master_of(sentinel: SocketAddr) -> Result<u16, String> {
 /// A Sentinel from the store's settings and start script, on loopback, watching the cache.
 fn render_sentinel(store: &Store, dir: &Path, port: u16, master: u16, peers: &[u16]) -> PathBuf {
     std::fs::create_dir_all(dir).expect("mkdir");
-    let mut s = configs::sentinel_settings(store);
+    let mut s = settings::sentinel_settings(store);
     s.bind = "127.0.0.1".into();
     s.port = port;
     s.dir = dir.to_path_buf();
@@ -451,7 +451,7 @@ fn render_sentinel(store: &Store, dir: &Path, port: u16, master: u16, peers: &[u
     s.auth_include = Some(dir.join("run").join(sentinel::AUTH_INCLUDE));
     let conf = dir.join("sentinel.conf");
     write(&conf, &sentinel::render(&s));
-    let mut start = configs::sentinel_start_settings(store);
+    let mut start = settings::sentinel_start_settings(store);
     start.config = conf;
     start.run_dir = dir.join("run");
     start.master_names = vec!["cache".into()];
@@ -483,14 +483,14 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
             let node_dir = dir.join(format!("cache-{i}"));
             std::fs::create_dir_all(&node_dir).expect("mkdir");
             // The store's cache settings; only where it lives and listens changes.
-            let mut s = configs::redis_settings(&store, Group::Cache);
+            let mut s = settings::redis_settings(&store, Group::Cache);
             s.bind = "127.0.0.1".into();
             s.port = *port;
             s.dir = node_dir.clone();
             s.auth_include = Some(node_dir.join("run").join(redis::AUTH_INCLUDE));
             let conf = node_dir.join("redis.conf");
             write(&conf, &redis::render(&s));
-            let mut start = configs::redis_start_settings(&store, Group::Cache);
+            let mut start = settings::redis_start_settings(&store, Group::Cache);
             start.config = conf;
             start.run_dir = node_dir.join("run");
             start.sentinels = sentinel_ports
@@ -573,7 +573,7 @@ async fn a_restarted_old_master_asks_the_sentinels_and_comes_back_as_a_replica()
     // The master's pod stops: its preStop hook, the rendered handover script, asks the
     // Sentinel for the planned failover and returns once node 0 is a replica (issue 12: a
     // master stopped for a rollout went down unannounced).
-    let mut handover = configs::redis_handover_settings(&store, Group::Cache);
+    let mut handover = settings::redis_handover_settings(&store, Group::Cache);
     handover.port = ports[0];
     handover.sentinels = vec![("127.0.0.1".to_owned(), sentinel_ports[0])];
     handover.self_host = redis::SelfHost::Fixed("127.0.0.1".into());

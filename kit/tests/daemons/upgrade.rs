@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ellison_e2e::{log_tail, Proc};
-use kit::render::configs;
+use kit::render::magento;
 
 use crate::support::{poll, run, tempdir, write, Graceful, Output};
 
@@ -129,7 +129,7 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
 
     // A long cron run of the old image holds the lock shared.
     let cron_index = spawn_sh(
-        &configs::cron_command_in(&root_s, "index"),
+        &magento::cron_command_in(&root_s, "index"),
         &[],
         &dir.join("cron-index.log"),
     );
@@ -148,7 +148,7 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
     let script = dir.join("setup.sh");
     write(
         &script,
-        &configs::setup_script(&store, &root_s, &config.to_string_lossy()),
+        &magento::setup_script(&store, &root_s, &config.to_string_lossy()),
     );
     let checked = run(
         "shellcheck",
@@ -172,9 +172,9 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
         &logs,
     )
     .await;
-    assert!(root.join(configs::UPGRADE_PENDING).exists(), "{}", logs());
+    assert!(root.join(magento::UPGRADE_PENDING).exists(), "{}", logs());
     // New cron runs skip while the upgrade is pending; the upgrade holds until the run ends.
-    let skipped = sh(&configs::cron_command_in(&root_s, "default"), &[]).await;
+    let skipped = sh(&magento::cron_command_in(&root_s, "default"), &[]).await;
     assert_eq!(skipped.code, Some(0), "{skipped}");
     assert!(
         skipped.stderr.contains("an upgrade is pending"),
@@ -200,7 +200,7 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
     assert!(root.join("var/.maintenance.flag").exists(), "{}", logs());
     drop(cron_index);
     let mut web = spawn_sh(
-        &configs::wait_for_upgrade_in(&root_s),
+        &magento::wait_for_upgrade_in(&root_s),
         &[],
         &dir.join("web.log"),
     );
@@ -227,7 +227,7 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
         assert_eq!(status, "exit status: 0", "{what}\n{}", logs());
     }
     assert!(!root.join("var/.maintenance.flag").exists());
-    assert!(!root.join(configs::UPGRADE_PENDING).exists());
+    assert!(!root.join(magento::UPGRADE_PENDING).exists());
     // Magento's logs go to the container's stderr (issue 12: they filled the pod's disk).
     for log in ["system", "exception", "cron"] {
         let link = std::fs::read_link(root.join(format!("var/log/{log}.log")));
@@ -249,7 +249,7 @@ async fn an_upgrade_waits_for_cron_runs_in_maintenance_and_new_pods_wait_for_it(
     )
     .await;
     assert_eq!(aged.code, Some(0), "{aged}");
-    let ran = sh(&configs::cron_command_in(&root_s, "default"), &[]).await;
+    let ran = sh(&magento::cron_command_in(&root_s, "default"), &[]).await;
     assert_eq!(ran.code, Some(0), "{ran}");
     assert!(!root.join("var/report/old").exists() && root.join("var/report/new").exists());
     let tail: Vec<String> = calls(&root)

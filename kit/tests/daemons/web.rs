@@ -384,7 +384,7 @@ async fn media_in_a_bucket_is_served_from_it_and_what_it_lacks_goes_to_get_php()
     std::fs::create_dir_all(&temp).expect("mkdir");
     let (_fpm, fpm_port) = start_fpm(dir).await;
     let port = free_port();
-    let mut settings = kit::render::configs::nginx_settings(&store);
+    let mut settings = kit::render::settings::nginx_settings(&store);
     settings.address = Some(std::net::Ipv4Addr::LOCALHOST.into());
     settings.port = port;
     settings.status_port = free_port();
