@@ -111,7 +111,17 @@ pub struct Proc {
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
     pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
-        Proc::spawn_with_pdeathsig(program, args, &[], stdio_log, "KILL")
+        Proc::spawn_with_env(program, args, &[], stdio_log)
+    }
+
+    /// [`Proc::spawn`] with `envs` added to the environment.
+    pub fn spawn_with_env(
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stdio_log: &Path,
+    ) -> Result<Proc> {
+        Proc::spawn_with_pdeathsig(program, args, envs, stdio_log, "KILL")
     }
 
     /// [`Proc::spawn`] on `host` (inside its network namespace, through `ip netns exec`),
