@@ -7,20 +7,17 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ellison_e2e::{command, free_port, Value};
+use ellison_e2e::{command, eventually, free_port, log_tail, Proc, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::procs::Proc;
 
 /// How long a proxy may take to answer PING after it is spawned.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Fresh ports tried when a proxy finds its port taken.
 const PORT_ATTEMPTS: usize = 3;
-/// Interval between two readiness checks.
-const POLL: Duration = Duration::from_millis(20);
 
 /// Which endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -133,19 +130,24 @@ pub async fn start_ellison(
 ) -> Result<(Proc, SocketAddr)> {
     let list: Vec<String> = sentinels.iter().map(SocketAddr::to_string).collect();
     let log_file = dir.join(format!("ellison-{}.log", mode.flag()));
-    start_with_retry("ellison", |port| {
-        let args = vec![
-            "--listen".to_owned(),
-            format!("127.0.0.1:{port}"),
-            "--mode".to_owned(),
-            mode.flag().to_owned(),
-            "--master-name".to_owned(),
-            master_name.to_owned(),
-            "--sentinels".to_owned(),
-            list.join(","),
-        ];
-        Proc::spawn("ellison", ellison, &args, &[("RUST_LOG", log)], &log_file)
-    })
+    start_with_retry(
+        "ellison",
+        ellison,
+        &[("RUST_LOG", log)],
+        &log_file,
+        |port| {
+            Ok(vec![
+                "--listen".to_owned(),
+                format!("127.0.0.1:{port}"),
+                "--mode".to_owned(),
+                mode.flag().to_owned(),
+                "--master-name".to_owned(),
+                master_name.to_owned(),
+                "--sentinels".to_owned(),
+                list.join(","),
+            ])
+        },
+    )
     .await
 }
 
@@ -176,16 +178,15 @@ impl Haproxy {
             .map(|(i, a)| (format!("n{i}"), *a))
             .collect();
         let log = dir.join("haproxy.log");
-        let (proc, addr) = start_with_retry("haproxy", |port| {
+        let (proc, addr) = start_with_retry("haproxy", haproxy, &[], &log, |port| {
             let text = haproxy_config(port, &stats_socket, &named);
             std::fs::write(&conf, text)
                 .map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
-            let args = vec![
+            Ok(vec![
                 "-db".to_owned(),
                 "-f".to_owned(),
                 conf.display().to_string(),
-            ];
-            Proc::spawn("haproxy", haproxy, &args, &[], &log)
+            ])
         })
         .await?;
         Ok(Haproxy {
@@ -306,7 +307,7 @@ pub async fn start_twemproxy(
     let conf = dir.join("nutcracker.yml");
     let log = dir.join("nutcracker.log");
     let pid_file = dir.join("nutcracker.pid");
-    start_with_retry("nutcracker", |port| {
+    start_with_retry("nutcracker", &tools.nutcracker, &[], &log, |port| {
         let text = format!(
             "ellison_bench:\n\
              \x20 listen: 127.0.0.1:{port}\n\
@@ -321,7 +322,7 @@ pub async fn start_twemproxy(
         );
         std::fs::write(&conf, text)
             .map_err(|e| Error::io(format!("write {}", conf.display()), e))?;
-        let args = vec![
+        Ok(vec![
             "-c".to_owned(),
             conf.display().to_string(),
             "-s".to_owned(),
@@ -335,23 +336,30 @@ pub async fn start_twemproxy(
             // Warnings and worse: the default (notice) logs every client connection.
             "-v".to_owned(),
             "4".to_owned(),
-        ];
-        Proc::spawn("nutcracker", &tools.nutcracker, &args, &[], &log)
+        ])
     })
     .await
 }
 
-/// Spawns a server on fresh ports until one answers PING on its port.
+/// Spawns `program` with `envs`, its output appended to `log`, on fresh ports until it answers
+/// PING on its port; `args_for` gives its arguments for a port (and writes any configuration
+/// they name).
 async fn start_with_retry(
     what: &str,
-    mut spawn: impl FnMut(u16) -> Result<Proc>,
+    program: &Path,
+    envs: &[(&str, &str)],
+    log: &Path,
+    mut args_for: impl FnMut(u16) -> Result<Vec<String>>,
 ) -> Result<(Proc, SocketAddr)> {
+    let program = program.to_string_lossy();
     let mut last = String::new();
     for _ in 0..PORT_ATTEMPTS {
         let port = free_port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let mut proc = spawn(port)?;
-        match wait_pong(&mut proc, addr).await {
+        let args = args_for(port)?;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut proc = Proc::spawn_with_env(&program, &args, envs, log)?;
+        match wait_pong(&mut proc, what, log, addr).await {
             Ok(()) => return Ok((proc, addr)),
             Err(e) => last = e.to_string(),
         }
@@ -362,28 +370,28 @@ async fn start_with_retry(
 }
 
 /// Waits until `addr` answers PING with PONG, or the process exits, or [`START_TIMEOUT`].
-async fn wait_pong(proc: &mut Proc, addr: SocketAddr) -> Result<()> {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = proc.exited() {
-            return Err(Error::Setup(format!(
-                "{} on {addr} exited ({status}):\n{}",
-                proc.name(),
-                proc.log_tail(20)
-            )));
-        }
-        let last = match command(addr, None, &["PING"], Duration::from_secs(1)).await {
-            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
-            Ok(other) => format!("PING answered {other}"),
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::Setup(format!(
-                "{} on {addr} did not answer PONG within {START_TIMEOUT:?}: {last}\n{}",
-                proc.name(),
-                proc.log_tail(20)
-            )));
-        }
-        tokio::time::sleep(POLL).await;
+async fn wait_pong(proc: &mut Proc, what: &str, log: &Path, addr: SocketAddr) -> Result<()> {
+    let exited = eventually(
+        format!("{what} on {addr} to answer PONG"),
+        START_TIMEOUT,
+        async || {
+            if let Some(status) = proc.exited() {
+                return Ok(Some(status));
+            }
+            match command(addr, None, &["PING"], Duration::from_secs(1)).await {
+                Ok(Value::Simple(s)) if s == "PONG" => Ok(None),
+                Ok(other) => Err(format!("PING answered {other}")),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await
+    .map_err(|e| e.with_logs(|| log_tail(log, 20)))?;
+    match exited {
+        None => Ok(()),
+        Some(status) => Err(Error::Setup(format!(
+            "{what} on {addr} exited ({status}):\n{}",
+            log_tail(log, 20)
+        ))),
     }
 }

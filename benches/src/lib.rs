@@ -4,10 +4,11 @@
 //!
 //! Layout:
 //! - [`error`]: the [`Error`] type.
-//! - [`procs`]: child processes the harness starts itself (Ellison, HAProxy, twemproxy), stopped
-//!   by PID; readings from `/proc` (CPU time, RSS) and the load client's CPU time; the
+//! - [`procs`]: readings from `/proc` (CPU time, RSS) and the load client's CPU time; the
 //!   file-descriptor limit; tool lookup.
-//! - [`endpoints`]: the five endpoints, their configuration files and readiness checks.
+//! - [`endpoints`]: the five endpoints, their configuration files and readiness checks; the
+//!   processes the harness starts itself (Ellison, HAProxy, twemproxy) are
+//!   [`ellison_e2e::Proc`]s, stopped by PID.
 //! - [`throughput`]: the `redis-benchmark` cells and the interleaved rounds.
 //! - [`load`]: the harness's own load clients: paced (for latency at a fixed rate) and
 //!   closed-loop scripted requests (Magento's pipelined transactions and its sessions).

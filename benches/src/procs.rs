@@ -1,124 +1,15 @@
-//! Child processes the harness starts itself, and what `/proc` says about any process.
-//!
-//! Every child is started through `setpriv --pdeathsig KILL` when `/usr/bin/setpriv` exists, so
-//! that a harness killed from outside leaves nothing behind; the normal path is [`Drop`], which
-//! sends SIGCONT then SIGKILL to the child's PID and reaps it. As in the end-to-end crate,
-//! Linux ties the parent-death signal to the spawning *thread*: the harness spawns from its
-//! main thread (a current-thread runtime).
+//! What `/proc` says about any process, the file-descriptor limit, and the tools the harness
+//! runs. The child processes themselves are the end-to-end crate's [`ellison_e2e::Proc`]:
+//! stopped by PID and reaped, with a parent-death signal tied to the spawning thread, which is
+//! why the harness spawns from its main thread (a current-thread runtime).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use nix::sys::resource::{getrlimit, getrusage, setrlimit, Resource, UsageWho};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::{Pid, SysconfVar};
+use nix::unistd::SysconfVar;
 
 use crate::error::{Error, Result};
-
-const SETPRIV: &str = "/usr/bin/setpriv";
-
-/// A running child process, signalled by PID and always reaped.
-#[derive(Debug)]
-pub struct Proc {
-    name: String,
-    child: Child,
-    pid: u32,
-    log: PathBuf,
-    reaped: bool,
-}
-
-impl Proc {
-    /// Spawns `program args` with `envs` added, stdout and stderr appended to `log`.
-    pub fn spawn(
-        name: &str,
-        program: &Path,
-        args: &[String],
-        envs: &[(&str, &str)],
-        log: &Path,
-    ) -> Result<Proc> {
-        let out = File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| Error::io(format!("open {}", log.display()), e))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| Error::io(format!("dup {}", log.display()), e))?;
-        let mut cmd = if Path::new(SETPRIV).exists() {
-            let mut c = Command::new(SETPRIV);
-            c.args(["--pdeathsig", "KILL", "--"]).arg(program);
-            c
-        } else {
-            Command::new(program)
-        };
-        let child = cmd
-            .args(args)
-            .envs(envs.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| Error::io(format!("spawn {name} ({})", program.display()), e))?;
-        Ok(Proc {
-            name: name.to_owned(),
-            pid: child.id(),
-            child,
-            log: log.to_path_buf(),
-            reaped: false,
-        })
-    }
-
-    /// The process id (`setpriv` execs the program, so this is the program's PID).
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    /// What the process is, for messages.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// `Some(status)` once the process has exited (it is reaped then).
-    pub fn exited(&mut self) -> Option<String> {
-        if self.reaped {
-            return Some("already reaped".into());
-        }
-        match self.child.try_wait() {
-            Ok(Some(status)) => {
-                self.reaped = true;
-                Some(status.to_string())
-            }
-            Ok(None) => None,
-            Err(e) => Some(format!("cannot query status: {e}")),
-        }
-    }
-
-    /// The last `lines` lines of the process's stdout and stderr.
-    pub fn log_tail(&self, lines: usize) -> String {
-        ellison_e2e::log_tail(&self.log, lines)
-    }
-
-    /// SIGCONT, SIGKILL, then wait until the child is reaped.
-    pub fn stop(&mut self) {
-        if self.reaped {
-            return;
-        }
-        // Not reaped yet, so the PID cannot have been reused.
-        if let Ok(pid) = i32::try_from(self.pid) {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-        let _ = self.child.wait();
-        self.reaped = true;
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// User plus system CPU time a process has used so far, in seconds (`/proc/PID/stat`, fields
 /// 14 and 15, in clock ticks).

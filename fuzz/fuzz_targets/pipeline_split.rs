@@ -6,8 +6,9 @@
 //! arrived, as in Redis.
 #![no_main]
 
+use ellison::resp::testing::{scan_all, scan_fed, End};
 use ellison::resp::{scan_command, scan_reply, Limits};
-use ellison_fuzz::{scan_all, scan_fed, End, SPLIT_INDEPENDENT_MAX, TINY};
+use ellison_fuzz::{SPLIT_INDEPENDENT_MAX, TINY};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

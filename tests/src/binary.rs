@@ -12,9 +12,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
-use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
+use crate::wait::eventually;
 
 /// A running `ellison` process; killed (SIGKILL, by PID) when dropped.
 #[derive(Debug)]
@@ -23,9 +23,6 @@ pub struct EllisonBinary {
     log: PathBuf,
     dir: TempDir,
 }
-
-/// How often [`EllisonBinary::wait_log`] reads the log file again.
-const LOG_POLL: Duration = Duration::from_millis(50);
 
 impl EllisonBinary {
     /// Where the binary is: beside the directory of the running test executable.
@@ -99,22 +96,16 @@ impl EllisonBinary {
         count: usize,
         timeout: Duration,
     ) -> Result<Vec<String>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let lines = self.lines_with(parts);
-            if lines.len() >= count {
-                return Ok(lines);
-            }
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("{count} ellison log line(s) with {parts:?}"),
-                    waited: timeout,
-                    last: format!("{} such line(s)", lines.len()),
-                    logs: self.logs(),
-                });
-            }
-            tokio::time::sleep(LOG_POLL).await;
-        }
+        eventually(
+            format!("{count} ellison log line(s) with {parts:?}"),
+            timeout,
+            async || match self.lines_with(parts) {
+                lines if lines.len() >= count => Ok(lines),
+                lines => Err(format!("{} such line(s)", lines.len())),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| self.logs()))
     }
 
     /// Sends `signal` to the process, by its PID.

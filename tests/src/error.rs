@@ -98,6 +98,22 @@ impl HarnessError {
         }
     }
 
+    /// Fills the `logs` of a [`HarnessError::Timeout`] with `logs()`, the end of the log files
+    /// of the processes involved; any other error passes unchanged.
+    pub fn with_logs(self, logs: impl FnOnce() -> String) -> Self {
+        match self {
+            Self::Timeout {
+                what, waited, last, ..
+            } => Self::Timeout {
+                what,
+                waited,
+                last,
+                logs: logs(),
+            },
+            other => other,
+        }
+    }
+
     /// True when this is an error reply whose text starts with `prefix`
     /// (e.g. `"INPROG"`, `"NOGOODSLAVE"`, `"LOADING"`).
     pub fn is_error_reply(&self, prefix: &str) -> bool {

@@ -7,15 +7,15 @@ use std::path::Path;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
 use crate::netns::Host;
-use crate::process::{free_port, logs_section, POLL_INTERVAL};
+use crate::process::{free_port, logs_section};
 use crate::redis::RedisNode;
 use crate::resp::{Auth, RespClient, Value};
 use crate::sentinel::{parse_master_addr, SentinelProc, QUERY_TIMEOUT};
 use crate::tls::{ServerTls, TlsClient};
+use crate::wait::eventually;
 
 /// Environment variable: when set (to anything), group directories are kept
 /// after the test instead of being removed, and their path is printed.
@@ -289,26 +289,20 @@ impl SentinelGroup {
         // Sentinels learn replicas from the master's INFO: start them only
         // once every replica is online so the first INFO already lists all.
         let mut conns = Conns::default();
-        let mut waiter = Waiter::new(
+        eventually(
             format!(
                 "master {master_addr} to report {} online replicas",
                 group.opts.replicas
             ),
             START_CONVERGE_TIMEOUT,
-        );
-        loop {
-            match group.online_replicas(&mut conns, master_addr, false).await {
-                Ok(online) if online.len() == group.opts.replicas => break,
-                Ok(online) => {
-                    waiter
-                        .retry(format!("online: {online:?}"), || {
-                            group.logs_tail(TAIL_LINES)
-                        })
-                        .await?
-                }
-                Err(e) => waiter.retry(e, || group.logs_tail(TAIL_LINES)).await?,
-            }
-        }
+            async || match group.online_replicas(&mut conns, master_addr, false).await {
+                Ok(online) if online.len() == group.opts.replicas => Ok(()),
+                Ok(online) => Err(format!("online: {online:?}")),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| group.logs_tail(TAIL_LINES)))?;
 
         let sentinel_lines = group.opts.sentinel_lines(master_at);
         for i in 0..group.opts.sentinels {
@@ -324,20 +318,18 @@ impl SentinelGroup {
             group.sentinels.push(sentinel);
         }
 
-        let mut waiter = Waiter::new(
+        eventually(
             format!(
                 "every sentinel to see {} replicas and {} other sentinels",
                 group.opts.replicas,
                 group.opts.sentinels - 1
             ),
             START_CONVERGE_TIMEOUT,
-        );
-        loop {
-            match group.sentinels_discovered(&mut conns).await {
-                Ok(()) => return Ok(group),
-                Err(e) => waiter.retry(e, || group.logs_tail(TAIL_LINES)).await?,
-            }
-        }
+            async || group.sentinels_discovered(&mut conns).await,
+        )
+        .await
+        .map_err(|e| e.with_logs(|| group.logs_tail(TAIL_LINES)))?;
+        Ok(group)
     }
 
     /// The monitored master's name.
@@ -418,22 +410,20 @@ impl SentinelGroup {
                 "sentinel_failover: no sentinel is running".into(),
             ));
         };
-        let mut waiter = Waiter::new(
+        eventually(
             format!("{} to accept SENTINEL FAILOVER", sentinel.addr()),
             FAILOVER_RETRY_TIMEOUT,
-        );
-        loop {
-            match sentinel
+            async || match sentinel
                 .query(&["SENTINEL", "FAILOVER", &self.opts.master_name])
                 .await
             {
-                Ok(_) => return Ok(()),
-                Err(e) if e.is_error_reply("INPROG") || e.is_error_reply("NOGOODSLAVE") => {
-                    waiter.retry(e, || self.logs_tail(TAIL_LINES)).await?
-                }
-                Err(e) => return Err(e),
-            }
-        }
+                Ok(_) => Ok(Ok(())),
+                Err(e) if e.is_error_reply("INPROG") || e.is_error_reply("NOGOODSLAVE") => Err(e),
+                Err(e) => Ok(Err(e)),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| self.logs_tail(TAIL_LINES)))?
     }
 
     /// Kills (SIGKILL) the node the Sentinels currently report as master and
@@ -471,19 +461,21 @@ impl SentinelGroup {
         timeout: Duration,
     ) -> Result<SocketAddr> {
         let mut conns = Conns::default();
-        let mut waiter = Waiter::new(format!("a new master other than {old}"), timeout);
-        loop {
-            let why = match self.majority_master(&mut conns).await {
-                Ok(addr) if addr == old => format!("majority still reports {old}"),
+        eventually(
+            format!("a new master other than {old}"),
+            timeout,
+            async || match self.majority_master(&mut conns).await {
+                Ok(addr) if addr == old => Err(format!("majority still reports {old}")),
                 Ok(addr) => match self.role_of(&mut conns, addr).await {
-                    Ok(r) if r.role == "master" => return Ok(addr),
-                    Ok(r) => format!("sentinels report {addr}, whose ROLE is {}", r.role),
-                    Err(e) => format!("sentinels report {addr}: {e}"),
+                    Ok(r) if r.role == "master" => Ok(addr),
+                    Ok(r) => Err(format!("sentinels report {addr}, whose ROLE is {}", r.role)),
+                    Err(e) => Err(format!("sentinels report {addr}: {e}")),
                 },
-                Err(e) => e.to_string(),
-            };
-            waiter.retry(why, || self.logs_tail(TAIL_LINES)).await?;
-        }
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| self.logs_tail(TAIL_LINES)))
     }
 
     /// Waits until `addr` answers `ROLE` with `role`; for `slave`, also until
@@ -495,17 +487,17 @@ impl SentinelGroup {
         timeout: Duration,
     ) -> Result<()> {
         let mut conns = Conns::default();
-        let mut waiter = Waiter::new(format!("{addr} to have ROLE {role}"), timeout);
-        loop {
-            let why = match self.role_of(&mut conns, addr).await {
-                Ok(r) if r.role == role && (role != "slave" || r.link == "connected") => {
-                    return Ok(())
-                }
-                Ok(r) => format!("ROLE is {r}"),
-                Err(e) => e.to_string(),
-            };
-            waiter.retry(why, || self.logs_tail(TAIL_LINES)).await?;
-        }
+        eventually(
+            format!("{addr} to have ROLE {role}"),
+            timeout,
+            async || match self.role_of(&mut conns, addr).await {
+                Ok(r) if r.role == role && (role != "slave" || r.link == "connected") => Ok(()),
+                Ok(r) => Err(format!("ROLE is {r}")),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| self.logs_tail(TAIL_LINES)))
     }
 
     /// Waits until the group is settled: every Sentinel that is running and
@@ -515,13 +507,11 @@ impl SentinelGroup {
     /// listed `online` by the master. Returns the master's address.
     pub async fn wait_converged(&self, timeout: Duration) -> Result<SocketAddr> {
         let mut conns = Conns::default();
-        let mut waiter = Waiter::new("the group to converge".to_owned(), timeout);
-        loop {
-            match self.converged(&mut conns).await {
-                Ok(addr) => return Ok(addr),
-                Err(why) => waiter.retry(why, || self.logs_tail(TAIL_LINES)).await?,
-            }
-        }
+        eventually("the group to converge", timeout, async || {
+            self.converged(&mut conns).await
+        })
+        .await
+        .map_err(|e| e.with_logs(|| self.logs_tail(TAIL_LINES)))
     }
 
     /// Kills Sentinel `i` (SIGKILL); its config file is kept. Panics if `i`
@@ -876,7 +866,7 @@ impl Display for Shown<'_> {
 }
 
 /// Connections kept open across the checks of one wait, so that polling every
-/// [`POLL_INTERVAL`] does not open hundreds of sockets per second.
+/// [`POLL_INTERVAL`](crate::wait::POLL_INTERVAL) does not open hundreds of sockets per second.
 #[derive(Debug, Default)]
 struct Conns {
     map: HashMap<SocketAddr, RespClient>,
@@ -903,41 +893,6 @@ impl Conns {
             self.map.remove(&addr);
         }
         result
-    }
-}
-
-/// The deadline and last observation of one awaited condition.
-#[derive(Debug)]
-struct Waiter {
-    what: String,
-    start: Instant,
-    timeout: Duration,
-}
-
-impl Waiter {
-    fn new(what: String, timeout: Duration) -> Waiter {
-        Waiter {
-            what,
-            start: Instant::now(),
-            timeout,
-        }
-    }
-
-    /// Called when the condition does not hold yet (`why`): fails with a
-    /// [`HarnessError::Timeout`] once the deadline has passed, otherwise waits
-    /// one poll interval.
-    async fn retry(&mut self, why: impl Display, logs: impl FnOnce() -> String) -> Result<()> {
-        let waited = self.start.elapsed();
-        if waited >= self.timeout {
-            return Err(HarnessError::Timeout {
-                what: self.what.clone(),
-                waited,
-                last: why.to_string(),
-                logs: logs(),
-            });
-        }
-        tokio::time::sleep(POLL_INTERVAL.min(self.timeout - waited)).await;
-        Ok(())
     }
 }
 

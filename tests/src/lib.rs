@@ -25,13 +25,14 @@
 //! - [`partition`]: a Sentinel group, Ellison and writers on test hosts, and the partition
 //!   scenarios run against them, with their figures ([`partition::Figures`]).
 //! - `process`: [`Proc`] (spawning, signalling by PID, reaping), ports, log tails.
+//! - `wait`: [`eventually`], the one way the harness and the tests await a condition.
 //! - [`error`]: the [`HarnessError`] type.
 //!
 //! Invariants: every process the harness starts is ended by PID (SIGCONT then
 //! SIGKILL, then reaped) when its owner is dropped, and is also started with a
-//! parent-death signal; every wait has a deadline, polls a condition (never a
-//! fixed sleep), and on timeout reports what it awaited, what it saw last and
-//! the tail of the logs involved.
+//! parent-death signal; every wait goes through [`eventually`]: it has a deadline, polls a
+//! condition (never a fixed sleep), and on timeout reports what it awaited, what it saw last
+//! and the tail of the logs involved.
 //!
 //! Linux delivers the parent-death signal when the *thread* that spawned a
 //! process exits: create groups and nodes from the test's own task (as
@@ -59,6 +60,7 @@ pub mod sentinel;
 pub mod store;
 pub mod tls;
 pub mod transparency;
+mod wait;
 pub mod web;
 pub mod workload;
 
@@ -79,5 +81,6 @@ pub use resp::{command, command_with, raw_roundtrip, Auth, RespClient, Value};
 pub use sentinel::RogueSentinel;
 pub use store::{FailoverMode, TrialOptions};
 pub use tls::{CertFiles, ServerTls, TestPki, TlsClient};
+pub use wait::eventually;
 pub use web::{Store, StoreOptions};
 pub use workload::{Workload, WorkloadOptions};

@@ -25,9 +25,10 @@ use tokio::time::Instant;
 use crate::error::{HarnessError, Result};
 use crate::group::{GroupHosts, GroupOptions, SentinelGroup};
 use crate::netns::{Host, Net};
-use crate::process::{log_tail, Proc, POLL_INTERVAL};
+use crate::process::{log_tail, Proc};
 use crate::proxy::http_get;
 use crate::resp::{RespClient, Value};
+use crate::wait::eventually;
 use crate::workload::{self, Verdict, Workload, WorkloadOptions, WriterReport};
 
 /// Bound on every wait of a scenario.
@@ -259,30 +260,26 @@ impl Cluster {
         args.extend_from_slice(flags);
         let binary_text = binary.to_string_lossy().into_owned();
         let mut proc = Proc::spawn_on(Some(&self.proxy), &binary_text, &args, &log)?;
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = proc.exited() {
-                return Err(HarnessError::ProcessExited {
-                    what: format!("ellison on {listen}"),
-                    status,
-                    log_tail: log_tail(&log, 30),
-                });
-            }
-            let last = match http_get(admin, "/ready", Duration::from_secs(1)).await {
-                Ok((200, _)) => break,
-                Ok((status, body)) => format!("{status} {body}"),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("ellison on {listen} to be ready"),
-                    waited: WAIT,
-                    last,
-                    logs: log_tail(&log, 30),
-                });
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        eventually(
+            format!("ellison on {listen} to be ready"),
+            WAIT,
+            async || {
+                if let Some(status) = proc.exited() {
+                    return Ok(Err(HarnessError::ProcessExited {
+                        what: format!("ellison on {listen}"),
+                        status,
+                        log_tail: log_tail(&log, 30),
+                    }));
+                }
+                match http_get(admin, "/ready", Duration::from_secs(1)).await {
+                    Ok((200, _)) => Ok(Ok(())),
+                    Ok((status, body)) => Err(format!("{status} {body}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| log_tail(&log, 30)))??;
         self.ellison = Some(Ellison { _proc: proc, log });
         Ok(Endpoint {
             addr: listen,
@@ -675,25 +672,19 @@ async fn wait_refusing_writes(cluster: &Cluster, old: SocketAddr) -> Result<Opti
     if !bounded {
         return Ok(None);
     }
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match cluster
+    eventually(
+        format!("{old} to refuse writes"),
+        WAIT,
+        async || match cluster
             .group
             .command(old, &["SET", "partition:probe", "x"])
             .await
         {
-            Err(e) if e.is_error_reply("NOREPLICAS") => return Ok(Some(Instant::now())),
-            last if Instant::now() >= deadline => {
-                return Err(HarnessError::Timeout {
-                    what: format!("{old} to refuse writes"),
-                    waited: WAIT,
-                    last: format!("{last:?}"),
-                    logs: String::new(),
-                })
-            }
-            _ => tokio::time::sleep(POLL_INTERVAL).await,
-        }
-    }
+            Err(e) if e.is_error_reply("NOREPLICAS") => Ok(Some(Instant::now())),
+            last => Err(format!("{last:?}")),
+        },
+    )
+    .await
 }
 
 /// A client that connects during the partition and writes three times, one after the other,
@@ -724,22 +715,15 @@ async fn newcomer_writes(addr: SocketAddr) -> Vec<(Duration, String)> {
 
 /// Waits until Ellison's `/metrics` says it routes to `master`.
 async fn wait_routing(admin: SocketAddr, master: SocketAddr) -> Result<()> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let seen = ellison_route(admin).await;
-        if matches!(seen, Ok(Some(a)) if a == master) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(HarnessError::Timeout {
-                what: format!("Ellison to route to {master}"),
-                waited: WAIT,
-                last: format!("{seen:?}"),
-                logs: String::new(),
-            });
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
-    }
+    eventually(
+        format!("Ellison to route to {master}"),
+        WAIT,
+        async || match ellison_route(admin).await {
+            Ok(Some(a)) if a == master => Ok(()),
+            seen => Err(format!("{seen:?}")),
+        },
+    )
+    .await
 }
 
 /// Where Ellison routes, from the `ellison_master_info` series of its `/metrics`.

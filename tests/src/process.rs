@@ -19,12 +19,12 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
 use crate::netns::Host;
 use crate::resp::{command_with, Value};
 use crate::tls::TlsClient;
+use crate::wait::eventually;
 
 /// Environment variable naming the `redis-server` binary (default: `redis-server` on `PATH`).
 pub const REDIS_SERVER_ENV: &str = "ELLISON_E2E_REDIS_SERVER";
@@ -111,7 +111,17 @@ pub struct Proc {
 impl Proc {
     /// Spawns `program args`, stdout and stderr appended to `stdio_log`.
     pub fn spawn(program: &str, args: &[&str], stdio_log: &Path) -> Result<Proc> {
-        Proc::spawn_with_pdeathsig(program, args, &[], stdio_log, "KILL")
+        Proc::spawn_with_env(program, args, &[], stdio_log)
+    }
+
+    /// [`Proc::spawn`] with `envs` added to the environment.
+    pub fn spawn_with_env(
+        program: &str,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stdio_log: &Path,
+    ) -> Result<Proc> {
+        Proc::spawn_with_pdeathsig(program, args, envs, stdio_log, "KILL")
     }
 
     /// [`Proc::spawn`] on `host` (inside its network namespace, through `ip netns exec`),
@@ -366,41 +376,36 @@ pub(crate) async fn launch(
     let mut args = vec![conf.as_str()];
     args.extend_from_slice(extra_args);
     let mut proc = Proc::spawn_on(host, &redis_server_bin(), &args, &files.stdio)?;
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Some(status) = proc.exited() {
-            if files.port_taken_since(marks) {
-                return Ok(Launched::PortTaken);
+    // On a timeout `proc` is dropped, which kills it.
+    let exited = eventually(
+        format!("{what} on {addr} to answer PING"),
+        START_TIMEOUT,
+        async || {
+            if let Some(status) = proc.exited() {
+                return Ok(Some(status));
             }
-            return Err(HarnessError::ProcessExited {
-                what: format!("{what} on {addr}"),
-                status,
-                log_tail: files.tail(what, 30),
-            });
-        }
-        let last = match command_with(addr, None, tls, &["PING"], PING_TIMEOUT).await {
-            Ok(Value::Simple(s)) if s == "PONG" => return Ok(Launched::Ready(proc)),
-            Ok(other) => format!("PING answered {other}"),
-            Err(e) if e.is_error_reply("LOADING") => e.to_string(),
-            // Any other error reply (NOAUTH, MASTERDOWN...) means it is serving.
-            Err(HarnessError::ErrorReply { .. }) => return Ok(Launched::Ready(proc)),
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() >= deadline {
-            // `proc` is dropped here, which kills it.
-            return Err(HarnessError::Timeout {
-                what: format!("{what} on {addr} to answer PING"),
-                waited: START_TIMEOUT,
-                last,
-                logs: files.tail(what, 30),
-            });
-        }
-        tokio::time::sleep(POLL_INTERVAL).await;
+            match command_with(addr, None, tls, &["PING"], PING_TIMEOUT).await {
+                Ok(Value::Simple(s)) if s == "PONG" => Ok(None),
+                Ok(other) => Err(format!("PING answered {other}")),
+                Err(e) if e.is_error_reply("LOADING") => Err(e.to_string()),
+                // Any other error reply (NOAUTH, MASTERDOWN...) means it is serving.
+                Err(HarnessError::ErrorReply { .. }) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await
+    .map_err(|e| e.with_logs(|| files.tail(what, 30)))?;
+    match exited {
+        None => Ok(Launched::Ready(proc)),
+        Some(_) if files.port_taken_since(marks) => Ok(Launched::PortTaken),
+        Some(status) => Err(HarnessError::ProcessExited {
+            what: format!("{what} on {addr}"),
+            status,
+            log_tail: files.tail(what, 30),
+        }),
     }
 }
-
-/// Interval between two checks of an awaited condition.
-pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Bound on one PING while waiting for a process to come up.
 const PING_TIMEOUT: Duration = Duration::from_millis(500);

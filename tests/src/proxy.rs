@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use clap::Parser;
 
 use crate::error::{HarnessError, Result};
+use crate::wait::eventually;
 
 /// A running Ellison serving one group (or the groups of its file).
 #[derive(Debug)]
@@ -125,6 +126,34 @@ impl Proxy {
     /// The metrics, as `/metrics` would show them.
     pub fn metrics_text(&self) -> String {
         self.metrics.encode()
+    }
+
+    /// The value of one series of the metrics, named as `/metrics` writes it
+    /// (`ellison_commands_total{group="mymaster"}`), if it is there.
+    pub fn metric(&self, series: &str) -> Option<u64> {
+        self.metrics_text()
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+    }
+
+    /// Waits until the metrics series `series` (as in [`Proxy::metric`]) is at least
+    /// `at_least`; returns its value then.
+    pub async fn wait_for_metric(
+        &self,
+        series: &str,
+        at_least: u64,
+        timeout: Duration,
+    ) -> Result<u64> {
+        eventually(
+            format!("{series} to reach {at_least}"),
+            timeout,
+            async || match self.metric(series) {
+                Some(v) if v >= at_least => Ok(v),
+                seen => Err(format!("{seen:?} in\n{}", self.metrics_text())),
+            },
+        )
+        .await
     }
 
     /// The configuration file, when started with one.
@@ -270,21 +299,14 @@ pub async fn wait_http(
     timeout: Duration,
     ok: impl Fn(u16, &str) -> bool,
 ) -> Result<(u16, String)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match http_get(addr, path, timeout).await {
-            Ok((status, body)) if ok(status, &body) => return Ok((status, body)),
-            Ok((status, body)) => format!("{status} {body}"),
-            Err(e) => e.to_string(),
-        };
-        if Instant::now() >= deadline {
-            return Err(HarnessError::Timeout {
-                what: format!("GET {path} from {addr} to answer as expected"),
-                waited: timeout,
-                last,
-                logs: String::new(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("GET {path} from {addr} to answer as expected"),
+        timeout,
+        async || match http_get(addr, path, timeout).await {
+            Ok((status, body)) if ok(status, &body) => Ok((status, body)),
+            Ok((status, body)) => Err(format!("{status} {body}")),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await
 }

@@ -29,12 +29,10 @@ use crate::error::{HarnessError, Result};
 use crate::group::{GroupOptions, SentinelGroup};
 use crate::proxy::Proxy;
 use crate::resp::encode_command;
+use crate::wait::eventually;
 
 /// How long [`start`] waits for the group and for Ellison to route to its master.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How often [`Step::AwaitBlocked`] asks the master again.
-const POLL: Duration = Duration::from_millis(10);
 
 /// Rewrites a reply before it is recorded, for the parts that legitimately differ between two
 /// connections (a client id).
@@ -572,17 +570,26 @@ async fn run_steps(
                     }
                 }
             }
-            Step::AwaitBlocked { clients } => loop {
-                let now = admin.blocked_clients().await?;
-                if now == *clients {
-                    break;
+            Step::AwaitBlocked { clients } => {
+                let blocked = eventually(
+                    format!("{clients} blocked clients"),
+                    timeout,
+                    async || match admin.blocked_clients().await {
+                        Ok(now) if now == *clients => Ok(Ok(())),
+                        Ok(now) => Err(format!("{now} blocked clients, awaited {clients}")),
+                        Err(e) => Ok(Err(e)),
+                    },
+                )
+                .await;
+                match blocked {
+                    Ok(answered) => answered?,
+                    Err(HarnessError::Timeout { last, .. }) => {
+                        out.push(None, format!("<{last}>"));
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e),
                 }
-                if Instant::now() >= deadline {
-                    out.push(None, format!("<{now} blocked clients, awaited {clients}>"));
-                    return Ok(());
-                }
-                tokio::time::sleep(POLL).await;
-            },
+            }
             Step::Admin { args } => {
                 let reply = admin.raw(args.as_slice()).await?;
                 out.push(None, reply);

@@ -22,11 +22,11 @@ use kit::conf::{nginx, php};
 use kit::render::settings;
 use tempfile::TempDir;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 use crate::error::{HarnessError, Result};
-use crate::process::{free_port, local, logs_section, Proc, POLL_INTERVAL, PORT_ATTEMPTS};
+use crate::process::{free_port, local, logs_section, Proc, PORT_ATTEMPTS};
 use crate::proxy::http_get;
+use crate::wait::eventually;
 use crate::KEEP_DIRS_ENV;
 
 /// Environment variable naming the php-fpm binary (default: `php-fpm`, else the newest
@@ -380,30 +380,27 @@ async fn start_php_fpm(
             &bin_text, &args, &envs, &stdio, "TERM",
         )?);
         let addr = local(port);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = proc.0.exited() {
-                if taken_since(&log, mark) || taken_since(&stdio, 0) {
-                    break;
-                }
+        let exited = eventually(
+            format!("php-fpm to listen on {addr}"),
+            START_TIMEOUT,
+            async || match proc.0.exited() {
+                Some(status) => Ok(Some(status)),
+                None if TcpStream::connect(addr).await.is_ok() => Ok(None),
+                None => Err("connection refused"),
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| logs_tail(dir, TAIL_LINES)))?;
+        match exited {
+            None => return Ok((proc, port)),
+            Some(_) if taken_since(&log, mark) || taken_since(&stdio, 0) => {}
+            Some(status) => {
                 return Err(HarnessError::ProcessExited {
                     what: format!("php-fpm on {addr}"),
                     status,
                     log_tail: logs_tail(dir, TAIL_LINES),
-                });
+                })
             }
-            if TcpStream::connect(addr).await.is_ok() {
-                return Ok((proc, port));
-            }
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("php-fpm to listen on {addr}"),
-                    waited: START_TIMEOUT,
-                    last: "connection refused".into(),
-                    logs: logs_tail(dir, TAIL_LINES),
-                });
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
     Err(HarnessError::Usage(format!(
@@ -456,32 +453,32 @@ async fn start_nginx(
         )?);
         let addr = local(port);
         let status = local(status_port);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(exit) = proc.0.exited() {
-                if taken_since(&log, marks[0]) || taken_since(&stdio, marks[1]) {
-                    break;
+        let exited = eventually(
+            format!("nginx on {status} to answer {ping} with pong"),
+            START_TIMEOUT,
+            async || {
+                if let Some(exit) = proc.0.exited() {
+                    return Ok(Some(exit));
                 }
+                match http_get(status, ping, Duration::from_secs(2)).await {
+                    Ok((200, body)) if body.trim() == "pong" => Ok(None),
+                    Ok((code, body)) => Err(format!("{ping} answered {code}: {body:?}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.with_logs(|| logs_tail(dir, TAIL_LINES)))?;
+        match exited {
+            None => return Ok((proc, addr)),
+            Some(_) if taken_since(&log, marks[0]) || taken_since(&stdio, marks[1]) => {}
+            Some(exit) => {
                 return Err(HarnessError::ProcessExited {
                     what: format!("nginx on {addr} and {status}"),
                     status: exit,
                     log_tail: logs_tail(dir, TAIL_LINES),
-                });
+                })
             }
-            let last = match http_get(status, ping, Duration::from_secs(2)).await {
-                Ok((200, body)) if body.trim() == "pong" => return Ok((proc, addr)),
-                Ok((code, body)) => format!("{ping} answered {code}: {body:?}"),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("nginx on {status} to answer {ping} with pong"),
-                    waited: START_TIMEOUT,
-                    last,
-                    logs: logs_tail(dir, TAIL_LINES),
-                });
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
     Err(HarnessError::Usage(format!(

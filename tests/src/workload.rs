@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::error::{HarnessError, Result};
 use crate::resp::{RespClient, Value};
 use crate::tls::TlsClient;
+use crate::wait::eventually;
 
 /// How one write ended, as its client saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,37 +146,29 @@ impl Workload {
         timeout: Duration,
         done: impl Fn(u64, u64) -> bool,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        while !done(self.acked(), self.failed()) {
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: what.to_owned(),
-                    waited: timeout,
-                    last: format!("{} acknowledged, {} failed", self.acked(), self.failed()),
-                    logs: String::new(),
-                });
+        eventually(what, timeout, async || {
+            let (acked, failed) = (self.acked(), self.failed());
+            if done(acked, failed) {
+                Ok(())
+            } else {
+                Err(format!("{acked} acknowledged, {failed} failed"))
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(())
+        })
+        .await
     }
 
     /// Waits until `more` further writes have been acknowledged.
     pub async fn wait_for_progress(&self, more: u64, timeout: Duration) -> Result<()> {
         let target = self.acked() + more;
-        let deadline = Instant::now() + timeout;
-        while self.acked() < target {
-            if Instant::now() >= deadline {
-                return Err(HarnessError::Timeout {
-                    what: format!("{more} more acknowledged writes"),
-                    waited: timeout,
-                    last: format!("{} acknowledged, wanted {target}", self.acked()),
-                    logs: String::new(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok(())
+        eventually(
+            format!("{more} more acknowledged writes"),
+            timeout,
+            async || match self.acked() {
+                acked if acked >= target => Ok(()),
+                acked => Err(format!("{acked} acknowledged, wanted {target}")),
+            },
+        )
+        .await
     }
 
     /// Stops the writers after their current write and returns what they saw.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ellison_e2e::workload::{self, Outcome, Verdict, WriterReport};
 use ellison_e2e::{
-    GroupOptions, Proxy, RespClient, SentinelGroup, Value, Workload, WorkloadOptions,
+    eventually, GroupOptions, Proxy, RespClient, SentinelGroup, Value, Workload, WorkloadOptions,
 };
 use tokio::time::Instant;
 
@@ -136,12 +136,17 @@ async fn sentinel_failover_is_invisible_to_writers() {
     // Ellison routed to the promoted replica before the Sentinels announced it, and they
     // confirmed it.
     let confirmed = "ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"} 1";
-    let deadline = Instant::now() + WAIT;
-    while !proxy.metrics_text().lines().any(|l| l == confirmed) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("Sentinels to confirm the promotion", WAIT, async || {
+        let text = proxy.metrics_text();
+        if text.lines().any(|l| l == confirmed) {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await
+    .unwrap();
     let text = proxy.metrics_text();
-    assert!(text.lines().any(|l| l == confirmed), "{text}");
     assert!(
         text.contains("ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"} 0"),
         "{text}"

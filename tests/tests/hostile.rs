@@ -11,7 +11,7 @@ use ellison_e2e::resp::encode_command;
 use ellison_e2e::transparency::{
     self, binary_value, escape, mask_hello_id, mask_protocol_error, Mask, Next, Replies, Script,
 };
-use ellison_e2e::{Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{eventually, Proxy, RespClient, SentinelGroup, Value};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
@@ -446,8 +446,7 @@ async fn a_pipeline_written_before_reading_completes_without_buffering_its_repli
     });
 
     // The master has executed every GET: their replies exist somewhere.
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("the master to execute every GET", WAIT, async || {
         let calls = info_field(&mut admin, "commandstats", "cmdstat_get:")
             .await
             .and_then(|v| {
@@ -457,14 +456,13 @@ async fn a_pipeline_written_before_reading_completes_without_buffering_its_repli
             })
             .unwrap_or(0);
         if calls >= gets {
-            break;
+            Ok(())
+        } else {
+            Err(format!("the master executed {calls} of {gets} GETs"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the master executed {calls} of {gets} GETs"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await
+    .unwrap();
 
     // Other sessions work, old and new, and move ~20 MiB through Ellison meanwhile.
     let mut other = RespClient::connect(proxy.addr(), STEP).await.unwrap();
@@ -519,14 +517,16 @@ async fn a_pipeline_written_before_reading_completes_without_buffering_its_repli
         .unwrap();
     assert_eq!(written.load(Ordering::SeqCst), total);
     // Ellison forwards all of it while the client still reads nothing.
-    let deadline = Instant::now() + WAIT;
-    while admin.cmd(&["GET", "slow:marker"]).await.unwrap() != Value::Bulk(b"done".to_vec()) {
-        assert!(
-            Instant::now() < deadline,
-            "the end of the pipeline never reached the master"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        "the end of the pipeline to reach the master",
+        WAIT,
+        async || match admin.cmd(&["GET", "slow:marker"]).await.unwrap() {
+            Value::Bulk(v) if v == b"done" => Ok(()),
+            marker => Err(format!("slow:marker is {marker:?}")),
+        },
+    )
+    .await
+    .unwrap();
     if let Some(backlog) = &backlog {
         backlog
             .assert_little_in_ellison(&mut admin, 0, "once the whole pipeline was executed")

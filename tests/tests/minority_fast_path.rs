@@ -6,21 +6,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ellison::master::Master;
-use ellison_e2e::{GroupOptions, Proxy, SentinelGroup};
+use ellison_e2e::{eventually, GroupOptions, Proxy, SentinelGroup};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// The value of one series of Ellison's metrics (0 if absent).
-fn metric(proxy: &Proxy, series: &str) -> u64 {
-    proxy
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
 
 /// Every master Ellison publishes until stopped.
 fn record_masters(proxy: &Proxy) -> (watch::Sender<bool>, JoinHandle<Vec<Option<Master>>>) {
@@ -66,29 +56,33 @@ async fn a_forced_failover_by_a_sentinel_minority_is_not_taken_on_the_fast_path(
     group.freeze_sentinel(1);
     group.freeze_sentinel(2);
     for frozen in &sentinels[1..] {
-        let unreachable =
-            format!("ellison_sentinel_reachable{{group=\"mymaster\",sentinel=\"{frozen}\"}} 0");
-        let deadline = Instant::now() + WAIT;
-        while !proxy.metrics_text().lines().any(|l| l == unreachable) {
-            assert!(Instant::now() < deadline, "Ellison still reaches {frozen}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let reachable =
+            format!("ellison_sentinel_reachable{{group=\"mymaster\",sentinel=\"{frozen}\"}}");
+        eventually(
+            format!("Ellison to find {frozen} unreachable"),
+            WAIT,
+            async || match proxy.metric(&reachable) {
+                Some(0) => Ok(()),
+                seen => Err(format!("{reachable} is {seen:?}")),
+            },
+        )
+        .await
+        .unwrap();
     }
     let (stop, recorder) = record_masters(&proxy);
 
     // Sentinel 0 alone: a forced failover needs no election.
     group.sentinel_failover().await.unwrap();
-    let deadline = Instant::now() + WAIT;
-    let promoted = loop {
-        match reported_by(&group, sentinels[0]).await {
-            Some(addr) if addr != old => break addr,
-            other => assert!(
-                Instant::now() < deadline,
-                "sentinel 0 still names {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let promoted = eventually(
+        format!("sentinel 0 to name a master other than {old}"),
+        WAIT,
+        async || match reported_by(&group, sentinels[0]).await {
+            Some(addr) if addr != old => Ok(addr),
+            other => Err(format!("sentinel 0 still names {other:?}")),
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(group.role(promoted).await.unwrap(), "master");
 
     // The replica answered ROLE master well before sentinel 0 named it: had the fast path
@@ -106,17 +100,15 @@ async fn a_forced_failover_by_a_sentinel_minority_is_not_taken_on_the_fast_path(
     group.thaw_sentinel(2);
     proxy.wait_for_master(promoted, WAIT).await.unwrap();
     assert_eq!(
-        metric(
-            &proxy,
-            "ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"}"
-        ),
+        proxy
+            .metric("ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"}")
+            .unwrap_or(0),
         0
     );
     assert_eq!(
-        metric(
-            &proxy,
-            "ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"}"
-        ),
+        proxy
+            .metric("ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"}")
+            .unwrap_or(0),
         0
     );
 }

@@ -10,9 +10,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ellison_e2e::{free_port, wait_http, Auth, EllisonBinary, GroupOptions, SentinelGroup, Value};
+use ellison_e2e::{
+    eventually, free_port, wait_http, Auth, EllisonBinary, GroupOptions, SentinelGroup, Value,
+};
 use nix::sys::signal::Signal;
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -176,6 +177,20 @@ async fn refused_auths(group: &SentinelGroup, node: SocketAddr) -> i64 {
         .sum()
 }
 
+/// Waits until `node` has refused at least `at_least` `AUTH`s.
+async fn wait_for_refused_auths(group: &SentinelGroup, node: SocketAddr, at_least: i64) {
+    eventually(
+        format!("{node} to refuse {at_least} AUTHs"),
+        WAIT,
+        async || match refused_auths(group, node).await {
+            refused if refused >= at_least => Ok(()),
+            refused => Err(format!("{refused} refused AUTHs")),
+        },
+    )
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_redis_password_is_warned_with_the_reason_and_without_the_password() {
     const NODE: &str = "node-pw-4Fv19";
@@ -217,15 +232,7 @@ async fn a_wrong_redis_password_is_warned_with_the_reason_and_without_the_passwo
     ];
     ellison.wait_lines(&parts, 1, WAIT).await.unwrap();
     // Said once, however often the candidate is asked again: Redis logs each refusal.
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let refused = refused_auths(&group, master).await;
-        if refused >= 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{refused} refused AUTHs");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_refused_auths(&group, master, 3).await;
     assert_eq!(ellison.lines_with(&parts).len(), 1, "{}", ellison.logs());
     assert_eq!(
         wait_http(admin, "/ready", WAIT, |_, _| true)
@@ -393,15 +400,7 @@ async fn a_wrong_sentinel_password_is_warned_as_refused_credentials() {
         ellison.wait_lines(&parts, 1, WAIT).await.unwrap();
         // Said once, however often the link tries again: the Sentinel logs each refusal (of
         // the poll's connection and of the subscription's).
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let refused = refused_auths(&group, *s).await;
-            if refused >= 10 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{refused} refused AUTHs on {s}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for_refused_auths(&group, *s, 10).await;
         assert_eq!(ellison.lines_with(&parts).len(), 1, "{}", ellison.logs());
         let down = format!("ellison_sentinel_reachable{{group=\"mymaster\",sentinel=\"{s}\"}} 0");
         let (_, text) = wait_http(admin, "/metrics", WAIT, |_, _| true)

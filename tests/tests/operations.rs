@@ -11,7 +11,7 @@ use std::time::Duration;
 use ellison::ReloadError;
 use ellison_e2e::resp::encode_command;
 use ellison_e2e::{
-    free_port, http_get, multiplexed, EllisonBinary, GroupOptions, Proxy, RespClient,
+    eventually, free_port, http_get, multiplexed, EllisonBinary, GroupOptions, Proxy, RespClient,
     SentinelGroup, Value,
 };
 use nix::sys::signal::Signal;
@@ -45,40 +45,36 @@ async fn wait_http(
     what: &str,
     ok: impl Fn(u16, &str) -> bool,
 ) -> (u16, String) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let last = match http_get(addr, path, HTTP).await {
-            Ok((status, body)) if ok(status, &body) => return (status, body),
-            Ok((status, body)) => format!("{status} {body}"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} on {path}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        format!("{what} on {path}"),
+        WAIT,
+        async || match http_get(addr, path, HTTP).await {
+            Ok((status, body)) if ok(status, &body) => Ok((status, body)),
+            Ok((status, body)) => Err(format!("{status} {body}")),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await
+    .unwrap()
 }
 
 /// Waits until the master has one client blocked: only a command that reached Redis keeps a
 /// session busy through a drain (an idle one closes at once).
 async fn wait_blocked(group: &SentinelGroup, master: SocketAddr) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually("the BLPOP to reach Redis", WAIT, async || {
         let info = group.command(master, &["INFO", "clients"]).await.unwrap();
         if info
             .as_text()
             .unwrap_or_default()
             .contains("blocked_clients:1")
         {
-            return;
+            Ok(())
+        } else {
+            Err(format!("{info:?}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the BLPOP never reached Redis: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    })
+    .await
+    .unwrap();
 }
 
 fn has_line(text: &str, line: &str) -> bool {
@@ -239,18 +235,16 @@ async fn status(admin: SocketAddr) -> Json {
 
 /// Polls `/status` until `ok` holds for the group's entry; returns the whole document.
 async fn wait_status(admin: SocketAddr, what: &str, ok: impl Fn(&Json) -> bool) -> Json {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    eventually(format!("{what} in /status"), WAIT, async || {
         let doc = status(admin).await;
         if ok(&doc["groups"][0]) {
-            return doc;
+            Ok(doc)
+        } else {
+            Err(format!("{doc:#}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what} in /status: {doc:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .unwrap()
 }
 
 fn every_sentinel_agrees_on(group: &Json, master: SocketAddr) -> bool {
@@ -578,17 +572,17 @@ async fn clients_over_max_clients_get_an_error_and_are_closed() {
     // The first client is not disturbed; once it leaves, its place is free again.
     assert_eq!(first.cmd(&["INCR", "k"]).await.unwrap(), Value::Int(2));
     drop(first);
-    let deadline = Instant::now() + WAIT;
-    while !has_line(
-        &proxy.metrics_text(),
-        "ellison_client_connections_active{group=\"mymaster\"} 0",
-    ) {
-        assert!(
-            Instant::now() < deadline,
-            "the first client's place was not freed"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let active = "ellison_client_connections_active{group=\"mymaster\"}";
+    eventually(
+        "the first client's place to be freed",
+        WAIT,
+        async || match proxy.metric(active) {
+            Some(0) => Ok(()),
+            seen => Err(format!("{active} is {seen:?}")),
+        },
+    )
+    .await
+    .unwrap();
     let mut third = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     assert_eq!(third.cmd(&["INCR", "k"]).await.unwrap(), Value::Int(3));
     let text = proxy.metrics_text();

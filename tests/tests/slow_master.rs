@@ -11,10 +11,9 @@ use std::time::Duration;
 
 use ellison::master::Master;
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::{GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{eventually, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
 const UNANSWERED: &str = "ellison_role_checks_unanswered_total{group=\"mymaster\"}";
@@ -25,28 +24,6 @@ fn patient_sentinels() -> GroupOptions {
         replicas: 1,
         down_after_ms: 20_000,
         ..GroupOptions::default()
-    }
-}
-
-/// The value of one series of Ellison's metrics (0 if absent).
-fn metric(proxy: &Proxy, series: &str) -> u64 {
-    proxy
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-/// Waits until `series` reaches `at_least`.
-async fn wait_for_metric(proxy: &Proxy, series: &str, at_least: u64) {
-    let deadline = Instant::now() + WAIT;
-    while metric(proxy, series) < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "{series} stayed below {at_least}:\n{}",
-            proxy.metrics_text()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -109,18 +86,18 @@ async fn a_busy_script_keeps_the_master_and_script_kill_reaches_it() {
         .unwrap();
     // Past lua-time-limit, Redis answers other clients -BUSY.
     let mut direct = RespClient::connect(master, WAIT).await.unwrap();
-    let mut tries = 0;
-    loop {
-        let reply = direct.cmd_raw_reply(&["PING"]).await.unwrap();
-        if matches!(&reply, Value::Error(e) if e.starts_with("BUSY")) {
-            break;
-        }
-        tries += 1;
-        assert!(tries < 3000, "the script never made Redis busy: {reply:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the script to make Redis busy", WAIT, async || match direct
+        .cmd_raw_reply(&["PING"])
+        .await
+        .unwrap()
+    {
+        Value::Error(e) if e.starts_with("BUSY") => Ok(()),
+        reply => Err(format!("{reply:?}")),
+    })
+    .await
+    .unwrap();
     // Ellison's ROLE checks get -BUSY too; they go unanswered and change nothing.
-    wait_for_metric(&proxy, UNANSWERED, 3).await;
+    proxy.wait_for_metric(UNANSWERED, 3, WAIT).await.unwrap();
 
     // Other clients get exactly what Redis gives them, not an error of Ellison's.
     const PROBE: &[&[&str]] = &[
@@ -137,7 +114,7 @@ async fn a_busy_script_keeps_the_master_and_script_kill_reaches_it() {
         // (README, multiplex mode) instead of getting -BUSY, until SCRIPT KILL ends it; a
         // client on another shared connection gets -BUSY. Neither sees an error of Ellison's.
         let probe = tokio::spawn(async move { run(&mut through, PROBE).await });
-        wait_for_metric(&proxy, UNANSWERED, 6).await;
+        proxy.wait_for_metric(UNANSWERED, 6, WAIT).await.unwrap();
         assert_eq!(
             killer.cmd_raw_reply(&["SCRIPT", "KILL"]).await.unwrap(),
             Value::Simple("OK".into())
@@ -156,7 +133,7 @@ async fn a_busy_script_keeps_the_master_and_script_kill_reaches_it() {
             matches!(&via_ellison[3], Value::Error(e) if e.starts_with("EXECABORT") && e.contains("BUSY")),
             "{via_ellison:?}"
         );
-        wait_for_metric(&proxy, UNANSWERED, 6).await;
+        proxy.wait_for_metric(UNANSWERED, 6, WAIT).await.unwrap();
         // SCRIPT KILL through Ellison reaches the busy master.
         assert_eq!(
             killer.cmd_raw_reply(&["SCRIPT", "KILL"]).await.unwrap(),
@@ -179,7 +156,7 @@ async fn a_busy_script_keeps_the_master_and_script_kill_reaches_it() {
 
     let seen = changes.stop().await;
     assert!(seen.iter().all(|m| *m == Some(routed)), "{seen:?}");
-    assert_eq!(metric(&proxy, SWITCHES), 0);
+    assert_eq!(proxy.metric(SWITCHES).unwrap_or(0), 0);
     assert_eq!(proxy.master(), Some(routed));
 }
 
@@ -209,7 +186,7 @@ async fn debug_sleep_keeps_the_master_and_every_client_gets_its_reply() {
         .send_bytes(&encode_command(&["INCR", "counter"]), "INCR")
         .await
         .unwrap();
-    wait_for_metric(&proxy, UNANSWERED, 1).await;
+    proxy.wait_for_metric(UNANSWERED, 1, WAIT).await.unwrap();
     // A client that connects during the sleep waits for the master like everyone else.
     let mut late = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
     late.send_bytes(&encode_command(&["INCR", "counter"]), "INCR")
@@ -228,5 +205,5 @@ async fn debug_sleep_keeps_the_master_and_every_client_gets_its_reply() {
 
     let seen = changes.stop().await;
     assert!(seen.iter().all(|m| *m == Some(routed)), "{seen:?}");
-    assert_eq!(metric(&proxy, SWITCHES), 0);
+    assert_eq!(proxy.metric(SWITCHES).unwrap_or(0), 0);
 }

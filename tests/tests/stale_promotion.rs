@@ -12,12 +12,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ellison_e2e::{Auth, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{eventually, Auth, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
+/// Stale promotions Ellison routed to.
+const ROUTED: &str = "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"routed\"}";
 const PASSWORD: &str = "stale-test-password";
 /// Pause between two `INCR`s of the writer (pacing, not synchronisation).
 const PACE: Duration = Duration::from_millis(20);
@@ -47,21 +48,11 @@ impl Writer {
     }
 
     async fn wait_for_acks(&self, more: u64) {
-        let target = self.acked.load(Ordering::Relaxed) + more;
-        let deadline = Instant::now() + WAIT;
-        while self.acked.load(Ordering::Relaxed) < target {
-            assert!(Instant::now() < deadline, "the writer stalled");
-            tokio::time::sleep(PACE).await;
-        }
+        wait_for_count("the writer to be acknowledged", &self.acked, more).await;
     }
 
     async fn wait_for_errors(&self, more: u64) {
-        let target = self.errors.load(Ordering::Relaxed) + more;
-        let deadline = Instant::now() + WAIT;
-        while self.errors.load(Ordering::Relaxed) < target {
-            assert!(Instant::now() < deadline, "the writer saw no error");
-            tokio::time::sleep(PACE).await;
-        }
+        wait_for_count("the writer to see an error", &self.errors, more).await;
     }
 
     async fn stop(self) -> Vec<Result<i64, String>> {
@@ -107,68 +98,60 @@ async fn write(
     seen
 }
 
-/// The value of one series of Ellison's metrics (0 if absent).
-fn metric(proxy: &Proxy, series: &str) -> u64 {
-    proxy
-        .metrics_text()
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-async fn wait_for_metric(proxy: &Proxy, series: &str, at_least: u64) {
-    let deadline = Instant::now() + WAIT;
-    while metric(proxy, series) < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "{series} stayed below {at_least}:\n{}",
-            proxy.metrics_text()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// Waits until `count` has grown by `more`.
+async fn wait_for_count(what: &str, count: &AtomicU64, more: u64) {
+    let target = count.load(Ordering::Relaxed) + more;
+    eventually(what, WAIT, async || match count.load(Ordering::Relaxed) {
+        n if n >= target => Ok(()),
+        n => Err(format!("{n} of {target}")),
+    })
+    .await
+    .unwrap();
 }
 
 async fn wait_for_role(group: &SentinelGroup, addr: SocketAddr, role: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match group.role(addr).await {
-            Ok(r) if r == role => return,
-            other => assert!(
-                Instant::now() < deadline,
-                "{addr} never had role {role}: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually(
+        format!("{addr} to have role {role}"),
+        WAIT,
+        async || match group.role(addr).await {
+            Ok(r) if r == role => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// Waits until every Sentinel reports `addr` with `role-reported` `slave`.
 async fn wait_until_every_sentinel_sees_a_replica(group: &SentinelGroup, addr: SocketAddr) {
-    let deadline = Instant::now() + WAIT;
     let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
-    for sentinel in group.sentinel_addrs() {
-        loop {
-            let replicas = group
-                .command(sentinel, &["SENTINEL", "REPLICAS", group.master_name()])
-                .await
-                .unwrap();
-            let seen = replicas.as_array().unwrap_or_default().iter().any(|r| {
-                r.as_text_map().is_some_and(|f| {
-                    f.get("ip") == Some(&ip)
-                        && f.get("port") == Some(&port)
-                        && f.get("role-reported").map(String::as_str) == Some("slave")
-                })
-            });
-            if seen {
-                break;
+    let mut pending = group.sentinel_addrs();
+    eventually(
+        format!("every sentinel to see {addr} as a replica"),
+        WAIT,
+        async || {
+            while let Some(&sentinel) = pending.first() {
+                let replicas = group
+                    .command(sentinel, &["SENTINEL", "REPLICAS", group.master_name()])
+                    .await
+                    .unwrap();
+                let seen = replicas.as_array().unwrap_or_default().iter().any(|r| {
+                    r.as_text_map().is_some_and(|f| {
+                        f.get("ip") == Some(&ip)
+                            && f.get("port") == Some(&port)
+                            && f.get("role-reported").map(String::as_str) == Some("slave")
+                    })
+                });
+                if !seen {
+                    return Err(format!("{sentinel} reports {replicas:?}"));
+                }
+                pending.remove(0);
             }
-            assert!(
-                Instant::now() < deadline,
-                "{sentinel} never saw {addr} as a replica: {replicas:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+            Ok(())
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// The scenario up to the second failover: returns the group, Ellison, the writer and the
@@ -222,12 +205,7 @@ async fn double_failover(flags: &[&str]) -> (SentinelGroup, Proxy, Writer, Socke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_promotion_is_not_taken_on_the_fast_path_and_is_counted() {
     let (group, proxy, writer, stale) = double_failover(&[]).await;
-    wait_for_metric(
-        &proxy,
-        "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"routed\"}",
-        1,
-    )
-    .await;
+    proxy.wait_for_metric(ROUTED, 1, WAIT).await.unwrap();
     proxy.wait_for_master(stale, WAIT).await.unwrap();
     writer.wait_for_acks(5).await;
     let replies = writer.stop().await;
@@ -235,19 +213,17 @@ async fn a_stale_promotion_is_not_taken_on_the_fast_path_and_is_counted() {
     // The first promotion went through the fast path and was confirmed; the stale one waited
     // for the Sentinels' majority (a fast-path promotion is never counted as unsafe).
     assert_eq!(
-        metric(
-            &proxy,
-            "ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"}"
-        ),
+        proxy
+            .metric("ellison_promotions_total{group=\"mymaster\",outcome=\"confirmed\"}")
+            .unwrap_or(0),
         1,
         "{}",
         proxy.metrics_text()
     );
     assert_eq!(
-        metric(
-            &proxy,
-            "ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"}"
-        ),
+        proxy
+            .metric("ellison_promotions_total{group=\"mymaster\",outcome=\"withdrawn\"}")
+            .unwrap_or(0),
         0
     );
     // What the error log reports: the counter went back, acknowledged increments were lost.
@@ -266,12 +242,14 @@ async fn a_stale_promotion_is_not_taken_on_the_fast_path_and_is_counted() {
 async fn with_refuse_the_stale_node_gets_nothing() {
     let (group, proxy, writer, stale) =
         double_failover(&["--on-stale-promotion", "refuse", "--hold-timeout", "1s"]).await;
-    wait_for_metric(
-        &proxy,
-        "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"refused\"}",
-        1,
-    )
-    .await;
+    proxy
+        .wait_for_metric(
+            "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"refused\"}",
+            1,
+            WAIT,
+        )
+        .await
+        .unwrap();
     // Commands are held, then fail with -MASTERDOWN.
     writer.wait_for_errors(2).await;
     let replies = writer.stop().await;
@@ -281,13 +259,7 @@ async fn with_refuse_the_stale_node_gets_nothing() {
         "{last:?}"
     );
     assert_eq!(proxy.master(), None);
-    assert_eq!(
-        metric(
-            &proxy,
-            "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"routed\"}"
-        ),
-        0
-    );
+    assert_eq!(proxy.metric(ROUTED).unwrap_or(0), 0);
     // The stale node received no command from a client since it became a replica.
     let stats = group
         .command(stale, &["INFO", "commandstats"])
@@ -330,12 +302,7 @@ async fn a_master_restarted_empty_is_judged_as_a_new_master() {
     // The harness' nodes persist nothing: the master comes back empty, at the same address,
     // and the Sentinels still name it at the same epoch.
     group.node_mut(master).unwrap().restart().await.unwrap();
-    wait_for_metric(
-        &proxy,
-        "ellison_unsafe_promotions_total{group=\"mymaster\",action=\"routed\"}",
-        1,
-    )
-    .await;
+    proxy.wait_for_metric(ROUTED, 1, WAIT).await.unwrap();
     proxy.wait_for_master(master, WAIT).await.unwrap();
     assert_eq!(proxy.master(), Some(routed));
     // With the default policy Ellison routes to it; the data is gone, and the log said so.

@@ -9,10 +9,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::{GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{eventually, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Switches in a row, and sessions of each kind per switch.
@@ -111,11 +109,16 @@ async fn every_session_reacts_to_every_switch_and_the_old_master_gets_nothing_af
                 .unwrap();
             blocked.push(blpop);
         }
-        let deadline = Instant::now() + WAIT;
-        while blocked_clients(old).await < EACH {
-            assert!(Instant::now() < deadline, "the BLPOPs never blocked");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(
+            "the BLPOPs to block",
+            WAIT,
+            async || match blocked_clients(old).await {
+                n if n >= EACH => Ok(()),
+                n => Err(format!("{n} blocked clients")),
+            },
+        )
+        .await
+        .unwrap();
         for i in 0..EACH {
             let mut c = connect(&proxy).await;
             let pipeline: Vec<u8> = (0..PIPELINE)

@@ -12,7 +12,6 @@ use ellison_e2e::{
     CertFiles, GroupOptions, HarnessError, Proxy, RespClient, SentinelGroup, ServerTls, TestPki,
     TlsClient, Value, Workload, WorkloadOptions,
 };
-use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Bound on one client round trip in these tests.
@@ -83,22 +82,9 @@ async fn start_proxy(group: &SentinelGroup, flags: &[String]) -> Proxy {
 }
 
 fn metric(proxy: &Proxy, name_and_labels: &str) -> u64 {
-    let text = proxy.metrics_text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name_and_labels} not in\n{text}"))
-}
-
-/// Polls the metrics until `name_and_labels` reaches `at_least`.
-async fn wait_metric(proxy: &Proxy, name_and_labels: &str, at_least: u64) {
-    let deadline = Instant::now() + WAIT;
-    while metric(proxy, name_and_labels) < at_least {
-        assert!(
-            Instant::now() < deadline,
-            "{name_and_labels} stayed below {at_least}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    proxy
+        .metric(name_and_labels)
+        .unwrap_or_else(|| panic!("{name_and_labels} not in\n{}", proxy.metrics_text()))
 }
 
 /// A client that speaks no TLS to a TLS listener gets no Redis reply and is closed.
@@ -223,12 +209,14 @@ async fn a_redis_certificate_from_another_ca_is_refused_and_nothing_is_forwarded
     flags.extend(["--hold-timeout".to_owned(), "300ms".to_owned()]);
     let proxy = start_proxy(&group, &flags).await;
 
-    wait_metric(
-        &proxy,
-        "ellison_tls_handshake_failures_total{group=\"mymaster\",peer=\"redis\"}",
-        1,
-    )
-    .await;
+    proxy
+        .wait_for_metric(
+            "ellison_tls_handshake_failures_total{group=\"mymaster\",peer=\"redis\"}",
+            1,
+            WAIT,
+        )
+        .await
+        .unwrap();
     assert_eq!(proxy.master(), None);
     let mut client = RespClient::connect(proxy.addr(), ROUND_TRIP).await.unwrap();
     let reply = client
@@ -295,12 +283,14 @@ async fn mutual_tls_turns_away_clients_without_a_certificate() {
     check_plain_client_closed(proxy.addr()).await;
 
     assert_eq!(client.cmd(&["INCR", "n"]).await.unwrap(), Value::Int(2));
-    wait_metric(
-        &proxy,
-        "ellison_tls_handshake_failures_total{group=\"mymaster\",peer=\"client\"}",
-        3,
-    )
-    .await;
+    proxy
+        .wait_for_metric(
+            "ellison_tls_handshake_failures_total{group=\"mymaster\",peer=\"client\"}",
+            3,
+            WAIT,
+        )
+        .await
+        .unwrap();
     let stored = group.command(master, &["GET", "n"]).await.unwrap();
     assert_eq!(stored.as_text().as_deref(), Some("2"));
 }

@@ -4,7 +4,9 @@
 //! - [`args`] walks the arguments of one command frame when the session needs to look inside;
 //! - [`value`] parses whole replies into values for the Sentinel side, which is not a hot path;
 //! - [`inline`] splits inline commands as Redis does;
-//! - [`encode`] writes commands and error replies.
+//! - [`encode`] writes commands and error replies;
+//! - `testing`, in tests and with the `test-support` feature only, scans a stream fed in reads
+//!   for the property tests and the fuzz crate.
 
 pub mod args;
 pub mod encode;
@@ -131,3 +133,5 @@ fn shown(got: u8) -> char {
 
 #[cfg(test)]
 mod proptests;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;

@@ -14,6 +14,7 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
+use super::testing::{scan_all, scan_fed, End};
 use super::{
     encode, scan_command, scan_reply, value, Args, CommandFrame, Limits, ProtocolError, ReplyFrame,
     Value,
@@ -360,67 +361,6 @@ fn cuts(n: usize) -> impl Strategy<Value = Vec<Index>> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/// How a scan over a whole buffer ended after its frames.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// Nothing left, or only part of a frame.
-    Incomplete,
-    Error(ProtocolError),
-}
-
-impl End {
-    /// The end with one difference allowed: a reply line over the limit that ends in a bare LF
-    /// is `LineTooLong` while the LF has not arrived and `MissingCrlf` once it has. Refused
-    /// either way; only the message differs.
-    fn alike(self) -> End {
-        match self {
-            End::Error(ProtocolError::MissingCrlf) => End::Error(ProtocolError::LineTooLong),
-            other => other,
-        }
-    }
-}
-
-/// Scans frame after frame as a session does on one read, stopping at the first partial frame
-/// or error.
-fn scan_all<F: Copy>(
-    buf: &[u8],
-    scan: impl Fn(&[u8]) -> Result<Option<F>, ProtocolError>,
-    len: impl Fn(&F) -> usize,
-) -> (Vec<F>, End) {
-    scan_fed(buf, &[], scan, len)
-}
-
-/// Feeds `buf` in reads ending at `cuts` (sorted, deduplicated here) and scans after every read,
-/// as a session does.
-fn scan_fed<F: Copy>(
-    buf: &[u8],
-    cuts: &[usize],
-    scan: impl Fn(&[u8]) -> Result<Option<F>, ProtocolError>,
-    len: impl Fn(&F) -> usize,
-) -> (Vec<F>, End) {
-    let mut ends: Vec<usize> = cuts.iter().copied().filter(|&c| c < buf.len()).collect();
-    ends.push(buf.len());
-    ends.sort_unstable();
-    ends.dedup();
-    let mut frames = Vec::new();
-    let mut pos = 0;
-    for end in ends {
-        loop {
-            match scan(&buf[pos..end]) {
-                Ok(Some(frame)) => {
-                    let n = len(&frame);
-                    assert!(n > 0 && pos + n <= end, "frame past the bytes read");
-                    pos += n;
-                    frames.push(frame);
-                }
-                Ok(None) => break,
-                Err(e) => return (frames, End::Error(e)),
-            }
-        }
-    }
-    (frames, End::Incomplete)
-}
 
 fn cmd(limits: Limits) -> impl Fn(&[u8]) -> Result<Option<CommandFrame>, ProtocolError> {
     move |buf| scan_command(buf, &limits)
