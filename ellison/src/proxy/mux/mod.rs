@@ -39,6 +39,15 @@ const MAX_IDLE_DEDICATED: usize = 16;
 /// Databases assumed when the master does not tell (`CONFIG GET databases` refused).
 const DEFAULT_DATABASES: i64 = 16;
 
+/// Why a session got no place on a shared connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoSlot {
+    /// None was ready within the time given: the master may be unreachable.
+    TimedOut,
+    /// The published master changed since the session looked.
+    Moved,
+}
+
 /// The shared and warm dedicated upstream connections of one multiplexed group.
 #[derive(Debug, Clone)]
 pub struct Pool {
@@ -100,12 +109,24 @@ impl Pool {
     }
 
     /// A place on a shared connection to `master`, waiting up to `timeout` for one to be ready.
-    pub async fn slot(&self, master: Master, timeout: Duration) -> Option<Slot> {
+    /// Gives up as soon as the session's view of the master (`seen`) is out of date: the
+    /// session must steer again, not wait for a connection to a master that was replaced.
+    pub async fn slot(
+        &self,
+        master: Master,
+        seen: &MasterHandle,
+        timeout: Duration,
+    ) -> Result<Slot, NoSlot> {
         let deadline = Instant::now() + timeout;
         loop {
             let ready = self.inner.ready.notified();
             tokio::pin!(ready);
             ready.as_mut().enable();
+            // The pool wakes its waiters after each change it sees, which comes after the
+            // change is published: checked after registering, it cannot be missed.
+            if seen.has_changed() {
+                return Err(NoSlot::Moved);
+            }
             {
                 let mut state = self.lock();
                 if state.master == Some(master) {
@@ -113,12 +134,12 @@ impl Pool {
                     if !state.shared.is_empty() {
                         let i = state.next % state.shared.len();
                         state.next = state.next.wrapping_add(1);
-                        return Some(Slot::new(state.shared[i].clone()));
+                        return Ok(Slot::new(state.shared[i].clone()));
                     }
                 }
             }
             if tokio::time::timeout_at(deadline, ready).await.is_err() {
-                return None;
+                return Err(NoSlot::TimedOut);
             }
         }
     }
@@ -198,7 +219,10 @@ impl Pool {
                 tasks.spawn(self.clone().keep_warm(m));
             }
             tokio::select! {
-                () = master.changed() => {}
+                () = master.changed() => {
+                    // Sessions waiting for a place re-check what they wait for.
+                    self.inner.ready.notify_waiters();
+                }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             }
         }

@@ -15,6 +15,7 @@ use crate::config::Credentials;
 use crate::master::{Master, MasterState};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove, TlsPeer};
 use crate::proxy::command::Effect;
+use crate::proxy::mux::NoSlot;
 use crate::resp::Resume;
 use crate::tls::Stream;
 
@@ -31,6 +32,12 @@ impl Session {
         // this very change, so the next wait registers anew (else the next switch could go
         // unnoticed by a session with nothing else to do).
         self.signals = None;
+        if state.master != self.want {
+            // The pauses between failed connects were for another master (or none): the new
+            // one is tried at once.
+            self.retry_at = None;
+            self.reconnect.reset();
+        }
         self.want = state.master;
         if self.verdict.is_some() {
             self.resolve_verdict(state);
@@ -98,8 +105,11 @@ impl Session {
         let timing = self.config.timing;
         if let Some(pool) = self.shared.mux.clone() {
             if !self.wants_dedicated() {
-                match pool.slot(master, timing.connect_timeout).await {
-                    Some(slot) => {
+                match pool
+                    .slot(master, &self.master, timing.connect_timeout)
+                    .await
+                {
+                    Ok(slot) => {
                         debug!(master = %master.addr, "attached to a shared connection");
                         self.reconnect.reset();
                         self.retry_at = None;
@@ -110,7 +120,9 @@ impl Session {
                             master,
                         });
                     }
-                    None => self.connect_failed(),
+                    // The next turn steers to the master the pool follows now.
+                    Err(NoSlot::Moved) => {}
+                    Err(NoSlot::TimedOut) => self.connect_failed(),
                 }
                 return;
             }
