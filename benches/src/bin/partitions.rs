@@ -131,7 +131,7 @@ async fn run(args: Args) -> Result<()> {
     let mut n = 0;
     for rep in 0..args.reps {
         for (scenario, variant, options) in &cases {
-            for kind in [Kind::Ellison, Kind::Haproxy] {
+            for kind in [Kind::EllisonSession, Kind::Haproxy] {
                 n += 1;
                 let name = format!(
                     "{scenario}{variant}{}",
@@ -204,7 +204,7 @@ async fn play(
     dir: &Path,
 ) -> Result<Run> {
     let mut cluster = Cluster::start(options).await?;
-    if kind == Kind::Ellison {
+    if kind == Kind::EllisonSession {
         let endpoint = cluster.start_ellison(ellison_bin, &[]).await?;
         return Ok(partition::run(&mut cluster, scenario, &endpoint).await?);
     }
@@ -244,7 +244,7 @@ fn row(name: &str, kind: Kind, f: &Figures) -> Vec<String> {
         errors,
         format!("{:.0}", f.longest_write.as_secs_f64() * 1000.0),
         secs(f.replaced_after),
-        if kind == Kind::Ellison {
+        if kind == Kind::EllisonSession {
             moved
         } else {
             "-".into()
