@@ -6,17 +6,16 @@
 //! - [`inline`] splits inline commands as Redis does;
 //! - [`encode`] writes commands and error replies.
 
-pub mod args;
+pub(crate) mod args;
 pub mod encode;
-pub mod inline;
-pub mod scan;
+pub(crate) mod inline;
+pub(crate) mod scan;
 pub mod value;
 
 pub use args::Args;
-pub use scan::{
-    scan_command, scan_command_from, scan_reply, scan_reply_from, CommandFrame, ReplyFrame, Resume,
-};
-pub use value::Value;
+pub use scan::{scan_command, scan_reply, CommandFrame, ReplyFrame};
+pub(crate) use scan::{scan_command_from, scan_reply_from, Resume};
+pub(crate) use value::Value;
 
 /// Size limits applied to every frame, so that no peer can make Ellison buffer without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +41,7 @@ impl Limits {
     /// itself: Redis' own for unauthenticated clients (at most 10 arguments, bulk strings of at
     /// most 16 KiB), so that nobody can make Ellison buffer a large frame before logging in.
     /// Crossing them is refused with Redis' words for them (`unauthenticated ... length`).
-    pub const UNAUTHENTICATED: Limits = Limits {
+    pub(crate) const UNAUTHENTICATED: Limits = Limits {
         max_bulk_len: 16 * 1024,
         max_array_len: 10,
     };

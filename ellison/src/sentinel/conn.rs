@@ -15,7 +15,7 @@ use crate::tls::{ClientTls, Stream};
 
 /// Why a Sentinel or `ROLE` connection failed. Messages never include credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnError {
+pub(crate) enum ConnError {
     #[error("cannot resolve {endpoint}: {source}")]
     Resolve {
         endpoint: String,
@@ -63,7 +63,7 @@ const LIMITS: Limits = Limits {
 
 /// One connection with its read buffer.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     stream: Stream,
     buf: BytesMut,
     out: BytesMut,
@@ -73,7 +73,7 @@ pub struct Conn {
 impl Conn {
     /// Resolves `endpoint` and connects to the first address that answers. With `tls`, the
     /// certificate must name the endpoint's host (unless a server name is configured).
-    pub async fn connect_endpoint(
+    pub(crate) async fn connect_endpoint(
         endpoint: &Endpoint,
         connect_timeout: Duration,
         read_timeout: Duration,
@@ -109,7 +109,7 @@ impl Conn {
 
     /// Connects to `addr` and authenticates if credentials are given. With `tls`, the
     /// certificate must name the IP address (unless a server name is configured).
-    pub async fn connect(
+    pub(crate) async fn connect(
         addr: SocketAddr,
         connect_timeout: Duration,
         read_timeout: Duration,
@@ -152,7 +152,7 @@ impl Conn {
     }
 
     /// Wraps a connection that is already open (and set up as its user needs).
-    pub fn from_stream(stream: Stream, read_timeout: Duration) -> Conn {
+    pub(crate) fn from_stream(stream: Stream, read_timeout: Duration) -> Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -162,7 +162,7 @@ impl Conn {
     }
 
     /// Sends `AUTH` with these credentials; an error reply is [`ConnError::Auth`].
-    pub async fn authenticate(&mut self, auth: &Credentials) -> Result<(), ConnError> {
+    pub(crate) async fn authenticate(&mut self, auth: &Credentials) -> Result<(), ConnError> {
         let password = auth.password.expose().as_bytes();
         let reply = match &auth.username {
             Some(user) => self.call(&[b"AUTH", user.as_bytes(), password]).await?,
@@ -176,25 +176,25 @@ impl Conn {
     }
 
     /// The TCP socket under the connection, for socket options.
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         self.stream.tcp()
     }
 
     /// The connection itself, for a caller that takes it over once it is set up (the
     /// multiplexer's upstream connections). Bytes read ahead of a reply are not kept: call it
     /// only after every reply was read.
-    pub fn into_stream(self) -> Stream {
+    pub(crate) fn into_stream(self) -> Stream {
         self.stream
     }
 
     /// Sends one command and reads its reply. Error replies are values, not errors.
-    pub async fn call(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
+    pub(crate) async fn call(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
         self.send(args).await?;
         self.read(Some(self.read_timeout)).await
     }
 
     /// Sends one command without reading its reply (for pipelines and subscriptions).
-    pub async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
+    pub(crate) async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
         self.out.clear();
         encode::command(&mut self.out, args);
         let stream = &mut self.stream;
@@ -211,7 +211,7 @@ impl Conn {
     }
 
     /// Reads the next reply, waiting at most `timeout` (forever with `None`, for subscriptions).
-    pub async fn read(&mut self, timeout: Option<Duration>) -> Result<Value, ConnError> {
+    pub(crate) async fn read(&mut self, timeout: Option<Duration>) -> Result<Value, ConnError> {
         loop {
             if let Some(frame) = scan_reply(&self.buf, &LIMITS)? {
                 let frame = self.buf.split_to(frame.len).freeze();

@@ -40,11 +40,11 @@
 //! It follows its group's configuration channel: a reload replaces the links whose endpoint or
 //! credentials changed, and the timing and `ROLE` credentials apply from their next use.
 
-pub mod conn;
-pub mod events;
-pub mod link;
-pub mod quorum;
-pub mod role;
+pub(crate) mod conn;
+pub(crate) mod events;
+pub(crate) mod link;
+pub(crate) mod quorum;
+pub(crate) mod role;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -67,7 +67,7 @@ use role::{Check, Checker, History, Judgement, RedisAccess, Refusal, RoleFailure
 
 /// What links and checkers tell the tracker.
 #[derive(Debug)]
-pub enum Msg {
+pub(crate) enum Msg {
     /// A poll of a Sentinel finished (or failed).
     Polled {
         link: LinkId,
@@ -112,20 +112,20 @@ fn refused(refusal: Refusal) -> &'static str {
 /// failed verification is asked again after this at most (then with backoff).
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
 /// A master routed to on the fast path is withdrawn unless a majority names it within this.
-pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+pub(crate) const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
 /// A running tracker: what it publishes, and its task.
 #[derive(Debug)]
-pub struct Tracking {
+pub(crate) struct Tracking {
     /// The verified master, for sessions.
-    pub master: MasterHandle,
+    pub(crate) master: MasterHandle,
     /// What it knows, for `/status`; published when it changes.
-    pub status: watch::Receiver<status::TrackerStatus>,
-    pub task: JoinHandle<()>,
+    pub(crate) status: watch::Receiver<status::TrackerStatus>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 /// Starts tracking one group, following its configuration channel.
-pub fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
+pub(crate) fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
     let (publisher, handle) = master::channel();
     let starting = status::TrackerStatus::starting(Timestamp::now());
     let holding = starting.holding.clone();

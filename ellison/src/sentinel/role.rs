@@ -35,24 +35,24 @@ use crate::resp::Value;
 use crate::tls::ClientTls;
 
 /// How often the replica selected by a failover leader is asked `ROLE` until it is master.
-pub const PROMOTION_POLL: Duration = Duration::from_millis(5);
+pub(crate) const PROMOTION_POLL: Duration = Duration::from_millis(5);
 /// How long the selected replica is watched: Sentinel's own promotion timeout is far longer,
 /// but past this the Sentinels' announcement (the slow path) is as quick.
 const PROMOTION_WATCH: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts on a node that does not answer.
-pub const RETRY_MAX: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How Ellison connects to Redis for `ROLE`: its credentials and TLS settings. A change of
 /// either makes the checker reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RedisAccess {
+pub(crate) struct RedisAccess {
     auth: Option<Credentials>,
     tls: Option<ClientTls>,
 }
 
 impl RedisAccess {
     /// The access settings of a group's configuration.
-    pub fn of(config: &GroupConfig) -> RedisAccess {
+    pub(crate) fn of(config: &GroupConfig) -> RedisAccess {
         RedisAccess {
             auth: config.redis_auth.clone(),
             tls: config.tls.redis.clone(),
@@ -62,17 +62,17 @@ impl RedisAccess {
 
 /// Why a node could not be asked, or did not answer.
 #[derive(Debug)]
-pub struct RoleFailure {
-    pub reason: String,
+pub(crate) struct RoleFailure {
+    pub(crate) reason: String,
     /// The node refused Ellison itself: a misconfiguration an operator must fix, and which
     /// retrying will not.
-    pub refusal: Option<Refusal>,
-    pub kind: FailureKind,
+    pub(crate) refusal: Option<Refusal>,
+    pub(crate) kind: FailureKind,
 }
 
 /// How a node refused Ellison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The TLS handshake failed (its certificate did not verify, or it wants another one).
     Tls,
     /// `AUTH` was refused (`WRONGPASS`), or the node wants one (`NOAUTH`), or the ACL user may
@@ -92,7 +92,7 @@ impl Refusal {
 
 /// What a failure says about the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// No connection could be made and authenticated: refused, timed out, TLS, credentials.
     Unreachable,
     /// Connected, but no answer in time, or an error reply (`-BUSY`, `-LOADING`): the node is
@@ -125,17 +125,17 @@ impl RoleFailure {
 /// A node's replication history, from `INFO replication`: the stream it holds is `replid` up
 /// to `offset`, and before that (if `replid2` is set) `replid2` up to `second_offset - 1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct History {
-    pub replid: String,
-    pub offset: u64,
-    pub replid2: String,
+pub(crate) struct History {
+    pub(crate) replid: String,
+    pub(crate) offset: u64,
+    pub(crate) replid2: String,
     /// Redis' `second_repl_offset`: the first offset *not* taken from `replid2`; -1 without.
-    pub second_offset: i64,
+    pub(crate) second_offset: i64,
 }
 
 /// How much of a previous master's history a candidate lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Judgement {
+pub(crate) enum Judgement {
     /// It holds everything observed on the previous master (or there is nothing to compare).
     Holds,
     /// It lacks at least `bytes` of the replication stream the previous master was seen to
@@ -149,7 +149,7 @@ pub enum Judgement {
 
 impl History {
     /// Parses the `INFO replication` text of a node.
-    pub fn parse(info: &str) -> Option<History> {
+    pub(crate) fn parse(info: &str) -> Option<History> {
         let field = |name: &str| {
             info.lines().find_map(|line| {
                 line.strip_prefix(name)?
@@ -184,7 +184,7 @@ impl History {
     /// Judges `candidate` against this history, the previous master's as last observed: does
     /// it hold the stream up to this offset? Offsets run on across promotions, so a node that
     /// holds it has an offset at least as large, and the ids they share say up to where.
-    pub fn judge(&self, candidate: &History) -> Judgement {
+    pub(crate) fn judge(&self, candidate: &History) -> Judgement {
         let mut common = candidate.reach(&self.replid).map(|r| r.min(self.offset));
         if let (None, Some(end)) = (common, self.reach(&self.replid2)) {
             common = candidate.reach(&self.replid2).map(|r| r.min(end));
@@ -211,9 +211,9 @@ fn is_set(id: &str) -> bool {
 
 /// A node that answered `ROLE master`, and its history when `INFO replication` told it.
 #[derive(Debug, Clone)]
-pub struct Verified {
-    pub addr: SocketAddr,
-    pub history: Option<History>,
+pub(crate) struct Verified {
+    pub(crate) addr: SocketAddr,
+    pub(crate) history: Option<History>,
 }
 
 /// What a node answered to `ROLE`.
@@ -223,7 +223,7 @@ enum Role {
 }
 
 /// Resolves a candidate and asks it `ROLE`; `Ok` if it says `master`.
-pub async fn verify(
+pub(crate) async fn verify(
     endpoint: &Endpoint,
     timing: Timing,
     access: &RedisAccess,
@@ -259,7 +259,7 @@ async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, RoleFailure> {
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
 /// answers `master` or [`PROMOTION_WATCH`] passes. A node that does not answer is asked again
 /// with backoff, from [`PROMOTION_POLL`] up to [`RETRY_MAX`].
-pub async fn await_promotion(
+pub(crate) async fn await_promotion(
     endpoint: &Endpoint,
     timing: Timing,
     access: &RedisAccess,
@@ -402,7 +402,7 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
 
 /// What one round of the checker found.
 #[derive(Debug)]
-pub enum Check {
+pub(crate) enum Check {
     /// `ROLE master`; its history as now observed (the offset `ROLE` gave), when known.
     Master { observed: Option<History> },
     /// Connected, but no answer in time or an error reply (`-BUSY`, `-LOADING`, `-NOPERM`).
@@ -415,7 +415,7 @@ pub enum Check {
 
 /// The periodic `ROLE` check of the verified master; dropping it stops the task.
 #[derive(Debug)]
-pub struct Checker {
+pub(crate) struct Checker {
     poke: Arc<Notify>,
     task: JoinHandle<()>,
 }
@@ -434,7 +434,7 @@ impl Checker {
     /// history the master was verified with: a reconnection that finds less ends the check.
     /// Reads the timing, credentials and TLS settings from the group's configuration each
     /// round, and reconnects when the credentials or TLS settings changed.
-    pub fn spawn(
+    pub(crate) fn spawn(
         master: Master,
         observed: Option<History>,
         config: watch::Receiver<Arc<GroupConfig>>,
@@ -454,7 +454,7 @@ impl Checker {
     }
 
     /// Asks for a check now (a session asked for a re-check).
-    pub fn poke(&self) {
+    pub(crate) fn poke(&self) {
         self.poke.notify_one();
     }
 }

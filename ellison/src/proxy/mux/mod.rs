@@ -13,7 +13,7 @@
 //! a node that fails backs off; a dedicated connection goes back to the pool only after `RESET`
 //! (and Ellison's own `AUTH`) answered, else it is closed.
 
-pub mod conn;
+pub(crate) mod conn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -41,7 +41,7 @@ const DEFAULT_DATABASES: i64 = 16;
 
 /// The shared and warm dedicated upstream connections of one multiplexed group.
 #[derive(Debug, Clone)]
-pub struct Pool {
+pub(crate) struct Pool {
     inner: Arc<Inner>,
 }
 
@@ -68,7 +68,7 @@ struct State {
 
 impl Pool {
     /// Starts the pool of a group: it follows `master` and opens connections to each new one.
-    pub fn spawn(
+    pub(crate) fn spawn(
         config: watch::Receiver<Arc<GroupConfig>>,
         metrics: GroupMetrics,
         master: MasterHandle,
@@ -95,12 +95,12 @@ impl Pool {
     }
 
     /// How many databases the master has, for checking `SELECT` without asking it.
-    pub fn databases(&self) -> i64 {
+    pub(crate) fn databases(&self) -> i64 {
         self.lock().databases.unwrap_or(DEFAULT_DATABASES)
     }
 
     /// A place on a shared connection to `master`, waiting up to `timeout` for one to be ready.
-    pub async fn slot(&self, master: Master, timeout: Duration) -> Option<Slot> {
+    pub(crate) async fn slot(&self, master: Master, timeout: Duration) -> Option<Slot> {
         let deadline = Instant::now() + timeout;
         loop {
             let ready = self.inner.ready.notified();
@@ -125,7 +125,7 @@ impl Pool {
 
     /// An idle dedicated connection to `master`, authenticated as Ellison, in its initial
     /// state; `None` if none is ready (the session then connects itself).
-    pub fn dedicated(&self, master: Master) -> Option<Stream> {
+    pub(crate) fn dedicated(&self, master: Master) -> Option<Stream> {
         let mut state = self.lock();
         if state.master != Some(master) {
             return None;
@@ -143,7 +143,7 @@ impl Pool {
     /// Takes back a dedicated connection a session no longer needs: after `RESET` (and
     /// Ellison's `AUTH`) it serves the next one; if that fails, or the master changed, or
     /// enough are idle, it is closed.
-    pub fn give_back(&self, master: Master, stream: Stream) {
+    pub(crate) fn give_back(&self, master: Master, stream: Stream) {
         {
             let state = self.lock();
             if state.master != Some(master) || state.idle.len() >= MAX_IDLE_DEDICATED {
@@ -214,7 +214,7 @@ impl Pool {
                         let databases = databases(&mut conn).await;
                         self.lock().databases = Some(databases);
                     }
-                    let shared = SharedConn::new(m);
+                    let shared = SharedConn::new();
                     self.lock().shared.push(shared.clone());
                     self.inner.ready.notify_waiters();
                     backoff.reset();

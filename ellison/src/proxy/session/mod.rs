@@ -86,7 +86,7 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a session ended, for the listener's log.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The client closed its connection.
     ClientClosed,
     /// Ellison closed it: QUIT, a protocol error, a close by Redis passed on, or a pinned
@@ -183,7 +183,7 @@ enum Write {
 type Signals = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One client connection and everything Ellison knows about it.
-pub struct Session {
+pub(crate) struct Session {
     client: Stream,
     master: MasterHandle,
     shared: Arc<Shared>,
@@ -284,7 +284,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+    pub(crate) fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
         let mut config_rx = shared.config.clone();
         let config = config_rx.borrow_and_update().clone();
         Session {
@@ -344,7 +344,7 @@ impl Session {
     }
 
     /// Serves the client until it leaves or the session must end; then [`Session::close`].
-    pub async fn run(&mut self) -> Outcome {
+    pub(crate) async fn run(&mut self) -> Outcome {
         loop {
             if self.config_rx.has_changed().unwrap_or(false) {
                 self.config = self.config_rx.borrow_and_update().clone();
@@ -442,7 +442,7 @@ impl Session {
     /// `close_notify`; a plain one is closed when the session is dropped, after what it sent
     /// meanwhile was read and dropped, so that the close is a FIN, as Redis' is, and not a
     /// reset that could destroy replies the client has not read yet.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         if self.client.is_tls() {
             // Boxed: its timer and TLS state would otherwise be part of every session's task.
             Box::pin(self.client.close(CLOSE_TIMEOUT)).await;
