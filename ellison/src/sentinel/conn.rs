@@ -61,6 +61,26 @@ const LIMITS: Limits = Limits {
     max_array_len: 64 * 1024,
 };
 
+/// Resolves `endpoint` (a hostname is looked up anew on every call), giving up after
+/// `timeout`: a resolver that does not answer must not leave its caller waiting.
+pub(crate) async fn resolve(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, ConnError> {
+    let lookup = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port));
+    let addrs = tokio::time::timeout(timeout, lookup)
+        .await
+        .map_err(|_| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    Ok(addrs.collect())
+}
+
 /// One connection with its read buffer.
 #[derive(Debug)]
 pub(crate) struct Conn {
@@ -80,20 +100,7 @@ impl Conn {
         auth: Option<&Credentials>,
         tls: Option<&ClientTls>,
     ) -> Result<Conn, ConnError> {
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(
-            connect_timeout,
-            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)),
-        )
-        .await
-        .map_err(|_| ConnError::Resolve {
-            endpoint: endpoint.to_string(),
-            source: std::io::ErrorKind::TimedOut.into(),
-        })?
-        .map_err(|source| ConnError::Resolve {
-            endpoint: endpoint.to_string(),
-            source,
-        })?
-        .collect();
+        let addrs = resolve(endpoint, connect_timeout).await?;
         let mut last = ConnError::NoAddress {
             endpoint: endpoint.to_string(),
         };

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::conn::{Conn, ConnError};
+use super::conn::{self, Conn, ConnError};
 use super::Msg;
 use crate::backoff::Backoff;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
@@ -229,7 +229,7 @@ pub(crate) async fn verify(
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
-    let addr = resolve(endpoint).await?;
+    let addr = resolve(endpoint, timing).await?;
     let mut conn = None;
     match ask_role(&mut conn, addr, timing, access, metrics).await? {
         Role::Master { .. } => {}
@@ -247,13 +247,16 @@ pub(crate) async fn verify(
     Ok(Verified { addr, history })
 }
 
-async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, RoleFailure> {
-    let unreachable = |reason| RoleFailure::new(FailureKind::Unreachable, reason);
-    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| unreachable(format!("cannot resolve {endpoint}: {e}")))?
-        .next()
-        .ok_or_else(|| unreachable(format!("{endpoint} resolves to no address")))
+/// Resolves a node's endpoint to its first address, within `connect_timeout`.
+async fn resolve(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, RoleFailure> {
+    let addrs = conn::resolve(endpoint, timing.connect_timeout).await;
+    addrs
+        .and_then(|addrs| {
+            addrs.first().copied().ok_or_else(|| ConnError::NoAddress {
+                endpoint: endpoint.to_string(),
+            })
+        })
+        .map_err(|e| RoleFailure::new(FailureKind::Unreachable, e.to_string()))
 }
 
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
@@ -266,7 +269,7 @@ pub(crate) async fn await_promotion(
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
     let deadline = Instant::now() + PROMOTION_WATCH;
-    let addr = resolve(endpoint).await?;
+    let addr = resolve(endpoint, timing).await?;
     let mut conn = None;
     let mut backoff = Backoff::new(PROMOTION_POLL, RETRY_MAX);
     loop {
