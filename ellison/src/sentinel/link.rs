@@ -184,7 +184,7 @@ async fn poll_loop(
         let failed = Msg::Polled {
             link: id,
             at: Instant::now(),
-            result: Err(e.to_string()),
+            result: Err(e),
         };
         if tx.send(failed).await.is_err() {
             return;

@@ -63,6 +63,7 @@ use crate::config::{Endpoint, GroupConfig};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
 use crate::metrics::GroupMetrics;
 use crate::status::{self, Holding, MasterStatus, Reported, SentinelStatus, Switch, Timestamp};
+use conn::ConnError;
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
@@ -76,7 +77,7 @@ pub(crate) enum Msg {
     Polled {
         link: LinkId,
         at: Instant,
-        result: Result<Polled, String>,
+        result: Result<Polled, ConnError>,
     },
     /// A Sentinel published an event about the master.
     Event {
@@ -150,10 +151,10 @@ struct LinkState {
 }
 
 /// What a Sentinel's last poll said.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Answer {
     /// It could not be polled: why (the link logs it).
-    Unreachable(String),
+    Unreachable(ConnError),
     /// It answered, but does not report on the master name: its error reply (it does not
     /// monitor that name, or its ACL user may not ask). Reachable, yet no vote.
     Unmonitored(String),
@@ -496,7 +497,8 @@ impl Tracker {
                     failover_in_progress: r.failover,
                 }),
                 error: match answer {
-                    Some(Answer::Unreachable(e) | Answer::Unmonitored(e)) => Some(e.clone()),
+                    Some(Answer::Unreachable(e)) => Some(e.to_string()),
+                    Some(Answer::Unmonitored(reply)) => Some(reply.clone()),
                     _ => None,
                 },
             });
@@ -523,7 +525,7 @@ impl Tracker {
         });
     }
 
-    fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
+    fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, ConnError>) {
         let Some(Some(state)) = self.links.get_mut(id) else {
             return;
         };

@@ -63,11 +63,37 @@ impl RedisAccess {
 /// Why a node could not be asked, or did not answer.
 #[derive(Debug)]
 pub(crate) struct RoleFailure {
-    pub(crate) reason: String,
+    pub(crate) reason: RoleError,
     /// The node refused Ellison itself: a misconfiguration an operator must fix, and which
     /// retrying will not.
     pub(crate) refusal: Option<Refusal>,
     pub(crate) kind: FailureKind,
+}
+
+/// What went wrong asking a node, or what its answer says against it: the `reason` of the
+/// tracker's log lines and of `/status`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RoleError {
+    /// No connection, or a command on it failed.
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    /// An error reply to `ROLE` (`-BUSY`, `-LOADING`, `-NOPERM`).
+    #[error("ROLE failed: {0}")]
+    ErrorReply(String),
+    /// A reply to `ROLE` that names no role.
+    #[error("unexpected ROLE reply {0}")]
+    Unexpected(String),
+    /// It is not a master.
+    #[error("it reports role {0}")]
+    Role(String),
+    /// Its replication history no longer holds what was observed on it.
+    #[error(
+        "it no longer holds the last {0} bytes of replication stream observed on it (restarted?)"
+    )]
+    Behind(u64),
+    /// The replica a failover leader selected did not answer `master` while it was watched.
+    #[error("not promoted in time")]
+    NotPromoted,
 }
 
 /// How a node refused Ellison.
@@ -104,7 +130,7 @@ pub(crate) enum FailureKind {
 }
 
 impl RoleFailure {
-    fn new(kind: FailureKind, reason: String) -> RoleFailure {
+    fn new(kind: FailureKind, reason: RoleError) -> RoleFailure {
         RoleFailure {
             reason,
             refusal: None,
@@ -113,12 +139,12 @@ impl RoleFailure {
     }
 
     /// A failure of a command on an established connection.
-    fn of(e: &ConnError) -> RoleFailure {
+    fn of(e: ConnError) -> RoleFailure {
         let kind = match e {
             ConnError::ReadTimeout(_) => FailureKind::Slow,
             _ => FailureKind::Broken,
         };
-        RoleFailure::new(kind, e.to_string())
+        RoleFailure::new(kind, e.into())
     }
 }
 
@@ -234,10 +260,7 @@ pub(crate) async fn verify(
     match ask_role(&mut conn, addr, timing, access, metrics).await? {
         Role::Master { .. } => {}
         Role::Other(role) => {
-            return Err(RoleFailure::new(
-                FailureKind::Slow,
-                format!("it reports role {role}"),
-            ))
+            return Err(RoleFailure::new(FailureKind::Slow, RoleError::Role(role)))
         }
     }
     let history = match conn.as_mut() {
@@ -256,7 +279,7 @@ async fn resolve(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, Role
                 endpoint: endpoint.to_string(),
             })
         })
-        .map_err(|e| RoleFailure::new(FailureKind::Unreachable, e.to_string()))
+        .map_err(|e| RoleFailure::new(FailureKind::Unreachable, e.into()))
 }
 
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
@@ -289,10 +312,7 @@ pub(crate) async fn await_promotion(
             Err(_) => backoff.next_wait(),
         };
         if Instant::now() + wait >= deadline {
-            return Err(RoleFailure::new(
-                FailureKind::Slow,
-                "not promoted in time".into(),
-            ));
+            return Err(RoleFailure::new(FailureKind::Slow, RoleError::NotPromoted));
         }
         tokio::time::sleep(wait).await;
     }
@@ -307,20 +327,15 @@ async fn ask_role(
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Role, RoleFailure> {
-    if conn.is_none() {
-        *conn = Some(connect(addr, timing, access, metrics).await?);
-    }
-    let Some(c) = conn.as_mut() else {
-        return Err(RoleFailure::new(
-            FailureKind::Broken,
-            "no connection".into(),
-        ));
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(connect(addr, timing, access, metrics).await?),
     };
     let reply = match c.call(&[b"ROLE"]).await {
         Ok(reply) => reply,
         Err(e) => {
             *conn = None;
-            return Err(RoleFailure::of(&e));
+            return Err(RoleFailure::of(e));
         }
     };
     let items = match reply {
@@ -328,14 +343,14 @@ async fn ask_role(
         Value::Error(e) => {
             return Err(RoleFailure {
                 refusal: Refusal::in_reply(&e).then_some(Refusal::Auth),
-                ..RoleFailure::new(FailureKind::Slow, format!("ROLE failed: {e}"))
+                ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e))
             })
         }
         other => {
             *conn = None;
             return Err(RoleFailure::new(
                 FailureKind::Broken,
-                format!("unexpected ROLE reply {other:?}"),
+                RoleError::Unexpected(format!("{other:?}")),
             ));
         }
     };
@@ -352,7 +367,7 @@ async fn ask_role(
             *conn = None;
             Err(RoleFailure::new(
                 FailureKind::Broken,
-                format!("unexpected ROLE reply {items:?}"),
+                RoleError::Unexpected(format!("{items:?}")),
             ))
         }
     }
@@ -388,7 +403,7 @@ async fn connect(
         };
         RoleFailure {
             refusal,
-            ..RoleFailure::new(kind, e.to_string())
+            ..RoleFailure::new(kind, e.into())
         }
     })
 }
@@ -399,7 +414,7 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
     let reply = conn
         .call(&[b"INFO", b"replication"])
         .await
-        .map_err(|e| RoleFailure::of(&e))?;
+        .map_err(RoleFailure::of)?;
     Ok(reply.as_str().and_then(History::parse))
 }
 
@@ -413,7 +428,7 @@ pub(crate) enum Check {
     /// No connection could be made (refused, timed out, credentials refused).
     Unreachable(RoleFailure),
     /// Another role, or a replication history that no longer holds what was observed.
-    Lost(String),
+    Lost(RoleError),
 }
 
 /// The periodic `ROLE` check of the verified master; dropping it stops the task.
@@ -571,9 +586,7 @@ impl Round<'_> {
             if let Some(now) = history(&mut c).await? {
                 if let Some(before) = self.observed.as_ref() {
                     if let Judgement::Behind { bytes, .. } = before.judge(&now) {
-                        return Ok(Check::Lost(format!(
-                            "it no longer holds the last {bytes} bytes of replication stream observed on it (restarted?)"
-                        )));
+                        return Ok(Check::Lost(RoleError::Behind(bytes)));
                     }
                 }
                 *self.observed = Some(now);
@@ -589,7 +602,7 @@ impl Round<'_> {
                     observed: self.observed.clone(),
                 })
             }
-            Role::Other(role) => Ok(Check::Lost(format!("it reports role {role}"))),
+            Role::Other(role) => Ok(Check::Lost(RoleError::Role(role))),
         }
     }
 }

@@ -122,11 +122,11 @@ impl Tracker {
     /// see, and its sessions' commands would otherwise wait for the link to heal.
     fn unanswered(&mut self, master: Master, failure: &RoleFailure, requested: bool) {
         self.metrics.role_check_unanswered();
-        let reason = failure.reason.as_str();
+        let reason = &failure.reason;
         if let (Some(refusal), Some((endpoint, _))) = (failure.refusal, self.current.clone()) {
             if self.first_warning(&endpoint, failure) {
                 let what = refused(refusal);
-                warn!(master = %master.addr, reason, "the master refuses Ellison's ROLE check: {what}; sessions cannot open connections to it either");
+                warn!(master = %master.addr, %reason, "the master refuses Ellison's ROLE check: {what}; sessions cannot open connections to it either");
             }
         }
         let vouched = self.provisional.is_none()
@@ -142,13 +142,13 @@ impl Tracker {
             .unreachable_since
             .filter(|since| since.elapsed() >= hold_timeout);
         if let (true, Some(since)) = (vouched, cut_off) {
-            warn!(master = %master.addr, reason, for_ms = since.elapsed().as_millis() as u64, "Ellison cannot reach the master, though the sentinels name it; holding commands until it can");
+            warn!(master = %master.addr, %reason, for_ms = since.elapsed().as_millis() as u64, "Ellison cannot reach the master, though the sentinels name it; holding commands until it can");
             self.hold(&format!(
                 "Ellison cannot reach master {} ({reason})",
                 master.addr
             ));
         } else if vouched {
-            debug!(master = %master.addr, reason, "master did not answer its ROLE check; the sentinels still agree on it, so it is kept");
+            debug!(master = %master.addr, %reason, "master did not answer its ROLE check; the sentinels still agree on it, so it is kept");
         } else {
             self.hold(&format!(
                 "master {} did not answer its ROLE check ({reason}) and no majority of sentinels vouches for it",
@@ -255,12 +255,13 @@ impl Tracker {
     /// Whether this refusal of `endpoint` is news (another node or another reason than the
     /// last one logged); records it.
     fn first_warning(&mut self, endpoint: &Endpoint, failure: &RoleFailure) -> bool {
+        let reason = failure.reason.to_string();
         let news = self
             .warned
             .as_ref()
-            .is_none_or(|(e, reason)| e != endpoint || *reason != failure.reason);
+            .is_none_or(|(e, warned)| e != endpoint || *warned != reason);
         if news {
-            self.warned = Some((endpoint.clone(), failure.reason.clone()));
+            self.warned = Some((endpoint.clone(), reason));
         }
         news
     }
@@ -362,6 +363,7 @@ impl Tracker {
 mod tests {
     use std::net::SocketAddr;
     use std::sync::Arc;
+    use std::time::Duration;
 
     use clap::Parser;
     use tokio::sync::{mpsc, watch};
@@ -370,9 +372,10 @@ mod tests {
     use crate::config::Cli;
     use crate::master::MasterHandle;
     use crate::metrics::Metrics;
+    use crate::sentinel::conn::ConnError;
     use crate::sentinel::link::Polled;
     use crate::sentinel::quorum::Report;
-    use crate::sentinel::role::FailureKind;
+    use crate::sentinel::role::{FailureKind, RoleError};
 
     /// Where the Sentinels name the master; nothing listens there, and nothing needs to: the
     /// tracker's messages are made by hand.
@@ -425,13 +428,13 @@ mod tests {
         Msg::Polled {
             link,
             at: Instant::now(),
-            result: Err("connection refused".into()),
+            result: Err(ConnError::Closed),
         }
     }
 
     fn slow() -> Check {
         Check::Slow(RoleFailure {
-            reason: "no reply within 1s".into(),
+            reason: RoleError::Conn(ConnError::ReadTimeout(Duration::from_secs(1))),
             refusal: None,
             kind: FailureKind::Slow,
         })
@@ -474,7 +477,7 @@ mod tests {
         tracker.handle(Msg::Checked {
             master,
             requested: false,
-            check: Check::Lost("it reports role slave".into()),
+            check: Check::Lost(RoleError::Role("slave".into())),
         });
         assert_eq!(handle.state().master, None);
     }
@@ -504,7 +507,7 @@ mod tests {
         tracker.handle(Msg::Checked {
             master: before,
             requested: false,
-            check: Check::Lost("it reports role slave".into()),
+            check: Check::Lost(RoleError::Role("slave".into())),
         });
         assert_eq!(handle.state().master, Some(master));
     }
