@@ -59,9 +59,13 @@ label_enum! {
         RejectedMaxClients => "rejected_max_clients",
         /// The client closed it.
         ClosedByClient => "closed_by_client",
-        /// Ellison closed it (QUIT, protocol error, pinned session on a master change, idle
-        /// timeout, drain).
+        /// Ellison closed it, for the client's doing (QUIT, a protocol error, an idle or
+        /// authentication timeout) or its own (drain, eviction at `max_clients`).
         ClosedByEllison => "closed_by_ellison",
+        /// Ellison closed it for the upstream's doing: Redis closed the connection, a pinned
+        /// session's master changed or its connection was lost, or the new master refused the
+        /// session's state.
+        ClosedByUpstream => "closed_by_upstream",
         /// The client connection failed (reset, I/O error).
         Error => "error",
     }
@@ -342,7 +346,7 @@ impl Metrics {
         );
         registry.register(
             "client_connections",
-            "Client connections by how they began (accepted, rejected_max_clients) or ended (closed_by_client, closed_by_ellison, error)",
+            "Client connections by how they began (accepted, rejected_max_clients) or ended (closed_by_client, closed_by_ellison, closed_by_upstream, error)",
             m.connections.clone(),
         );
         registry.register(

@@ -217,8 +217,8 @@ pub(crate) async fn serve(
                                 ConnectionOutcome::ClosedByClient
                             }
                             Outcome::Closed(reason) => {
-                                debug!(reason, "session closed");
-                                ConnectionOutcome::ClosedByEllison
+                                debug!(%reason, side = reason.side().as_str(), "session closed");
+                                reason.outcome()
                             }
                             Outcome::ClientError(e) => {
                                 debug!(error = %e, "client connection failed");

@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::close::Close;
 use super::pending::{Barrier, Kind, Pending};
 use super::{Doubt, Link, Session, Upstream, Verdict};
 use crate::config::Credentials;
@@ -78,7 +79,7 @@ impl Session {
             Doubt::Rejected => self.reroute(),
             Doubt::Closed if same && state.confirmed => {
                 debug!(master = %verdict.master.addr, "the master closed this connection itself; closing the client");
-                self.end_with_upstream("closed by Redis");
+                self.end_with_upstream(Close::ByRedis);
             }
             Doubt::Closed => {
                 debug!(master = %verdict.master.addr, "connection to the master lost and the master not confirmed");
@@ -262,7 +263,7 @@ impl Session {
         up.abort();
         if let Some(pin) = self.pin() {
             self.shared.metrics.session_moved(SessionMove::Closed(pin));
-            self.end_with_upstream("pinned session lost its master");
+            self.end_with_upstream(Close::PinnedLostMaster);
             return;
         }
         let in_flight = {
@@ -292,7 +293,7 @@ impl Session {
         if self.expect_upstream_close {
             // Redis closed after QUIT, bad input or the client's half-close, as it would have
             // closed the client: the client gets everything it sent, and the close.
-            self.end_with_upstream("closed by Redis");
+            self.end_with_upstream(Close::ByRedis);
             return;
         }
         debug!(master = %up.master.addr, error, "upstream connection lost");
@@ -311,7 +312,7 @@ impl Session {
         }
         if self.pinned() {
             // Its state lived on that connection: it ends as a lost Redis connection ends.
-            self.end_with_upstream("pinned session lost its connection");
+            self.end_with_upstream(Close::PinnedLostConnection);
             return;
         }
         // Closed on purpose by the master (then the client is closed too), or a lost master
@@ -326,7 +327,7 @@ impl Session {
 
     /// Ends the session the way its upstream connection ended: the client gets every byte
     /// Redis sent (a reply cut short included), then the close; nothing else.
-    fn end_with_upstream(&mut self, reason: &'static str) {
+    fn end_with_upstream(&mut self, reason: Close) {
         self.fwd = self.replies.len();
         self.reply_resume = Resume::default();
         self.pending.clear();
@@ -387,7 +388,7 @@ impl Session {
                 Kind::Local(local) => {
                     self.push_reply(&local.reply);
                     if local.close {
-                        self.closing = Some("closed by Ellison after its reply");
+                        self.closing = Some(Close::AfterReply);
                     }
                 }
                 Kind::Client | Kind::AbortedExec => self.push_error(uncertain),
@@ -495,7 +496,7 @@ impl Session {
                 Kind::Local(local) => {
                     self.push_reply(&local.reply);
                     if local.close {
-                        self.closing = Some("closed by Ellison after its reply");
+                        self.closing = Some(Close::AfterReply);
                     }
                 }
             }

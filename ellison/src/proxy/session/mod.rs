@@ -24,6 +24,7 @@
 //! policy; `replies` pairs replies with commands; `pending` and `replay` are the plain types.
 
 mod client;
+mod close;
 mod master;
 mod pending;
 mod replay;
@@ -54,6 +55,7 @@ use crate::master::{Master, MasterHandle};
 use crate::metrics::Pin as PipeKind;
 use crate::resp::Resume;
 use crate::tls::Stream;
+use close::Close;
 use pending::Pending;
 use replay::Replay;
 
@@ -91,7 +93,7 @@ pub(crate) enum Outcome {
     ClientClosed,
     /// Ellison closed it: QUIT, a protocol error, a close by Redis passed on, or a pinned
     /// session whose master changed.
-    Closed(&'static str),
+    Closed(Close),
     /// The client connection failed.
     ClientError(io::Error),
 }
@@ -227,7 +229,7 @@ pub(crate) struct Session {
     /// pipe, which Redis answers before it closes.
     raw_input: bool,
     /// The session ends once its replies are written.
-    closing: Option<&'static str>,
+    closing: Option<Close>,
     /// No more client commands are taken: what the client sends is read and dropped, so that
     /// the close is a FIN and never a reset that could destroy replies it has not read.
     input_closed: bool,
@@ -352,7 +354,7 @@ impl Session {
             let idle = self.pending.is_empty() && self.ready == 0 && self.fwd == 0;
             if self.draining {
                 if idle {
-                    return Outcome::Closed("drained");
+                    return Outcome::Closed(Close::Drained);
                 }
                 // Finish what the client already sent; take nothing more.
                 self.input_closed = true;
@@ -388,14 +390,14 @@ impl Session {
                     if self.idle_deadline().is_some_and(|t| t <= Instant::now()) {
                         if self.ticket.is_some() {
                             debug!("client did not authenticate in time; closing it");
-                            return Outcome::Closed("not authenticated in time");
+                            return Outcome::Closed(Close::AuthTimeout);
                         }
-                        return Outcome::Closed("idle timeout");
+                        return Outcome::Closed(Close::IdleTimeout);
                     }
                 }
                 Wake::Evicted => {
                     debug!("unauthenticated client evicted to make room at max_clients");
-                    return Outcome::Closed("unauthenticated, evicted at max_clients");
+                    return Outcome::Closed(Close::Evicted);
                 }
                 Wake::HoldExpired => self.hold_expired(),
                 Wake::Overflow => {
@@ -404,7 +406,7 @@ impl Session {
                         unread_bytes = self.fwd,
                         "client pipelines without reading its replies past every bound; closing it"
                     );
-                    return Outcome::Closed("pipelined without reading replies");
+                    return Outcome::Closed(Close::Pipelined);
                 }
             }
         }
