@@ -1,7 +1,7 @@
 //! The verified-master view that the Sentinel side publishes and every session reads.
 //!
 //! A watch channel carries it, so sessions never wait on Sentinel I/O: they read the latest
-//! value, or await a change. Sessions talk back only through [`MasterHandle::request_recheck`],
+//! value, or await a change. Sessions talk back only through `MasterHandle::request_recheck`,
 //! a coalescing notification that costs nothing when nobody listens.
 
 use std::net::SocketAddr;

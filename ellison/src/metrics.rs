@@ -1,5 +1,5 @@
 //! Prometheus metrics: one [`Metrics`] registered into an explicit registry (prefix `ellison_`),
-//! and per group a [`GroupMetrics`] of pre-resolved handles, so that counting on the hot path
+//! and per group a `GroupMetrics` of pre-resolved handles, so that counting on the hot path
 //! is an atomic add and never a label lookup.
 //!
 //! Labels are bounded: the group name, a Sentinel endpoint as configured or discovered, the

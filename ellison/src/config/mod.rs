@@ -1,5 +1,5 @@
 //! Configuration: command-line flags and `ELLISON_*` variables ([`Cli`]), an optional TOML file
-//! ([`FileConfig`](file::FileConfig), a public format: unknown keys are errors), turned once into a validated
+//! (`FileConfig`, a public format: unknown keys are errors), turned once into a validated
 //! [`Config`]. Every error names the flag or key at fault, and none shows a secret.
 //!
 //! Precedence, for each setting: a `[[groups]]` key (credentials, client users, the deny lists,
@@ -7,9 +7,9 @@
 //! key, over the default. A group that sets either half of a credential pair
 //! (`redis_username`/`redis_password`, ...) takes both halves from the group.
 //!
-//! Each setting is declared once, in [`settings`](settings::Settings): a field that is both a flag and a
+//! Each setting is declared once, in `settings`: a field that is both a flag and a
 //! file key. By concern:
-//! - `settings.rs`: the settings, by section ([`Access`](settings::Access), [`ClientLeg`](settings::ClientLeg), ...);
+//! - `settings.rs`: the settings, by section (`Access`, `ClientLeg`, ...);
 //! - `cli.rs`: the command line, which flattens them in; `file.rs`: the file, which reads
 //!   them key by key;
 //! - `resolve.rs`: which source wins, into a [`Config`]; `validate.rs`: the checks;

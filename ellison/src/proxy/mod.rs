@@ -1,5 +1,5 @@
 //! The client side: a listener per group that accepts connections (up to `max_clients`), runs
-//! the TLS handshake when the client leg has TLS, and runs one [`session::Session`] per client;
+//! the TLS handshake when the client leg has TLS, and runs one `session::Session` per client;
 //! it stops accepting and waits for its sessions when Ellison drains.
 
 pub mod command;

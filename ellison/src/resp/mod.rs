@@ -1,9 +1,9 @@
 //! The RESP wire format: pure bytes in and out, no I/O.
 //!
-//! - [`scan`] finds frame boundaries on the hot path (no copy, no allocation);
-//! - [`args`] walks the arguments of one command frame when the session needs to look inside;
+//! - `scan` finds frame boundaries on the hot path (no copy, no allocation);
+//! - `args` walks the arguments of one command frame when the session needs to look inside;
 //! - [`value`] parses whole replies into values for the Sentinel side, which is not a hot path;
-//! - [`inline`] splits inline commands as Redis does;
+//! - `inline` splits inline commands as Redis does;
 //! - [`encode`] writes commands and error replies.
 
 pub(crate) mod args;
@@ -63,10 +63,10 @@ impl Limits {
 /// Bytes that are not RESP, or frames beyond [`Limits`].
 ///
 /// For a client's command the session answers `-ERR Protocol error: <this>` and closes that
-/// client alone. The variants that [`scan_command`] and [`inline::split`] return display exactly
+/// client alone. The variants that [`scan_command`] and `inline::split` return display exactly
 /// the words Redis 7 replies with (`networking.c`, `processMultibulkBuffer` and
 /// `processInlineBuffer`), with no detail added, so that the reply is Redis' own;
-/// [`encode::protocol_error`] writes it byte for byte. The others describe replies from upstream
+/// `encode::protocol_error` writes it byte for byte. The others describe replies from upstream
 /// and are only logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -76,7 +76,7 @@ pub enum ProtocolError {
     #[error("invalid multibulk length")]
     MultibulkLength,
     /// More than 10 arguments from a client that has not authenticated
-    /// ([`Limits::UNAUTHENTICATED`]).
+    /// (`Limits::UNAUTHENTICATED`).
     #[error("unauthenticated multibulk length")]
     UnauthenticatedMultibulkLength,
     /// A bulk header whose length is not an integer, is negative or exceeds
