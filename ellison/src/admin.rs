@@ -34,41 +34,41 @@ use crate::status::{Timestamp, TrackerStatus};
 use crate::Control;
 
 /// Connections served at once; more are closed at accept.
-pub const MAX_CONNECTIONS: usize = 32;
+pub(crate) const MAX_CONNECTIONS: usize = 32;
 /// A request's headers must arrive within this.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// A connection (keep-alive included) lives at most this long.
-pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Read buffer, which bounds the request line and headers (hyper's minimum).
-pub const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// What the admin endpoints report on.
 #[derive(Debug)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// The groups, in configuration order.
-    pub groups: Vec<AdminGroup>,
+    pub(crate) groups: Vec<AdminGroup>,
     /// The process-wide draining flag.
-    pub drain: watch::Receiver<bool>,
-    pub metrics: Arc<Metrics>,
+    pub(crate) drain: watch::Receiver<bool>,
+    pub(crate) metrics: Arc<Metrics>,
     /// The configuration in force, for `/status`.
-    pub control: Control,
+    pub(crate) control: Control,
     /// When the process started, if known.
-    pub started: Option<Timestamp>,
+    pub(crate) started: Option<Timestamp>,
 }
 
 /// One group, as the admin endpoints see it.
 #[derive(Debug)]
-pub struct AdminGroup {
-    pub name: String,
+pub(crate) struct AdminGroup {
+    pub(crate) name: String,
     /// The address its listener is bound to.
-    pub listen: std::net::SocketAddr,
-    pub mode: Mode,
+    pub(crate) listen: std::net::SocketAddr,
+    pub(crate) mode: Mode,
     /// Its verified-master view.
-    pub master: MasterHandle,
+    pub(crate) master: MasterHandle,
     /// What its tracker last published.
-    pub status: watch::Receiver<TrackerStatus>,
+    pub(crate) status: watch::Receiver<TrackerStatus>,
     /// Its metrics, for the number of sessions.
-    pub metrics: GroupMetrics,
+    pub(crate) metrics: GroupMetrics,
 }
 
 impl AdminGroup {
@@ -107,10 +107,10 @@ const JSON: &str = "application/json";
 
 /// One response, before it becomes HTTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub content_type: &'static str,
-    pub body: String,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -125,7 +125,7 @@ fn text(status: StatusCode, body: impl Into<String>) -> Reply {
 
 impl AdminState {
     /// `None` when ready; otherwise why not, in one line.
-    pub fn not_ready(&self) -> Option<String> {
+    pub(crate) fn not_ready(&self) -> Option<String> {
         if *self.drain.borrow() {
             return Some("draining".to_owned());
         }
@@ -222,7 +222,7 @@ impl AdminState {
     }
 
     /// Routes one request.
-    pub fn respond(&self, method: &Method, path: &str) -> Reply {
+    pub(crate) fn respond(&self, method: &Method, path: &str) -> Reply {
         if method != Method::GET && method != Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
         }
@@ -263,7 +263,7 @@ fn to_http(reply: Reply) -> Response<Full<Bytes>> {
 }
 
 /// Serves admin requests until the task is dropped.
-pub async fn serve(listener: TcpListener, state: Arc<AdminState>) {
+pub(crate) async fn serve(listener: TcpListener, state: Arc<AdminState>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut backoff = Duration::from_millis(5);
     loop {

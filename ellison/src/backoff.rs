@@ -12,7 +12,7 @@ use std::time::Duration;
 /// of its bound (so it is never shorter than half the bound, and never in step with another
 /// process' retries).
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     first: Duration,
     max: Duration,
     bound: Duration,
@@ -22,7 +22,7 @@ pub struct Backoff {
 
 impl Backoff {
     /// Starts with a bound of `first`, doubling up to `max` (at least `first`).
-    pub fn new(first: Duration, max: Duration) -> Backoff {
+    pub(crate) fn new(first: Duration, max: Duration) -> Backoff {
         // A fresh `RandomState` has per-process random keys, incremented for each instance:
         // enough entropy for jitter, without a dependency.
         let seed = RandomState::new().build_hasher().finish() | 1;
@@ -35,7 +35,7 @@ impl Backoff {
     }
 
     /// The wait before the next attempt, after one more failure.
-    pub fn next_wait(&mut self) -> Duration {
+    pub(crate) fn next_wait(&mut self) -> Duration {
         let bound = self.bound;
         self.bound = (bound * 2).min(self.max);
         let half = bound / 2;
@@ -48,12 +48,12 @@ impl Backoff {
     }
 
     /// After a success: the next failure waits at most `first` again.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.bound = self.first;
     }
 
     /// Whether no failure was counted since the start or the last [`Backoff::reset`].
-    pub fn is_reset(&self) -> bool {
+    pub(crate) fn is_reset(&self) -> bool {
         self.bound == self.first
     }
 

@@ -2,39 +2,44 @@
 //! tracks the Sentinel group and forwards every client session to the current, verified master.
 //!
 //! - [`config`]: flags, environment and file, validated once (and again on each reload);
-//! - [`control`]: reloads of a running server (SIGHUP);
+//! - `control`: reloads of a running server (SIGHUP);
 //! - [`resp`]: the wire format, pure bytes;
-//! - [`sentinel`]: the only code that talks to Sentinels; decides the verified master;
+//! - `sentinel`: the only code that talks to Sentinels; decides the verified master;
 //! - [`master`]: the verified-master view shared with sessions (a watch channel);
 //! - [`proxy`]: listeners and sessions;
 //! - [`metrics`]: the Prometheus registry and per-group handles;
-//! - [`process`]: the process' resources (memory, descriptors, CPU), read from `/proc` at
+//! - `process`: the process' resources (memory, descriptors, CPU), read from `/proc` at
 //!   each scrape;
-//! - [`admin`]: `/live`, `/ready`, `/ready/<group>`, `/status`, `/metrics`;
-//! - [`status`]: the live state `/status` shows, which each tracker publishes;
+//! - `admin`: `/live`, `/ready`, `/ready/<group>`, `/status`, `/metrics`;
+//! - `status`: the live state `/status` shows, which each tracker publishes;
 //! - [`logging`]: the process' log lines (plain or JSON, one line each, colour only on a
 //!   terminal) and their reloadable filter;
 //! - [`shutdown`]: the draining flag and the signals;
-//! - [`tls`]: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each;
-//! - [`backoff`]: capped exponential backoff with jitter, for every loop that retries a node.
+//! - `tls`: TLS on the three legs (clients, Redis, Sentinels) and the stream type of each;
+//! - `backoff`: capped exponential backoff with jitter, for every loop that retries a node.
+//!
+//! Public are only what `main`, the end-to-end tests, the benchmarks, the fuzz targets and
+//! kit's tests use: [`config`], [`logging`], [`master`], [`metrics`], [`proxy::command`] and
+//! [`proxy::Drained`], [`resp`], [`shutdown`], [`Server`] and [`Control`]. Everything else is
+//! `pub(crate)`, so the compiler reports what nobody uses.
 //!
 //! [`Server`] ties them together: [`Server::bind`], then [`Server::run`] until a shutdown
 //! future resolves, while a [`Control`] applies reloads.
 
-pub mod admin;
-pub mod backoff;
+mod admin;
+mod backoff;
 pub mod config;
-pub mod control;
+mod control;
 pub mod logging;
 pub mod master;
 pub mod metrics;
-pub mod process;
+mod process;
 pub mod proxy;
 pub mod resp;
-pub mod sentinel;
+mod sentinel;
 pub mod shutdown;
-pub mod status;
-pub mod tls;
+mod status;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;

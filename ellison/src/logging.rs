@@ -53,7 +53,7 @@ fn colour() -> bool {
 /// Formats fields as the default plain format does (`message key=value ...`), with every
 /// control character but a tab escaped, so that a field cannot break or forge a line.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OneLine;
+pub(crate) struct OneLine;
 
 impl<'writer> FormatFields<'writer> for OneLine {
     fn format_fields<R: RecordFields>(

@@ -1,7 +1,7 @@
 //! The verified-master view that the Sentinel side publishes and every session reads.
 //!
 //! A watch channel carries it, so sessions never wait on Sentinel I/O: they read the latest
-//! value, or await a change. Sessions talk back only through [`MasterHandle::request_recheck`],
+//! value, or await a change. Sessions talk back only through `MasterHandle::request_recheck`,
 //! a coalescing notification that costs nothing when nobody listens.
 
 use std::net::SocketAddr;
@@ -28,17 +28,17 @@ pub struct MasterState {
     /// Bumped each time the tracker has re-verified the master after a
     /// [`MasterHandle::request_recheck`], so that the session that asked can tell the answer
     /// arrived even when the master did not change.
-    pub rechecks: u64,
+    pub(crate) rechecks: u64,
     /// Whether the last finished re-check heard the master answer `ROLE master` itself. False
     /// when it could not be asked (unreachable, too slow, busy) or answered another role: a
     /// session whose connection Redis closed tells a deliberate close (`CLIENT KILL`, `timeout`,
     /// an output buffer limit) from a lost master by it.
-    pub confirmed: bool,
+    pub(crate) confirmed: bool,
 }
 
 /// The publishing side, owned by the Sentinel tracker of one group.
 #[derive(Debug)]
-pub struct MasterPublisher {
+pub(crate) struct MasterPublisher {
     tx: watch::Sender<MasterState>,
     recheck: Arc<Notify>,
 }
@@ -51,7 +51,7 @@ pub struct MasterHandle {
 }
 
 /// Creates the channel of one group, starting with no verified master.
-pub fn channel() -> (MasterPublisher, MasterHandle) {
+pub(crate) fn channel() -> (MasterPublisher, MasterHandle) {
     let (tx, rx) = watch::channel(MasterState::default());
     let recheck = Arc::new(Notify::new());
     (
@@ -65,7 +65,7 @@ pub fn channel() -> (MasterPublisher, MasterHandle) {
 
 impl MasterPublisher {
     /// Publishes a new verified master, or `None`. Sessions are woken only if it changed.
-    pub fn set(&self, master: Option<Master>) {
+    pub(crate) fn set(&self, master: Option<Master>) {
         self.tx.send_if_modified(|state| {
             let changed = state.master != master;
             state.master = master;
@@ -75,30 +75,17 @@ impl MasterPublisher {
 
     /// Tells waiting sessions that a requested re-check finished, and whether the master
     /// answered `ROLE master` to it.
-    pub fn recheck_done(&self, confirmed: bool) {
+    pub(crate) fn recheck_done(&self, confirmed: bool) {
         self.tx.send_modify(|state| {
             state.rechecks += 1;
             state.confirmed = confirmed;
         });
     }
 
-    /// The current published master.
-    pub fn current(&self) -> Option<Master> {
-        self.tx.borrow().master
-    }
-
     /// Resolves when a session asked for a re-check (after `READONLY`, `LOADING`,
     /// `MASTERDOWN`, or a reset from the master).
-    pub async fn recheck_requested(&self) {
+    pub(crate) async fn recheck_requested(&self) {
         self.recheck.notified().await;
-    }
-
-    /// A reading handle on this channel.
-    pub fn subscribe(&self) -> MasterHandle {
-        MasterHandle {
-            rx: self.tx.subscribe(),
-            recheck: self.recheck.clone(),
-        }
     }
 }
 
@@ -110,13 +97,13 @@ impl MasterHandle {
 
     /// How many re-checks have finished, without marking the state seen: a session asking for
     /// one notes this first, and knows its answer arrived once the count passes it.
-    pub fn rechecks(&self) -> u64 {
+    pub(crate) fn rechecks(&self) -> u64 {
         self.rx.borrow().rechecks
     }
 
     /// Whether the state changed since it was last seen: a version check, no lock. A closed
     /// channel (the tracker is gone, at shutdown) never changes.
-    pub fn has_changed(&self) -> bool {
+    pub(crate) fn has_changed(&self) -> bool {
         self.rx.has_changed().unwrap_or(false)
     }
 
@@ -129,7 +116,7 @@ impl MasterHandle {
     }
 
     /// Asks the tracker to verify the master again now.
-    pub fn request_recheck(&self) {
+    pub(crate) fn request_recheck(&self) {
         self.recheck.notify_one();
     }
 }

@@ -1,5 +1,5 @@
 //! Prometheus metrics: one [`Metrics`] registered into an explicit registry (prefix `ellison_`),
-//! and per group a [`GroupMetrics`] of pre-resolved handles, so that counting on the hot path
+//! and per group a `GroupMetrics` of pre-resolved handles, so that counting on the hot path
 //! is an atomic add and never a label lookup.
 //!
 //! Labels are bounded: the group name, a Sentinel endpoint as configured or discovered, the
@@ -19,21 +19,21 @@ use prometheus_client::registry::Registry;
 use crate::config::Endpoint;
 
 /// The `Content-Type` of [`Metrics::encode`]'s output (Prometheus text format 0.0.4).
-pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// Implements `EncodeLabelValue` and `as_str` for a label enum, with snake_case values.
 macro_rules! label_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant,)* }
+        $vis enum $name { $($(#[$vmeta])* $variant,)* }
 
         impl $name {
             /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant,)*];
+            pub(crate) const ALL: &'static [$name] = &[$($name::$variant,)*];
 
             /// The label value.
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text,)* }
             }
 
@@ -52,16 +52,20 @@ macro_rules! label_enum {
 
 label_enum! {
     /// How a client connection began or ended (`ellison_client_connections_total{outcome}`).
-    pub enum ConnectionOutcome {
+    pub(crate) enum ConnectionOutcome {
         /// Accepted and given a session.
         Accepted => "accepted",
         /// Refused with `-ERR max number of clients reached`.
         RejectedMaxClients => "rejected_max_clients",
         /// The client closed it.
         ClosedByClient => "closed_by_client",
-        /// Ellison closed it (QUIT, protocol error, pinned session on a master change, idle
-        /// timeout, drain).
+        /// Ellison closed it, for the client's doing (QUIT, a protocol error, an idle or
+        /// authentication timeout) or its own (drain, eviction at `max_clients`).
         ClosedByEllison => "closed_by_ellison",
+        /// Ellison closed it for the upstream's doing: Redis closed the connection, a pinned
+        /// session's master changed or its connection was lost, or the new master refused the
+        /// session's state.
+        ClosedByUpstream => "closed_by_upstream",
         /// The client connection failed (reset, I/O error).
         Error => "error",
     }
@@ -69,7 +73,7 @@ label_enum! {
 
 label_enum! {
     /// How a command that waited for a verified master ended.
-    pub enum HeldOutcome {
+    pub(crate) enum HeldOutcome {
         /// A master was verified in time and the command was sent to it.
         Sent => "sent",
         /// No master was verified within `hold_timeout`: the client got `-MASTERDOWN`.
@@ -93,7 +97,7 @@ label_enum! {
 
 label_enum! {
     /// The peer of a failed TLS handshake (`ellison_tls_handshake_failures_total{peer}`).
-    pub enum TlsPeer {
+    pub(crate) enum TlsPeer {
         /// A client connecting to Ellison.
         Client => "client",
         /// A Redis node (upstream connection or `ROLE` check).
@@ -105,7 +109,7 @@ label_enum! {
 
 label_enum! {
     /// What Ellison refused a client (`ellison_client_refusals_total{kind}`).
-    pub enum Refusal {
+    pub(crate) enum Refusal {
         /// `AUTH` (or `HELLO ... AUTH`) with wrong credentials, when Ellison checks them.
         AuthFailed => "auth_failed",
         /// A command on the deny list.
@@ -117,7 +121,7 @@ label_enum! {
 
 label_enum! {
     /// How a config reload ended.
-    pub enum ReloadResult {
+    pub(crate) enum ReloadResult {
         Ok => "ok",
         Rejected => "rejected",
     }
@@ -125,7 +129,7 @@ label_enum! {
 
 /// What happened to one session when its group's master changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionMove {
+pub(crate) enum SessionMove {
     /// Moved with nothing in flight: the client saw nothing.
     Moved,
     /// Moved after a command in flight got the "may or may not have been executed" error.
@@ -298,7 +302,7 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Registers every metric, with no group yet.
-    pub fn new() -> Metrics {
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("ellison");
         let m = Metrics {
             registry: Registry::default(),
@@ -342,7 +346,7 @@ impl Metrics {
         );
         registry.register(
             "client_connections",
-            "Client connections by how they began (accepted, rejected_max_clients) or ended (closed_by_client, closed_by_ellison, error)",
+            "Client connections by how they began (accepted, rejected_max_clients) or ended (closed_by_client, closed_by_ellison, closed_by_upstream, error)",
             m.connections.clone(),
         );
         registry.register(
@@ -472,7 +476,7 @@ impl Metrics {
 
     /// Resolves every series of one group, so that they show (as 0) from the start and the
     /// returned handles never look a label up again.
-    pub fn group(&self, name: &str) -> GroupMetrics {
+    pub(crate) fn group(&self, name: &str) -> GroupMetrics {
         let g = GroupLabels {
             group: name.to_owned(),
         };
@@ -566,7 +570,7 @@ impl Metrics {
     }
 
     /// Counts a configuration reload.
-    pub fn config_reload(&self, result: ReloadResult) {
+    pub(crate) fn config_reload(&self, result: ReloadResult) {
         self.reloads[result.index()].inc();
     }
 
@@ -582,10 +586,10 @@ impl Metrics {
 /// The metrics of one group, cheap to clone; every method is an atomic update (histograms
 /// take a short lock).
 #[derive(Debug, Clone)]
-pub struct GroupMetrics {
+pub(crate) struct GroupMetrics {
     group: String,
     /// Open client connections. [`crate::proxy::Shared::admit`] maintains it.
-    pub clients_active: Gauge,
+    pub(crate) clients_active: Gauge,
     connections: Vec<Counter>,
     upstream_connect: Histogram,
     upstream_connect_failures: Counter,
@@ -613,65 +617,60 @@ pub struct GroupMetrics {
 }
 
 impl GroupMetrics {
-    /// A handle registered nowhere, for tests and tools that run a session without a server.
-    pub fn unregistered(group: &str) -> GroupMetrics {
-        Metrics::new().group(group)
-    }
-
     // --- session side ---
 
     /// Counts a connection outcome (the listener counts accepted/rejected and the end).
-    pub fn connection(&self, outcome: ConnectionOutcome) {
+    pub(crate) fn connection(&self, outcome: ConnectionOutcome) {
         self.connections[outcome.index()].inc();
     }
 
     /// An upstream connection to the master was opened in `took`.
-    pub fn upstream_connected(&self, took: Duration) {
+    pub(crate) fn upstream_connected(&self, took: Duration) {
         self.upstream_connect.observe(took.as_secs_f64());
     }
 
     /// An upstream connect failed or timed out.
-    pub fn upstream_connect_failed(&self) {
+    pub(crate) fn upstream_connect_failed(&self) {
         self.upstream_connect_failures.inc();
     }
 
     /// A TLS handshake with `peer` failed.
-    pub fn tls_handshake_failed(&self, peer: TlsPeer) {
+    pub(crate) fn tls_handshake_failed(&self, peer: TlsPeer) {
         self.tls_failures[peer.index()].inc();
     }
 
     /// Ellison refused a client something.
-    pub fn refused(&self, kind: Refusal) {
+    pub(crate) fn refused(&self, kind: Refusal) {
         self.refusals[kind.index()].inc();
     }
 
     /// `n` client commands were forwarded to Redis (replayed state not included).
-    pub fn commands_forwarded(&self, n: u64) {
+    pub(crate) fn commands_forwarded(&self, n: u64) {
         self.commands.inc_by(n);
     }
 
     /// A client command got its reply `took` after it was read whole.
-    pub fn command_done(&self, took: Duration) {
+    pub(crate) fn command_done(&self, took: Duration) {
         self.command_duration.observe(took.as_secs_f64());
     }
 
     /// `n` bytes were read from a client.
-    pub fn bytes_from_client(&self, n: usize) {
+    pub(crate) fn bytes_from_client(&self, n: usize) {
         self.client_received_bytes.inc_by(n as u64);
     }
 
     /// `n` bytes were written to a client.
-    pub fn bytes_to_client(&self, n: usize) {
+    pub(crate) fn bytes_to_client(&self, n: usize) {
         self.client_sent_bytes.inc_by(n as u64);
     }
 
     /// A command that waited for a verified master was sent, or failed with `-MASTERDOWN`.
-    pub fn held_command(&self, outcome: HeldOutcome) {
+    pub(crate) fn held_command(&self, outcome: HeldOutcome) {
         self.held[outcome.index()].inc();
     }
 
     /// A session was moved to a new master, or closed because it was pinned.
-    pub fn session_moved(&self, what: SessionMove) {
+    pub(crate) fn session_moved(&self, what: SessionMove) {
         self.moves[what.index()].inc();
     }
 
@@ -679,7 +678,7 @@ impl GroupMetrics {
 
     /// The published master changed from `old` to `new` (either may be none): replaces the
     /// `ellison_master_info` series.
-    pub fn master_published(&self, old: Option<SocketAddr>, new: Option<SocketAddr>) {
+    pub(crate) fn master_published(&self, old: Option<SocketAddr>, new: Option<SocketAddr>) {
         if let Some(old) = old {
             self.master_info.remove(&self.master_labels(old));
         }
@@ -693,7 +692,7 @@ impl GroupMetrics {
 
     /// A new master (another address or epoch than the last) was verified, `took` after the
     /// first sign of trouble.
-    pub fn master_switched(&self, took: Option<Duration>) {
+    pub(crate) fn master_switched(&self, took: Option<Duration>) {
         self.master_switches.inc();
         if let Some(took) = took {
             self.switch_duration.observe(took.as_secs_f64());
@@ -702,7 +701,7 @@ impl GroupMetrics {
 
     /// A master routed to on the promotion fast path was confirmed by the Sentinels
     /// (`true`) or withdrawn (`false`).
-    pub fn promotion_settled(&self, confirmed: bool) {
+    pub(crate) fn promotion_settled(&self, confirmed: bool) {
         if confirmed {
             self.promotions_confirmed.inc();
         } else {
@@ -711,13 +710,13 @@ impl GroupMetrics {
     }
 
     /// A `ROLE` check of the verified master got no answer.
-    pub fn role_check_unanswered(&self) {
+    pub(crate) fn role_check_unanswered(&self) {
         self.role_checks_unanswered.inc();
     }
 
     /// The Sentinels named a master that lacks writes the previous master was seen to hold;
     /// Ellison routed to it (`refused == false`) or refused it.
-    pub fn unsafe_promotion(&self, refused: bool) {
+    pub(crate) fn unsafe_promotion(&self, refused: bool) {
         if refused {
             self.unsafe_refused.inc();
         } else {
@@ -726,14 +725,20 @@ impl GroupMetrics {
     }
 
     /// The number of Sentinels known for the group.
-    pub fn sentinels_known(&self, n: usize) {
+    pub(crate) fn sentinels_known(&self, n: usize) {
         self.sentinels_known
             .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     /// What one Sentinel's last poll said: whether it answered, whether it reported on the
     /// master name, and whether that report names the verified master.
-    pub fn sentinel(&self, endpoint: &Endpoint, reachable: bool, monitors: bool, agrees: bool) {
+    pub(crate) fn sentinel(
+        &self,
+        endpoint: &Endpoint,
+        reachable: bool,
+        monitors: bool,
+        agrees: bool,
+    ) {
         let labels = self.sentinel_labels(endpoint);
         self.sentinel_reachable
             .get_or_create(&labels)
@@ -747,7 +752,7 @@ impl GroupMetrics {
     }
 
     /// A Sentinel is no longer known: its series go.
-    pub fn sentinel_forgotten(&self, endpoint: &Endpoint) {
+    pub(crate) fn sentinel_forgotten(&self, endpoint: &Endpoint) {
         let labels = self.sentinel_labels(endpoint);
         self.sentinel_reachable.remove(&labels);
         self.sentinel_monitors.remove(&labels);

@@ -18,22 +18,22 @@ const USER_HZ: f64 = 100.0;
 
 /// One reading of the process' resources; a field is `None` when its file could not be read.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// `VmRSS` of `/proc/self/status`.
-    pub resident_memory_bytes: Option<u64>,
+    pub(crate) resident_memory_bytes: Option<u64>,
     /// Entries of `/proc/self/fd`.
-    pub open_fds: Option<u64>,
+    pub(crate) open_fds: Option<u64>,
     /// The soft limit `Max open files` of `/proc/self/limits`.
-    pub max_fds: Option<u64>,
+    pub(crate) max_fds: Option<u64>,
     /// User and system time, from `/proc/self/stat`.
-    pub cpu_seconds: Option<f64>,
+    pub(crate) cpu_seconds: Option<f64>,
     /// Since the Unix epoch: the boot time of `/proc/stat` plus the process' start.
-    pub start_time_seconds: Option<f64>,
+    pub(crate) start_time_seconds: Option<f64>,
 }
 
 impl Sample {
     /// Reads `/proc` now.
-    pub fn read() -> Sample {
+    pub(crate) fn read() -> Sample {
         let read = |path: &str| std::fs::read_to_string(path).ok();
         let stat = read("/proc/self/stat").and_then(|s| parse_stat(&s));
         let boot = read("/proc/stat").and_then(|s| parse_boot_time(&s));
@@ -51,7 +51,7 @@ impl Sample {
     }
 
     /// When the process started, if known.
-    pub fn start_time(&self) -> Option<SystemTime> {
+    pub(crate) fn start_time(&self) -> Option<SystemTime> {
         self.start_time_seconds
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .map(|d| UNIX_EPOCH + d)
@@ -105,7 +105,7 @@ fn parse_max_fds(text: &str) -> Option<u64> {
 
 /// The collector registered with the metrics: reads a [`Sample`] at each scrape.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessCollector;
+pub(crate) struct ProcessCollector;
 
 impl Collector for ProcessCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), fmt::Error> {

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 /// The sending side of the "draining" flag. Once set it stays set.
 #[derive(Debug)]
-pub struct Drain {
+pub(crate) struct Drain {
     tx: watch::Sender<bool>,
 }
 
@@ -21,31 +21,26 @@ impl Default for Drain {
 
 impl Drain {
     /// A flag not yet set.
-    pub fn new() -> Drain {
+    pub(crate) fn new() -> Drain {
         Drain {
             tx: watch::channel(false).0,
         }
     }
 
     /// A receiver for a listener, a session or the admin server.
-    pub fn subscribe(&self) -> watch::Receiver<bool> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
         self.tx.subscribe()
     }
 
     /// Sets the flag: listeners stop accepting, idle sessions close, `/ready` says no.
-    pub fn start(&self) {
+    pub(crate) fn start(&self) {
         self.tx.send_replace(true);
-    }
-
-    /// True once [`Drain::start`] was called.
-    pub fn is_draining(&self) -> bool {
-        *self.tx.borrow()
     }
 }
 
 /// Resolves once `drain` is set, or once its sender is gone (which only happens when the
 /// server itself is dropped).
-pub async fn draining(drain: &mut watch::Receiver<bool>) {
+pub(crate) async fn draining(drain: &mut watch::Receiver<bool>) {
     let _ = drain.wait_for(|d| *d).await;
 }
 
@@ -115,7 +110,7 @@ mod tests {
                 .is_err()
         );
         drain.start();
-        assert!(drain.is_draining());
+        assert!(*rx.borrow());
         draining(&mut rx).await;
         // A receiver made later sees it too.
         draining(&mut drain.subscribe()).await;

@@ -15,11 +15,11 @@ use serde::{Serialize, Serializer};
 
 /// A wall-clock time, shown as RFC 3339 in UTC with milliseconds (`2026-05-01T12:00:00.250Z`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timestamp(pub SystemTime);
+pub(crate) struct Timestamp(pub(crate) SystemTime);
 
 impl Timestamp {
     /// Now.
-    pub fn now() -> Timestamp {
+    pub(crate) fn now() -> Timestamp {
         Timestamp(SystemTime::now())
     }
 }
@@ -31,7 +31,7 @@ impl Serialize for Timestamp {
 }
 
 /// Formats `time` as RFC 3339 UTC with milliseconds; times before 1970 show as the epoch.
-pub fn rfc3339(time: SystemTime) -> String {
+pub(crate) fn rfc3339(time: SystemTime) -> String {
     let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);
@@ -66,20 +66,20 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 /// What one group's tracker knows, as it last published it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct TrackerStatus {
+pub(crate) struct TrackerStatus {
     /// The verified master; `null` while commands are held.
-    pub master: Option<MasterStatus>,
+    pub(crate) master: Option<MasterStatus>,
     /// While there is no verified master: since when, and why.
-    pub holding: Option<Holding>,
+    pub(crate) holding: Option<Holding>,
     /// The last change of verified master since Ellison started.
-    pub last_switch: Option<Switch>,
+    pub(crate) last_switch: Option<Switch>,
     /// Every Sentinel known, configured and discovered.
-    pub sentinels: Vec<SentinelStatus>,
+    pub(crate) sentinels: Vec<SentinelStatus>,
 }
 
 impl TrackerStatus {
     /// Before anything is known: holding since `since`.
-    pub fn starting(since: Timestamp) -> TrackerStatus {
+    pub(crate) fn starting(since: Timestamp) -> TrackerStatus {
         TrackerStatus {
             master: None,
             holding: Some(Holding {
@@ -94,68 +94,68 @@ impl TrackerStatus {
 
 /// The verified master.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MasterStatus {
+pub(crate) struct MasterStatus {
     /// The address Ellison connects to.
-    pub address: String,
+    pub(crate) address: String,
     /// The Sentinels' config-epoch for it.
-    pub epoch: u64,
+    pub(crate) epoch: u64,
     /// When it was verified.
-    pub since: Timestamp,
+    pub(crate) since: Timestamp,
     /// Routed to on the promotion fast path, not yet confirmed by a majority of Sentinels.
-    pub provisional: bool,
+    pub(crate) provisional: bool,
 }
 
 /// Why commands are held.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Holding {
-    pub since: Timestamp,
-    pub reason: String,
+pub(crate) struct Holding {
+    pub(crate) since: Timestamp,
+    pub(crate) reason: String,
 }
 
 /// A change of verified master.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Switch {
-    pub from: String,
-    pub from_epoch: u64,
-    pub to: String,
-    pub to_epoch: u64,
+pub(crate) struct Switch {
+    pub(crate) from: String,
+    pub(crate) from_epoch: u64,
+    pub(crate) to: String,
+    pub(crate) to_epoch: u64,
     /// When the new master was verified.
-    pub at: Timestamp,
+    pub(crate) at: Timestamp,
     /// From the first sign of trouble to the new master verified (as
     /// `ellison_master_switch_duration_seconds` counts it).
-    pub took_seconds: Option<f64>,
+    pub(crate) took_seconds: Option<f64>,
 }
 
 /// One Sentinel as Ellison sees it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SentinelStatus {
+pub(crate) struct SentinelStatus {
     /// As configured or discovered (`host:port`).
-    pub endpoint: String,
+    pub(crate) endpoint: String,
     /// Its run id (`SENTINEL MYID`), once it answered.
-    pub id: Option<String>,
+    pub(crate) id: Option<String>,
     /// Found through another Sentinel rather than configured.
-    pub discovered: bool,
+    pub(crate) discovered: bool,
     /// It answered its last poll.
-    pub reachable: bool,
+    pub(crate) reachable: bool,
     /// Its last answer reported on the master name.
-    pub monitors: bool,
+    pub(crate) monitors: bool,
     /// Its report names the verified master at its epoch.
-    pub agrees: bool,
+    pub(crate) agrees: bool,
     /// What it reports about the master, when it does.
-    pub reports: Option<Reported>,
+    pub(crate) reports: Option<Reported>,
     /// Why it is unreachable, or its error reply when it does not report on the master name.
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// A Sentinel's report on the master (`SENTINEL MASTER`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Reported {
-    pub address: String,
-    pub epoch: u64,
+pub(crate) struct Reported {
+    pub(crate) address: String,
+    pub(crate) epoch: u64,
     /// It reached quorum on the master being down.
-    pub odown: bool,
+    pub(crate) odown: bool,
     /// It leads a failover of the master.
-    pub failover_in_progress: bool,
+    pub(crate) failover_in_progress: bool,
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Which setting of a leg an error is about, so that configuration errors name the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsField {
+pub(crate) enum TlsField {
     /// The certificate chain Ellison presents.
     Cert,
     /// Its private key.
@@ -47,11 +47,11 @@ pub enum TlsField {
 /// quotes the content of a key file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
-pub struct TlsError {
+pub(crate) struct TlsError {
     /// The setting at fault.
-    pub field: TlsField,
+    pub(crate) field: TlsField,
     /// What is wrong, with the file's path.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 impl TlsError {
@@ -143,19 +143,19 @@ fn roots(path: &Path, seen: &mut Fingerprint) -> Result<Arc<RootCertStore>, TlsE
 
 /// The files of the client leg: what Ellison presents to clients, and which clients it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerFiles {
+pub(crate) struct ServerFiles {
     /// Certificate chain (PEM), leaf first.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// Its private key (PEM).
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
     /// When set, clients must present a certificate signed by one of these CAs (PEM).
-    pub client_ca: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
 }
 
 /// TLS towards clients: Ellison's certificate and key, and whether clients need certificates.
 /// Cheap to clone.
 #[derive(Clone)]
-pub struct ServerTls {
+pub(crate) struct ServerTls {
     acceptor: TlsAcceptor,
     files: ServerFiles,
     fingerprint: u64,
@@ -163,7 +163,7 @@ pub struct ServerTls {
 
 impl ServerTls {
     /// Reads the files and builds the server configuration (TLS 1.2 and 1.3).
-    pub fn load(files: &ServerFiles) -> Result<ServerTls, TlsError> {
+    pub(crate) fn load(files: &ServerFiles) -> Result<ServerTls, TlsError> {
         let mut seen = Fingerprint::default();
         let chain = certificates(&files.cert, TlsField::Cert, &mut seen)?;
         let key = private_key(&files.key, &mut seen)?;
@@ -200,12 +200,12 @@ impl ServerTls {
     }
 
     /// The files it was loaded from.
-    pub fn files(&self) -> &ServerFiles {
+    pub(crate) fn files(&self) -> &ServerFiles {
         &self.files
     }
 
     /// Runs the server side of the handshake on an accepted connection, within `timeout`.
-    pub async fn accept(&self, tcp: TcpStream, timeout: Duration) -> io::Result<Stream> {
+    pub(crate) async fn accept(&self, tcp: TcpStream, timeout: Duration) -> io::Result<Stream> {
         match tokio::time::timeout(timeout, self.acceptor.accept(tcp)).await {
             Ok(Ok(tls)) => Ok(Stream::Server(Box::new(tls))),
             Ok(Err(e)) => Err(e),
@@ -235,23 +235,23 @@ impl fmt::Debug for ServerTls {
 
 /// The settings of a leg where Ellison is the TLS client (Redis or Sentinels).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSettings {
+pub(crate) struct ClientSettings {
     /// CA certificates (PEM) that verify the server; required while `verify` is on.
-    pub ca: Option<PathBuf>,
+    pub(crate) ca: Option<PathBuf>,
     /// Certificate chain (PEM) Ellison presents, for servers that require client certificates.
-    pub cert: Option<PathBuf>,
+    pub(crate) cert: Option<PathBuf>,
     /// Its private key (PEM); given exactly when `cert` is.
-    pub key: Option<PathBuf>,
+    pub(crate) key: Option<PathBuf>,
     /// The name the server's certificate must carry; by default the host Ellison connects to
     /// (an IP address for what Sentinel reports, so such certificates need an IP SAN).
-    pub server_name: Option<String>,
+    pub(crate) server_name: Option<String>,
     /// Verify the server's certificate (chain to `ca`, name, validity). Off only for tests.
-    pub verify: bool,
+    pub(crate) verify: bool,
 }
 
 /// TLS towards Redis or Sentinels. Cheap to clone.
 #[derive(Clone)]
-pub struct ClientTls {
+pub(crate) struct ClientTls {
     connector: TlsConnector,
     server_name: Option<ServerName<'static>>,
     settings: ClientSettings,
@@ -260,7 +260,7 @@ pub struct ClientTls {
 
 impl ClientTls {
     /// Reads the files and builds the client configuration (TLS 1.2 and 1.3).
-    pub fn load(settings: &ClientSettings) -> Result<ClientTls, TlsError> {
+    pub(crate) fn load(settings: &ClientSettings) -> Result<ClientTls, TlsError> {
         let mut seen = Fingerprint::default();
         let server_name = match &settings.server_name {
             Some(name) => {
@@ -317,14 +317,14 @@ impl ClientTls {
     }
 
     /// The settings it was loaded from.
-    pub fn settings(&self) -> &ClientSettings {
+    pub(crate) fn settings(&self) -> &ClientSettings {
         &self.settings
     }
 
     /// Runs the client side of the handshake on a connection to `host` (the name or IP
     /// address Ellison connected to, which the certificate must match unless a server name is
     /// configured), within `timeout`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         tcp: TcpStream,
         host: &str,
@@ -363,7 +363,7 @@ impl fmt::Debug for ClientTls {
 }
 
 /// A DNS name or an IP address, as a certificate may name its server.
-pub fn parse_server_name(text: &str) -> Result<ServerName<'static>, String> {
+pub(crate) fn parse_server_name(text: &str) -> Result<ServerName<'static>, String> {
     // `[::1]` as written in an endpoint is the address `::1`.
     let bare = text
         .strip_prefix('[')
@@ -426,7 +426,7 @@ impl ServerCertVerifier for NoVerification {
 /// A connection on any leg: plain TCP, or TLS with Ellison as the client or the server.
 /// TLS streams are boxed so that a plain one stays small.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     Plain(TcpStream),
     /// Ellison is the TLS client (to Redis or a Sentinel).
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
@@ -437,7 +437,7 @@ pub enum Stream {
 impl Stream {
     /// The TCP connection underneath, for socket options (`TCP_NODELAY`, keepalive,
     /// `SO_LINGER`). Never read or write it directly.
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(tcp) => tcp,
             Stream::Client(tls) => tls.get_ref().0,
@@ -448,7 +448,7 @@ impl Stream {
     /// True when TLS records are waiting to be written: a TLS write can accept plaintext
     /// before the socket takes the records, so whoever writes must also flush while this
     /// holds. Always false for plain TCP, at no cost.
-    pub fn wants_flush(&self) -> bool {
+    pub(crate) fn wants_flush(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
             Stream::Client(tls) => tls.get_ref().1.wants_write(),
@@ -458,7 +458,7 @@ impl Stream {
 
     /// Ends the sending direction and keeps reading: a TCP half-close, or for TLS a
     /// `close_notify` alert (queued: the next flush sends it).
-    pub fn shutdown_write(&mut self) -> io::Result<()> {
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(tcp) => socket2::SockRef::from(&*tcp).shutdown(std::net::Shutdown::Write),
             Stream::Client(tls) => {
@@ -474,7 +474,7 @@ impl Stream {
 
     /// Before dropping a TLS stream: sends what is still buffered and a `close_notify`,
     /// within `timeout`. Plain TCP has nothing buffered, and this does nothing.
-    pub async fn close(&mut self, timeout: Duration) {
+    pub(crate) async fn close(&mut self, timeout: Duration) {
         if let Stream::Plain(_) = self {
             return;
         }
@@ -482,7 +482,7 @@ impl Stream {
     }
 
     /// True for a TLS stream.
-    pub fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         !matches!(self, Stream::Plain(_))
     }
 }

@@ -9,21 +9,16 @@ use serde::Deserialize;
 /// A password. Its `Debug` shows `<redacted>`, it has no `Display`, and a file that gives it
 /// the wrong type gets an error that does not repeat the value.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    /// Wraps a password.
-    pub fn new(text: impl Into<String>) -> Secret {
-        Secret(text.into())
-    }
-
     /// The password itself, for `AUTH`. Never log it.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 
     /// Compares with a candidate in time that does not depend on where they differ.
-    pub fn matches(&self, candidate: &[u8]) -> bool {
+    pub(crate) fn matches(&self, candidate: &[u8]) -> bool {
         let mine = self.0.as_bytes();
         if mine.len() != candidate.len() {
             return false;
@@ -78,32 +73,32 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// Credentials for `AUTH [username] password`. The password is a [`Secret`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: Option<String>,
-    pub password: Secret,
+pub(crate) struct Credentials {
+    pub(crate) username: Option<String>,
+    pub(crate) password: Secret,
 }
 
 /// Who may use Ellison when it requires clients to authenticate: the `default` user's password
 /// (`AUTH <password>`) and named users (`AUTH <user> <password>`). Passwords are [`Secret`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAuth {
+pub(crate) struct ClientAuth {
     /// `client_password`: the password of the `default` user.
-    pub password: Option<Secret>,
+    pub(crate) password: Option<Secret>,
     /// `[[client_users]]`, in file order, usernames unique.
-    pub users: Vec<ClientUser>,
+    pub(crate) users: Vec<ClientUser>,
 }
 
 /// A named client user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientUser {
-    pub username: String,
-    pub password: Secret,
+pub(crate) struct ClientUser {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
 }
 
 impl ClientAuth {
     /// Checks `AUTH <password>` (`username` = `None`, the `default` user, as in Redis) or
     /// `AUTH <username> <password>`. A wrong username and a wrong password look the same.
-    pub fn check(&self, username: Option<&[u8]>, password: &[u8]) -> bool {
+    pub(crate) fn check(&self, username: Option<&[u8]>, password: &[u8]) -> bool {
         let username = username.unwrap_or(b"default");
         if username == b"default" {
             if let Some(secret) = &self.password {
@@ -123,7 +118,7 @@ mod tests {
 
     #[test]
     fn secrets_compare_whole() {
-        let s = Secret::new("abc");
+        let s = Secret("abc".into());
         assert!(s.matches(b"abc"));
         assert!(!s.matches(b"abd"));
         assert!(!s.matches(b"ab"));

@@ -27,24 +27,24 @@ pub struct Cli {
 
     /// Address clients connect to, as they would to the Redis master.
     #[arg(long, env = "ELLISON_LISTEN")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
 
     /// Name of the master as the Sentinels monitor it (`sentinel monitor <name> ...`).
     #[arg(long, env = "ELLISON_MASTER_NAME")]
-    pub master_name: Option<String>,
+    pub(crate) master_name: Option<String>,
 
     /// Comma-separated Sentinel addresses (`host:port`); hostnames are resolved again on every
     /// reconnect. Further Sentinels are discovered from these.
     #[arg(long, env = "ELLISON_SENTINELS", value_delimiter = ',')]
-    pub sentinels: Vec<String>,
+    pub(crate) sentinels: Vec<String>,
 
     /// The settings that the file's top level gives too.
     #[command(flatten)]
-    pub settings: Settings,
+    pub(crate) settings: Settings,
 
     /// Log format.
     #[arg(long, env = "ELLISON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
 
     /// Validate the configuration, print a summary and exit (0 if valid, 64 if not).
     #[arg(long)]
@@ -63,12 +63,12 @@ impl Cli {
 
     /// Merges the flags over a parsed file and validates the result. `RUST_LOG` is read for
     /// the log filter when neither `--log` nor the file's `log` gives one.
-    pub fn resolve(&self, file: FileConfig) -> Result<Config, ConfigError> {
+    pub(crate) fn resolve(&self, file: FileConfig) -> Result<Config, ConfigError> {
         self.resolve_with_env(file, std::env::var("RUST_LOG").ok())
     }
 
     /// [`Cli::resolve`] with the value of `RUST_LOG` given.
-    pub fn resolve_with_env(
+    pub(crate) fn resolve_with_env(
         &self,
         file: FileConfig,
         rust_log: Option<String>,

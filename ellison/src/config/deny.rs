@@ -6,21 +6,9 @@ use std::fmt;
 
 /// One entry of the deny list: a command, or a command with one subcommand. Uppercase.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DenyRule {
+pub(crate) struct DenyRule {
     command: String,
     subcommand: Option<String>,
-}
-
-impl DenyRule {
-    /// The command name, uppercase.
-    pub fn command(&self) -> &str {
-        &self.command
-    }
-
-    /// The subcommand, uppercase, if the rule names one.
-    pub fn subcommand(&self) -> Option<&str> {
-        self.subcommand.as_deref()
-    }
 }
 
 impl fmt::Display for DenyRule {
@@ -35,7 +23,7 @@ impl fmt::Display for DenyRule {
 /// The commands clients may not run through Ellison, as a sorted list that a session checks
 /// with a binary search and no allocation.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DenyList {
+pub(crate) struct DenyList {
     /// Sorted, deduplicated; a whole-command rule sorts before that command's subcommand rules.
     rules: Vec<DenyRule>,
     /// A prefilter that lets almost every allowed command through without a search: bit
@@ -45,7 +33,7 @@ pub struct DenyList {
 }
 
 /// The default `deny_commands`; ellison.example.toml says why each is there.
-pub const DEFAULT_DENY_COMMANDS: &[&str] = &[
+pub(crate) const DEFAULT_DENY_COMMANDS: &[&str] = &[
     "REPLICAOF",
     "SLAVEOF",
     "FAILOVER",
@@ -68,13 +56,8 @@ pub const DEFAULT_DENY_COMMANDS: &[&str] = &[
 ];
 
 impl DenyList {
-    /// Denies nothing: Ellison is fully transparent.
-    pub fn none() -> DenyList {
-        DenyList::default()
-    }
-
     /// [`DEFAULT_DENY_COMMANDS`].
-    pub fn safe_default() -> DenyList {
+    pub(crate) fn safe_default() -> DenyList {
         // The default list is valid, as the unit tests check.
         DenyList::parse(DEFAULT_DENY_COMMANDS).unwrap_or_default()
     }
@@ -82,7 +65,7 @@ impl DenyList {
     /// Parses entries such as `"FLUSHALL"`, `"config set"` or `"CONFIG|SET"`. Empty entries
     /// are skipped (so that `--deny-commands ""` means none). On error: the entry's index and
     /// why.
-    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<DenyList, (usize, String)> {
+    pub(crate) fn parse<S: AsRef<str>>(entries: &[S]) -> Result<DenyList, (usize, String)> {
         let mut rules = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
             let entry = entry.as_ref();
@@ -121,7 +104,7 @@ impl DenyList {
     }
 
     /// This list and `more`'s rules together (`deny_commands_extra` on top of the base list).
-    pub fn with(&self, more: &DenyList) -> DenyList {
+    pub(crate) fn with(&self, more: &DenyList) -> DenyList {
         DenyList::from_rules(self.rules.iter().chain(&more.rules).cloned().collect())
     }
 
@@ -138,7 +121,7 @@ impl DenyList {
 
     /// The rule that denies this command, if any. `command` and `subcommand` (the command's
     /// first argument, if it has one) are compared without regard to case.
-    pub fn check(&self, command: &[u8], subcommand: Option<&[u8]>) -> Option<&DenyRule> {
+    pub(crate) fn check(&self, command: &[u8], subcommand: Option<&[u8]>) -> Option<&DenyRule> {
         let slot = self.filter[usize::from(*command.first()? & 31)];
         if command.len() > 64 || slot & (1 << (command.len() - 1)) == 0 {
             return None;
@@ -157,12 +140,12 @@ impl DenyList {
     }
 
     /// True when nothing is denied.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }
 
     /// The rules, sorted.
-    pub fn rules(&self) -> &[DenyRule] {
+    pub(crate) fn rules(&self) -> &[DenyRule] {
         &self.rules
     }
 }

@@ -19,38 +19,38 @@ use super::{ConfigError, Secret};
 
 /// The configuration file.
 #[derive(Debug, Default)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     /// The top-level keys: every group's settings, under the flags and a group's own keys.
-    pub settings: Settings,
+    pub(crate) settings: Settings,
     /// `[[groups]]`.
-    pub groups: Vec<FileGroup>,
+    pub(crate) groups: Vec<FileGroup>,
 }
 
 /// One `[[groups]]` table of the configuration file.
 #[derive(Debug, Default)]
-pub struct FileGroup {
+pub(crate) struct FileGroup {
     /// Name used in logs, metrics and error replies; defaults to `master_name`.
-    pub name: Option<String>,
-    pub listen: String,
-    pub master_name: String,
-    pub sentinels: Vec<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) listen: String,
+    pub(crate) master_name: String,
+    pub(crate) sentinels: Vec<String>,
     /// Credentials, client users and deny lists of this group alone.
-    pub access: Access,
+    pub(crate) access: Access,
     /// `on_stale_promotion` and `mode` of this group alone.
-    pub routing: Routing,
+    pub(crate) routing: Routing,
 }
 
 /// One `[[client_users]]` table: a user clients may authenticate as with `AUTH user password`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileUser {
-    pub username: String,
-    pub password: Secret,
+pub(crate) struct FileUser {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
 }
 
 /// Reads and parses a configuration file, rejecting unknown keys. Errors give the line and
 /// column, not the offending text (which could be a password).
-pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+pub(crate) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
@@ -62,7 +62,7 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
 }
 
 /// Parses the text of a configuration file; see [`read_file`].
-pub fn parse_file(text: &str) -> Result<FileConfig, String> {
+pub(crate) fn parse_file(text: &str) -> Result<FileConfig, String> {
     toml::from_str(text).map_err(|e: toml::de::Error| {
         let message = e.message().trim_end();
         match e.span() {

@@ -1,5 +1,5 @@
 //! Configuration: command-line flags and `ELLISON_*` variables ([`Cli`]), an optional TOML file
-//! ([`FileConfig`], a public format: unknown keys are errors), turned once into a validated
+//! (`FileConfig`, a public format: unknown keys are errors), turned once into a validated
 //! [`Config`]. Every error names the flag or key at fault, and none shows a secret.
 //!
 //! Precedence, for each setting: a `[[groups]]` key (credentials, client users, the deny lists,
@@ -7,9 +7,9 @@
 //! key, over the default. A group that sets either half of a credential pair
 //! (`redis_username`/`redis_password`, ...) takes both halves from the group.
 //!
-//! Each setting is declared once, in [`settings`](Settings): a field that is both a flag and a
+//! Each setting is declared once, in `settings`: a field that is both a flag and a
 //! file key. By concern:
-//! - `settings.rs`: the settings, by section ([`Access`], [`ClientLeg`], ...);
+//! - `settings.rs`: the settings, by section (`Access`, `ClientLeg`, ...);
 //! - `cli.rs`: the command line, which flattens them in; `file.rs`: the file, which reads
 //!   them key by key;
 //! - `resolve.rs`: which source wins, into a [`Config`]; `validate.rs`: the checks;
@@ -40,20 +40,14 @@ use serde::Deserialize;
 use crate::resp::Limits;
 use crate::tls::{ClientTls, ServerTls};
 
-pub use auth::{ClientAuth, ClientUser, Credentials, Secret};
+pub(crate) use auth::{ClientAuth, Credentials, Secret};
 pub use cli::Cli;
-pub use deny::{DenyList, DenyRule, DEFAULT_DENY_COMMANDS};
-pub use file::{parse_file, read_file, FileConfig, FileGroup, FileUser};
-pub use settings::{
-    Access, ClientLeg, Connections, Failover, Process, RedisLeg, Routing, Section, SentinelLeg,
-    Settings,
-};
-pub use units::{parse_duration, parse_size, GivenDuration, GivenSize};
+pub(crate) use deny::DenyList;
 
 /// How a group's sessions reach the master (`mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Mode {
+pub(crate) enum Mode {
     /// One upstream connection per client connection.
     #[default]
     Session,
@@ -63,7 +57,7 @@ pub enum Mode {
 
 impl Mode {
     /// The setting's value as written.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::Session => "session",
             Mode::Multiplex => "multiplex",
@@ -75,7 +69,7 @@ impl Mode {
 /// seen to hold (`on_stale_promotion`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StalePromotion {
+pub(crate) enum StalePromotion {
     /// Route to it: the Sentinels' choice stands, the writes it lacks are lost.
     #[default]
     Route,
@@ -85,7 +79,7 @@ pub enum StalePromotion {
 
 impl StalePromotion {
     /// The setting's value as written.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             StalePromotion::Route => "route",
             StalePromotion::Refuse => "refuse",
@@ -119,58 +113,58 @@ pub struct GroupConfig {
     pub listen: SocketAddr,
     pub master_name: String,
     pub sentinels: Vec<Endpoint>,
-    pub sentinel_auth: Option<Credentials>,
+    pub(crate) sentinel_auth: Option<Credentials>,
     pub timing: Timing,
     /// Limits on client commands (`max_bulk_len`, `max_array_len`).
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Client connections accepted at once; the next get `-ERR max number of clients reached`.
-    pub max_clients: usize,
+    pub(crate) max_clients: usize,
     /// What Ellison sends as `AUTH` on every upstream connection and `ROLE` check.
-    pub redis_auth: Option<Credentials>,
+    pub(crate) redis_auth: Option<Credentials>,
     /// When set, clients must authenticate to Ellison itself before anything is forwarded.
-    pub client_auth: Option<ClientAuth>,
+    pub(crate) client_auth: Option<ClientAuth>,
     /// Commands answered with an error instead of being forwarded.
-    pub deny: DenyList,
+    pub(crate) deny: DenyList,
     /// Whether a promoted node that lacks writes the previous master held gets commands.
-    pub on_stale_promotion: StalePromotion,
+    pub(crate) on_stale_promotion: StalePromotion,
     /// How sessions reach the master.
-    pub mode: Mode,
+    pub(crate) mode: Mode,
     /// In `multiplex` mode, the shared connections to the master.
-    pub upstream_connections: usize,
+    pub(crate) upstream_connections: usize,
     /// TLS on each leg; the same for every group of a process.
-    pub tls: Tls,
+    pub(crate) tls: Tls,
 }
 
 /// TLS on each leg of a group; `None` is plain TCP. Certificates and keys are read when the
 /// configuration is validated, so a reload that changed a file's content counts as a change.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Tls {
+pub(crate) struct Tls {
     /// Clients to Ellison.
-    pub client: Option<ServerTls>,
+    pub(crate) client: Option<ServerTls>,
     /// Ellison to Redis: upstream connections and `ROLE` checks.
-    pub redis: Option<ClientTls>,
+    pub(crate) redis: Option<ClientTls>,
     /// Ellison to the Sentinels.
-    pub sentinel: Option<ClientTls>,
+    pub(crate) sentinel: Option<ClientTls>,
 }
 
 /// The timeouts and intervals of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     pub hold_timeout: Duration,
-    pub sentinel_poll_interval: Duration,
-    pub role_check_interval: Duration,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    pub(crate) sentinel_poll_interval: Duration,
+    pub(crate) role_check_interval: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) read_timeout: Duration,
     /// Idle client connections are closed after this long (never subscribed, MONITOR or
     /// blocked ones); `None` = never.
-    pub client_idle_timeout: Option<Duration>,
+    pub(crate) client_idle_timeout: Option<Duration>,
     /// With client authentication: how long a new client has to authenticate.
-    pub client_auth_timeout: Duration,
+    pub(crate) client_auth_timeout: Duration,
     /// TCP keepalive idle time on client and upstream sockets; `None` = off.
-    pub tcp_keepalive: Option<Duration>,
+    pub(crate) tcp_keepalive: Option<Duration>,
     /// On shutdown, how long sessions get to finish before they are cut. The same for every
     /// group of a process.
-    pub drain_grace: Duration,
+    pub(crate) drain_grace: Duration,
 }
 
 impl Default for Timing {
@@ -191,18 +185,18 @@ impl Default for Timing {
 }
 
 /// Default of `max_clients`, as Redis' `maxclients`.
-pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+pub(crate) const DEFAULT_MAX_CLIENTS: usize = 10_000;
 
 /// A `host:port` whose host may be a name, resolved anew on every connect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
+    pub(crate) host: String,
+    pub(crate) port: u16,
 }
 
 impl Endpoint {
     /// Parses `host:port`, `[v6]:port` or `v6addr` with a port: the same rules as Redis' configs.
-    pub fn parse(text: &str) -> Result<Endpoint, String> {
+    pub(crate) fn parse(text: &str) -> Result<Endpoint, String> {
         if let Ok(addr) = text.parse::<SocketAddr>() {
             return Ok(Endpoint::from(addr));
         }
@@ -259,7 +253,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     /// The flag or key at fault, when the error is about one.
-    pub fn key(&self) -> Option<&str> {
+    pub(crate) fn key(&self) -> Option<&str> {
         match self {
             ConfigError::Invalid { key, .. } => Some(key),
             _ => None,

@@ -18,7 +18,7 @@ use super::{Mode, Secret, StalePromotion};
 
 /// A section: settings that a flag and a file key both give, read from a TOML table that holds
 /// other keys too.
-pub trait Section: Default {
+pub(crate) trait Section: Default {
     /// Its file keys, the field names, in declaration order.
     const KEYS: &'static [&'static str];
 
@@ -32,14 +32,14 @@ pub trait Section: Default {
 macro_rules! section {
     (
         $(#[$attr:meta])*
-        pub struct $name:ident {
-            $( $(#[$field_attr:meta])* pub $field:ident: $ty:ty, )*
+        $vis:vis struct $name:ident {
+            $( $(#[$field_attr:meta])* $field_vis:vis $field:ident: $ty:ty, )*
         }
     ) => {
         $(#[$attr])*
         #[derive(Debug, Default, clap::Args)]
-        pub struct $name {
-            $( $(#[$field_attr])* pub $field: $ty, )*
+        $vis struct $name {
+            $( $(#[$field_attr])* $field_vis $field: $ty, )*
         }
 
         impl Section for $name {
@@ -64,28 +64,28 @@ macro_rules! section {
 /// flattened struct's doc comment to the command's about; [`Cli`](super::Cli) sets its own
 /// last.)
 #[derive(Debug, Default, clap::Args)]
-pub struct Settings {
+pub(crate) struct Settings {
     #[command(flatten)]
-    pub access: Access,
+    pub(crate) access: Access,
     #[command(flatten)]
-    pub client_tls: ClientLeg,
+    pub(crate) client_tls: ClientLeg,
     #[command(flatten)]
-    pub redis_tls: RedisLeg,
+    pub(crate) redis_tls: RedisLeg,
     #[command(flatten)]
-    pub sentinel_tls: SentinelLeg,
+    pub(crate) sentinel_tls: SentinelLeg,
     #[command(flatten)]
-    pub failover: Failover,
+    pub(crate) failover: Failover,
     #[command(flatten)]
-    pub routing: Routing,
+    pub(crate) routing: Routing,
     #[command(flatten)]
-    pub connections: Connections,
+    pub(crate) connections: Connections,
     #[command(flatten)]
-    pub process: Process,
+    pub(crate) process: Process,
 }
 
 impl Settings {
     /// Every key of the sections, in `--help` order.
-    pub fn keys() -> Vec<&'static str> {
+    pub(crate) fn keys() -> Vec<&'static str> {
         [
             Access::KEYS,
             ClientLeg::KEYS,
@@ -100,7 +100,7 @@ impl Settings {
     }
 
     /// Reads the value of `key` into the section that has it, if one has.
-    pub fn take<'de, A: MapAccess<'de>>(
+    pub(crate) fn take<'de, A: MapAccess<'de>>(
         &mut self,
         key: &str,
         map: &mut A,
@@ -120,64 +120,64 @@ section! {
     /// Who talks to whom: Ellison's credentials towards the Sentinels and Redis, the clients'
     /// towards Ellison, and the commands clients may not send. A `[[groups]]` table may set
     /// these for its group.
-    pub struct Access {
+    pub(crate) struct Access {
         /// ACL user for the Sentinels (needs `sentinel-user`-style permissions).
         #[arg(long, env = "ELLISON_SENTINEL_USERNAME")]
-        pub sentinel_username: Option<String>,
+        pub(crate) sentinel_username: Option<String>,
 
         /// Password for the Sentinels (`requirepass` or the ACL user's password).
         #[arg(long, env = "ELLISON_SENTINEL_PASSWORD", hide_env_values = true)]
-        pub sentinel_password: Option<Secret>,
+        pub(crate) sentinel_password: Option<Secret>,
 
         /// ACL user Ellison authenticates as towards Redis, for its upstream connections and
         /// `ROLE` checks (with --redis-password).
         #[arg(long, env = "ELLISON_REDIS_USERNAME")]
-        pub redis_username: Option<String>,
+        pub(crate) redis_username: Option<String>,
 
         /// Password Ellison authenticates with towards Redis (`requirepass`, or the password of
         /// --redis-username). Clients then need none.
         #[arg(long, env = "ELLISON_REDIS_PASSWORD", hide_env_values = true)]
-        pub redis_password: Option<Secret>,
+        pub(crate) redis_password: Option<Secret>,
 
         /// Password clients must give (`AUTH <password>` or `AUTH default <password>`) before
         /// anything is forwarded. Further users: `[[client_users]]` in the file. Without either,
         /// client `AUTH` goes to Redis unchanged.
         #[arg(long, env = "ELLISON_CLIENT_PASSWORD", hide_env_values = true)]
-        pub client_password: Option<Secret>,
+        pub(crate) client_password: Option<Secret>,
 
         /// `[[client_users]]`: the named users clients may authenticate as. File only.
         #[arg(skip)]
-        pub client_users: Option<Vec<FileUser>>,
+        pub(crate) client_users: Option<Vec<FileUser>>,
 
         /// Comma-separated commands (`FLUSHALL`) or command-subcommand pairs (`CONFIG SET`)
         /// that clients get an error for, without reaching Redis. An empty value denies nothing.
         /// Default: see ellison.example.toml.
         #[arg(long, env = "ELLISON_DENY_COMMANDS", value_delimiter = ',')]
-        pub deny_commands: Option<Vec<String>>,
+        pub(crate) deny_commands: Option<Vec<String>>,
 
         /// Commands denied on top of `--deny-commands` (or of the default list, when that is not
         /// given): extends the list without restating it. Comma-separated.
         #[arg(long, env = "ELLISON_DENY_COMMANDS_EXTRA", value_delimiter = ',')]
-        pub deny_commands_extra: Option<Vec<String>>,
+        pub(crate) deny_commands_extra: Option<Vec<String>>,
     }
 }
 
 section! {
     /// TLS between clients and Ellison.
-    pub struct ClientLeg {
+    pub(crate) struct ClientLeg {
         /// Certificate chain (PEM, leaf first) Ellison presents to clients; with
         /// --client-tls-key-file, every listener speaks TLS only. Re-read on SIGHUP.
         #[arg(long, env = "ELLISON_CLIENT_TLS_CERT_FILE")]
-        pub client_tls_cert_file: Option<PathBuf>,
+        pub(crate) client_tls_cert_file: Option<PathBuf>,
 
         /// Private key (PEM) of --client-tls-cert-file. Re-read on SIGHUP.
         #[arg(long, env = "ELLISON_CLIENT_TLS_KEY_FILE")]
-        pub client_tls_key_file: Option<PathBuf>,
+        pub(crate) client_tls_key_file: Option<PathBuf>,
 
         /// CA certificates (PEM): clients must present a certificate signed by one of them.
         /// Without it, clients need no certificate. Re-read on SIGHUP.
         #[arg(long, env = "ELLISON_CLIENT_TLS_CA_FILE")]
-        pub client_tls_ca_file: Option<PathBuf>,
+        pub(crate) client_tls_ca_file: Option<PathBuf>,
     }
 }
 
@@ -187,173 +187,173 @@ section! {
 
 section! {
     /// TLS from Ellison to Redis: upstream connections and `ROLE` checks.
-    pub struct RedisLeg {
+    pub(crate) struct RedisLeg {
         /// Speak TLS to Redis (upstream connections and `ROLE` checks). [default: false]
         #[arg(long, env = "ELLISON_REDIS_TLS", num_args = 0..=1, default_missing_value = "true",
               value_parser = clap::builder::BoolishValueParser::new())]
-        pub redis_tls: Option<bool>,
+        pub(crate) redis_tls: Option<bool>,
 
         /// CA certificates (PEM) that verify Redis' certificates. Re-read on SIGHUP.
         #[arg(long, env = "ELLISON_REDIS_TLS_CA_FILE")]
-        pub redis_tls_ca_file: Option<PathBuf>,
+        pub(crate) redis_tls_ca_file: Option<PathBuf>,
 
         /// Certificate chain (PEM) Ellison presents to Redis (`tls-auth-clients yes`).
         #[arg(long, env = "ELLISON_REDIS_TLS_CERT_FILE")]
-        pub redis_tls_cert_file: Option<PathBuf>,
+        pub(crate) redis_tls_cert_file: Option<PathBuf>,
 
         /// Private key (PEM) of --redis-tls-cert-file.
         #[arg(long, env = "ELLISON_REDIS_TLS_KEY_FILE")]
-        pub redis_tls_key_file: Option<PathBuf>,
+        pub(crate) redis_tls_key_file: Option<PathBuf>,
 
         /// Name Redis' certificates must carry. By default the address Sentinel reports, an IP
         /// address, which the certificates then need as an IP SAN.
         #[arg(long, env = "ELLISON_REDIS_TLS_SERVER_NAME")]
-        pub redis_tls_server_name: Option<String>,
+        pub(crate) redis_tls_server_name: Option<String>,
 
         /// Verify Redis' certificates; `false` accepts any (tests only). [default: true]
         #[arg(long, env = "ELLISON_REDIS_TLS_VERIFY", num_args = 0..=1,
               default_missing_value = "true",
               value_parser = clap::builder::BoolishValueParser::new())]
-        pub redis_tls_verify: Option<bool>,
+        pub(crate) redis_tls_verify: Option<bool>,
     }
 }
 
 section! {
     /// TLS from Ellison to the Sentinels.
-    pub struct SentinelLeg {
+    pub(crate) struct SentinelLeg {
         /// Speak TLS to the Sentinels. [default: false]
         #[arg(long, env = "ELLISON_SENTINEL_TLS", num_args = 0..=1, default_missing_value = "true",
               value_parser = clap::builder::BoolishValueParser::new())]
-        pub sentinel_tls: Option<bool>,
+        pub(crate) sentinel_tls: Option<bool>,
 
         /// CA certificates (PEM) that verify the Sentinels' certificates. Re-read on SIGHUP.
         #[arg(long, env = "ELLISON_SENTINEL_TLS_CA_FILE")]
-        pub sentinel_tls_ca_file: Option<PathBuf>,
+        pub(crate) sentinel_tls_ca_file: Option<PathBuf>,
 
         /// Certificate chain (PEM) Ellison presents to the Sentinels.
         #[arg(long, env = "ELLISON_SENTINEL_TLS_CERT_FILE")]
-        pub sentinel_tls_cert_file: Option<PathBuf>,
+        pub(crate) sentinel_tls_cert_file: Option<PathBuf>,
 
         /// Private key (PEM) of --sentinel-tls-cert-file.
         #[arg(long, env = "ELLISON_SENTINEL_TLS_KEY_FILE")]
-        pub sentinel_tls_key_file: Option<PathBuf>,
+        pub(crate) sentinel_tls_key_file: Option<PathBuf>,
 
         /// Name the Sentinels' certificates must carry. By default the host as configured or as
         /// discovered (an IP address, which the certificates then need as an IP SAN).
         #[arg(long, env = "ELLISON_SENTINEL_TLS_SERVER_NAME")]
-        pub sentinel_tls_server_name: Option<String>,
+        pub(crate) sentinel_tls_server_name: Option<String>,
 
         /// Verify the Sentinels' certificates; `false` accepts any (tests only). [default: true]
         #[arg(long, env = "ELLISON_SENTINEL_TLS_VERIFY", num_args = 0..=1,
               default_missing_value = "true",
               value_parser = clap::builder::BoolishValueParser::new())]
-        pub sentinel_tls_verify: Option<bool>,
+        pub(crate) sentinel_tls_verify: Option<bool>,
     }
 }
 
 section! {
     /// How the master is followed.
-    pub struct Failover {
+    pub(crate) struct Failover {
         /// How long a command waits for a verified master before it fails with `-MASTERDOWN`.
         /// [default: 5s]
         #[arg(long, env = "ELLISON_HOLD_TIMEOUT", value_parser = GivenDuration::from_flag)]
-        pub hold_timeout: Option<GivenDuration>,
+        pub(crate) hold_timeout: Option<GivenDuration>,
 
         /// How often each Sentinel is asked for the master (`SENTINEL MASTER`), besides the
         /// immediate re-checks that events and errors trigger. [default: 1s]
         #[arg(long, env = "ELLISON_SENTINEL_POLL_INTERVAL", value_parser = GivenDuration::from_flag)]
-        pub sentinel_poll_interval: Option<GivenDuration>,
+        pub(crate) sentinel_poll_interval: Option<GivenDuration>,
 
         /// How often the verified master is asked `ROLE` to confirm it is still the master.
         /// [default: 250ms]
         #[arg(long, env = "ELLISON_ROLE_CHECK_INTERVAL", value_parser = GivenDuration::from_flag)]
-        pub role_check_interval: Option<GivenDuration>,
+        pub(crate) role_check_interval: Option<GivenDuration>,
     }
 }
 
 section! {
     /// What is routed to the master, and how. A `[[groups]]` table may set these for its
     /// group.
-    pub struct Routing {
+    pub(crate) struct Routing {
         /// What to do when the Sentinels promote a node that lacks writes the previous master
         /// was seen to hold: `route` to it anyway (availability; logged at error and counted) or
         /// `refuse` it (consistency: commands are held, then fail with `-MASTERDOWN`, until the
         /// Sentinels name another node or the setting changes). [default: route]
         #[arg(long, env = "ELLISON_ON_STALE_PROMOTION", value_enum)]
-        pub on_stale_promotion: Option<StalePromotion>,
+        pub(crate) on_stale_promotion: Option<StalePromotion>,
 
         /// How sessions reach the master: `session` gives each client connection its own
         /// upstream connection; `multiplex` sends the commands of many clients over a few shared
         /// ones (clients whose state needs a connection of their own borrow one while it lasts).
         /// Needs a restart to change. [default: session]
         #[arg(long, env = "ELLISON_MODE", value_enum)]
-        pub mode: Option<Mode>,
+        pub(crate) mode: Option<Mode>,
     }
 }
 
 section! {
     /// Connections: upstream, timeouts and limits.
-    pub struct Connections {
+    pub(crate) struct Connections {
         /// In `multiplex` mode, shared connections to the master per group. Needs a restart to
         /// change. [default: the number of CPUs]
         #[arg(long, env = "ELLISON_UPSTREAM_CONNECTIONS")]
-        pub upstream_connections: Option<u64>,
+        pub(crate) upstream_connections: Option<u64>,
 
         /// Timeout for TCP connects to Redis and Sentinels. [default: 500ms]
         #[arg(long, env = "ELLISON_CONNECT_TIMEOUT", value_parser = GivenDuration::from_flag)]
-        pub connect_timeout: Option<GivenDuration>,
+        pub(crate) connect_timeout: Option<GivenDuration>,
 
         /// Timeout for each reply from a Sentinel, and for `ROLE` checks. [default: 1s]
         #[arg(long, env = "ELLISON_READ_TIMEOUT", value_parser = GivenDuration::from_flag)]
-        pub read_timeout: Option<GivenDuration>,
+        pub(crate) read_timeout: Option<GivenDuration>,
 
         /// Close a client connection idle this long; never one that is subscribed, in MONITOR or
         /// waiting on a blocking command. 0 disables. [default: 0]
         #[arg(long, env = "ELLISON_CLIENT_IDLE_TIMEOUT", value_parser = GivenDuration::from_flag)]
-        pub client_idle_timeout: Option<GivenDuration>,
+        pub(crate) client_idle_timeout: Option<GivenDuration>,
 
         /// With `--client-password` or `client_users`: how long a new client has to
         /// authenticate before it is closed. [default: 10s]
         #[arg(long, env = "ELLISON_CLIENT_AUTH_TIMEOUT", value_parser = GivenDuration::from_flag)]
-        pub client_auth_timeout: Option<GivenDuration>,
+        pub(crate) client_auth_timeout: Option<GivenDuration>,
 
         /// TCP keepalive idle time on client and upstream connections; 0 disables.
         /// [default: 60s]
         #[arg(long, env = "ELLISON_TCP_KEEPALIVE", value_parser = GivenDuration::from_flag)]
-        pub tcp_keepalive: Option<GivenDuration>,
+        pub(crate) tcp_keepalive: Option<GivenDuration>,
 
         /// Client connections per group; further clients get `-ERR max number of clients
         /// reached` and are closed. [default: 10000]
         #[arg(long, env = "ELLISON_MAX_CLIENTS")]
-        pub max_clients: Option<u64>,
+        pub(crate) max_clients: Option<u64>,
 
         /// Longest bulk string accepted in a client command, as Redis' `proto-max-bulk-len`
         /// (`512mb`, `1gb`, or bytes; `k`/`m`/`g` are powers of 1000). [default: 512mb]
         #[arg(long, env = "ELLISON_MAX_BULK_LEN", value_parser = GivenSize::from_flag)]
-        pub max_bulk_len: Option<GivenSize>,
+        pub(crate) max_bulk_len: Option<GivenSize>,
 
         /// Most arguments in one client command. [default: 2147483647]
         #[arg(long, env = "ELLISON_MAX_ARRAY_LEN", value_parser = GivenSize::from_flag)]
-        pub max_array_len: Option<GivenSize>,
+        pub(crate) max_array_len: Option<GivenSize>,
     }
 }
 
 section! {
     /// The process: its shutdown, admin server and logs. The same for every group.
-    pub struct Process {
+    pub(crate) struct Process {
         /// On SIGTERM, how long sessions get to finish their command before they are cut.
         /// [default: 30s]
         #[arg(long, env = "ELLISON_DRAIN_GRACE", value_parser = GivenDuration::from_flag)]
-        pub drain_grace: Option<GivenDuration>,
+        pub(crate) drain_grace: Option<GivenDuration>,
 
         /// Address of the admin HTTP server (`/live`, `/ready`, `/ready/<group>`, `/status`,
         /// `/metrics`); none if not given.
         #[arg(long, env = "ELLISON_ADMIN_LISTEN")]
-        pub admin_listen: Option<String>,
+        pub(crate) admin_listen: Option<String>,
 
         /// Log filter, as `RUST_LOG` (`info`, `ellison=debug,info`); `RUST_LOG` is used when
         /// neither this nor the file's `log` is given. Reloaded on SIGHUP. [default: info]
         #[arg(long, env = "ELLISON_LOG")]
-        pub log: Option<String>,
+        pub(crate) log: Option<String>,
     }
 }

@@ -1,6 +1,9 @@
 //! The configuration as a whole: flags, variables and files resolved into a `Config`, and
 //! the errors that name the flag or key at fault.
 
+use super::deny::DEFAULT_DENY_COMMANDS;
+use super::file::{parse_file, FileConfig};
+use super::settings::Settings;
 use super::*;
 use clap::Parser;
 use std::path::Path;

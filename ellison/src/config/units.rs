@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 /// A duration setting as given.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GivenDuration {
+pub(crate) enum GivenDuration {
     /// From a flag or its variable, parsed by clap.
     Parsed(Duration),
     /// From the file, as written.
@@ -18,12 +18,12 @@ pub enum GivenDuration {
 
 impl GivenDuration {
     /// clap's parser for a duration flag.
-    pub fn from_flag(text: &str) -> Result<GivenDuration, String> {
+    pub(crate) fn from_flag(text: &str) -> Result<GivenDuration, String> {
         parse_duration(text).map(GivenDuration::Parsed)
     }
 
     /// The duration, or why the text written is not one.
-    pub fn parse(&self) -> Result<Duration, String> {
+    pub(crate) fn parse(&self) -> Result<Duration, String> {
         match self {
             GivenDuration::Parsed(duration) => Ok(*duration),
             GivenDuration::Written(text) => parse_duration(text),
@@ -40,7 +40,7 @@ impl<'de> Deserialize<'de> for GivenDuration {
 
 /// A size setting as given.
 #[derive(Debug, Clone, PartialEq)]
-pub enum GivenSize {
+pub(crate) enum GivenSize {
     /// From a flag or its variable, parsed by clap.
     Parsed(u64),
     /// From the file: a number of bytes or a size string (`"512mb"`), as written.
@@ -49,12 +49,12 @@ pub enum GivenSize {
 
 impl GivenSize {
     /// clap's parser for a size flag.
-    pub fn from_flag(text: &str) -> Result<GivenSize, String> {
+    pub(crate) fn from_flag(text: &str) -> Result<GivenSize, String> {
         parse_size(text).map(GivenSize::Parsed)
     }
 
     /// The size in bytes (or count), or why the value written is not one.
-    pub fn parse(&self) -> Result<u64, String> {
+    pub(crate) fn parse(&self) -> Result<u64, String> {
         match self {
             GivenSize::Parsed(n) => Ok(*n),
             GivenSize::Written(toml::Value::Integer(n)) => {
@@ -86,7 +86,7 @@ pub(super) fn shown(duration: Duration) -> String {
 
 /// Parses `250ms`, `5s`, `2m`, `1h`, or `0`. A number without a unit is refused: `5` meant
 /// 5 ms once, which made a 5-second hold a 5-millisecond one.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -113,7 +113,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a size as Redis' configuration does: a number of bytes, or with a unit `k`, `m`,
 /// `g` (powers of 1000) or `kb`, `mb`, `gb` (powers of 1024), in any case.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

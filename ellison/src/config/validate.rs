@@ -209,13 +209,13 @@ pub(super) fn credentials(
 /// One leg where Ellison is the TLS client, each value with the flag or key it came from.
 pub(super) struct LegInput {
     /// `redis` or `sentinel`.
-    pub leg: &'static str,
-    pub enabled: Named<bool>,
-    pub ca: Named<PathBuf>,
-    pub cert: Named<PathBuf>,
-    pub key: Named<PathBuf>,
-    pub server_name: Named<String>,
-    pub verify: Named<bool>,
+    pub(crate) leg: &'static str,
+    pub(crate) enabled: Named<bool>,
+    pub(crate) ca: Named<PathBuf>,
+    pub(crate) cert: Named<PathBuf>,
+    pub(crate) key: Named<PathBuf>,
+    pub(crate) server_name: Named<String>,
+    pub(crate) verify: Named<bool>,
 }
 
 /// The client leg: a certificate and key make every listener TLS-only; a CA makes client

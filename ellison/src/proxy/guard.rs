@@ -18,7 +18,7 @@ const LOG_PERIOD: Duration = Duration::from_secs(10);
 
 /// A rate limit for one kind of log line.
 #[derive(Debug)]
-pub struct LogLimit {
+pub(crate) struct LogLimit {
     /// When the next line may be written, and how many were held back since the last.
     state: Mutex<(Option<Instant>, u64)>,
 }
@@ -33,7 +33,7 @@ impl Default for LogLimit {
 
 impl LogLimit {
     /// `Some(held back)` when a line may be written now.
-    pub fn allow(&self) -> Option<u64> {
+    pub(crate) fn allow(&self) -> Option<u64> {
         self.allow_at(Instant::now())
     }
 
@@ -55,19 +55,19 @@ impl LogLimit {
 
 /// A session's ticket in the register of unauthenticated connections.
 #[derive(Debug, Default)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     evicted: AtomicBool,
     notify: Notify,
 }
 
 impl Ticket {
     /// Whether the session must make room for a newer client.
-    pub fn evicted(&self) -> bool {
+    pub(crate) fn evicted(&self) -> bool {
         self.evicted.load(Ordering::Acquire)
     }
 
     /// Resolves once the session is evicted.
-    pub async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let notified = self.notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -79,30 +79,30 @@ impl Ticket {
 
 /// A group's protections.
 #[derive(Debug, Default)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// Failed authentications.
-    pub auth_log: LogLimit,
+    pub(crate) auth_log: LogLimit,
     /// Protocol errors.
-    pub protocol_log: LogLimit,
+    pub(crate) protocol_log: LogLimit,
     /// Sessions not authenticated yet, oldest first.
     unauthenticated: Mutex<VecDeque<Arc<Ticket>>>,
 }
 
 impl Guard {
     /// Registers a session that must authenticate.
-    pub fn register(&self) -> Arc<Ticket> {
+    pub(crate) fn register(&self) -> Arc<Ticket> {
         let ticket = Arc::new(Ticket::default());
         self.lock().push_back(ticket.clone());
         ticket
     }
 
     /// The session authenticated or ended: it leaves the register.
-    pub fn release(&self, ticket: &Arc<Ticket>) {
+    pub(crate) fn release(&self, ticket: &Arc<Ticket>) {
         self.lock().retain(|t| !Arc::ptr_eq(t, ticket));
     }
 
     /// Evicts the oldest unauthenticated session, if any; true if one was.
-    pub fn evict_oldest(&self) -> bool {
+    pub(crate) fn evict_oldest(&self) -> bool {
         let Some(oldest) = self.lock().pop_front() else {
             return false;
         };

@@ -1,11 +1,11 @@
 //! The client side: a listener per group that accepts connections (up to `max_clients`), runs
-//! the TLS handshake when the client leg has TLS, and runs one [`session::Session`] per client;
+//! the TLS handshake when the client leg has TLS, and runs one `session::Session` per client;
 //! it stops accepting and waits for its sessions when Ellison drains.
 
 pub mod command;
-pub mod guard;
-pub mod mux;
-pub mod session;
+pub(crate) mod guard;
+pub(crate) mod mux;
+pub(crate) mod session;
 
 use std::io;
 use std::sync::Arc;
@@ -21,61 +21,45 @@ use tracing::{debug, error, Instrument};
 use crate::config::{GroupConfig, Timing};
 use crate::master::MasterHandle;
 use crate::metrics::{ConnectionOutcome, GroupMetrics, TlsPeer};
-use crate::resp::Limits;
 use crate::shutdown;
 use crate::tls::{ServerTls, Stream};
 use session::{Outcome, Session};
 
 /// What every session of a group shares.
 #[derive(Debug, Clone)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The group's name, for error replies and logs.
-    pub name: String,
+    pub(crate) name: String,
     /// The group's current configuration; a reload (SIGHUP) publishes a new one, which
     /// sessions use from their next command on.
-    pub config: watch::Receiver<Arc<GroupConfig>>,
+    pub(crate) config: watch::Receiver<Arc<GroupConfig>>,
     /// The group's metrics.
-    pub metrics: GroupMetrics,
+    pub(crate) metrics: GroupMetrics,
     /// Becomes `true` once Ellison drains: an idle session closes, a busy one closes after
     /// its in-flight command. The listener cuts what is left after `drain_grace`.
-    pub drain: watch::Receiver<bool>,
+    pub(crate) drain: watch::Receiver<bool>,
     /// In multiplex mode, the upstream connections the group's sessions share.
-    pub mux: Option<mux::Pool>,
+    pub(crate) mux: Option<mux::Pool>,
     /// Rate limits for the log lines clients cause, and the unauthenticated connections.
-    pub guard: Arc<guard::Guard>,
+    pub(crate) guard: Arc<guard::Guard>,
 }
 
 impl Shared {
     /// The group's current timeouts.
-    pub fn timing(&self) -> Timing {
+    pub(crate) fn timing(&self) -> Timing {
         self.config.borrow().timing
-    }
-
-    /// The group's current frame limits.
-    pub fn limits(&self) -> Limits {
-        self.config.borrow().limits
-    }
-
-    /// The group's current configuration.
-    pub fn current(&self) -> Arc<GroupConfig> {
-        self.config.borrow().clone()
-    }
-
-    /// True once Ellison drains.
-    pub fn draining(&self) -> bool {
-        *self.drain.borrow()
     }
 
     /// Sets the socket options of a client or upstream connection from the current
     /// configuration (`TCP_NODELAY`, `tcp_keepalive`).
-    pub fn tune(&self, stream: &TcpStream) -> io::Result<()> {
+    pub(crate) fn tune(&self, stream: &TcpStream) -> io::Result<()> {
         tune_with(stream, self.timing().tcp_keepalive)
     }
 
     /// Takes one of the group's `max_clients` places, or refuses (unless an unauthenticated
     /// connection can make room). The place is given back when the returned slot is dropped;
     /// the `ellison_client_connections_*` metrics follow.
-    pub fn admit(self: &Arc<Self>) -> Result<ClientSlot, MaxClients> {
+    pub(crate) fn admit(self: &Arc<Self>) -> Result<ClientSlot, MaxClients> {
         let max = self.config.borrow().max_clients;
         let before = self.metrics.clients_active.inc();
         // At the limit, a connection that has not authenticated yet makes room (the oldest):
@@ -98,13 +82,13 @@ impl Shared {
 /// The group already has `max` clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("max number of clients reached")]
-pub struct MaxClients {
-    pub max: usize,
+pub(crate) struct MaxClients {
+    pub(crate) max: usize,
 }
 
 /// One admitted client; gives its place back when dropped.
 #[derive(Debug)]
-pub struct ClientSlot {
+pub(crate) struct ClientSlot {
     shared: Arc<Shared>,
     ended: bool,
 }
@@ -112,7 +96,7 @@ pub struct ClientSlot {
 impl ClientSlot {
     /// Records how the connection ended. A slot dropped without this (a session cut at the
     /// end of a drain) counts as closed by Ellison.
-    pub fn end(mut self, outcome: ConnectionOutcome) {
+    pub(crate) fn end(mut self, outcome: ConnectionOutcome) {
         self.shared.metrics.connection(outcome);
         self.ended = true;
     }
@@ -129,14 +113,8 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Sets the default socket options (`TCP_NODELAY`, keepalive after 60 s). Prefer
-/// [`Shared::tune`], which follows `tcp_keepalive`.
-pub fn tune(stream: &TcpStream) -> io::Result<()> {
-    tune_with(stream, Timing::default().tcp_keepalive)
-}
-
 /// Sets `TCP_NODELAY` and TCP keepalive (`None`: off).
-pub fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
+pub(crate) fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let sock = socket2::SockRef::from(stream);
     match keepalive {
@@ -158,7 +136,7 @@ pub fn tune_with(stream: &TcpStream, keepalive: Option<Duration>) -> io::Result<
 /// zero-window probes): the connection then fails, so that its commands get an answer instead
 /// of waiting for the link to heal, and new commands are held, then refused, as without a
 /// master. Keepalive probes unanswered for as long end an idle connection too.
-pub fn tune_upstream(stream: &TcpStream, timing: &Timing) -> io::Result<()> {
+pub(crate) fn tune_upstream(stream: &TcpStream, timing: &Timing) -> io::Result<()> {
     tune_with(stream, timing.tcp_keepalive)?;
     socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timing.hold_timeout))
 }
@@ -171,7 +149,7 @@ const MAX_REFUSING: usize = 64;
 const REFUSE_LINGER: Duration = Duration::from_secs(1);
 /// How long a client gets to complete its TLS handshake; until then it holds one of the
 /// `max_clients` places.
-pub const CLIENT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CLIENT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a listener's drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +164,11 @@ pub struct Drained {
 
 /// Accepts clients until Ellison drains (`shared.drain`), then waits up to `drain_grace` for
 /// the open sessions to end and cuts the rest.
-pub async fn serve(listener: TcpListener, master: MasterHandle, shared: Arc<Shared>) -> Drained {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    master: MasterHandle,
+    shared: Arc<Shared>,
+) -> Drained {
     let mut sessions = JoinSet::new();
     let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
     let mut drain = shared.drain.clone();
@@ -235,8 +217,8 @@ pub async fn serve(listener: TcpListener, master: MasterHandle, shared: Arc<Shar
                                 ConnectionOutcome::ClosedByClient
                             }
                             Outcome::Closed(reason) => {
-                                debug!(reason, "session closed");
-                                ConnectionOutcome::ClosedByEllison
+                                debug!(%reason, side = reason.side().as_str(), "session closed");
+                                reason.outcome()
                             }
                             Outcome::ClientError(e) => {
                                 debug!(error = %e, "client connection failed");

@@ -13,7 +13,7 @@ pub struct Args<'a> {
 
 impl<'a> Args<'a> {
     /// `frame` must be exactly one frame as returned by [`super::scan_command`]. Inline frames
-    /// yield their raw blank-separated words; [`super::inline::split`] resolves quotes as Redis
+    /// yield their raw blank-separated words; `inline::split` resolves quotes as Redis
     /// does, and the session forwards inline commands as arrays built from it.
     pub fn new(frame: &'a [u8], inline: bool) -> Self {
         let rest = if inline {

@@ -17,7 +17,7 @@ pub fn command(out: &mut BytesMut, args: &[&[u8]]) {
 
 /// Appends an error reply. `message` starts with the error code (`ERR`, `MASTERDOWN`, ...);
 /// line breaks, which would end the frame early, become spaces.
-pub fn error(out: &mut BytesMut, message: &str) {
+pub(crate) fn error(out: &mut BytesMut, message: &str) {
     out.reserve(message.len() + 3);
     out.put_u8(b'-');
     for b in message.bytes() {
@@ -30,7 +30,7 @@ pub fn error(out: &mut BytesMut, message: &str) {
 /// `-ERR Protocol error: <error>`, with the offending byte of
 /// [`ProtocolError::ExpectedBulk`] written as Redis writes it (the raw byte, a line break as a
 /// space), which `Display` cannot do for a byte above ASCII.
-pub fn protocol_error(out: &mut BytesMut, error: &ProtocolError) {
+pub(crate) fn protocol_error(out: &mut BytesMut, error: &ProtocolError) {
     out.put_slice(b"-ERR Protocol error: ");
     match *error {
         ProtocolError::ExpectedBulk { got } => {

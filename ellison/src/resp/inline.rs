@@ -11,7 +11,7 @@ pub(crate) fn is_space(b: u8) -> bool {
 /// Splits one inline line (without its line feed) into arguments. An empty result is a blank
 /// line, which Redis skips without a reply. The line is one that [`super::scan_command`] found:
 /// it holds no NUL, since Redis never finds the end of a line with a NUL before it.
-pub fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
+pub(crate) fn split(line: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
     // Redis drops the CR of a CRLF.
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let mut args = Vec::new();

@@ -1,24 +1,23 @@
 //! The RESP wire format: pure bytes in and out, no I/O.
 //!
-//! - [`scan`] finds frame boundaries on the hot path (no copy, no allocation);
-//! - [`args`] walks the arguments of one command frame when the session needs to look inside;
+//! - `scan` finds frame boundaries on the hot path (no copy, no allocation);
+//! - `args` walks the arguments of one command frame when the session needs to look inside;
 //! - [`value`] parses whole replies into values for the Sentinel side, which is not a hot path;
-//! - [`inline`] splits inline commands as Redis does;
+//! - `inline` splits inline commands as Redis does;
 //! - [`encode`] writes commands and error replies;
 //! - `testing`, in tests and with the `test-support` feature only, scans a stream fed in reads
 //!   for the property tests and the fuzz crate.
 
-pub mod args;
+pub(crate) mod args;
 pub mod encode;
-pub mod inline;
-pub mod scan;
+pub(crate) mod inline;
+pub(crate) mod scan;
 pub mod value;
 
 pub use args::Args;
-pub use scan::{
-    scan_command, scan_command_from, scan_reply, scan_reply_from, CommandFrame, ReplyFrame, Resume,
-};
-pub use value::Value;
+pub use scan::{scan_command, scan_reply, CommandFrame, ReplyFrame};
+pub(crate) use scan::{scan_command_from, scan_reply_from, Resume};
+pub(crate) use value::Value;
 
 /// Size limits applied to every frame, so that no peer can make Ellison buffer without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +43,7 @@ impl Limits {
     /// itself: Redis' own for unauthenticated clients (at most 10 arguments, bulk strings of at
     /// most 16 KiB), so that nobody can make Ellison buffer a large frame before logging in.
     /// Crossing them is refused with Redis' words for them (`unauthenticated ... length`).
-    pub const UNAUTHENTICATED: Limits = Limits {
+    pub(crate) const UNAUTHENTICATED: Limits = Limits {
         max_bulk_len: 16 * 1024,
         max_array_len: 10,
     };
@@ -66,10 +65,10 @@ impl Limits {
 /// Bytes that are not RESP, or frames beyond [`Limits`].
 ///
 /// For a client's command the session answers `-ERR Protocol error: <this>` and closes that
-/// client alone. The variants that [`scan_command`] and [`inline::split`] return display exactly
+/// client alone. The variants that [`scan_command`] and `inline::split` return display exactly
 /// the words Redis 7 replies with (`networking.c`, `processMultibulkBuffer` and
 /// `processInlineBuffer`), with no detail added, so that the reply is Redis' own;
-/// [`encode::protocol_error`] writes it byte for byte. The others describe replies from upstream
+/// `encode::protocol_error` writes it byte for byte. The others describe replies from upstream
 /// and are only logged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -79,7 +78,7 @@ pub enum ProtocolError {
     #[error("invalid multibulk length")]
     MultibulkLength,
     /// More than 10 arguments from a client that has not authenticated
-    /// ([`Limits::UNAUTHENTICATED`]).
+    /// (`Limits::UNAUTHENTICATED`).
     #[error("unauthenticated multibulk length")]
     UnauthenticatedMultibulkLength,
     /// A bulk header whose length is not an integer, is negative or exceeds

@@ -31,7 +31,7 @@ pub struct ReplyFrame {
 
 impl ReplyFrame {
     /// RESP3 push frames (`>`) arrive out of band: they answer no command.
-    pub fn is_push(&self) -> bool {
+    pub(crate) fn is_push(&self) -> bool {
         self.kind == b'>'
     }
 }
@@ -48,7 +48,7 @@ const MAX_HEADER_LINE: usize = 32;
 /// a million small elements arriving in small reads would otherwise cost quadratic time, and so
 /// would a 64 KiB line arriving a byte at a time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Resume {
+pub(crate) struct Resume {
     /// Offset of the first element not walked yet; 0 when nothing is known.
     pos: usize,
     /// Elements still to read from `pos` on (arguments of a command, or a reply's `need`).
@@ -76,7 +76,7 @@ pub fn scan_command(buf: &[u8], limits: &Limits) -> Result<Option<CommandFrame>,
 
 /// [`scan_command`], resuming where the previous call on the same frame stopped. `resume` must
 /// start as `Resume::default()` for each new frame; it is reset when a frame is found.
-pub fn scan_command_from(
+pub(crate) fn scan_command_from(
     buf: &[u8],
     limits: &Limits,
     resume: &mut Resume,
@@ -254,7 +254,7 @@ pub fn scan_reply(buf: &[u8], limits: &Limits) -> Result<Option<ReplyFrame>, Pro
 
 /// [`scan_reply`], resuming where the previous call on the same frame stopped; see
 /// [`scan_command_from`].
-pub fn scan_reply_from(
+pub(crate) fn scan_reply_from(
     buf: &[u8],
     limits: &Limits,
     resume: &mut Resume,

@@ -24,7 +24,7 @@ pub enum Value {
 
 impl Value {
     /// The value as text, for simple and bulk strings.
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::Simple(s) => Some(s),
             Value::Bulk(b) => std::str::from_utf8(b).ok(),
@@ -33,7 +33,7 @@ impl Value {
     }
 
     /// The value as an integer, for integers and strings holding one.
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(i) => Some(*i),
             other => other.as_str()?.parse().ok(),

@@ -15,7 +15,7 @@ use crate::tls::{ClientTls, Stream};
 
 /// Why a Sentinel or `ROLE` connection failed. Messages never include credentials.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnError {
+pub(crate) enum ConnError {
     #[error("cannot resolve {endpoint}: {source}")]
     Resolve {
         endpoint: String,
@@ -61,9 +61,29 @@ const LIMITS: Limits = Limits {
     max_array_len: 64 * 1024,
 };
 
+/// Resolves `endpoint` (a hostname is looked up anew on every call), giving up after
+/// `timeout`: a resolver that does not answer must not leave its caller waiting.
+pub(crate) async fn resolve(
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, ConnError> {
+    let lookup = tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port));
+    let addrs = tokio::time::timeout(timeout, lookup)
+        .await
+        .map_err(|_| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| ConnError::Resolve {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+    Ok(addrs.collect())
+}
+
 /// One connection with its read buffer.
 #[derive(Debug)]
-pub struct Conn {
+pub(crate) struct Conn {
     stream: Stream,
     buf: BytesMut,
     out: BytesMut,
@@ -73,27 +93,14 @@ pub struct Conn {
 impl Conn {
     /// Resolves `endpoint` and connects to the first address that answers. With `tls`, the
     /// certificate must name the endpoint's host (unless a server name is configured).
-    pub async fn connect_endpoint(
+    pub(crate) async fn connect_endpoint(
         endpoint: &Endpoint,
         connect_timeout: Duration,
         read_timeout: Duration,
         auth: Option<&Credentials>,
         tls: Option<&ClientTls>,
     ) -> Result<Conn, ConnError> {
-        let addrs: Vec<SocketAddr> = tokio::time::timeout(
-            connect_timeout,
-            tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)),
-        )
-        .await
-        .map_err(|_| ConnError::Resolve {
-            endpoint: endpoint.to_string(),
-            source: std::io::ErrorKind::TimedOut.into(),
-        })?
-        .map_err(|source| ConnError::Resolve {
-            endpoint: endpoint.to_string(),
-            source,
-        })?
-        .collect();
+        let addrs = resolve(endpoint, connect_timeout).await?;
         let mut last = ConnError::NoAddress {
             endpoint: endpoint.to_string(),
         };
@@ -109,7 +116,7 @@ impl Conn {
 
     /// Connects to `addr` and authenticates if credentials are given. With `tls`, the
     /// certificate must name the IP address (unless a server name is configured).
-    pub async fn connect(
+    pub(crate) async fn connect(
         addr: SocketAddr,
         connect_timeout: Duration,
         read_timeout: Duration,
@@ -152,7 +159,7 @@ impl Conn {
     }
 
     /// Wraps a connection that is already open (and set up as its user needs).
-    pub fn from_stream(stream: Stream, read_timeout: Duration) -> Conn {
+    pub(crate) fn from_stream(stream: Stream, read_timeout: Duration) -> Conn {
         Conn {
             stream,
             buf: BytesMut::with_capacity(4096),
@@ -162,7 +169,7 @@ impl Conn {
     }
 
     /// Sends `AUTH` with these credentials; an error reply is [`ConnError::Auth`].
-    pub async fn authenticate(&mut self, auth: &Credentials) -> Result<(), ConnError> {
+    pub(crate) async fn authenticate(&mut self, auth: &Credentials) -> Result<(), ConnError> {
         let password = auth.password.expose().as_bytes();
         let reply = match &auth.username {
             Some(user) => self.call(&[b"AUTH", user.as_bytes(), password]).await?,
@@ -176,25 +183,25 @@ impl Conn {
     }
 
     /// The TCP socket under the connection, for socket options.
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         self.stream.tcp()
     }
 
     /// The connection itself, for a caller that takes it over once it is set up (the
     /// multiplexer's upstream connections). Bytes read ahead of a reply are not kept: call it
     /// only after every reply was read.
-    pub fn into_stream(self) -> Stream {
+    pub(crate) fn into_stream(self) -> Stream {
         self.stream
     }
 
     /// Sends one command and reads its reply. Error replies are values, not errors.
-    pub async fn call(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
+    pub(crate) async fn call(&mut self, args: &[&[u8]]) -> Result<Value, ConnError> {
         self.send(args).await?;
         self.read(Some(self.read_timeout)).await
     }
 
     /// Sends one command without reading its reply (for pipelines and subscriptions).
-    pub async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
+    pub(crate) async fn send(&mut self, args: &[&[u8]]) -> Result<(), ConnError> {
         self.out.clear();
         encode::command(&mut self.out, args);
         let stream = &mut self.stream;
@@ -211,7 +218,7 @@ impl Conn {
     }
 
     /// Reads the next reply, waiting at most `timeout` (forever with `None`, for subscriptions).
-    pub async fn read(&mut self, timeout: Option<Duration>) -> Result<Value, ConnError> {
+    pub(crate) async fn read(&mut self, timeout: Option<Duration>) -> Result<Value, ConnError> {
         loop {
             if let Some(frame) = scan_reply(&self.buf, &LIMITS)? {
                 let frame = self.buf.split_to(frame.len).freeze();

@@ -5,7 +5,7 @@
 use crate::config::Endpoint;
 
 /// Channels subscribed on every Sentinel.
-pub const CHANNELS: &[&str] = &[
+pub(crate) const CHANNELS: &[&str] = &[
     "+switch-master",
     "+sdown",
     "-sdown",
@@ -34,7 +34,7 @@ pub const CHANNELS: &[&str] = &[
 
 /// What an event asks of the tracker.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// The Sentinels began replacing the master: stop sending commands to it at once.
     FailoverStarted,
     /// The Sentinel that published this leads a failover and chose this replica to promote
@@ -51,7 +51,7 @@ pub enum EventKind {
 }
 
 /// Classifies a message on `channel`, or `None` if it concerns another master.
-pub fn classify(channel: &str, message: &str, master_name: &str) -> Option<EventKind> {
+pub(crate) fn classify(channel: &str, message: &str, master_name: &str) -> Option<EventKind> {
     let words: Vec<&str> = message.split_ascii_whitespace().collect();
     let about_us = match channel {
         // `<name> <old ip> <old port> <new ip> <new port>`
@@ -93,7 +93,7 @@ pub fn classify(channel: &str, message: &str, master_name: &str) -> Option<Event
 impl EventKind {
     /// Whether the event means the master is being replaced, so that commands must stop
     /// going to it at once.
-    pub fn starts_failover(&self) -> bool {
+    pub(crate) fn starts_failover(&self) -> bool {
         matches!(self, EventKind::FailoverStarted | EventKind::Selected(_))
     }
 }

@@ -25,50 +25,50 @@ use crate::metrics::{GroupMetrics, TlsPeer};
 use crate::resp::Value;
 
 /// Index of a link in the tracker's table.
-pub type LinkId = usize;
+pub(crate) type LinkId = usize;
 
 /// What one poll of a Sentinel returned.
 #[derive(Debug, Clone)]
-pub struct Polled {
+pub(crate) struct Polled {
     /// The Sentinel's own id (`SENTINEL MYID`), which its peers list as `runid`.
-    pub myid: String,
+    pub(crate) myid: String,
     /// What it says about the master name; `Err` with its error reply when it does not
     /// monitor that name (`ERR No such master with that name`) or refuses to say (`NOPERM`).
-    pub report: Result<Report, String>,
+    pub(crate) report: Result<Report, String>,
     /// Other Sentinels of the group that this one considers alive.
-    pub peers: Vec<Peer>,
+    pub(crate) peers: Vec<Peer>,
 }
 
 /// A Sentinel discovered through `SENTINEL SENTINELS`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
-    pub endpoint: Endpoint,
-    pub runid: String,
+pub(crate) struct Peer {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) runid: String,
 }
 
 /// What a link needs to know about its group. A change of credentials replaces the links;
 /// the timing and the TLS settings are read from the group's configuration at each use (TLS
 /// at each connect), so that a reload applies to running links and their next connections.
 #[derive(Debug)]
-pub struct LinkSettings {
-    pub master_name: String,
-    pub auth: Option<Credentials>,
-    pub config: watch::Receiver<Arc<GroupConfig>>,
+pub(crate) struct LinkSettings {
+    pub(crate) master_name: String,
+    pub(crate) auth: Option<Credentials>,
+    pub(crate) config: watch::Receiver<Arc<GroupConfig>>,
     /// For `ellison_tls_handshake_failures_total{peer="sentinel"}`.
-    pub metrics: GroupMetrics,
+    pub(crate) metrics: GroupMetrics,
 }
 
 impl LinkSettings {
     /// The group's current timing.
-    pub fn timing(&self) -> Timing {
+    pub(crate) fn timing(&self) -> Timing {
         self.config.borrow().timing
     }
 }
 
 /// A running link; dropping it stops its tasks.
 #[derive(Debug)]
-pub struct Link {
-    pub endpoint: Endpoint,
+pub(crate) struct Link {
+    pub(crate) endpoint: Endpoint,
     poke: Arc<Notify>,
     tasks: [JoinHandle<()>; 2],
 }
@@ -83,7 +83,7 @@ impl Drop for Link {
 
 impl Link {
     /// Starts polling and subscribing to the Sentinel at `endpoint`.
-    pub fn spawn(
+    pub(crate) fn spawn(
         id: LinkId,
         endpoint: Endpoint,
         settings: Arc<LinkSettings>,
@@ -111,7 +111,7 @@ impl Link {
     }
 
     /// Asks for a poll now instead of at the next interval.
-    pub fn poke(&self) {
+    pub(crate) fn poke(&self) {
         self.poke.notify_one();
     }
 }
@@ -184,7 +184,7 @@ async fn poll_loop(
         let failed = Msg::Polled {
             link: id,
             at: Instant::now(),
-            result: Err(e.to_string()),
+            result: Err(e),
         };
         if tx.send(failed).await.is_err() {
             return;

@@ -6,7 +6,9 @@
 //! - [`events`]: which pub/sub events matter and what they mean;
 //! - [`role`]: what Ellison asks Redis nodes (`ROLE`, replication history), and the periodic
 //!   check of the verified master;
-//! - [`conn`]: a small RESP connection with timeouts.
+//! - [`conn`]: a small RESP connection with timeouts;
+//! - [`verify`]: what the tracker does with the nodes' answers (candidates, the promotion fast
+//!   path, the verified master's periodic check).
 //!
 //! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
 //! check all run in their own tasks and report through one bounded channel.
@@ -40,11 +42,12 @@
 //! It follows its group's configuration channel: a reload replaces the links whose endpoint or
 //! credentials changed, and the timing and `ROLE` credentials apply from their next use.
 
-pub mod conn;
-pub mod events;
-pub mod link;
-pub mod quorum;
-pub mod role;
+pub(crate) mod conn;
+pub(crate) mod events;
+pub(crate) mod link;
+pub(crate) mod quorum;
+pub(crate) mod role;
+mod verify;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -53,26 +56,28 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, error, info, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::backoff::Backoff;
-use crate::config::{Endpoint, GroupConfig, StalePromotion};
+use crate::config::{Endpoint, GroupConfig};
 use crate::master::{self, Master, MasterHandle, MasterPublisher};
 use crate::metrics::GroupMetrics;
 use crate::status::{self, Holding, MasterStatus, Reported, SentinelStatus, Switch, Timestamp};
+use conn::ConnError;
 use events::EventKind;
 use link::{Link, LinkId, LinkSettings, Polled};
 use quorum::{Decision, Report};
-use role::{Check, Checker, History, Judgement, RedisAccess, Refusal, RoleFailure, Verified};
+use role::{Check, Checker, History, RoleFailure, Verified};
+use verify::Promotion;
 
 /// What links and checkers tell the tracker.
 #[derive(Debug)]
-pub enum Msg {
+pub(crate) enum Msg {
     /// A poll of a Sentinel finished (or failed).
     Polled {
         link: LinkId,
         at: Instant,
-        result: Result<Polled, String>,
+        result: Result<Polled, ConnError>,
     },
     /// A Sentinel published an event about the master.
     Event {
@@ -100,84 +105,30 @@ pub enum Msg {
     },
 }
 
-/// What an operator reads about a refusal.
-fn refused(refusal: Refusal) -> &'static str {
-    match refusal {
-        Refusal::Tls => "TLS handshake refused",
-        Refusal::Auth => "authentication refused (check redis_username and redis_password)",
-    }
-}
-
 /// While there is no verified master, Sentinels are polled this often, and a candidate that
 /// failed verification is asked again after this at most (then with backoff).
 const UNSETTLED_POLL: Duration = Duration::from_millis(100);
 /// A master routed to on the fast path is withdrawn unless a majority names it within this.
-pub const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
+pub(crate) const CONFIRM_WITHIN: Duration = Duration::from_secs(10);
 
 /// A running tracker: what it publishes, and its task.
 #[derive(Debug)]
-pub struct Tracking {
+pub(crate) struct Tracking {
     /// The verified master, for sessions.
-    pub master: MasterHandle,
+    pub(crate) master: MasterHandle,
     /// What it knows, for `/status`; published when it changes.
-    pub status: watch::Receiver<status::TrackerStatus>,
-    pub task: JoinHandle<()>,
+    pub(crate) status: watch::Receiver<status::TrackerStatus>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 /// Starts tracking one group, following its configuration channel.
-pub fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
-    let (publisher, handle) = master::channel();
-    let starting = status::TrackerStatus::starting(Timestamp::now());
-    let holding = starting.holding.clone();
-    let (status_tx, status) = watch::channel(starting);
-    let (tx, rx) = mpsc::channel(256);
-    let group = config.borrow().clone();
-    let settings = Arc::new(LinkSettings {
-        master_name: group.master_name.clone(),
-        auth: group.sentinel_auth.clone(),
-        config: config.clone(),
-        metrics: metrics.clone(),
-    });
-    let mut tracker = Tracker {
-        settings,
-        config,
-        configured: group.sentinels.clone(),
-        publisher,
-        links: Vec::new(),
-        tx,
-        current: None,
-        last_master: None,
-        observed: None,
-        suspects: Vec::new(),
-        verifying: None,
-        retry: None,
-        verify_backoff: Backoff::new(UNSETTLED_POLL, role::RETRY_MAX),
-        candidate: None,
-        refused: None,
-        checker: None,
-        promotion: None,
-        provisional: None,
-        unsettled_since: Some(Instant::now()),
-        warned: None,
-        unreachable_since: None,
-        status: status_tx,
-        master_since: None,
-        holding,
-        last_switch: None,
-        metrics,
-    };
-    let span = tracing::info_span!("group", group = %group.name);
-    {
-        // The links' spans are children of the group's, as those of discovered links are.
-        let _entered = span.enter();
-        for endpoint in &group.sentinels {
-            tracker.add_link(endpoint.clone(), false);
-        }
-    }
-    tracker.metrics.master_published(None, None);
+pub(crate) fn spawn(config: watch::Receiver<Arc<GroupConfig>>, metrics: GroupMetrics) -> Tracking {
+    let span = tracing::info_span!("group", group = %config.borrow().name);
+    // The links' spans are children of the group's, as those of discovered links are.
+    let (tracker, rx, master, status) = span.in_scope(|| Tracker::new(config, metrics));
     let task = tokio::spawn(tracker.run(rx).instrument(span));
     Tracking {
-        master: handle,
+        master,
         status,
         task,
     }
@@ -200,10 +151,10 @@ struct LinkState {
 }
 
 /// What a Sentinel's last poll said.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Answer {
     /// It could not be polled: why (the link logs it).
-    Unreachable(String),
+    Unreachable(ConnError),
     /// It answered, but does not report on the master name: its error reply (it does not
     /// monitor that name, or its ACL user may not ask). Reachable, yet no vote.
     Unmonitored(String),
@@ -221,20 +172,6 @@ impl Answer {
 
     fn reachable(&self) -> bool {
         !matches!(self, Answer::Unreachable(_))
-    }
-}
-
-/// A replica that a failover leader selected, watched until it answers `ROLE master`.
-struct Promotion {
-    endpoint: Endpoint,
-    epoch: u64,
-    leader: LinkId,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Promotion {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 
@@ -296,6 +233,64 @@ struct Tracker {
 }
 
 impl Tracker {
+    /// A tracker with a link to each configured Sentinel, not running yet: what it publishes,
+    /// and the channel its links and checks report on.
+    fn new(
+        config: watch::Receiver<Arc<GroupConfig>>,
+        metrics: GroupMetrics,
+    ) -> (
+        Tracker,
+        mpsc::Receiver<Msg>,
+        MasterHandle,
+        watch::Receiver<status::TrackerStatus>,
+    ) {
+        let (publisher, handle) = master::channel();
+        let starting = status::TrackerStatus::starting(Timestamp::now());
+        let holding = starting.holding.clone();
+        let (status_tx, status) = watch::channel(starting);
+        let (tx, rx) = mpsc::channel(256);
+        let group = config.borrow().clone();
+        let settings = Arc::new(LinkSettings {
+            master_name: group.master_name.clone(),
+            auth: group.sentinel_auth.clone(),
+            config: config.clone(),
+            metrics: metrics.clone(),
+        });
+        let mut tracker = Tracker {
+            settings,
+            config,
+            configured: group.sentinels.clone(),
+            publisher,
+            links: Vec::new(),
+            tx,
+            current: None,
+            last_master: None,
+            observed: None,
+            suspects: Vec::new(),
+            verifying: None,
+            retry: None,
+            verify_backoff: Backoff::new(UNSETTLED_POLL, role::RETRY_MAX),
+            candidate: None,
+            refused: None,
+            checker: None,
+            promotion: None,
+            provisional: None,
+            unsettled_since: Some(Instant::now()),
+            warned: None,
+            unreachable_since: None,
+            status: status_tx,
+            master_since: None,
+            holding,
+            last_switch: None,
+            metrics,
+        };
+        for endpoint in &group.sentinels {
+            tracker.add_link(endpoint.clone(), false);
+        }
+        tracker.metrics.master_published(None, None);
+        (tracker, rx, handle, status)
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut fast = tokio::time::interval(UNSETTLED_POLL);
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -354,123 +349,14 @@ impl Tracker {
                 endpoint,
                 epoch,
                 result,
-            } => {
-                self.verifying = None;
-                match result {
-                    Ok(verified) => {
-                        self.retry = None;
-                        self.verify_backoff.reset();
-                        self.verified(endpoint, epoch, verified);
-                    }
-                    Err(failure) => {
-                        let wait = self.verify_backoff.next_wait();
-                        // A certificate or credential problem is the operator's to fix: said
-                        // once per candidate and cause.
-                        match failure.refusal {
-                            Some(refusal) if self.first_warning(&endpoint, &failure) => {
-                                let what = refused(refusal);
-                                warn!(%endpoint, reason = %failure.reason, "candidate not verified: {what}; no command goes to it");
-                            }
-                            _ => {
-                                debug!(%endpoint, reason = %failure.reason, retry_in_ms = wait.as_millis() as u64, "candidate not verified")
-                            }
-                        }
-                        self.retry = Some(((endpoint, epoch), Some(Instant::now() + wait)));
-                    }
-                }
-            }
+            } => self.verification(endpoint, epoch, result),
             Msg::Checked {
                 master,
                 requested,
                 check,
-            } => {
-                if self.current.as_ref().map(|(_, m)| *m) != Some(master) {
-                    return;
-                }
-                match &check {
-                    Check::Unreachable(f) if f.refusal.is_none() => {
-                        self.unreachable_since.get_or_insert_with(Instant::now);
-                    }
-                    _ => self.unreachable_since = None,
-                }
-                match check {
-                    Check::Master { observed } => {
-                        self.observed = observed;
-                        let endpoint = self.current.as_ref().map(|(e, _)| e);
-                        if self.warned.as_ref().map(|(e, _)| e) == endpoint {
-                            self.warned = None;
-                            info!(master = %master.addr, "the master accepts Ellison's ROLE check again");
-                        }
-                        if requested {
-                            self.publisher.recheck_done(true);
-                        }
-                        // Nothing else changed: no need to evaluate.
-                        return;
-                    }
-                    Check::Slow(failure) | Check::Unreachable(failure) => {
-                        self.unanswered(master, &failure, requested);
-                    }
-                    Check::Lost(reason) => {
-                        warn!(master = %master.addr, %reason, "master failed its ROLE check");
-                        self.hold(&format!(
-                            "master {} failed its ROLE check: {reason}",
-                            master.addr
-                        ));
-                        self.publisher.recheck_done(false);
-                        self.poke_links();
-                    }
-                }
-            }
+            } => return self.checked(master, requested, check),
         }
         self.evaluate();
-    }
-
-    /// The verified master did not answer its `ROLE` check. While a majority of Sentinels
-    /// still names it, that is a slow master (a long script, `DEBUG SLEEP`, a slow command):
-    /// it is kept, and the Sentinels will act if it is really gone. Without that majority the
-    /// check is the only witness left, and the master is withdrawn. So is a master Ellison has
-    /// found no way to for `hold_timeout` (every connection refused or timing out, where a
-    /// slow master's kernel still accepts): Ellison is cut off from it, whatever the Sentinels
-    /// see, and its sessions' commands would otherwise wait for the link to heal.
-    fn unanswered(&mut self, master: Master, failure: &RoleFailure, requested: bool) {
-        self.metrics.role_check_unanswered();
-        let reason = failure.reason.as_str();
-        if let (Some(refusal), Some((endpoint, _))) = (failure.refusal, self.current.clone()) {
-            if self.first_warning(&endpoint, failure) {
-                let what = refused(refusal);
-                warn!(master = %master.addr, reason, "the master refuses Ellison's ROLE check: {what}; sessions cannot open connections to it either");
-            }
-        }
-        let vouched = self.provisional.is_none()
-            && self.suspects.is_empty()
-            && match (self.decide(), &self.current) {
-                (Decision::Agreed { addr, epoch }, Some((endpoint, m))) => {
-                    addr == *endpoint && epoch == m.epoch
-                }
-                _ => false,
-            };
-        let hold_timeout = self.config.borrow().timing.hold_timeout;
-        let cut_off = self
-            .unreachable_since
-            .filter(|since| since.elapsed() >= hold_timeout);
-        if let (true, Some(since)) = (vouched, cut_off) {
-            warn!(master = %master.addr, reason, for_ms = since.elapsed().as_millis() as u64, "Ellison cannot reach the master, though the sentinels name it; holding commands until it can");
-            self.hold(&format!(
-                "Ellison cannot reach master {} ({reason})",
-                master.addr
-            ));
-        } else if vouched {
-            debug!(master = %master.addr, reason, "master did not answer its ROLE check; the sentinels still agree on it, so it is kept");
-        } else {
-            self.hold(&format!(
-                "master {} did not answer its ROLE check ({reason}) and no majority of sentinels vouches for it",
-                master.addr
-            ));
-            self.poke_links();
-        }
-        if requested || !vouched || cut_off.is_some() {
-            self.publisher.recheck_done(false);
-        }
     }
 
     fn event(&mut self, link: LinkId, kind: EventKind, channel: &str) {
@@ -508,97 +394,6 @@ impl Tracker {
             self.watch_promotion(link, endpoint);
         }
         self.poke_links();
-    }
-
-    /// Starts watching the replica that the leader on `link` selected, if its failover is
-    /// newer than every configuration the Sentinels reported: a stale Sentinel replaying an
-    /// old failover gets nothing routed to it.
-    fn watch_promotion(&mut self, link: LinkId, endpoint: Endpoint) {
-        let Some(Some(state)) = self.links.get(link) else {
-            return;
-        };
-        let Some(epoch) = state.epoch else {
-            debug!(replica = %endpoint, "replica selected with no known epoch; waiting for the sentinels");
-            return;
-        };
-        let newest = self
-            .links
-            .iter()
-            .flatten()
-            .filter_map(|s| match &s.last {
-                Some((_, Answer::Report(report))) => Some(report.epoch),
-                _ => None,
-            })
-            .chain(self.last_master.map(|m| m.epoch))
-            .max()
-            .unwrap_or(0);
-        if epoch <= newest {
-            debug!(replica = %endpoint, epoch, newest, "replica selected at a stale epoch; waiting for the sentinels");
-            return;
-        }
-        info!(replica = %endpoint, epoch, sentinel = %state.link.endpoint, "failover leader selected a replica; watching for its promotion");
-        let tx = self.tx.clone();
-        let (timing, access) = {
-            let config = self.config.borrow();
-            (config.timing, RedisAccess::of(&config))
-        };
-        let metrics = self.metrics.clone();
-        let task = tokio::spawn({
-            let endpoint = endpoint.clone();
-            async move {
-                match role::await_promotion(&endpoint, timing, &access, &metrics).await {
-                    Ok(verified) => {
-                        let _ = tx
-                            .send(Msg::Promoted {
-                                endpoint,
-                                epoch,
-                                verified,
-                            })
-                            .await;
-                    }
-                    Err(failure) => {
-                        debug!(replica = %endpoint, reason = %failure.reason, "promotion not seen")
-                    }
-                }
-            }
-        });
-        self.promotion = Some(Promotion {
-            endpoint,
-            epoch,
-            leader: link,
-            task,
-        });
-    }
-
-    /// The selected replica answered `ROLE master`: route to it now if its failover is still
-    /// the one being watched and nothing else was published meanwhile.
-    fn promoted(&mut self, endpoint: Endpoint, epoch: u64, verified: Verified) {
-        let current = self
-            .promotion
-            .as_ref()
-            .is_some_and(|p| p.endpoint == endpoint && p.epoch == epoch);
-        if !current || self.current.is_some() {
-            return;
-        }
-        let Verified { addr, history } = verified;
-        if !self.majority_heard() {
-            info!(replica = %addr, epoch, "selected replica answers ROLE master, but a majority of the sentinels has not been heard from within the poll interval; waiting for the sentinels' majority");
-            return;
-        }
-        match self.judge(history.as_ref()) {
-            Judgement::Holds => {}
-            Judgement::Behind { bytes, related } => {
-                info!(replica = %addr, epoch, gap_bytes = bytes, shared_history = related, "selected replica answers ROLE master but lacks writes the old master was seen to hold; waiting for the sentinels' majority");
-                return;
-            }
-            Judgement::Unknown => {
-                info!(replica = %addr, epoch, "selected replica answers ROLE master but its replication history cannot be compared with the old master's; waiting for the sentinels' majority");
-                return;
-            }
-        }
-        info!(master = %addr, epoch, "selected replica answers ROLE master; routing to it until the sentinels confirm it");
-        self.publish(endpoint, Master { addr, epoch }, history);
-        self.provisional = Some(Instant::now() + CONFIRM_WITHIN);
     }
 
     /// Applies a new configuration of the group: Sentinel list and credentials (links whose
@@ -702,7 +497,8 @@ impl Tracker {
                     failover_in_progress: r.failover,
                 }),
                 error: match answer {
-                    Some(Answer::Unreachable(e) | Answer::Unmonitored(e)) => Some(e.clone()),
+                    Some(Answer::Unreachable(e)) => Some(e.to_string()),
+                    Some(Answer::Unmonitored(reply)) => Some(reply.clone()),
                     _ => None,
                 },
             });
@@ -729,7 +525,7 @@ impl Tracker {
         });
     }
 
-    fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, String>) {
+    fn polled(&mut self, id: LinkId, at: Instant, result: Result<Polled, ConnError>) {
         let Some(Some(state)) = self.links.get_mut(id) else {
             return;
         };
@@ -826,19 +622,6 @@ impl Tracker {
             shown: None,
             unmonitored_warned: None,
         }));
-    }
-
-    /// Whether this refusal of `endpoint` is news (another node or another reason than the
-    /// last one logged); records it.
-    fn first_warning(&mut self, endpoint: &Endpoint, failure: &RoleFailure) -> bool {
-        let news = self
-            .warned
-            .as_ref()
-            .is_none_or(|(e, reason)| e != endpoint || *reason != failure.reason);
-        if news {
-            self.warned = Some((endpoint.clone(), failure.reason.clone()));
-        }
-        news
     }
 
     fn poke_links(&self) {
@@ -986,98 +769,6 @@ impl Tracker {
         if self.provisional.take().is_some() {
             self.metrics.promotion_settled(false);
             self.promotion = None;
-        }
-    }
-
-    fn verify(&mut self, endpoint: Endpoint, epoch: u64) {
-        let candidate = (endpoint.clone(), epoch);
-        if self.verifying.as_ref() == Some(&candidate) || self.refused.as_ref() == Some(&candidate)
-        {
-            return;
-        }
-        self.refused = None;
-        match &self.retry {
-            // Failed a moment ago: asked again when its backoff ends.
-            Some((failed, Some(_))) if *failed == candidate => return,
-            Some((failed, _)) if *failed == candidate => {}
-            // Another candidate: the first retry is fast again.
-            Some(_) => {
-                self.retry = None;
-                self.verify_backoff.reset();
-            }
-            None => {}
-        }
-        if self.candidate.as_ref() != Some(&(endpoint.clone(), epoch)) {
-            info!(candidate = %endpoint, epoch, "sentinels agree on a master; asking it ROLE");
-            self.candidate = Some((endpoint.clone(), epoch));
-        }
-        self.verifying = Some((endpoint.clone(), epoch));
-        let tx = self.tx.clone();
-        let (timing, access) = {
-            let config = self.config.borrow();
-            (config.timing, RedisAccess::of(&config))
-        };
-        let metrics = self.metrics.clone();
-        tokio::spawn(async move {
-            let result = role::verify(&endpoint, timing, &access, &metrics).await;
-            let _ = tx
-                .send(Msg::Verified {
-                    endpoint,
-                    epoch,
-                    result,
-                })
-                .await;
-        });
-    }
-
-    fn verified(&mut self, endpoint: Endpoint, epoch: u64, verified: Verified) {
-        let still = self.suspects.is_empty()
-            && self.decide()
-                == Decision::Agreed {
-                    addr: endpoint.clone(),
-                    epoch,
-                };
-        if !still || self.provisional.is_some() {
-            debug!(%endpoint, epoch, "verified candidate is no longer agreed");
-            return;
-        }
-        self.promotion = None;
-        let Verified { addr, history } = verified;
-        match self.judge(history.as_ref()) {
-            Judgement::Holds => {}
-            Judgement::Unknown => {
-                debug!(master = %addr, epoch, "the replication history of the new master cannot be compared with the old master's");
-            }
-            Judgement::Behind { bytes, related } => {
-                let policy = self.config.borrow().on_stale_promotion;
-                let old = self.last_master.map(|m| m.addr.to_string());
-                error!(
-                    master = %addr,
-                    epoch,
-                    old,
-                    gap_bytes = bytes,
-                    shared_history = related,
-                    on_stale_promotion = policy.as_str(),
-                    "the sentinels named a master that lacks writes the previous master was seen to hold: those writes are lost"
-                );
-                self.metrics
-                    .unsafe_promotion(policy == StalePromotion::Refuse);
-                if policy == StalePromotion::Refuse {
-                    self.refused = Some((endpoint, epoch));
-                    return;
-                }
-            }
-        }
-        self.publish(endpoint, Master { addr, epoch }, history);
-    }
-
-    /// Judges a new master's history against the last one observed on the master routed to
-    /// before (nothing to compare with before the first).
-    fn judge(&self, history: Option<&History>) -> Judgement {
-        match (&self.observed, history) {
-            (None, _) => Judgement::Holds,
-            (Some(_), None) => Judgement::Unknown,
-            (Some(before), Some(now)) => before.judge(now),
         }
     }
 

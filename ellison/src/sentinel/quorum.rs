@@ -9,18 +9,18 @@ use crate::config::Endpoint;
 
 /// What one Sentinel said about the master in its last `SENTINEL MASTER` reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub addr: Endpoint,
-    pub epoch: u64,
+pub(crate) struct Report {
+    pub(crate) addr: Endpoint,
+    pub(crate) epoch: u64,
     /// `o_down`: this Sentinel reached quorum on the master being down.
-    pub odown: bool,
+    pub(crate) odown: bool,
     /// `failover_in_progress`: this Sentinel is leading a failover of the master.
-    pub failover: bool,
+    pub(crate) failover: bool,
 }
 
 /// The outcome of one evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// A majority agree on this master at the highest epoch seen.
     Agreed { addr: Endpoint, epoch: u64 },
     /// The Sentinels are replacing the master: a failover is in progress at the highest epoch,
@@ -38,7 +38,7 @@ pub enum Decision {
 /// replica is promoted) until every replica is reconfigured, which can take seconds; its peers
 /// switch as soon as its hello message names the promoted replica. So the leader does not vote,
 /// and blocks agreement only on the address it is failing over from.
-pub fn decide(known: usize, reports: &[&Report]) -> Decision {
+pub(crate) fn decide(known: usize, reports: &[&Report]) -> Decision {
     let majority = known / 2 + 1;
     let Some(top) = reports.iter().map(|r| r.epoch).max() else {
         return Decision::NoQuorum {

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::conn::{Conn, ConnError};
+use super::conn::{self, Conn, ConnError};
 use super::Msg;
 use crate::backoff::Backoff;
 use crate::config::{Credentials, Endpoint, GroupConfig, Timing};
@@ -35,24 +35,24 @@ use crate::resp::Value;
 use crate::tls::ClientTls;
 
 /// How often the replica selected by a failover leader is asked `ROLE` until it is master.
-pub const PROMOTION_POLL: Duration = Duration::from_millis(5);
+pub(crate) const PROMOTION_POLL: Duration = Duration::from_millis(5);
 /// How long the selected replica is watched: Sentinel's own promotion timeout is far longer,
 /// but past this the Sentinels' announcement (the slow path) is as quick.
 const PROMOTION_WATCH: Duration = Duration::from_secs(10);
 /// The longest wait between two attempts on a node that does not answer.
-pub const RETRY_MAX: Duration = Duration::from_secs(1);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// How Ellison connects to Redis for `ROLE`: its credentials and TLS settings. A change of
 /// either makes the checker reconnect.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RedisAccess {
+pub(crate) struct RedisAccess {
     auth: Option<Credentials>,
     tls: Option<ClientTls>,
 }
 
 impl RedisAccess {
     /// The access settings of a group's configuration.
-    pub fn of(config: &GroupConfig) -> RedisAccess {
+    pub(crate) fn of(config: &GroupConfig) -> RedisAccess {
         RedisAccess {
             auth: config.redis_auth.clone(),
             tls: config.tls.redis.clone(),
@@ -62,17 +62,43 @@ impl RedisAccess {
 
 /// Why a node could not be asked, or did not answer.
 #[derive(Debug)]
-pub struct RoleFailure {
-    pub reason: String,
+pub(crate) struct RoleFailure {
+    pub(crate) reason: RoleError,
     /// The node refused Ellison itself: a misconfiguration an operator must fix, and which
     /// retrying will not.
-    pub refusal: Option<Refusal>,
-    pub kind: FailureKind,
+    pub(crate) refusal: Option<Refusal>,
+    pub(crate) kind: FailureKind,
+}
+
+/// What went wrong asking a node, or what its answer says against it: the `reason` of the
+/// tracker's log lines and of `/status`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RoleError {
+    /// No connection, or a command on it failed.
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    /// An error reply to `ROLE` (`-BUSY`, `-LOADING`, `-NOPERM`).
+    #[error("ROLE failed: {0}")]
+    ErrorReply(String),
+    /// A reply to `ROLE` that names no role.
+    #[error("unexpected ROLE reply {0}")]
+    Unexpected(String),
+    /// It is not a master.
+    #[error("it reports role {0}")]
+    Role(String),
+    /// Its replication history no longer holds what was observed on it.
+    #[error(
+        "it no longer holds the last {0} bytes of replication stream observed on it (restarted?)"
+    )]
+    Behind(u64),
+    /// The replica a failover leader selected did not answer `master` while it was watched.
+    #[error("not promoted in time")]
+    NotPromoted,
 }
 
 /// How a node refused Ellison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// The TLS handshake failed (its certificate did not verify, or it wants another one).
     Tls,
     /// `AUTH` was refused (`WRONGPASS`), or the node wants one (`NOAUTH`), or the ACL user may
@@ -92,7 +118,7 @@ impl Refusal {
 
 /// What a failure says about the node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// No connection could be made and authenticated: refused, timed out, TLS, credentials.
     Unreachable,
     /// Connected, but no answer in time, or an error reply (`-BUSY`, `-LOADING`): the node is
@@ -104,7 +130,7 @@ pub enum FailureKind {
 }
 
 impl RoleFailure {
-    fn new(kind: FailureKind, reason: String) -> RoleFailure {
+    fn new(kind: FailureKind, reason: RoleError) -> RoleFailure {
         RoleFailure {
             reason,
             refusal: None,
@@ -113,29 +139,29 @@ impl RoleFailure {
     }
 
     /// A failure of a command on an established connection.
-    fn of(e: &ConnError) -> RoleFailure {
+    fn of(e: ConnError) -> RoleFailure {
         let kind = match e {
             ConnError::ReadTimeout(_) => FailureKind::Slow,
             _ => FailureKind::Broken,
         };
-        RoleFailure::new(kind, e.to_string())
+        RoleFailure::new(kind, e.into())
     }
 }
 
 /// A node's replication history, from `INFO replication`: the stream it holds is `replid` up
 /// to `offset`, and before that (if `replid2` is set) `replid2` up to `second_offset - 1`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct History {
-    pub replid: String,
-    pub offset: u64,
-    pub replid2: String,
+pub(crate) struct History {
+    pub(crate) replid: String,
+    pub(crate) offset: u64,
+    pub(crate) replid2: String,
     /// Redis' `second_repl_offset`: the first offset *not* taken from `replid2`; -1 without.
-    pub second_offset: i64,
+    pub(crate) second_offset: i64,
 }
 
 /// How much of a previous master's history a candidate lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Judgement {
+pub(crate) enum Judgement {
     /// It holds everything observed on the previous master (or there is nothing to compare).
     Holds,
     /// It lacks at least `bytes` of the replication stream the previous master was seen to
@@ -149,7 +175,7 @@ pub enum Judgement {
 
 impl History {
     /// Parses the `INFO replication` text of a node.
-    pub fn parse(info: &str) -> Option<History> {
+    pub(crate) fn parse(info: &str) -> Option<History> {
         let field = |name: &str| {
             info.lines().find_map(|line| {
                 line.strip_prefix(name)?
@@ -184,7 +210,7 @@ impl History {
     /// Judges `candidate` against this history, the previous master's as last observed: does
     /// it hold the stream up to this offset? Offsets run on across promotions, so a node that
     /// holds it has an offset at least as large, and the ids they share say up to where.
-    pub fn judge(&self, candidate: &History) -> Judgement {
+    pub(crate) fn judge(&self, candidate: &History) -> Judgement {
         let mut common = candidate.reach(&self.replid).map(|r| r.min(self.offset));
         if let (None, Some(end)) = (common, self.reach(&self.replid2)) {
             common = candidate.reach(&self.replid2).map(|r| r.min(end));
@@ -211,9 +237,9 @@ fn is_set(id: &str) -> bool {
 
 /// A node that answered `ROLE master`, and its history when `INFO replication` told it.
 #[derive(Debug, Clone)]
-pub struct Verified {
-    pub addr: SocketAddr,
-    pub history: Option<History>,
+pub(crate) struct Verified {
+    pub(crate) addr: SocketAddr,
+    pub(crate) history: Option<History>,
 }
 
 /// What a node answered to `ROLE`.
@@ -223,21 +249,18 @@ enum Role {
 }
 
 /// Resolves a candidate and asks it `ROLE`; `Ok` if it says `master`.
-pub async fn verify(
+pub(crate) async fn verify(
     endpoint: &Endpoint,
     timing: Timing,
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
-    let addr = resolve(endpoint).await?;
+    let addr = resolve(endpoint, timing).await?;
     let mut conn = None;
     match ask_role(&mut conn, addr, timing, access, metrics).await? {
         Role::Master { .. } => {}
         Role::Other(role) => {
-            return Err(RoleFailure::new(
-                FailureKind::Slow,
-                format!("it reports role {role}"),
-            ))
+            return Err(RoleFailure::new(FailureKind::Slow, RoleError::Role(role)))
         }
     }
     let history = match conn.as_mut() {
@@ -247,26 +270,29 @@ pub async fn verify(
     Ok(Verified { addr, history })
 }
 
-async fn resolve(endpoint: &Endpoint) -> Result<SocketAddr, RoleFailure> {
-    let unreachable = |reason| RoleFailure::new(FailureKind::Unreachable, reason);
-    tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port))
-        .await
-        .map_err(|e| unreachable(format!("cannot resolve {endpoint}: {e}")))?
-        .next()
-        .ok_or_else(|| unreachable(format!("{endpoint} resolves to no address")))
+/// Resolves a node's endpoint to its first address, within `connect_timeout`.
+async fn resolve(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, RoleFailure> {
+    let addrs = conn::resolve(endpoint, timing.connect_timeout).await;
+    addrs
+        .and_then(|addrs| {
+            addrs.first().copied().ok_or_else(|| ConnError::NoAddress {
+                endpoint: endpoint.to_string(),
+            })
+        })
+        .map_err(|e| RoleFailure::new(FailureKind::Unreachable, e.into()))
 }
 
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
 /// answers `master` or [`PROMOTION_WATCH`] passes. A node that does not answer is asked again
 /// with backoff, from [`PROMOTION_POLL`] up to [`RETRY_MAX`].
-pub async fn await_promotion(
+pub(crate) async fn await_promotion(
     endpoint: &Endpoint,
     timing: Timing,
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
     let deadline = Instant::now() + PROMOTION_WATCH;
-    let addr = resolve(endpoint).await?;
+    let addr = resolve(endpoint, timing).await?;
     let mut conn = None;
     let mut backoff = Backoff::new(PROMOTION_POLL, RETRY_MAX);
     loop {
@@ -286,10 +312,7 @@ pub async fn await_promotion(
             Err(_) => backoff.next_wait(),
         };
         if Instant::now() + wait >= deadline {
-            return Err(RoleFailure::new(
-                FailureKind::Slow,
-                "not promoted in time".into(),
-            ));
+            return Err(RoleFailure::new(FailureKind::Slow, RoleError::NotPromoted));
         }
         tokio::time::sleep(wait).await;
     }
@@ -304,20 +327,15 @@ async fn ask_role(
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Role, RoleFailure> {
-    if conn.is_none() {
-        *conn = Some(connect(addr, timing, access, metrics).await?);
-    }
-    let Some(c) = conn.as_mut() else {
-        return Err(RoleFailure::new(
-            FailureKind::Broken,
-            "no connection".into(),
-        ));
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(connect(addr, timing, access, metrics).await?),
     };
     let reply = match c.call(&[b"ROLE"]).await {
         Ok(reply) => reply,
         Err(e) => {
             *conn = None;
-            return Err(RoleFailure::of(&e));
+            return Err(RoleFailure::of(e));
         }
     };
     let items = match reply {
@@ -325,14 +343,14 @@ async fn ask_role(
         Value::Error(e) => {
             return Err(RoleFailure {
                 refusal: Refusal::in_reply(&e).then_some(Refusal::Auth),
-                ..RoleFailure::new(FailureKind::Slow, format!("ROLE failed: {e}"))
+                ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e))
             })
         }
         other => {
             *conn = None;
             return Err(RoleFailure::new(
                 FailureKind::Broken,
-                format!("unexpected ROLE reply {other:?}"),
+                RoleError::Unexpected(format!("{other:?}")),
             ));
         }
     };
@@ -349,7 +367,7 @@ async fn ask_role(
             *conn = None;
             Err(RoleFailure::new(
                 FailureKind::Broken,
-                format!("unexpected ROLE reply {items:?}"),
+                RoleError::Unexpected(format!("{items:?}")),
             ))
         }
     }
@@ -385,7 +403,7 @@ async fn connect(
         };
         RoleFailure {
             refusal,
-            ..RoleFailure::new(kind, e.to_string())
+            ..RoleFailure::new(kind, e.into())
         }
     })
 }
@@ -396,13 +414,13 @@ async fn history(conn: &mut Conn) -> Result<Option<History>, RoleFailure> {
     let reply = conn
         .call(&[b"INFO", b"replication"])
         .await
-        .map_err(|e| RoleFailure::of(&e))?;
+        .map_err(RoleFailure::of)?;
     Ok(reply.as_str().and_then(History::parse))
 }
 
 /// What one round of the checker found.
 #[derive(Debug)]
-pub enum Check {
+pub(crate) enum Check {
     /// `ROLE master`; its history as now observed (the offset `ROLE` gave), when known.
     Master { observed: Option<History> },
     /// Connected, but no answer in time or an error reply (`-BUSY`, `-LOADING`, `-NOPERM`).
@@ -410,12 +428,12 @@ pub enum Check {
     /// No connection could be made (refused, timed out, credentials refused).
     Unreachable(RoleFailure),
     /// Another role, or a replication history that no longer holds what was observed.
-    Lost(String),
+    Lost(RoleError),
 }
 
 /// The periodic `ROLE` check of the verified master; dropping it stops the task.
 #[derive(Debug)]
-pub struct Checker {
+pub(crate) struct Checker {
     poke: Arc<Notify>,
     task: JoinHandle<()>,
 }
@@ -434,7 +452,7 @@ impl Checker {
     /// history the master was verified with: a reconnection that finds less ends the check.
     /// Reads the timing, credentials and TLS settings from the group's configuration each
     /// round, and reconnects when the credentials or TLS settings changed.
-    pub fn spawn(
+    pub(crate) fn spawn(
         master: Master,
         observed: Option<History>,
         config: watch::Receiver<Arc<GroupConfig>>,
@@ -454,7 +472,7 @@ impl Checker {
     }
 
     /// Asks for a check now (a session asked for a re-check).
-    pub fn poke(&self) {
+    pub(crate) fn poke(&self) {
         self.poke.notify_one();
     }
 }
@@ -568,9 +586,7 @@ impl Round<'_> {
             if let Some(now) = history(&mut c).await? {
                 if let Some(before) = self.observed.as_ref() {
                     if let Judgement::Behind { bytes, .. } = before.judge(&now) {
-                        return Ok(Check::Lost(format!(
-                            "it no longer holds the last {bytes} bytes of replication stream observed on it (restarted?)"
-                        )));
+                        return Ok(Check::Lost(RoleError::Behind(bytes)));
                     }
                 }
                 *self.observed = Some(now);
@@ -586,7 +602,7 @@ impl Round<'_> {
                     observed: self.observed.clone(),
                 })
             }
-            Role::Other(role) => Ok(Check::Lost(format!("it reports role {role}"))),
+            Role::Other(role) => Ok(Check::Lost(RoleError::Role(role))),
         }
     }
 }

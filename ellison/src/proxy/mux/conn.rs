@@ -25,7 +25,6 @@ use bytes::{Buf, BytesMut};
 use tokio::io::AsyncWrite;
 use tracing::warn;
 
-use crate::master::Master;
 use crate::resp::{encode, scan_command, scan_reply_from, Limits, Resume};
 use crate::tls::Stream;
 
@@ -33,15 +32,13 @@ use crate::tls::Stream;
 const MAX_QUEUED: usize = 4 * 1024 * 1024;
 /// Replies one session has not taken yet before it is cut, as Redis cuts a client over its
 /// output buffer limit: a client that stops reading must not make the shared connection wait.
-pub const MAX_INBOX: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_INBOX: usize = 64 * 1024 * 1024;
 /// Size of one read from Redis.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// A shared connection to one master.
 #[derive(Debug)]
-pub struct SharedConn {
-    /// The master it was opened to.
-    pub master: Master,
+pub(crate) struct SharedConn {
     queue: Mutex<Queue>,
     closed: AtomicBool,
     /// The inboxes of the sessions placed on it, told when it ends even with nothing in
@@ -74,10 +71,9 @@ struct Route {
 }
 
 impl SharedConn {
-    /// A connection to `master`, in database 0 (as a fresh connection is).
-    pub fn new(master: Master) -> Arc<SharedConn> {
+    /// A connection in database 0 (as a fresh connection is).
+    pub(crate) fn new() -> Arc<SharedConn> {
         Arc::new(SharedConn {
-            master,
             queue: Mutex::new(Queue {
                 db: Some(0),
                 ..Queue::default()
@@ -88,7 +84,7 @@ impl SharedConn {
     }
 
     /// Whether the connection ended: its sessions must leave it.
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -99,7 +95,7 @@ impl SharedConn {
 
     /// Serves the connection until it fails: writes what sessions push, routes the replies.
     /// Returns why it ended; every session with commands on it is then told.
-    pub async fn serve(self: &Arc<Self>, mut stream: Stream) -> io::Error {
+    pub(crate) async fn serve(self: &Arc<Self>, mut stream: Stream) -> io::Error {
         let mut out = BytesMut::new();
         let mut input = BytesMut::new();
         let mut routes = VecDeque::new();
@@ -333,7 +329,7 @@ fn lost() -> io::Error {
 
 /// Replies waiting for one session.
 #[derive(Debug, Default)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     state: Mutex<InboxState>,
 }
 
@@ -387,7 +383,7 @@ impl Inbox {
 
 /// Why a session's inbox stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxEnd {
+pub(crate) enum InboxEnd {
     /// The shared connection ended with commands of the session on it.
     Lost,
     /// The session's client did not read its replies: more than [`MAX_INBOX`] waited.
@@ -396,13 +392,13 @@ pub enum InboxEnd {
 
 /// A session's place on a shared connection.
 #[derive(Debug)]
-pub struct Slot {
-    pub conn: Arc<SharedConn>,
+pub(crate) struct Slot {
+    pub(crate) conn: Arc<SharedConn>,
     inbox: Arc<Inbox>,
 }
 
 impl Slot {
-    pub fn new(conn: Arc<SharedConn>) -> Slot {
+    pub(crate) fn new(conn: Arc<SharedConn>) -> Slot {
         let inbox = Arc::new(Inbox::default());
         {
             let mut placed = conn.inboxes.lock().unwrap_or_else(|e| e.into_inner());
@@ -416,7 +412,7 @@ impl Slot {
     }
 
     /// Queues whole commands to run in database `db_start`, leaving it in `db_end`.
-    pub fn poll_push(
+    pub(crate) fn poll_push(
         &self,
         cx: &mut Context<'_>,
         batch: &[u8],
@@ -428,7 +424,7 @@ impl Slot {
     }
 
     /// Moves up to `limit` bytes of replies into `buf`.
-    pub fn poll_take(
+    pub(crate) fn poll_take(
         &self,
         cx: &mut Context<'_>,
         buf: &mut BytesMut,

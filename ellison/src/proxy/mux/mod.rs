@@ -13,7 +13,7 @@
 //! a node that fails backs off; a dedicated connection goes back to the pool only after `RESET`
 //! (and Ellison's own `AUTH`) answered, else it is closed.
 
-pub mod conn;
+pub(crate) mod conn;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -41,7 +41,7 @@ const DEFAULT_DATABASES: i64 = 16;
 
 /// Why a session got no place on a shared connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NoSlot {
+pub(crate) enum NoSlot {
     /// None was ready within the time given: the master may be unreachable.
     TimedOut,
     /// The published master changed since the session looked.
@@ -50,7 +50,7 @@ pub enum NoSlot {
 
 /// The shared and warm dedicated upstream connections of one multiplexed group.
 #[derive(Debug, Clone)]
-pub struct Pool {
+pub(crate) struct Pool {
     inner: Arc<Inner>,
 }
 
@@ -77,7 +77,7 @@ struct State {
 
 impl Pool {
     /// Starts the pool of a group: it follows `master` and opens connections to each new one.
-    pub fn spawn(
+    pub(crate) fn spawn(
         config: watch::Receiver<Arc<GroupConfig>>,
         metrics: GroupMetrics,
         master: MasterHandle,
@@ -104,14 +104,14 @@ impl Pool {
     }
 
     /// How many databases the master has, for checking `SELECT` without asking it.
-    pub fn databases(&self) -> i64 {
+    pub(crate) fn databases(&self) -> i64 {
         self.lock().databases.unwrap_or(DEFAULT_DATABASES)
     }
 
     /// A place on a shared connection to `master`, waiting up to `timeout` for one to be ready.
     /// Gives up as soon as the session's view of the master (`seen`) is out of date: the
     /// session must steer again, not wait for a connection to a master that was replaced.
-    pub async fn slot(
+    pub(crate) async fn slot(
         &self,
         master: Master,
         seen: &MasterHandle,
@@ -146,7 +146,7 @@ impl Pool {
 
     /// An idle dedicated connection to `master`, authenticated as Ellison, in its initial
     /// state; `None` if none is ready (the session then connects itself).
-    pub fn dedicated(&self, master: Master) -> Option<Stream> {
+    pub(crate) fn dedicated(&self, master: Master) -> Option<Stream> {
         let mut state = self.lock();
         if state.master != Some(master) {
             return None;
@@ -164,7 +164,7 @@ impl Pool {
     /// Takes back a dedicated connection a session no longer needs: after `RESET` (and
     /// Ellison's `AUTH`) it serves the next one; if that fails, or the master changed, or
     /// enough are idle, it is closed.
-    pub fn give_back(&self, master: Master, stream: Stream) {
+    pub(crate) fn give_back(&self, master: Master, stream: Stream) {
         {
             let state = self.lock();
             if state.master != Some(master) || state.idle.len() >= MAX_IDLE_DEDICATED {
@@ -238,7 +238,7 @@ impl Pool {
                         let databases = databases(&mut conn).await;
                         self.lock().databases = Some(databases);
                     }
-                    let shared = SharedConn::new(m);
+                    let shared = SharedConn::new();
                     self.lock().shared.push(shared.clone());
                     self.inner.ready.notify_waiters();
                     backoff.reset();

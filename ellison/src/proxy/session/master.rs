@@ -9,6 +9,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
+use super::close::Close;
 use super::pending::{Barrier, Kind, Pending};
 use super::{Doubt, Link, Session, Upstream, Verdict};
 use crate::config::Credentials;
@@ -85,7 +86,7 @@ impl Session {
             Doubt::Rejected => self.reroute(),
             Doubt::Closed if same && state.confirmed => {
                 debug!(master = %verdict.master.addr, "the master closed this connection itself; closing the client");
-                self.end_with_upstream("closed by Redis");
+                self.end_with_upstream(Close::ByRedis);
             }
             Doubt::Closed => {
                 debug!(master = %verdict.master.addr, "connection to the master lost and the master not confirmed");
@@ -274,7 +275,7 @@ impl Session {
         up.abort();
         if let Some(pin) = self.pin() {
             self.shared.metrics.session_moved(SessionMove::Closed(pin));
-            self.end_with_upstream("pinned session lost its master");
+            self.end_with_upstream(Close::PinnedLostMaster);
             return;
         }
         let in_flight = {
@@ -304,7 +305,7 @@ impl Session {
         if self.expect_upstream_close {
             // Redis closed after QUIT, bad input or the client's half-close, as it would have
             // closed the client: the client gets everything it sent, and the close.
-            self.end_with_upstream("closed by Redis");
+            self.end_with_upstream(Close::ByRedis);
             return;
         }
         debug!(master = %up.master.addr, error, "upstream connection lost");
@@ -323,7 +324,7 @@ impl Session {
         }
         if self.pinned() {
             // Its state lived on that connection: it ends as a lost Redis connection ends.
-            self.end_with_upstream("pinned session lost its connection");
+            self.end_with_upstream(Close::PinnedLostConnection);
             return;
         }
         // Closed on purpose by the master (then the client is closed too), or a lost master
@@ -338,7 +339,7 @@ impl Session {
 
     /// Ends the session the way its upstream connection ended: the client gets every byte
     /// Redis sent (a reply cut short included), then the close; nothing else.
-    fn end_with_upstream(&mut self, reason: &'static str) {
+    fn end_with_upstream(&mut self, reason: Close) {
         self.fwd = self.replies.len();
         self.reply_resume = Resume::default();
         self.pending.clear();
@@ -399,7 +400,7 @@ impl Session {
                 Kind::Local(local) => {
                     self.push_reply(&local.reply);
                     if local.close {
-                        self.closing = Some("closed by Ellison after its reply");
+                        self.closing = Some(Close::AfterReply);
                     }
                 }
                 Kind::Client | Kind::AbortedExec => self.push_error(uncertain),
@@ -507,7 +508,7 @@ impl Session {
                 Kind::Local(local) => {
                     self.push_reply(&local.reply);
                     if local.close {
-                        self.closing = Some("closed by Ellison after its reply");
+                        self.closing = Some(Close::AfterReply);
                     }
                 }
             }

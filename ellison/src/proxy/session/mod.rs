@@ -24,6 +24,7 @@
 //! policy; `replies` pairs replies with commands; `pending` and `replay` are the plain types.
 
 mod client;
+mod close;
 mod master;
 mod pending;
 mod replay;
@@ -54,6 +55,7 @@ use crate::master::{Master, MasterHandle};
 use crate::metrics::Pin as PipeKind;
 use crate::resp::Resume;
 use crate::tls::Stream;
+use close::Close;
 use pending::Pending;
 use replay::Replay;
 
@@ -86,12 +88,12 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How a session ended, for the listener's log.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The client closed its connection.
     ClientClosed,
     /// Ellison closed it: QUIT, a protocol error, a close by Redis passed on, or a pinned
     /// session whose master changed.
-    Closed(&'static str),
+    Closed(Close),
     /// The client connection failed.
     ClientError(io::Error),
 }
@@ -183,7 +185,7 @@ enum Write {
 type Signals = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// One client connection and everything Ellison knows about it.
-pub struct Session {
+pub(crate) struct Session {
     client: Stream,
     master: MasterHandle,
     shared: Arc<Shared>,
@@ -227,7 +229,7 @@ pub struct Session {
     /// pipe, which Redis answers before it closes.
     raw_input: bool,
     /// The session ends once its replies are written.
-    closing: Option<&'static str>,
+    closing: Option<Close>,
     /// No more client commands are taken: what the client sends is read and dropped, so that
     /// the close is a FIN and never a reset that could destroy replies it has not read.
     input_closed: bool,
@@ -284,7 +286,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
+    pub(crate) fn new(client: Stream, master: MasterHandle, shared: Arc<Shared>) -> Session {
         let mut config_rx = shared.config.clone();
         let config = config_rx.borrow_and_update().clone();
         Session {
@@ -344,7 +346,7 @@ impl Session {
     }
 
     /// Serves the client until it leaves or the session must end; then [`Session::close`].
-    pub async fn run(&mut self) -> Outcome {
+    pub(crate) async fn run(&mut self) -> Outcome {
         loop {
             if self.config_rx.has_changed().unwrap_or(false) {
                 self.config = self.config_rx.borrow_and_update().clone();
@@ -352,7 +354,7 @@ impl Session {
             let idle = self.pending.is_empty() && self.ready == 0 && self.fwd == 0;
             if self.draining {
                 if idle {
-                    return Outcome::Closed("drained");
+                    return Outcome::Closed(Close::Drained);
                 }
                 // Finish what the client already sent; take nothing more.
                 self.input_closed = true;
@@ -388,14 +390,14 @@ impl Session {
                     if self.idle_deadline().is_some_and(|t| t <= Instant::now()) {
                         if self.ticket.is_some() {
                             debug!("client did not authenticate in time; closing it");
-                            return Outcome::Closed("not authenticated in time");
+                            return Outcome::Closed(Close::AuthTimeout);
                         }
-                        return Outcome::Closed("idle timeout");
+                        return Outcome::Closed(Close::IdleTimeout);
                     }
                 }
                 Wake::Evicted => {
                     debug!("unauthenticated client evicted to make room at max_clients");
-                    return Outcome::Closed("unauthenticated, evicted at max_clients");
+                    return Outcome::Closed(Close::Evicted);
                 }
                 Wake::HoldExpired => self.hold_expired(),
                 Wake::Overflow => {
@@ -404,7 +406,7 @@ impl Session {
                         unread_bytes = self.fwd,
                         "client pipelines without reading its replies past every bound; closing it"
                     );
-                    return Outcome::Closed("pipelined without reading replies");
+                    return Outcome::Closed(Close::Pipelined);
                 }
             }
         }
@@ -442,7 +444,7 @@ impl Session {
     /// `close_notify`; a plain one is closed when the session is dropped, after what it sent
     /// meanwhile was read and dropped, so that the close is a FIN, as Redis' is, and not a
     /// reset that could destroy replies the client has not read yet.
-    pub async fn close(&mut self) {
+    pub(crate) async fn close(&mut self) {
         if self.client.is_tls() {
             // Boxed: its timer and TLS state would otherwise be part of every session's task.
             Box::pin(self.client.close(CLOSE_TIMEOUT)).await;

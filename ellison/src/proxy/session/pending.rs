@@ -23,15 +23,15 @@ pub(super) enum Kind {
 /// A reply of Ellison's own.
 #[derive(Debug)]
 pub(super) struct Local {
-    pub reply: Bytes,
+    pub(crate) reply: Bytes,
     /// The session ends once this reply is written.
-    pub close: bool,
+    pub(crate) close: bool,
     /// Inside a transaction: the client gets `+QUEUED` now and this result within `EXEC`'s
     /// reply, as Redis queues the command.
-    pub exec_result: Option<Bytes>,
+    pub(crate) exec_result: Option<Bytes>,
     /// `RESET` answered by Ellison in multiplex mode: once everything before it was answered,
     /// the session's state is the initial one and it takes a fresh place upstream.
-    pub reset: bool,
+    pub(crate) reset: bool,
 }
 
 /// Where a command may go in multiplex mode.
@@ -51,25 +51,25 @@ pub(super) enum Barrier {
 #[derive(Debug)]
 pub(super) struct Pending {
     /// Bytes of the command in `cmds` (0 for local replies, and once released).
-    pub len: usize,
+    pub(crate) len: usize,
     /// When the read that completed it arrived: for the latency metric, and the start of its
     /// wait when the master is lost (`hold_timeout` counts from there).
-    pub read_at: Instant,
+    pub(crate) read_at: Instant,
     /// What its success changes in the session; boxed, since most commands change nothing.
     effect: Option<Box<Effect>>,
-    pub kind: Kind,
+    pub(crate) kind: Kind,
     /// Reply frames still to come: one, except for `UNSUBSCRIBE` and its kin outside a
     /// subscription, which get one per channel (replies in RESP2, pushes in RESP3).
-    pub frames: u32,
+    pub(crate) frames: u32,
     /// Sent whole, and its bytes dropped from `cmds` to bound a long pipeline's memory: it can
     /// no longer be resent, so it counts as in flight whatever happens.
-    pub released: bool,
+    pub(crate) released: bool,
     /// Where it may go in multiplex mode.
-    pub barrier: Barrier,
+    pub(crate) barrier: Barrier,
 }
 
 impl Pending {
-    pub fn new(len: usize, read_at: Instant, effect: Effect, kind: Kind) -> Pending {
+    pub(crate) fn new(len: usize, read_at: Instant, effect: Effect, kind: Kind) -> Pending {
         let frames = match effect {
             Effect::Unsubscribe { frames } => frames,
             _ => 1,
@@ -86,7 +86,7 @@ impl Pending {
     }
 
     /// A local reply, in order.
-    pub fn local(reply: Bytes, close: bool) -> Pending {
+    pub(crate) fn local(reply: Bytes, close: bool) -> Pending {
         Pending::local_with(Local {
             reply,
             close,
@@ -95,7 +95,7 @@ impl Pending {
         })
     }
 
-    pub fn local_with(local: Local) -> Pending {
+    pub(crate) fn local_with(local: Local) -> Pending {
         Pending::new(
             0,
             Instant::now(),
@@ -105,17 +105,17 @@ impl Pending {
     }
 
     /// What its success changes in the session.
-    pub fn effect(&self) -> &Effect {
+    pub(crate) fn effect(&self) -> &Effect {
         self.effect.as_deref().unwrap_or(&Effect::None)
     }
 
     /// Takes the effect out, to apply it once.
-    pub fn take_effect(&mut self) -> Effect {
+    pub(crate) fn take_effect(&mut self) -> Effect {
         self.effect.take().map_or(Effect::None, |e| *e)
     }
 
     /// Whether its reply is for the client (a client command, not replay or a local reply).
-    pub fn for_client(&self) -> bool {
+    pub(crate) fn for_client(&self) -> bool {
         matches!(self.kind, Kind::Client | Kind::AbortedExec)
     }
 }

@@ -9,16 +9,20 @@ use crate::resp::encode;
 /// Session state that must be replayed on a new master.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Replay {
-    pub auth: Option<(Option<Bytes>, Bytes)>,
-    pub protover: Option<u8>,
-    pub name: Option<Bytes>,
-    pub db: i64,
+    pub(crate) auth: Option<(Option<Bytes>, Bytes)>,
+    pub(crate) protover: Option<u8>,
+    pub(crate) name: Option<Bytes>,
+    pub(crate) db: i64,
 }
 
 impl Replay {
     /// Appends the commands that restore this state on a fresh connection to `out`, Ellison's
     /// own credentials first, and returns each command's length in order.
-    pub fn encode(&self, redis_auth: Option<&Credentials>, out: &mut BytesMut) -> Vec<usize> {
+    pub(crate) fn encode(
+        &self,
+        redis_auth: Option<&Credentials>,
+        out: &mut BytesMut,
+    ) -> Vec<usize> {
         let mut lens = Vec::new();
         let mut push = |out: &mut BytesMut, args: &[&[u8]]| {
             let before = out.len();

@@ -7,6 +7,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::time::Instant;
 
 use super::client::aborted_exec_reply;
+use super::close::Close;
 use super::pending::Kind;
 use super::replay::Replay;
 use super::{Doubt, Session, Verdict, MAX_RETAINED};
@@ -267,7 +268,7 @@ impl Session {
                 None => self.push_reply(&local.reply),
             }
             if local.close {
-                self.closing = Some("closed by Ellison after its reply");
+                self.closing = Some(Close::AfterReply);
             }
         }
     }
@@ -295,7 +296,7 @@ impl Session {
         self.sent = 0;
         self.ready = 0;
         self.input_closed = true;
-        self.closing = Some("session state could not be restored");
+        self.closing = Some(Close::StateNotRestored);
     }
 
     fn apply(&mut self, effect: Effect, reply: ReplyInfo) {
