@@ -61,6 +61,20 @@ struct Queue {
     blocked: Vec<Waker>,
 }
 
+/// What a shared connection's task keeps between polls.
+struct Serving {
+    stream: Stream,
+    /// Bytes taken from the queue, being written.
+    out: BytesMut,
+    /// Replies read, not routed yet (a partial one at most).
+    input: BytesMut,
+    /// Routes of what was taken from the queue, in push order.
+    routes: VecDeque<Route>,
+    resume: Resume,
+    /// The task let what is queued wait one scheduler turn: the next poll writes it.
+    deferred: bool,
+}
+
 /// Where the replies of one batch go.
 #[derive(Debug)]
 struct Route {
@@ -95,22 +109,16 @@ impl SharedConn {
 
     /// Serves the connection until it fails: writes what sessions push, routes the replies.
     /// Returns why it ended; every session with commands on it is then told.
-    pub(crate) async fn serve(self: &Arc<Self>, mut stream: Stream) -> io::Error {
-        let mut out = BytesMut::new();
-        let mut input = BytesMut::new();
-        let mut routes = VecDeque::new();
-        let mut resume = Resume::default();
-        let error = poll_fn(|cx| {
-            self.poll_serve(
-                cx,
-                &mut stream,
-                &mut out,
-                &mut input,
-                &mut routes,
-                &mut resume,
-            )
-        })
-        .await;
+    pub(crate) async fn serve(self: &Arc<Self>, stream: Stream) -> io::Error {
+        let mut serving = Serving {
+            stream,
+            out: BytesMut::new(),
+            input: BytesMut::new(),
+            routes: VecDeque::new(),
+            resume: Resume::default(),
+            deferred: false,
+        };
+        let error = poll_fn(|cx| self.poll_serve(cx, &mut serving)).await;
         self.closed.store(true, Ordering::Release);
         let (queued, blocked) = {
             let mut q = self.lock();
@@ -119,7 +127,7 @@ impl SharedConn {
                 std::mem::take(&mut q.blocked),
             )
         };
-        for route in routes.into_iter().chain(queued) {
+        for route in serving.routes.into_iter().chain(queued) {
             if let Some(inbox) = route.inbox {
                 inbox.lose();
             }
@@ -134,26 +142,28 @@ impl SharedConn {
         error
     }
 
-    fn poll_serve(
-        &self,
-        cx: &mut Context<'_>,
-        stream: &mut Stream,
-        out: &mut BytesMut,
-        input: &mut BytesMut,
-        routes: &mut VecDeque<Route>,
-        resume: &mut Resume,
-    ) -> Poll<io::Error> {
+    fn poll_serve(&self, cx: &mut Context<'_>, s: &mut Serving) -> Poll<io::Error> {
+        // Whether this poll let the batches queued so far wait for one scheduler turn.
+        let mut yielding = false;
         loop {
             let mut progress = false;
-            if out.is_empty() {
+            if s.out.is_empty() && !yielding {
                 let blocked = {
                     let mut q = self.lock();
-                    routes.extend(q.routes.drain(..));
+                    s.routes.extend(q.routes.drain(..));
                     if q.out.is_empty() {
                         q.task = Some(cx.waker().clone());
                         Vec::new()
+                    } else if !s.deferred {
+                        // The first push woke the task, usually ahead of the other sessions
+                        // the same readiness event made runnable: let them push first, so
+                        // that one write carries all their commands.
+                        s.deferred = true;
+                        yielding = true;
+                        Vec::new()
                     } else {
-                        std::mem::swap(out, &mut q.out);
+                        s.deferred = false;
+                        std::mem::swap(&mut s.out, &mut q.out);
                         std::mem::take(&mut q.blocked)
                     }
                 };
@@ -161,24 +171,24 @@ impl SharedConn {
                     waker.wake();
                 }
             }
-            if !out.is_empty() {
-                match Pin::new(&mut *stream).poll_write(cx, out) {
+            if !s.out.is_empty() {
+                match Pin::new(&mut s.stream).poll_write(cx, &s.out) {
                     Poll::Ready(Ok(0)) => return Poll::Ready(io::ErrorKind::WriteZero.into()),
                     Poll::Ready(Ok(n)) => {
-                        out.advance(n);
+                        s.out.advance(n);
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(e),
                     Poll::Pending => {}
                 }
             }
-            if stream.wants_flush() {
-                if let Poll::Ready(Err(e)) = Pin::new(&mut *stream).poll_flush(cx) {
+            if s.stream.wants_flush() {
+                if let Poll::Ready(Err(e)) = Pin::new(&mut s.stream).poll_flush(cx) {
                     return Poll::Ready(e);
                 }
             }
-            input.reserve(READ_CHUNK);
-            match tokio_util::io::poll_read_buf(Pin::new(&mut *stream), cx, input) {
+            s.input.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut s.stream), cx, &mut s.input) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -186,10 +196,10 @@ impl SharedConn {
                     ))
                 }
                 Poll::Ready(Ok(_)) => {
-                    if routes.is_empty() {
-                        routes.extend(self.lock().routes.drain(..));
+                    if s.routes.is_empty() {
+                        s.routes.extend(self.lock().routes.drain(..));
                     }
-                    if let Err(e) = route_replies(input, routes, resume) {
+                    if let Err(e) = route_replies(&mut s.input, &mut s.routes, &mut s.resume) {
                         return Poll::Ready(e);
                     }
                     progress = true;
@@ -198,6 +208,11 @@ impl SharedConn {
                 Poll::Pending => {}
             }
             if !progress {
+                if yielding {
+                    // Woken from within its own poll, tokio runs the task again after the
+                    // tasks already runnable (a yield), not first.
+                    cx.waker().wake_by_ref();
+                }
                 return Poll::Pending;
             }
         }
