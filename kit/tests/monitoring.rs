@@ -6,9 +6,12 @@
 //! should and not before. That the queries name metrics Ellison exports is
 //! `tests/tests/monitoring.rs`, against a real scrape.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use common::check::Check;
 use kit::render::kinds::{PrometheusRule, RuleFile};
 use kit::render::monitoring::{DASHBOARD_FILE, DASHBOARD_KEY, DASHBOARD_UID, RULES_FILE};
 use kit::render::{Bundle, Content, Object};

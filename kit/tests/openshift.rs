@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::check::Check;
 use kit::render::kinds::{self, Template};
 use kit::render::{image, openshift, template, Content, Object, TEMPLATE_FILE};
 use kit::{output, spec, validate, Store, Target};

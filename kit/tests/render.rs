@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::check::Check;
 use k8s_openapi::api::core::v1::Container;
 use kit::render::{kinds, Content, Object};
 use kit::{output, validate, Target};

@@ -3,7 +3,7 @@
 //! `kubernetes-validate` (PyPI, installed by scripts/deps.sh); `kubectl kustomize` builds the
 //! base without a warning. OpenShift kinds (Route, ImageStream, BuildConfig, Template) and the
 //! Prometheus Operator's PrometheusRule have no schema offline: `render.rs` and `openshift.rs`
-//! check them in Rust (their `check` methods and a strict read-back).
+//! check them in Rust (`common::check::Check` and a strict read-back).
 
 mod common;
 

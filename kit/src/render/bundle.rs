@@ -103,8 +103,8 @@ impl Object {
         }
     }
 
-    /// Whether the object is an OpenShift kind (no Kubernetes schema validates it; the
-    /// `check` methods of [`super::kinds`] do).
+    /// Whether the object is an OpenShift kind (no Kubernetes schema validates it; the tests'
+    /// checks in `kit/tests/common/check.rs` do).
     pub fn is_openshift(&self) -> bool {
         matches!(
             self,
@@ -113,7 +113,7 @@ impl Object {
     }
 
     /// Whether the official Kubernetes schemas cover the object's kind: not for OpenShift's
-    /// kinds nor the Prometheus Operator's PrometheusRule, whose `check` methods stand in.
+    /// kinds nor the Prometheus Operator's PrometheusRule, whose checks in the tests stand in.
     pub fn has_kubernetes_schema(&self) -> bool {
         !self.is_openshift() && !matches!(self, Object::PrometheusRule(_))
     }

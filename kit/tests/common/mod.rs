@@ -1,8 +1,11 @@
 //! What the render tests share: the documented example and variants that switch on every
-//! optional path of the renderers, and the pod of a rendered workload.
+//! optional path of the renderers, the pod of a rendered workload, and the checks of the kinds
+//! without an offline schema (`check.rs`).
 
 // Each test crate that includes this module uses a part of it.
 #![allow(dead_code)]
+
+pub mod check;
 
 use k8s_openapi::api::core::v1::PodSpec;
 use kit::render::Object;
