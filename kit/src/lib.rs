@@ -5,7 +5,7 @@
 //!
 //! - [`spec`]: the user-authored, versioned `StoreSpec` (YAML, unknown fields refused).
 //! - [`validate`]: spec -> [`validate::Store`] with defaults; every error names its field path.
-//! - [`render`]: store -> typed Kubernetes/OpenShift objects or a compose file, per component.
+//! - [`mod@render`]: store -> typed Kubernetes/OpenShift objects or a compose file, per component.
 //! - [`output`]: objects -> deterministic multi-document YAML and a `kustomization.yaml`.
 //! - [`secrets`]: the keys of the store's Secret and its text, for `kit secrets`.
 //! - [`error`]: the user-facing spec errors.

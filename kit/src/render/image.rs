@@ -1,7 +1,7 @@
 //! The Magento image build, for every target: a multi-stage `image/Dockerfile` and the s2i
 //! `assemble` and `run` scripts, from `spec.magento.build`.
 //!
-//! Both run the same build steps ([`build_steps`]): `composer install --no-dev` with the
+//! Both run the same build steps (`build_steps`): `composer install --no-dev` with the
 //! Composer credentials read from [`COMPOSER_AUTH_FILE`] (a BuildKit secret mount, or an
 //! OpenShift build volume: never a build argument, an environment line or a layer), the
 //! repository's `app/etc/config.php` required, `setup:di:compile`,
