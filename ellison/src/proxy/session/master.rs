@@ -17,6 +17,7 @@ use crate::master::{Master, MasterState};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove, TlsPeer};
 use crate::proxy::command::Effect;
 use crate::proxy::mux::NoSlot;
+use crate::replicas::Reads;
 use crate::resp::Resume;
 use crate::tls::Stream;
 
@@ -58,6 +59,17 @@ impl Session {
                     // session's task larger.
                     Box::pin(self.attach(m)).await;
                 }
+            }
+        }
+        if self.want.is_none() && self.master.reads().is_some_and(Reads::refusing) {
+            // A replica listener's session with no replica to read from, and `replica_fallback
+            // = error`: it leaves its replica (as a session leaves a master that changed) and
+            // its commands are answered at once.
+            if self.upstream.is_some() {
+                self.detach_changed();
+            }
+            if self.closing.is_none() {
+                self.refuse_reads();
             }
         }
         self.update_hold();
@@ -119,6 +131,7 @@ impl Session {
                         self.upstream = Some(Upstream {
                             link: Link::Shared(slot),
                             master,
+                            reads: None,
                         });
                     }
                     // The next turn steers to the master the pool follows now.
@@ -192,6 +205,7 @@ impl Session {
         self.upstream = Some(Upstream {
             link: Link::Dedicated(stream),
             master,
+            reads: self.master.reads().map(|r| r.counter(master.addr)),
         });
     }
 
@@ -236,6 +250,7 @@ impl Session {
             link => Upstream {
                 link,
                 master: up.master,
+                reads: None,
             }
             .abort(),
         }
@@ -492,6 +507,22 @@ impl Session {
             "MASTERDOWN no verified master for group '{}' after {hold:?}",
             self.shared.name
         );
+        self.fail_waiting(now, hold, &error, false);
+    }
+
+    /// A replica listener's session, with no replica that qualifies and `replica_fallback =
+    /// error`: every command waiting is answered with an error at once (none was sent).
+    fn refuse_reads(&mut self) {
+        let error = format!(
+            "ERR ellison: no replica qualifies for reads in group '{}'",
+            self.shared.name
+        );
+        self.fail_waiting(Instant::now(), Duration::ZERO, &error, true);
+    }
+
+    /// Answers the unsent commands at the front that have waited `hold` with `error`;
+    /// `refused`: for want of a replica, else of a master.
+    fn fail_waiting(&mut self, now: Instant, hold: Duration, error: &str, refused: bool) {
         while let Some(entry) = self.pending.front() {
             if entry.for_client() && entry.read_at + hold > now {
                 break;
@@ -501,8 +532,11 @@ impl Session {
             };
             match entry.kind {
                 Kind::Client | Kind::AbortedExec => {
-                    self.shared.metrics.held_command(HeldOutcome::Failed);
-                    self.push_error(&error);
+                    match self.master.reads() {
+                        Some(reads) if refused => reads.refused(),
+                        _ => self.shared.metrics.held_command(HeldOutcome::Failed),
+                    }
+                    self.push_error(error);
                 }
                 Kind::Replay => {}
                 Kind::Local(local) => {

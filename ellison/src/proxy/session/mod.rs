@@ -57,6 +57,7 @@ use crate::resp::Resume;
 use crate::tls::Stream;
 use close::Close;
 use pending::Pending;
+use prometheus_client::metrics::counter::Counter;
 use replay::Replay;
 
 /// Stop reading a client that has this many commands awaiting replies. Entries are small
@@ -102,6 +103,9 @@ pub(crate) enum Outcome {
 struct Upstream {
     link: Link,
     master: Master,
+    /// A replica listener's session: the counter of the commands this upstream answers (its
+    /// replica's, or the fallback's on the master).
+    reads: Option<Counter>,
 }
 
 /// How a session reaches its master.
@@ -426,6 +430,7 @@ impl Session {
             Some(Upstream {
                 link: Link::Dedicated(stream),
                 master,
+                ..
             }) if self.want == Some(*master) && self.verdict.is_none() => {
                 self.expect_upstream_close = true;
                 if stream.shutdown_write().is_err() {
