@@ -208,7 +208,14 @@ async fn reads_spread_over_both_replicas_and_a_write_gets_readonly() {
 async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
     let mut s = setup(&["--max-replica-lag", "16kb"]).await;
     let (a, b) = (s.replicas[0], s.replicas[1]);
+    s.writer.cmd(&["SELECT", "1"]).await.unwrap();
+    s.writer.cmd(&["SET", "k", "db1"]).await.unwrap();
+    s.writer.cmd(&["WAIT", "2", "10000"]).await.unwrap();
+    s.writer.cmd(&["SELECT", "0"]).await.unwrap();
     let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    for reader in &mut readers {
+        reader.cmd(&["SELECT", "1"]).await.unwrap();
+    }
     let on_a = s.readers_on(a).await;
     assert_eq!(on_a.len(), 1, "{on_a:?}");
     let on_b = s.readers_on(b).await;
@@ -216,12 +223,13 @@ async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
 
     s.make_lag(&[a]).await;
     s.wait_replicas(1, 1).await;
-    // The session that read from it left it, without a command; the next one goes to the other.
+    // The session that read from it left it, without a command; its next one goes to the
+    // other, its name and database replayed there.
     s.wait_readers(a, &[]).await;
     for reader in &mut readers {
         assert_eq!(
             reader.cmd(&["GET", "k"]).await.unwrap(),
-            Value::Bulk(b"v".to_vec())
+            Value::Bulk(b"db1".to_vec())
         );
     }
     let _new = s.reader("reader-2").await;
