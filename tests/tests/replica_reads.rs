@@ -1,7 +1,8 @@
 //! The replica read endpoint (`replica_listen`): reads spread over the replicas that qualify,
 //! a write gets the replica's own `READONLY`, a replica that lags stops getting reads and
-//! returns once it caught up, and with no replica left reads go to the master or get an error
-//! (`replica_fallback`).
+//! returns once it caught up, with no replica left reads go to the master or get an error
+//! (`replica_fallback`), and through a failover reads go on while the promoted node stops
+//! serving them.
 //!
 //! A replica is made to lag with `CLIENT PAUSE WRITE` on it: its master's write stream is
 //! postponed with every other write, so its `ROLE` offset stays behind the master's while it
@@ -349,4 +350,55 @@ async fn the_fallback_follows_a_reload_and_replica_listen_needs_a_restart() {
     let err = s.proxy.reload().unwrap_err();
     assert_eq!(err.key(), Some("groups[0].replica_listen"), "{err}");
     s.catch_up(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_continue_through_a_failover_and_the_promoted_replica_serves_none() {
+    let s = setup(&[]).await;
+    let mut reader = s.reader("reader-0").await;
+    s.group.sentinel_failover().await.unwrap();
+    let new = s.group.wait_for_new_master(s.master, WAIT).await.unwrap();
+    s.proxy.wait_for_master(new, WAIT).await.unwrap();
+    // Held while there is no verified master, then answered by the new master (the fallback)
+    // or one of its replicas.
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    // The old master, demoted, and the other replica serve reads once they follow the new
+    // master; the promoted node serves none.
+    let old_and_other: Vec<SocketAddr> = s
+        .group
+        .node_addrs()
+        .into_iter()
+        .filter(|a| *a != new)
+        .collect();
+    eventually("the new master's replicas to qualify", WAIT, async || {
+        let status = s.proxy.metrics_text();
+        let qualifying = s
+            .proxy
+            .metric("ellison_replicas_qualifying{group=\"mymaster\"}");
+        let on_new = s.readers_on(new).await;
+        if qualifying == Some(2) && on_new.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{qualifying:?} qualifying, readers on {new}: {on_new:?}\n{status}"
+            ))
+        }
+    })
+    .await
+    .unwrap();
+    // A session that left the node it was on connects again at its next command.
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    let _more = [s.reader("reader-1").await, s.reader("reader-2").await];
+    assert!(s.readers_on(new).await.is_empty());
+    let mut on = 0;
+    for node in &old_and_other {
+        on += s.readers_on(*node).await.len();
+    }
+    assert_eq!(on, 3);
 }
