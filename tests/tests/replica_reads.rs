@@ -1,8 +1,8 @@
 //! The replica read endpoint (`replica_listen`): reads spread over the replicas that qualify,
 //! a write gets the replica's own `READONLY`, a replica that lags stops getting reads and
 //! returns once it caught up, with no replica left reads go to the master or get an error
-//! (`replica_fallback`), and through a failover reads go on while the promoted node stops
-//! serving them.
+//! (`replica_fallback`), through a failover reads go on while the promoted node stops serving
+//! them, and a killed replica costs its idle sessions nothing.
 //!
 //! A replica is made to lag with `CLIENT PAUSE WRITE` on it: its master's write stream is
 //! postponed with every other write, so its `ROLE` offset stays behind the master's while it
@@ -401,4 +401,28 @@ async fn reads_continue_through_a_failover_and_the_promoted_replica_serves_none(
         on += s.readers_on(*node).await.len();
     }
     assert_eq!(on, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_costs_its_idle_sessions_nothing() {
+    let mut s = setup(&[]).await;
+    let (a, b) = (s.replicas[0], s.replicas[1]);
+    let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    assert_eq!(s.readers_on(a).await.len(), 1);
+    s.group.node_mut(a).unwrap().kill();
+    // The session on it finds its connection closed, and the replicas checked again: the next
+    // command goes to the other replica, its state replayed.
+    for reader in &mut readers {
+        assert_eq!(
+            reader.cmd(&["GET", "k"]).await.unwrap(),
+            Value::Bulk(b"v".to_vec())
+        );
+    }
+    assert_eq!(s.readers_on(b).await, ["reader-0", "reader-1"]);
+    s.wait_replicas(1, 0).await;
+    assert_eq!(
+        s.proxy
+            .metric("ellison_replicas_skipped{group=\"mymaster\",reason=\"down\"}"),
+        Some(1)
+    );
 }
