@@ -106,6 +106,18 @@ struct Upstream {
     /// A replica listener's session: the counter of the commands this upstream answers (its
     /// replica's, or the fallback's on the master).
     reads: Option<Counter>,
+    /// A replica listener's session on a replica (not the master it fell back to): errors
+    /// then name the replica.
+    replica: bool,
+}
+
+/// What the errors of a session call its upstream's node.
+fn node(replica: bool) -> &'static str {
+    if replica {
+        "replica"
+    } else {
+        "master"
+    }
 }
 
 /// How a session reaches its master.
@@ -155,6 +167,8 @@ struct Verdict {
     master: Master,
     asked: u64,
     doubt: Doubt,
+    /// The upstream was a replica listener's replica.
+    replica: bool,
 }
 
 /// Why [`Session::wait`] returned to the main loop. Reads and writes are handled inside it,

@@ -167,6 +167,7 @@ impl Session {
                     master: up.master,
                     asked: self.master.rechecks(),
                     doubt: Doubt::Rejected,
+                    replica: up.replica,
                 });
                 self.master.request_recheck();
                 return true;
