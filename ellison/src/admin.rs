@@ -30,7 +30,7 @@ use tracing::{debug, warn};
 use crate::config::Mode;
 use crate::master::MasterHandle;
 use crate::metrics::{GroupMetrics, Metrics, CONTENT_TYPE as METRICS_CONTENT_TYPE};
-use crate::status::{Timestamp, TrackerStatus};
+use crate::status::{ReplicasStatus, Timestamp, TrackerStatus};
 use crate::Control;
 
 /// Connections served at once; more are closed at accept.
@@ -67,6 +67,8 @@ pub(crate) struct AdminGroup {
     pub(crate) master: MasterHandle,
     /// What its tracker last published.
     pub(crate) status: watch::Receiver<TrackerStatus>,
+    /// With a replica listener, what its replica tracker last published.
+    pub(crate) replicas: Option<watch::Receiver<ReplicasStatus>>,
     /// Its metrics, for the number of sessions.
     pub(crate) metrics: GroupMetrics,
 }
@@ -101,6 +103,8 @@ struct GroupDocument<'a> {
     sessions: i64,
     #[serde(flatten)]
     tracker: TrackerStatus,
+    /// The replica read endpoint: `null` without `replica_listen`.
+    replica_reads: Option<ReplicasStatus>,
 }
 
 const JSON: &str = "application/json";
@@ -194,6 +198,7 @@ impl AdminState {
                     ready: g.ready(),
                     sessions: g.metrics.clients_active.get(),
                     tracker: g.status.borrow().clone(),
+                    replica_reads: g.replicas.as_ref().map(|r| r.borrow().clone()),
                 })
                 .collect(),
             config: self
@@ -331,6 +336,7 @@ mod tests {
                 mode: Mode::Session,
                 master: handle,
                 status,
+                replicas: None,
                 metrics: metrics.group(name),
             });
         }

@@ -1,6 +1,6 @@
 //! The reload control of a running server ([`Control`]): SIGHUP loads the configuration anew,
-//! and [`Control::reload`] validates it, refuses what needs a restart (the groups, a `listen`,
-//! `master_name`, `mode`, `upstream_connections`, `admin_listen`, the log format) and publishes
+//! and [`Control::reload`] validates it, refuses what needs a restart (the groups, a `listen` or
+//! `replica_listen`, `master_name`, `mode`, `upstream_connections`, `admin_listen`, the log format) and publishes
 //! each group's new configuration to its sessions and tracker. Its change detection destructures
 //! the configuration, so that a field added to it cannot be forgotten here.
 
@@ -169,6 +169,19 @@ impl Control {
                     format!("changed from {} to {}", old.listen, new.listen),
                 ));
             }
+            if old.replicas.listen != new.replicas.listen {
+                let show = |a: Option<std::net::SocketAddr>| {
+                    a.map_or_else(|| "none".to_owned(), |a| a.to_string())
+                };
+                return Err(restart(
+                    format!("groups[{i}].replica_listen"),
+                    format!(
+                        "changed from {} to {}",
+                        show(old.replicas.listen),
+                        show(new.replicas.listen)
+                    ),
+                ));
+            }
             if old.master_name != new.master_name {
                 return Err(restart(
                     format!("groups[{i}].master_name"),
@@ -242,6 +255,7 @@ impl Control {
                 master_name: _,
                 mode: _,
                 upstream_connections: _,
+                replicas,
                 sentinels,
                 sentinel_auth,
                 timing,
@@ -261,6 +275,11 @@ impl Control {
             note(
                 &old.on_stale_promotion != on_stale_promotion,
                 "on_stale_promotion",
+            );
+            note(old.replicas.max_lag != replicas.max_lag, "max_replica_lag");
+            note(
+                old.replicas.fallback != replicas.fallback,
+                "replica_fallback",
             );
             note(&old.timing != timing, "timing");
             note(&old.limits != limits, "limits");

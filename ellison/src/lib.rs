@@ -6,6 +6,8 @@
 //! - [`resp`]: the wire format, pure bytes;
 //! - `sentinel`: the only code that talks to Sentinels; decides the verified master;
 //! - [`master`]: the verified-master view shared with sessions (a watch channel);
+//! - `replicas`: the replicas that qualify for reads, shared with the replica listener's
+//!   sessions (a watch channel), and each session's choice among them;
 //! - [`proxy`]: listeners and sessions;
 //! - [`metrics`]: the Prometheus registry and per-group handles;
 //! - `process`: the process' resources (memory, descriptors, CPU), read from `/proc` at
@@ -35,6 +37,7 @@ pub mod master;
 pub mod metrics;
 mod process;
 pub mod proxy;
+mod replicas;
 pub mod resp;
 mod sentinel;
 pub mod shutdown;
@@ -98,8 +101,23 @@ struct BoundGroup {
     status: watch::Receiver<status::TrackerStatus>,
     mode: config::Mode,
     shared: Arc<Shared>,
-    /// The Sentinel tracker and, in multiplex mode, the connection pool.
+    /// The replica listener, when the group has one.
+    replica: Option<BoundReplica>,
+    /// The Sentinel tracker, the replica tracker and, in multiplex mode, the connection pool.
     background: Vec<JoinHandle<()>>,
+}
+
+/// A group's replica listener (`replica_listen`).
+#[derive(Debug)]
+struct BoundReplica {
+    listener: TcpListener,
+    addr: SocketAddr,
+    /// The replicas that qualify, which each session chooses among.
+    reads: replicas::ReplicaHandle,
+    /// What the replica tracker knows, for `/status`.
+    status: watch::Receiver<status::ReplicasStatus>,
+    /// Its sessions run in session semantics whatever the group's mode: no shared pool.
+    shared: Arc<Shared>,
 }
 
 impl Server {
@@ -143,20 +161,51 @@ impl Server {
                 }
             };
             info!(group = %group.name, %addr, master_name = %group.master_name, sentinels = group.sentinels.len(), mode = group.mode.as_str(), "listening");
+            let shared = Arc::new(Shared {
+                name: group.name.clone(),
+                config: config_rx.clone(),
+                metrics: group_metrics.clone(),
+                drain: drain.subscribe(),
+                mux,
+                guard: Arc::default(),
+            });
+            let replica = match group.replicas.listen {
+                None => None,
+                Some(want) => {
+                    let bind_error = |source| Error::Bind {
+                        group: group.name.clone(),
+                        addr: want,
+                        source,
+                    };
+                    let listener = TcpListener::bind(want).await.map_err(bind_error)?;
+                    let addr = listener.local_addr().map_err(bind_error)?;
+                    let tracking = sentinel::replicas::spawn(
+                        config_rx.clone(),
+                        master.clone(),
+                        group_metrics.clone(),
+                    );
+                    background.push(tracking.task);
+                    info!(group = %group.name, %addr, max_replica_lag = group.replicas.max_lag, fallback = group.replicas.fallback.as_str(), "listening for reads from replicas");
+                    Some(BoundReplica {
+                        listener,
+                        addr,
+                        reads: tracking.handle,
+                        status: tracking.status,
+                        shared: Arc::new(Shared {
+                            mux: None,
+                            ..(*shared).clone()
+                        }),
+                    })
+                }
+            };
             groups.push(BoundGroup {
                 listener,
                 addr,
                 master,
                 status,
                 mode: group.mode,
-                shared: Arc::new(Shared {
-                    name: group.name.clone(),
-                    config: config_rx,
-                    metrics: group_metrics,
-                    drain: drain.subscribe(),
-                    mux,
-                    guard: Arc::default(),
-                }),
+                shared,
+                replica,
                 background,
             });
             senders.push(config_tx);
@@ -185,6 +234,15 @@ impl Server {
     /// The address each group listens on, in configuration order.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
         self.groups.iter().map(|g| g.addr).collect()
+    }
+
+    /// The address each group's replica listener is bound to, if it has one, in
+    /// configuration order.
+    pub fn replica_addrs(&self) -> Vec<Option<SocketAddr>> {
+        self.groups
+            .iter()
+            .map(|g| g.replica.as_ref().map(|r| r.addr))
+            .collect()
     }
 
     /// Where the admin server listens, if it does.
@@ -222,6 +280,7 @@ impl Server {
                         mode: g.mode,
                         master: g.master.clone(),
                         status: g.status.clone(),
+                        replicas: g.replica.as_ref().map(|r| r.status.clone()),
                         metrics: g.shared.metrics.clone(),
                     })
                     .collect(),
@@ -239,9 +298,20 @@ impl Server {
         for group in self.groups {
             trackers.extend(group.background);
             shared.push(group.shared.clone());
+            // The replica listener's sessions count in the group's metrics, as the master
+            // endpoint's do.
+            if let Some(replica) = group.replica {
+                tasks.push(tokio::spawn(proxy::serve(
+                    replica.listener,
+                    group.master.clone(),
+                    Some(replica.reads),
+                    replica.shared,
+                )));
+            }
             tasks.push(tokio::spawn(proxy::serve(
                 group.listener,
                 group.master,
+                None,
                 group.shared,
             )));
         }

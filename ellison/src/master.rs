@@ -3,11 +3,17 @@
 //! A watch channel carries it, so sessions never wait on Sentinel I/O: they read the latest
 //! value, or await a change. Sessions talk back only through `MasterHandle::request_recheck`,
 //! a coalescing notification that costs nothing when nobody listens.
+//!
+//! A session of a replica listener holds a handle with its [`Reads`]: what it reads as "the
+//! master" is then the replica it reads from (or the master or none, per `replica_fallback`),
+//! and it is woken by a change of either channel.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
+
+use crate::replicas::Reads;
 
 /// A master that a majority of Sentinels agree on at the highest config-epoch seen, and that
 /// answered `ROLE` with `master`.
@@ -48,6 +54,9 @@ pub(crate) struct MasterPublisher {
 pub struct MasterHandle {
     rx: watch::Receiver<MasterState>,
     recheck: Arc<Notify>,
+    /// For a session of the replica listener: the replica it reads from. Boxed, so that the
+    /// master endpoint's sessions pay one pointer for it.
+    reads: Option<Box<Reads>>,
 }
 
 /// Creates the channel of one group, starting with no verified master.
@@ -59,7 +68,11 @@ pub(crate) fn channel() -> (MasterPublisher, MasterHandle) {
             tx,
             recheck: recheck.clone(),
         },
-        MasterHandle { rx, recheck },
+        MasterHandle {
+            rx,
+            recheck,
+            reads: None,
+        },
     )
 }
 
@@ -90,34 +103,77 @@ impl MasterPublisher {
 }
 
 impl MasterHandle {
-    /// The latest state, marking it seen.
+    /// A handle for one session of the replica listener, which reads through `reads`.
+    pub(crate) fn reading(&self, reads: Reads) -> MasterHandle {
+        MasterHandle {
+            reads: Some(Box::new(reads)),
+            ..self.clone()
+        }
+    }
+
+    /// The latest state, marking it seen. For a replica listener's session, its master is the
+    /// node it reads from.
     pub fn state(&mut self) -> MasterState {
-        *self.rx.borrow_and_update()
+        let state = *self.rx.borrow_and_update();
+        match &mut self.reads {
+            Some(reads) => reads.state(state),
+            None => state,
+        }
+    }
+
+    /// The replica this session reads from, when it reads from one.
+    fn replica(&self) -> Option<&Reads> {
+        self.reads.as_deref().filter(|r| r.on_replica())
     }
 
     /// How many re-checks have finished, without marking the state seen: a session asking for
-    /// one notes this first, and knows its answer arrived once the count passes it.
+    /// one notes this first, and knows its answer arrived once the count passes it. For a
+    /// session on a replica, the checks of the replicas.
     pub(crate) fn rechecks(&self) -> u64 {
-        self.rx.borrow().rechecks
+        match self.replica() {
+            Some(reads) => reads.rechecks(),
+            None => self.rx.borrow().rechecks,
+        }
     }
 
     /// Whether the state changed since it was last seen: a version check, no lock. A closed
     /// channel (the tracker is gone, at shutdown) never changes.
     pub(crate) fn has_changed(&self) -> bool {
         self.rx.has_changed().unwrap_or(false)
+            || self.reads.as_ref().is_some_and(|r| r.has_changed())
     }
 
     /// Resolves when the state changed since it was last seen. Pending forever if the tracker
     /// is gone, which only happens at shutdown.
     pub async fn changed(&mut self) {
-        if self.rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
+        let master = async {
+            if self.rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match &mut self.reads {
+            Some(reads) => {
+                tokio::select! {
+                    () = master => {}
+                    () = reads.changed() => {}
+                }
+            }
+            None => master.await,
         }
     }
 
-    /// Asks the tracker to verify the master again now.
+    /// Asks the tracker to verify the master again now; for a session on a replica, asks for
+    /// the replicas' next check.
     pub(crate) fn request_recheck(&self) {
-        self.recheck.notify_one();
+        match self.replica() {
+            Some(reads) => reads.request_recheck(),
+            None => self.recheck.notify_one(),
+        }
+    }
+
+    /// For a replica listener's session: its reads, else `None`.
+    pub(crate) fn reads(&self) -> Option<&Reads> {
+        self.reads.as_deref()
     }
 }
 

@@ -164,6 +164,34 @@ impl SessionMove {
     }
 }
 
+label_enum! {
+    /// Why a replica does not serve reads now (`ellison_replicas_skipped{reason}`).
+    pub(crate) enum SkipReason {
+        /// The Sentinels report it down or disconnected, or its link to the master down; or
+        /// it cannot be asked, or says it is not a connected replica of the verified master.
+        Down => "down",
+        /// It is loading its data set (`-LOADING`).
+        Loading => "loading",
+        /// It is in the middle of a full synchronisation with its master.
+        Sync => "sync",
+        /// It is more than `max_replica_lag` behind the master (or the master's offset is
+        /// unknown).
+        Lag => "lag",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    group: String,
+    replica: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SkipLabels {
+    group: String,
+    reason: SkipReason,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GroupLabels {
     group: String,
@@ -290,6 +318,11 @@ pub struct Metrics {
     config_reloads: Family<ReloadLabels, Counter>,
     tls_failures: Family<TlsLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    replica_reads: Family<ReplicaLabels, Counter>,
+    replica_fallback_reads: Family<GroupLabels, Counter>,
+    replica_reads_refused: Family<GroupLabels, Counter>,
+    replicas_qualifying: Family<GroupLabels, Gauge>,
+    replicas_skipped: Family<SkipLabels, Gauge>,
     /// Pre-resolved, by [`ReloadResult`].
     reloads: Vec<Counter>,
 }
@@ -330,6 +363,11 @@ impl Metrics {
             config_reloads: Family::default(),
             tls_failures: Family::default(),
             refusals: Family::default(),
+            replica_reads: Family::default(),
+            replica_fallback_reads: Family::default(),
+            replica_reads_refused: Family::default(),
+            replicas_qualifying: Family::default(),
+            replicas_skipped: Family::default(),
             reloads: Vec::new(),
         };
         let build: Family<BuildLabels, Gauge> = Family::default();
@@ -460,6 +498,31 @@ impl Metrics {
             "What Ellison refused clients, by kind: auth_failed (wrong credentials, when it checks them), denied_command (deny_commands), protocol_error",
             m.refusals.clone(),
         );
+        registry.register(
+            "replica_reads",
+            "Commands of the replica listener answered by each replica (replica_listen)",
+            m.replica_reads.clone(),
+        );
+        registry.register(
+            "replica_fallback_reads",
+            "Commands of the replica listener sent to the master because no replica qualified (replica_fallback master)",
+            m.replica_fallback_reads.clone(),
+        );
+        registry.register(
+            "replica_reads_refused",
+            "Commands of the replica listener answered with an error because no replica qualified (replica_fallback error)",
+            m.replica_reads_refused.clone(),
+        );
+        registry.register(
+            "replicas_qualifying",
+            "Replicas that qualify for reads now (replica_listen)",
+            m.replicas_qualifying.clone(),
+        );
+        registry.register(
+            "replicas_skipped",
+            "Replicas reported by the Sentinels that do not qualify for reads now, by reason (down, loading, sync, lag)",
+            m.replicas_skipped.clone(),
+        );
         let reloads = ReloadResult::ALL
             .iter()
             .map(|result| {
@@ -539,7 +602,21 @@ impl Metrics {
                 action,
             })
         };
+        let replicas_skipped = SkipReason::ALL
+            .iter()
+            .map(|reason| {
+                self.replicas_skipped.get_or_create_owned(&SkipLabels {
+                    group: name.to_owned(),
+                    reason: *reason,
+                })
+            })
+            .collect();
         GroupMetrics {
+            replica_reads: self.replica_reads.clone(),
+            replica_fallback_reads: self.replica_fallback_reads.get_or_create_owned(&g),
+            replica_reads_refused: self.replica_reads_refused.get_or_create_owned(&g),
+            replicas_qualifying: self.replicas_qualifying.get_or_create_owned(&g),
+            replicas_skipped,
             unsafe_routed: unsafe_promotion("routed"),
             unsafe_refused: unsafe_promotion("refused"),
             promotions_confirmed: promotion("confirmed"),
@@ -614,6 +691,12 @@ pub(crate) struct GroupMetrics {
     sentinel_agrees: Family<SentinelLabels, Gauge>,
     tls_failures: Vec<Counter>,
     refusals: Vec<Counter>,
+    replica_reads: Family<ReplicaLabels, Counter>,
+    replica_fallback_reads: Counter,
+    replica_reads_refused: Counter,
+    replicas_qualifying: Gauge,
+    /// By [`SkipReason`].
+    replicas_skipped: Vec<Gauge>,
 }
 
 impl GroupMetrics {
@@ -674,7 +757,41 @@ impl GroupMetrics {
         self.moves[what.index()].inc();
     }
 
+    /// The counter of the replica listener's commands answered by `replica`: looked up when
+    /// a session attaches to it, then an atomic add per command.
+    pub(crate) fn replica_reads(&self, replica: SocketAddr) -> Counter {
+        self.replica_reads.get_or_create_owned(&ReplicaLabels {
+            group: self.group.clone(),
+            replica: replica.to_string(),
+        })
+    }
+
+    /// The counter of the replica listener's commands sent to the master for want of a
+    /// replica.
+    pub(crate) fn replica_fallback_reads(&self) -> Counter {
+        self.replica_fallback_reads.clone()
+    }
+
+    /// A command of the replica listener was answered "no replica qualifies".
+    pub(crate) fn replica_reads_refused(&self) {
+        self.replica_reads_refused.inc();
+    }
+
     // --- tracker side ---
+
+    /// How many replicas qualify for reads, and how many are skipped for each reason.
+    pub(crate) fn replicas(&self, qualifying: usize, skipped: &[(SkipReason, usize)]) {
+        self.replicas_qualifying
+            .set(i64::try_from(qualifying).unwrap_or(i64::MAX));
+        for reason in SkipReason::ALL {
+            let n = skipped
+                .iter()
+                .filter(|(r, _)| r == reason)
+                .map(|(_, n)| n)
+                .sum::<usize>();
+            self.replicas_skipped[reason.index()].set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
 
     /// The published master changed from `old` to `new` (either may be none): replaces the
     /// `ellison_master_info` series.

@@ -158,6 +158,42 @@ pub(crate) struct Reported {
     pub(crate) failover_in_progress: bool,
 }
 
+/// The replica read endpoint of a group, as its replica tracker last checked it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ReplicasStatus {
+    /// Where the replica listener listens.
+    pub(crate) listen: String,
+    /// Where reads go when no replica qualifies (`replica_fallback`).
+    pub(crate) fallback: &'static str,
+    /// The `max_replica_lag` in force, in bytes.
+    pub(crate) max_lag: u64,
+    /// When the last check ended; `null` before the first.
+    pub(crate) checked: Option<Timestamp>,
+    /// The master's replication offset at that check, when it answered.
+    pub(crate) master_offset: Option<u64>,
+    /// Why the last check could not judge the replicas (no verified master), or what it had
+    /// to do without (no Sentinel answered: their previous report was used).
+    pub(crate) error: Option<String>,
+    /// Every replica the Sentinels report, qualifying or not.
+    pub(crate) replicas: Vec<ReplicaStatus>,
+}
+
+/// One replica and whether it serves reads.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct ReplicaStatus {
+    pub(crate) address: String,
+    /// It serves the replica listener's reads.
+    pub(crate) qualifies: bool,
+    /// Why not, as `ellison_replicas_skipped` counts it: `down`, `loading`, `sync` or `lag`.
+    pub(crate) skipped: Option<&'static str>,
+    /// What was seen: the Sentinels' flags, its `ROLE`, the error asking it.
+    pub(crate) detail: Option<String>,
+    /// Its replication offset (`ROLE`), when it answered.
+    pub(crate) offset: Option<i64>,
+    /// Bytes behind the master's offset, when both are known.
+    pub(crate) lag: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use crate::wait::eventually;
 #[derive(Debug)]
 pub struct Proxy {
     addrs: Vec<SocketAddr>,
+    replica_addrs: Vec<Option<SocketAddr>>,
     admin: Option<SocketAddr>,
     master: MasterHandle,
     control: Control,
@@ -86,6 +87,7 @@ impl Proxy {
             .await
             .map_err(|e| HarnessError::Usage(e.to_string()))?;
         let addrs = server.listen_addrs();
+        let replica_addrs = server.replica_addrs();
         let admin = server.admin_addr();
         let master = server.masters().remove(0);
         let control = server.control();
@@ -96,6 +98,7 @@ impl Proxy {
         }));
         Ok(Proxy {
             addrs,
+            replica_addrs,
             admin,
             master,
             control,
@@ -111,6 +114,11 @@ impl Proxy {
     /// Where clients connect (the first group's address).
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// Where the first group's replica listener listens, when it has `replica_listen`.
+    pub fn replica_addr(&self) -> Option<SocketAddr> {
+        self.replica_addrs.first().copied().flatten()
     }
 
     /// Where the admin server listens, when `admin_listen` was given.

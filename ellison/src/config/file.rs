@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use serde::de::{self, DeserializeSeed, MapAccess};
 use serde::{Deserialize, Deserializer};
 
-use super::settings::{Access, Routing, Section, Settings};
+use super::settings::{Access, Replicas, Routing, Section, Settings};
 use super::{ConfigError, Secret};
 
 /// The configuration file.
@@ -38,6 +38,8 @@ pub(crate) struct FileGroup {
     pub(crate) access: Access,
     /// `on_stale_promotion` and `mode` of this group alone.
     pub(crate) routing: Routing,
+    /// The replica read endpoint of this group alone.
+    pub(crate) replicas: Replicas,
 }
 
 /// One `[[client_users]]` table: a user clients may authenticate as with `AUTH user password`.
@@ -91,6 +93,7 @@ fn group_keys() -> &'static [&'static str] {
             &["name", "listen", "master_name", "sentinels"][..],
             Access::KEYS,
             Routing::KEYS,
+            Replicas::KEYS,
         ]
         .concat()
     })
@@ -136,6 +139,7 @@ impl<'de> Deserialize<'de> for FileGroup {
                 let mut sentinels = None;
                 let mut access = Access::default();
                 let mut routing = Routing::default();
+                let mut replicas = Replicas::default();
                 while let Some(key) = map.next_key_seed(Key(group_keys()))? {
                     match key {
                         "name" => name = map.next_value()?,
@@ -143,7 +147,9 @@ impl<'de> Deserialize<'de> for FileGroup {
                         "master_name" => master_name = Some(map.next_value()?),
                         "sentinels" => sentinels = Some(map.next_value()?),
                         _ => {
-                            let _ = access.take(key, &mut map)? || routing.take(key, &mut map)?;
+                            let _ = access.take(key, &mut map)?
+                                || routing.take(key, &mut map)?
+                                || replicas.take(key, &mut map)?;
                         }
                     }
                 }
@@ -155,6 +161,7 @@ impl<'de> Deserialize<'de> for FileGroup {
                     sentinels: sentinels.ok_or_else(|| de::Error::missing_field("sentinels"))?,
                     access,
                     routing,
+                    replicas,
                 })
             }
         }

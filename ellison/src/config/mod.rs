@@ -3,7 +3,7 @@
 //! [`Config`]. Every error names the flag or key at fault, and none shows a secret.
 //!
 //! Precedence, for each setting: a `[[groups]]` key (credentials, client users, the deny lists,
-//! `on_stale_promotion` and `mode` only) over a flag or its variable, over the file's top-level
+//! `on_stale_promotion`, `mode` and the replica endpoint's settings only) over a flag or its variable, over the file's top-level
 //! key, over the default. A group that sets either half of a credential pair
 //! (`redis_username`/`redis_password`, ...) takes both halves from the group.
 //!
@@ -87,6 +87,56 @@ impl StalePromotion {
     }
 }
 
+/// Where the replica listener's commands go when no replica qualifies (`replica_fallback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ReplicaFallback {
+    /// To the verified master: reads keep working, on the master.
+    #[default]
+    Master,
+    /// Nowhere: they are answered with an error, for clients that retry on the master
+    /// themselves.
+    Error,
+}
+
+impl ReplicaFallback {
+    /// The setting's value as written.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ReplicaFallback::Master => "master",
+            ReplicaFallback::Error => "error",
+        }
+    }
+}
+
+/// The replica read endpoint of a group (`replica_listen`, `max_replica_lag`,
+/// `replica_fallback`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ReplicaReads {
+    /// Where the second listener listens; `None`: no replica endpoint, and no replica tracking.
+    pub(crate) listen: Option<SocketAddr>,
+    /// Bytes of replication stream a replica may be behind the master and still serve reads.
+    pub(crate) max_lag: u64,
+    /// Where reads go when no replica qualifies.
+    pub(crate) fallback: ReplicaFallback,
+}
+
+/// Default of `max_replica_lag`: 1 MiB. A replica that follows its master on the same network
+/// is a few kilobytes behind at most (the time of one round trip of writes); 1 MiB lets a burst
+/// of large cache saves pass without taking it out of rotation, and takes out a replica that
+/// stopped applying the stream long before it serves data seconds old.
+pub(crate) const DEFAULT_MAX_REPLICA_LAG: u64 = 1024 * 1024;
+
+impl Default for ReplicaReads {
+    fn default() -> Self {
+        ReplicaReads {
+            listen: None,
+            max_lag: DEFAULT_MAX_REPLICA_LAG,
+            fallback: ReplicaFallback::Master,
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,6 +181,8 @@ pub struct GroupConfig {
     pub(crate) mode: Mode,
     /// In `multiplex` mode, the shared connections to the master.
     pub(crate) upstream_connections: usize,
+    /// The replica read endpoint.
+    pub(crate) replicas: ReplicaReads,
     /// TLS on each leg; the same for every group of a process.
     pub(crate) tls: Tls,
 }

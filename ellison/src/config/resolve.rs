@@ -1,6 +1,6 @@
 //! Resolution: each setting from the first source that gives it, validated, into one
 //! [`Config`]. The sources, highest first: a `[[groups]]` key ([`Access`](super::Access) and
-//! [`Routing`](super::Routing) only), the flag or its variable, the file's top-level key, the
+//! [`Routing`](super::Routing) and [`Replicas`](super::settings::Replicas) only), the flag or its variable, the file's top-level key, the
 //! default. A group that sets either half of a credential pair takes both halves from its own
 //! table; a group's `deny_commands` replaces the list, `deny_commands_extra` included.
 //!
@@ -21,8 +21,8 @@ use super::validate::{
     MAX_UPSTREAM_CONNECTIONS, MIN_BULK_LEN,
 };
 use super::{
-    Config, ConfigError, Endpoint, GroupConfig, Mode, StalePromotion, Timing, Tls,
-    DEFAULT_MAX_CLIENTS,
+    Config, ConfigError, Endpoint, GroupConfig, Mode, ReplicaFallback, ReplicaReads,
+    StalePromotion, Timing, Tls, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_REPLICA_LAG,
 };
 
 /// One section as the command line and the file's top level give it.
@@ -64,6 +64,9 @@ struct Inherited {
     deny: DenyList,
     on_stale_promotion: StalePromotion,
     mode: Mode,
+    replica_listen: Named<String>,
+    max_replica_lag: u64,
+    replica_fallback: ReplicaFallback,
     upstream_connections: usize,
     timing: Timing,
     limits: Limits,
@@ -149,6 +152,25 @@ pub(super) fn resolve(
                 ));
             }
         }
+        let replica = a.replicas.listen.filter(|addr| addr.port() != 0);
+        if let Some(addr) = replica {
+            let taken = groups[..i]
+                .iter()
+                .find(|b| b.listen == addr || b.replicas.listen == Some(addr))
+                .or_else(|| groups[i + 1..].iter().find(|b| b.listen == addr));
+            if let Some(b) = taken {
+                return Err(invalid(
+                    format!("groups[{i}].replica_listen"),
+                    format!("{addr} is already used by group {:?}", b.name),
+                ));
+            }
+            if admin_listen == Some(addr) {
+                return Err(invalid(
+                    "admin_listen",
+                    format!("{addr} is also group {:?}'s replica_listen address", a.name),
+                ));
+            }
+        }
         if admin_listen.is_some_and(|admin| admin == a.listen && admin.port() != 0) {
             return Err(invalid(
                 "admin_listen",
@@ -169,6 +191,7 @@ fn inherited(flags: &Settings, file: &Settings) -> Result<Inherited, ConfigError
     let access = Layered::new(&flags.access, &file.access);
     let failover = Layered::new(&flags.failover, &file.failover);
     let routing = Layered::new(&flags.routing, &file.routing);
+    let replicas = Layered::new(&flags.replicas, &file.replicas);
     let connections = Layered::new(&flags.connections, &file.connections);
     let process = Layered::new(&flags.process, &file.process);
 
@@ -297,6 +320,12 @@ fn inherited(flags: &Settings, file: &Settings) -> Result<Inherited, ConfigError
         mode: pick!(routing, mode)
             .map(|(mode, _)| mode)
             .unwrap_or_default(),
+        replica_listen: pick!(replicas, replica_listen),
+        max_replica_lag: validate::size(pick!(replicas, max_replica_lag))?
+            .map_or(DEFAULT_MAX_REPLICA_LAG, |(n, _)| n),
+        replica_fallback: pick!(replicas, replica_fallback)
+            .map(|(fallback, _)| fallback)
+            .unwrap_or_default(),
         upstream_connections,
         timing,
         limits,
@@ -414,6 +443,30 @@ fn group_config(
         Some(entries) => deny.with(&parse_deny(entries, &key("deny_commands_extra"))?),
         None => deny,
     };
+    let replica_listen = match &group.replicas.replica_listen {
+        Some(text) => Some((text.clone(), key("replica_listen"))),
+        None => inherited.replica_listen.clone(),
+    };
+    let replica_listen = match replica_listen {
+        Some((text, k)) => {
+            let addr = text
+                .parse::<SocketAddr>()
+                .map_err(|_| invalid(&k, format!("{text:?} is not an ip:port address")))?;
+            if addr == listen && addr.port() != 0 {
+                return Err(invalid(
+                    k,
+                    format!("{addr} is also the group's listen address"),
+                ));
+            }
+            Some(addr)
+        }
+        None => None,
+    };
+    let max_replica_lag = match &group.replicas.max_replica_lag {
+        Some(given) => validate::size(Some((given.clone(), key("max_replica_lag"))))?
+            .map_or(inherited.max_replica_lag, |(n, _)| n),
+        None => inherited.max_replica_lag,
+    };
     Ok(GroupConfig {
         name: group
             .name
@@ -435,6 +488,14 @@ fn group_config(
             .unwrap_or(inherited.on_stale_promotion),
         mode: group.routing.mode.unwrap_or(inherited.mode),
         upstream_connections: inherited.upstream_connections,
+        replicas: ReplicaReads {
+            listen: replica_listen,
+            max_lag: max_replica_lag,
+            fallback: group
+                .replicas
+                .replica_fallback
+                .unwrap_or(inherited.replica_fallback),
+        },
         tls: inherited.tls.clone(),
     })
 }

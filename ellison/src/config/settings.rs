@@ -1,7 +1,7 @@
 //! Every setting, declared once. Each field below is a flag (clap's `Args`, flattened into
 //! [`Cli`](super::Cli)) with its `ELLISON_*` variable and its `--help` text, and the file key of
-//! the same name (the top level of [`FileConfig`](super::FileConfig); [`Access`] and [`Routing`]
-//! also in each `[[groups]]` table). A new setting is a field here plus its resolution in
+//! the same name (the top level of [`FileConfig`](super::FileConfig); [`Access`], [`Routing`]
+//! and [`Replicas`] also in each `[[groups]]` table). A new setting is a field here plus its resolution in
 //! `resolve.rs`; the flag's name is the key's with dashes, which errors rely on.
 //!
 //! The sections are in `--help` order. The file reads each key in place ([`Section::take`])
@@ -14,7 +14,7 @@ use serde::de::MapAccess;
 
 use super::file::FileUser;
 use super::units::{GivenDuration, GivenSize};
-use super::{Mode, Secret, StalePromotion};
+use super::{Mode, ReplicaFallback, Secret, StalePromotion};
 
 /// A section: settings that a flag and a file key both give, read from a TOML table that holds
 /// other keys too.
@@ -78,6 +78,8 @@ pub(crate) struct Settings {
     #[command(flatten)]
     pub(crate) routing: Routing,
     #[command(flatten)]
+    pub(crate) replicas: Replicas,
+    #[command(flatten)]
     pub(crate) connections: Connections,
     #[command(flatten)]
     pub(crate) process: Process,
@@ -93,6 +95,7 @@ impl Settings {
             SentinelLeg::KEYS,
             Failover::KEYS,
             Routing::KEYS,
+            Replicas::KEYS,
             Connections::KEYS,
             Process::KEYS,
         ]
@@ -111,6 +114,7 @@ impl Settings {
             || self.sentinel_tls.take(key, map)?
             || self.failover.take(key, map)?
             || self.routing.take(key, map)?
+            || self.replicas.take(key, map)?
             || self.connections.take(key, map)?
             || self.process.take(key, map)?)
     }
@@ -288,6 +292,31 @@ section! {
         /// Needs a restart to change. [default: session]
         #[arg(long, env = "ELLISON_MODE", value_enum)]
         pub(crate) mode: Option<Mode>,
+    }
+}
+
+section! {
+    /// Reads from replicas: a second listener whose sessions go to a replica of the verified
+    /// master. A `[[groups]]` table may set these for its group.
+    pub(crate) struct Replicas {
+        /// Address of a second listener for reads: its clients' commands go to a replica of the
+        /// verified master that the Sentinels report healthy, that says so itself (`ROLE`) and
+        /// that is within --max-replica-lag of the master. Off if not given. Needs a restart to
+        /// change.
+        #[arg(long, env = "ELLISON_REPLICA_LISTEN")]
+        pub(crate) replica_listen: Option<String>,
+
+        /// How far behind the master a replica may be and still serve reads: bytes of
+        /// replication stream, its `ROLE` offset against the master's (`64kb`, `1mb`, or
+        /// bytes). [default: 1mb]
+        #[arg(long, env = "ELLISON_MAX_REPLICA_LAG", value_parser = GivenSize::from_flag)]
+        pub(crate) max_replica_lag: Option<GivenSize>,
+
+        /// When no replica qualifies for reads: `master` sends the replica listener's commands
+        /// to the master; `error` answers them `-ERR ellison: no replica qualifies for reads`.
+        /// [default: master]
+        #[arg(long, env = "ELLISON_REPLICA_FALLBACK", value_enum)]
+        pub(crate) replica_fallback: Option<ReplicaFallback>,
     }
 }
 

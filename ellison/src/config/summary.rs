@@ -83,6 +83,15 @@ impl fmt::Display for Config {
                     g.upstream_connections
                 )?,
             }
+            match g.replicas.listen {
+                None => writeln!(f, "  replica reads: off")?,
+                Some(addr) => writeln!(
+                    f,
+                    "  replica reads: listen {addr}, max lag {} bytes, fallback {}",
+                    g.replicas.max_lag,
+                    g.replicas.fallback.as_str()
+                )?,
+            }
             writeln!(
                 f,
                 "  limits: {} clients, bulk {} bytes, {} arguments",

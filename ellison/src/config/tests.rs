@@ -664,6 +664,9 @@ fn the_example_file_names_every_key() {
         "on_stale_promotion",
         "mode",
         "upstream_connections",
+        "replica_listen",
+        "max_replica_lag",
+        "replica_fallback",
         "client_tls_cert_file",
         "client_tls_key_file",
         "client_tls_ca_file",
@@ -708,6 +711,74 @@ fn several_groups_from_a_file() {
         config.groups[1].timing.read_timeout,
         Duration::from_millis(300)
     );
+}
+
+#[test]
+fn the_replica_endpoint_is_off_by_default_and_set_per_group() {
+    let config = resolve(&[], ONE_GROUP).unwrap();
+    assert_eq!(config.groups[0].replicas, ReplicaReads::default());
+    assert_eq!(config.groups[0].replicas.max_lag, 1024 * 1024);
+
+    let config = resolve(
+        &["--max-replica-lag", "64kb"],
+        "replica_fallback = \"error\"\n\
+         [[groups]]\nname = \"a\"\nlisten = \"127.0.0.1:6379\"\nmaster_name = \"a\"\nsentinels = [\"s:1\"]\n\
+         replica_listen = \"127.0.0.1:6381\"\n\
+         [[groups]]\nname = \"b\"\nlisten = \"127.0.0.1:6380\"\nmaster_name = \"b\"\nsentinels = [\"s:1\"]\n\
+         max_replica_lag = 0\nreplica_fallback = \"master\"\n",
+    )
+    .unwrap();
+    let (a, b) = (&config.groups[0], &config.groups[1]);
+    assert_eq!(
+        a.replicas,
+        ReplicaReads {
+            listen: Some("127.0.0.1:6381".parse().unwrap()),
+            max_lag: 64 * 1024,
+            fallback: ReplicaFallback::Error,
+        }
+    );
+    assert_eq!(
+        b.replicas,
+        ReplicaReads {
+            listen: None,
+            max_lag: 0,
+            fallback: ReplicaFallback::Master,
+        }
+    );
+    assert!(config
+        .to_string()
+        .contains("replica reads: listen 127.0.0.1:6381, max lag 65536 bytes, fallback error"));
+
+    let config = cli(&[
+        "--master-name",
+        "m",
+        "--sentinels",
+        "s:1",
+        "--replica-listen",
+        "127.0.0.1:6390",
+    ])
+    .load()
+    .unwrap();
+    assert_eq!(
+        config.groups[0].replicas.listen,
+        Some("127.0.0.1:6390".parse().unwrap())
+    );
+}
+
+#[test]
+fn replica_listen_errors_name_the_key() {
+    let e = err(&["--replica-listen", "nowhere"], ONE_GROUP);
+    assert!(e.starts_with("--replica-listen: "), "{e}");
+    let e = err(&["--replica-listen", "127.0.0.1:7000"], ONE_GROUP);
+    assert!(e.contains("also the group's listen address"), "{e}");
+    assert!(Cli::try_parse_from(["ellison", "--max-replica-lag", "lots"]).is_err());
+    let e = err(&[], &format!("max_replica_lag = \"lots\"\n{ONE_GROUP}"));
+    assert!(e.starts_with("max_replica_lag: "), "{e}");
+    let two = "[[groups]]\nname = \"a\"\nlisten = \"127.0.0.1:6379\"\nmaster_name = \"a\"\nsentinels = [\"s:1\"]\n\
+               [[groups]]\nname = \"b\"\nlisten = \"127.0.0.1:6380\"\nmaster_name = \"b\"\nsentinels = [\"s:1\"]\n\
+               replica_listen = \"127.0.0.1:6379\"\n";
+    let e = err(&[], two);
+    assert!(e.starts_with("groups[1].replica_listen: "), "{e}");
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! The client side: a listener per group that accepts connections (up to `max_clients`), runs
-//! the TLS handshake when the client leg has TLS, and runs one `session::Session` per client;
-//! it stops accepting and waits for its sessions when Ellison drains.
+//! The client side: a listener per group (and a second one, for reads from replicas, when the
+//! group has `replica_listen`) that accepts connections (up to `max_clients`, both listeners
+//! together), runs the TLS handshake when the client leg has TLS, and runs one
+//! `session::Session` per client; it stops accepting and waits for its sessions when Ellison
+//! drains.
 
 pub mod command;
 pub(crate) mod guard;
@@ -21,6 +23,7 @@ use tracing::{debug, error, Instrument};
 use crate::config::{GroupConfig, Timing};
 use crate::master::MasterHandle;
 use crate::metrics::{ConnectionOutcome, GroupMetrics, TlsPeer};
+use crate::replicas::ReplicaHandle;
 use crate::shutdown;
 use crate::tls::{ServerTls, Stream};
 use session::{Outcome, Session};
@@ -164,9 +167,13 @@ pub struct Drained {
 
 /// Accepts clients until Ellison drains (`shared.drain`), then waits up to `drain_grace` for
 /// the open sessions to end and cuts the rest.
+///
+/// With `reads`, this is a replica listener: each session reads from a replica it chooses
+/// among those that qualify (see [`crate::replicas`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     master: MasterHandle,
+    reads: Option<ReplicaHandle>,
     shared: Arc<Shared>,
 ) -> Drained {
     let mut sessions = JoinSet::new();
@@ -191,7 +198,11 @@ pub(crate) async fn serve(
                     if let Err(e) = shared.tune(&stream) {
                         debug!(error = %e, "cannot set socket options on client");
                     }
-                    let (master, shared) = (master.clone(), shared.clone());
+                    let master = match &reads {
+                        Some(reads) => master.reading(reads.session()),
+                        None => master.clone(),
+                    };
+                    let shared = shared.clone();
                     let span = tracing::debug_span!("session", %peer);
                     sessions.spawn(async move {
                         let client = match tls {

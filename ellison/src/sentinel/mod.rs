@@ -8,7 +8,9 @@
 //!   check of the verified master;
 //! - [`conn`]: a small RESP connection with timeouts;
 //! - [`verify`]: what the tracker does with the nodes' answers (candidates, the promotion fast
-//!   path, the verified master's periodic check).
+//!   path, the verified master's periodic check);
+//! - [`replicas`]: with a replica listener, the task that judges which replicas of the verified
+//!   master may serve reads.
 //!
 //! The tracker itself never blocks on I/O: links, `ROLE` verification and the periodic `ROLE`
 //! check all run in their own tasks and report through one bounded channel.
@@ -46,6 +48,7 @@ pub(crate) mod conn;
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod quorum;
+pub(crate) mod replicas;
 pub(crate) mod role;
 mod verify;
 

@@ -373,6 +373,83 @@ async fn ask_role(
     }
 }
 
+/// What a node's `ROLE` says about its replication, for the replica tracker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replication {
+    /// A master at this replication offset.
+    Master { offset: u64 },
+    /// A replica of `master_host:master_port` (as it was told to follow it), in link `state`
+    /// (`connect`, `connecting`, `handshake`, `sync`, `connected`), having applied the stream
+    /// up to `offset` (-1 before its first synchronisation).
+    Replica {
+        master_host: String,
+        master_port: u16,
+        state: String,
+        offset: i64,
+    },
+    /// Another role (a Sentinel).
+    Other(String),
+}
+
+impl Replication {
+    /// Reads a `ROLE` reply.
+    pub(crate) fn parse(items: &[Value]) -> Option<Replication> {
+        let int = |i: usize| items.get(i).and_then(Value::as_int);
+        match items.first()?.as_str()? {
+            "master" => Some(Replication::Master {
+                offset: u64::try_from(int(1)?).ok()?,
+            }),
+            "slave" => Some(Replication::Replica {
+                master_host: items.get(1)?.as_str()?.to_owned(),
+                master_port: u16::try_from(int(2)?).ok()?,
+                state: items.get(3)?.as_str()?.to_owned(),
+                offset: int(4)?,
+            }),
+            role => Some(Replication::Other(role.to_owned())),
+        }
+    }
+}
+
+/// Asks `ROLE` over `conn` (connecting first if needed) and reads its replication. An error
+/// reply (`-LOADING`, `-BUSY`) keeps the connection; a transport failure or an unexpected
+/// reply drops it.
+pub(crate) async fn replication(
+    conn: &mut Option<Conn>,
+    addr: SocketAddr,
+    timing: Timing,
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> Result<Replication, RoleFailure> {
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(connect(addr, timing, access, metrics).await?),
+    };
+    let reply = match c.call(&[b"ROLE"]).await {
+        Ok(reply) => reply,
+        Err(e) => {
+            *conn = None;
+            return Err(RoleFailure::of(e));
+        }
+    };
+    let parsed = match &reply {
+        Value::Array(items) => Replication::parse(items),
+        Value::Error(e) => {
+            return Err(RoleFailure {
+                refusal: Refusal::in_reply(e).then_some(Refusal::Auth),
+                ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e.clone()))
+            })
+        }
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        *conn = None;
+        RoleFailure::new(
+            FailureKind::Broken,
+            RoleError::Unexpected(format!("{reply:?}")),
+        )
+    })
+}
+
 async fn connect(
     addr: SocketAddr,
     timing: Timing,

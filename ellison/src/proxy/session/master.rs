@@ -11,12 +11,13 @@ use tracing::debug;
 
 use super::close::Close;
 use super::pending::{Barrier, Kind, Pending};
-use super::{Doubt, Link, Session, Upstream, Verdict};
+use super::{node, Doubt, Link, Session, Upstream, Verdict};
 use crate::config::Credentials;
 use crate::master::{Master, MasterState};
 use crate::metrics::{HeldOutcome, Pin as PipeKind, SessionMove, TlsPeer};
 use crate::proxy::command::Effect;
 use crate::proxy::mux::NoSlot;
+use crate::replicas::Reads;
 use crate::resp::Resume;
 use crate::tls::Stream;
 
@@ -60,6 +61,17 @@ impl Session {
                 }
             }
         }
+        if self.want.is_none() && self.master.reads().is_some_and(Reads::refusing) {
+            // A replica listener's session with no replica to read from, and `replica_fallback
+            // = error`: it leaves its replica (as a session leaves a master that changed) and
+            // its commands are answered at once.
+            if self.upstream.is_some() {
+                self.detach_changed();
+            }
+            if self.closing.is_none() {
+                self.refuse_reads();
+            }
+        }
         self.update_hold();
     }
 
@@ -83,7 +95,7 @@ impl Session {
                     self.upstream_lost(&e.to_string());
                 }
             }
-            Doubt::Rejected => self.reroute(),
+            Doubt::Rejected => self.reroute(verdict.replica),
             Doubt::Closed if same && state.confirmed => {
                 debug!(master = %verdict.master.addr, "the master closed this connection itself; closing the client");
                 self.end_with_upstream(Close::ByRedis);
@@ -91,7 +103,8 @@ impl Session {
             Doubt::Closed => {
                 debug!(master = %verdict.master.addr, "connection to the master lost and the master not confirmed");
                 let uncertain = format!(
-                    "ERR ellison: the connection to the master of group '{}' was lost while this command was in flight; it may or may not have been executed",
+                    "ERR ellison: the connection to the {} of group '{}' was lost while this command was in flight; it may or may not have been executed",
+                    node(verdict.replica),
                     self.shared.name
                 );
                 self.settle_in_flight(&uncertain);
@@ -119,6 +132,8 @@ impl Session {
                         self.upstream = Some(Upstream {
                             link: Link::Shared(slot),
                             master,
+                            reads: None,
+                            replica: false,
                         });
                     }
                     // The next turn steers to the master the pool follows now.
@@ -192,6 +207,11 @@ impl Session {
         self.upstream = Some(Upstream {
             link: Link::Dedicated(stream),
             master,
+            reads: self.master.reads().map(|r| r.counter(master.addr)),
+            replica: self
+                .master
+                .reads()
+                .is_some_and(|r| r.is_replica(master.addr)),
         });
     }
 
@@ -236,6 +256,8 @@ impl Session {
             link => Upstream {
                 link,
                 master: up.master,
+                reads: None,
+                replica: false,
             }
             .abort(),
         }
@@ -272,6 +294,7 @@ impl Session {
             return;
         };
         debug!(old = %up.master.addr, "master changed; leaving the old master");
+        let replica = up.replica;
         up.abort();
         if let Some(pin) = self.pin() {
             self.shared.metrics.session_moved(SessionMove::Closed(pin));
@@ -291,7 +314,8 @@ impl Session {
             SessionMove::Moved
         });
         let uncertain = format!(
-            "ERR ellison: the master of group '{}' changed while this command was in flight; it may or may not have been executed",
+            "ERR ellison: the {} of group '{}' changed while this command was in flight; it may or may not have been executed",
+            node(replica),
             self.shared.name
         );
         self.settle_in_flight(&uncertain);
@@ -310,6 +334,7 @@ impl Session {
         }
         debug!(master = %up.master.addr, error, "upstream connection lost");
         let master = up.master;
+        let replica = up.replica;
         let shared = up.is_shared();
         up.abort();
         if shared {
@@ -333,6 +358,7 @@ impl Session {
             master,
             asked: self.master.rechecks(),
             doubt: Doubt::Closed,
+            replica,
         });
         self.master.request_recheck();
     }
@@ -360,7 +386,7 @@ impl Session {
     /// A node rejected a command without executing it and is no longer the verified master:
     /// drop its replies from here on, leave it, and send this command and the rest of the
     /// pipeline again to the verified master.
-    fn reroute(&mut self) {
+    fn reroute(&mut self, replica: bool) {
         if let Some(up) = self.upstream.take() {
             debug!(master = %up.master.addr, "command rejected by a node that is no longer the master; resending");
             up.abort();
@@ -369,7 +395,8 @@ impl Session {
         self.reply_resume = Resume::default();
         // Commands whose bytes were released cannot be resent: their fate is told as unknown.
         let uncertain = format!(
-            "ERR ellison: the master of group '{}' changed while this command was in flight; it may or may not have been executed",
+            "ERR ellison: the {} of group '{}' changed while this command was in flight; it may or may not have been executed",
+            node(replica),
             self.shared.name
         );
         while self.pending.front().is_some_and(|e| e.released) {
@@ -463,7 +490,7 @@ impl Session {
         if let Some(verdict) = self.verdict.take() {
             // No verdict in time: that upstream is given up.
             match verdict.doubt {
-                Doubt::Rejected => self.reroute(),
+                Doubt::Rejected => self.reroute(verdict.replica),
                 Doubt::Closed => self.sent_given_up(hold),
             }
         }
@@ -492,6 +519,22 @@ impl Session {
             "MASTERDOWN no verified master for group '{}' after {hold:?}",
             self.shared.name
         );
+        self.fail_waiting(now, hold, &error, false);
+    }
+
+    /// A replica listener's session, with no replica that qualifies and `replica_fallback =
+    /// error`: every command waiting is answered with an error at once (none was sent).
+    fn refuse_reads(&mut self) {
+        let error = format!(
+            "ERR ellison: no replica qualifies for reads in group '{}'",
+            self.shared.name
+        );
+        self.fail_waiting(Instant::now(), Duration::ZERO, &error, true);
+    }
+
+    /// Answers the unsent commands at the front that have waited `hold` with `error`;
+    /// `refused`: for want of a replica, else of a master.
+    fn fail_waiting(&mut self, now: Instant, hold: Duration, error: &str, refused: bool) {
         while let Some(entry) = self.pending.front() {
             if entry.for_client() && entry.read_at + hold > now {
                 break;
@@ -501,8 +544,11 @@ impl Session {
             };
             match entry.kind {
                 Kind::Client | Kind::AbortedExec => {
-                    self.shared.metrics.held_command(HeldOutcome::Failed);
-                    self.push_error(&error);
+                    match self.master.reads() {
+                        Some(reads) if refused => reads.refused(),
+                        _ => self.shared.metrics.held_command(HeldOutcome::Failed),
+                    }
+                    self.push_error(error);
                 }
                 Kind::Replay => {}
                 Kind::Local(local) => {

@@ -57,6 +57,7 @@ use crate::resp::Resume;
 use crate::tls::Stream;
 use close::Close;
 use pending::Pending;
+use prometheus_client::metrics::counter::Counter;
 use replay::Replay;
 
 /// Stop reading a client that has this many commands awaiting replies. Entries are small
@@ -102,6 +103,21 @@ pub(crate) enum Outcome {
 struct Upstream {
     link: Link,
     master: Master,
+    /// A replica listener's session: the counter of the commands this upstream answers (its
+    /// replica's, or the fallback's on the master).
+    reads: Option<Counter>,
+    /// A replica listener's session on a replica (not the master it fell back to): errors
+    /// then name the replica.
+    replica: bool,
+}
+
+/// What the errors of a session call its upstream's node.
+fn node(replica: bool) -> &'static str {
+    if replica {
+        "replica"
+    } else {
+        "master"
+    }
 }
 
 /// How a session reaches its master.
@@ -151,6 +167,8 @@ struct Verdict {
     master: Master,
     asked: u64,
     doubt: Doubt,
+    /// The upstream was a replica listener's replica.
+    replica: bool,
 }
 
 /// Why [`Session::wait`] returned to the main loop. Reads and writes are handled inside it,
@@ -426,6 +444,7 @@ impl Session {
             Some(Upstream {
                 link: Link::Dedicated(stream),
                 master,
+                ..
             }) if self.want == Some(*master) && self.verdict.is_none() => {
                 self.expect_upstream_close = true;
                 if stream.shutdown_write().is_err() {

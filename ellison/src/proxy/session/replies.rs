@@ -140,17 +140,34 @@ impl Session {
         Ok(())
     }
 
+    /// Whether `reply` is a replica's `READONLY`, its answer to a write sent to the replica
+    /// listener: the client gets it unchanged, as Redis' own answer, not as a sign that a
+    /// master was lost.
+    fn replica_readonly(&self, reply: &[u8]) -> bool {
+        reply.starts_with(b"-READONLY")
+            && self.upstream.as_ref().is_some_and(|up| {
+                self.master
+                    .reads()
+                    .is_some_and(|r| r.is_replica(up.master.addr))
+            })
+    }
+
     /// Forwards the reply at `fwd` to the command at the front, as it is or as Redis would
     /// have answered the client (an aborted EXEC, results Ellison queued inside a transaction).
     /// True when it stopped at a rejection instead, to have the master re-checked.
     fn client_reply(&mut self, frame: &ReplyFrame, now: Instant) -> bool {
         let reply = &self.replies[self.fwd..self.fwd + frame.len];
-        if !self.accept_rejection && !self.pinned() && is_rejection(reply) {
+        if !self.accept_rejection
+            && !self.pinned()
+            && is_rejection(reply)
+            && !self.replica_readonly(reply)
+        {
             if let Some(up) = &self.upstream {
                 self.verdict = Some(Verdict {
                     master: up.master,
                     asked: self.master.rechecks(),
                     doubt: Doubt::Rejected,
+                    replica: up.replica,
                 });
                 self.master.request_recheck();
                 return true;
@@ -175,6 +192,9 @@ impl Session {
             len = new.len();
         }
         self.shared.metrics.commands_forwarded(1);
+        if let Some(reads) = self.upstream.as_ref().and_then(|u| u.reads.as_ref()) {
+            reads.inc();
+        }
         self.shared
             .metrics
             .command_done(now.saturating_duration_since(self.pending[0].read_at));

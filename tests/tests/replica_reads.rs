@@ -1,0 +1,428 @@
+//! The replica read endpoint (`replica_listen`): reads spread over the replicas that qualify,
+//! a write gets the replica's own `READONLY`, a replica that lags stops getting reads and
+//! returns once it caught up, with no replica left reads go to the master or get an error
+//! (`replica_fallback`), through a failover reads go on while the promoted node stops serving
+//! them, and a killed replica costs its idle sessions nothing.
+//!
+//! A replica is made to lag with `CLIENT PAUSE WRITE` on it: its master's write stream is
+//! postponed with every other write, so its `ROLE` offset stays behind the master's while it
+//! keeps answering `ROLE` and reads, until `CLIENT UNPAUSE`. Where a session reads is seen on
+//! the nodes themselves (`CLIENT LIST`, with the names the readers set through Ellison, and
+//! `INFO commandstats`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ellison_e2e::{eventually, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    group: SentinelGroup,
+    master: SocketAddr,
+    replicas: Vec<SocketAddr>,
+    proxy: Proxy,
+    writer: RespClient,
+}
+
+/// A group of a master, 2 replicas and 3 Sentinels, Ellison in front with a replica listener
+/// and `flags`, `k` = `v` written and replicated, and both replicas qualifying.
+async fn setup(flags: &[&str]) -> Setup {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let mut args = vec!["--replica-listen", "127.0.0.1:0"];
+    args.extend_from_slice(flags);
+    let proxy = Proxy::start(group.master_name(), &group.sentinel_addrs(), &args)
+        .await
+        .unwrap();
+    Setup::ready(group, proxy).await
+}
+
+impl Setup {
+    /// Once Ellison routes to the group's master: `k` = `v` written and replicated, and both
+    /// replicas qualifying.
+    async fn ready(group: SentinelGroup, proxy: Proxy) -> Setup {
+        let master = group.wait_converged(WAIT).await.unwrap();
+        let replicas: Vec<SocketAddr> = group
+            .node_addrs()
+            .into_iter()
+            .filter(|a| *a != master)
+            .collect();
+        assert_eq!(replicas.len(), 2);
+        proxy.wait_for_master(master, WAIT).await.unwrap();
+        let mut writer = RespClient::connect(proxy.addr(), WAIT).await.unwrap();
+        writer.cmd(&["SET", "k", "v"]).await.unwrap();
+        writer.cmd(&["WAIT", "2", "10000"]).await.unwrap();
+        let setup = Setup {
+            group,
+            master,
+            replicas,
+            proxy,
+            writer,
+        };
+        setup.wait_replicas(2, 0).await;
+        setup
+    }
+}
+
+impl Setup {
+    /// Waits until `qualifying` replicas qualify and `lagging` are skipped for their lag.
+    async fn wait_replicas(&self, qualifying: u64, lagging: u64) {
+        let series = (
+            "ellison_replicas_qualifying{group=\"mymaster\"}",
+            "ellison_replicas_skipped{group=\"mymaster\",reason=\"lag\"}",
+        );
+        eventually(
+            format!("{qualifying} replicas qualifying and {lagging} lagging"),
+            WAIT,
+            async || {
+                let seen = (self.proxy.metric(series.0), self.proxy.metric(series.1));
+                if seen == (Some(qualifying), Some(lagging)) {
+                    Ok(())
+                } else {
+                    Err(format!("{seen:?}"))
+                }
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// A client of the replica listener named `name` on the node it reads from, which has
+    /// read `k` through it.
+    async fn reader(&self, name: &str) -> RespClient {
+        let addr = self.proxy.replica_addr().unwrap();
+        let mut reader = RespClient::connect(addr, WAIT).await.unwrap();
+        reader.cmd(&["CLIENT", "SETNAME", name]).await.unwrap();
+        assert_eq!(
+            reader.cmd(&["GET", "k"]).await.unwrap(),
+            Value::Bulk(b"v".to_vec())
+        );
+        reader
+    }
+
+    /// The readers connected to `node`, by the names they set.
+    async fn readers_on(&self, node: SocketAddr) -> Vec<String> {
+        let list = self
+            .group
+            .command(node, &["CLIENT", "LIST"])
+            .await
+            .unwrap()
+            .as_text()
+            .unwrap();
+        let mut names: Vec<String> = list
+            .split_whitespace()
+            .filter_map(|field| field.strip_prefix("name="))
+            .filter(|name| name.starts_with("reader-"))
+            .map(str::to_owned)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Waits until the readers on `node` are exactly `names`.
+    async fn wait_readers(&self, node: SocketAddr, names: &[&str]) {
+        eventually(format!("readers {names:?} on {node}"), WAIT, async || {
+            let seen = self.readers_on(node).await;
+            if seen == names {
+                Ok(())
+            } else {
+                Err(format!("{seen:?}"))
+            }
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Makes `replica` stop applying its master's stream, and writes past `max_replica_lag`.
+    async fn make_lag(&mut self, replicas: &[SocketAddr]) {
+        for replica in replicas {
+            self.group
+                .command(*replica, &["CLIENT", "PAUSE", "100000", "WRITE"])
+                .await
+                .unwrap();
+        }
+        let big = "x".repeat(64 * 1024);
+        self.writer.cmd(&["SET", "big", &big]).await.unwrap();
+    }
+
+    async fn catch_up(&self, replicas: &[SocketAddr]) {
+        for replica in replicas {
+            self.group
+                .command(*replica, &["CLIENT", "UNPAUSE"])
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_spread_over_both_replicas_and_a_write_gets_readonly() {
+    let s = setup(&[]).await;
+    let mut readers = Vec::new();
+    for i in 0..4 {
+        readers.push(s.reader(&format!("reader-{i}")).await);
+    }
+    let mut on = Vec::new();
+    for node in [s.replicas[0], s.replicas[1], s.master] {
+        on.push(s.readers_on(node).await);
+    }
+    // Round robin: two sessions on each replica, none on the master.
+    assert_eq!(on[0].len(), 2, "{on:?}");
+    assert_eq!(on[1].len(), 2, "{on:?}");
+    assert!(on[2].is_empty(), "{on:?}");
+    for replica in &s.replicas {
+        let stats = s
+            .group
+            .command(*replica, &["INFO", "commandstats"])
+            .await
+            .unwrap()
+            .as_text()
+            .unwrap();
+        assert!(stats.contains("cmdstat_get:calls=2,"), "{replica}: {stats}");
+        let series =
+            format!("ellison_replica_reads_total{{group=\"mymaster\",replica=\"{replica}\"}}");
+        // CLIENT SETNAME and GET, from each of the two sessions.
+        assert_eq!(s.proxy.metric(&series), Some(4), "{series}");
+    }
+    let master_stats = s
+        .group
+        .command(s.master, &["INFO", "commandstats"])
+        .await
+        .unwrap()
+        .as_text()
+        .unwrap();
+    assert!(!master_stats.contains("cmdstat_get:"), "{master_stats}");
+
+    // A write gets the replica's own answer, and the session goes on.
+    let reply = readers[0].cmd_raw_reply(&["SET", "k", "w"]).await.unwrap();
+    assert_eq!(
+        reply,
+        Value::Error("READONLY You can't write against a read only replica.".into())
+    );
+    assert_eq!(
+        readers[0].cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
+    let mut s = setup(&["--max-replica-lag", "16kb"]).await;
+    let (a, b) = (s.replicas[0], s.replicas[1]);
+    s.writer.cmd(&["SELECT", "1"]).await.unwrap();
+    s.writer.cmd(&["SET", "k", "db1"]).await.unwrap();
+    s.writer.cmd(&["WAIT", "2", "10000"]).await.unwrap();
+    s.writer.cmd(&["SELECT", "0"]).await.unwrap();
+    let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    for reader in &mut readers {
+        reader.cmd(&["SELECT", "1"]).await.unwrap();
+    }
+    let on_a = s.readers_on(a).await;
+    assert_eq!(on_a.len(), 1, "{on_a:?}");
+    let on_b = s.readers_on(b).await;
+    assert_eq!(on_b.len(), 1, "{on_b:?}");
+
+    s.make_lag(&[a]).await;
+    s.wait_replicas(1, 1).await;
+    // The session that read from it left it, without a command; its next one goes to the
+    // other, its name and database replayed there.
+    s.wait_readers(a, &[]).await;
+    for reader in &mut readers {
+        assert_eq!(
+            reader.cmd(&["GET", "k"]).await.unwrap(),
+            Value::Bulk(b"db1".to_vec())
+        );
+    }
+    let _new = s.reader("reader-2").await;
+    s.wait_readers(b, &["reader-0", "reader-1", "reader-2"])
+        .await;
+    assert!(s.readers_on(a).await.is_empty());
+
+    s.catch_up(&[a]).await;
+    s.wait_replicas(2, 0).await;
+    // Sessions on the other replica stay; new ones are spread over both again.
+    let _more = [s.reader("reader-3").await, s.reader("reader-4").await];
+    let on_a = s.readers_on(a).await;
+    assert_eq!(on_a.len(), 1, "{on_a:?}");
+    assert_eq!(s.readers_on(b).await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_replica_qualifying_reads_fall_back_to_the_master() {
+    let mut s = setup(&["--max-replica-lag", "16kb"]).await;
+    let replicas = s.replicas.clone();
+    let mut reader = s.reader("reader-0").await;
+    s.make_lag(&replicas).await;
+    s.wait_replicas(0, 2).await;
+
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    assert_eq!(s.readers_on(s.master).await, ["reader-0"]);
+    let fallback = "ellison_replica_fallback_reads_total{group=\"mymaster\"}";
+    assert_eq!(s.proxy.metric(fallback), Some(1));
+
+    // Back to a replica as soon as one qualifies, without a command.
+    s.catch_up(&replicas).await;
+    s.wait_replicas(2, 0).await;
+    s.wait_readers(s.master, &[]).await;
+    assert_eq!(
+        reader.cmd(&["GET", "big"]).await.unwrap(),
+        Value::Bulk("x".repeat(64 * 1024).into_bytes())
+    );
+    let mut on = 0;
+    for replica in &replicas {
+        on += s.readers_on(*replica).await.len();
+    }
+    assert_eq!(on, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_replica_qualifying_and_fallback_error_reads_get_an_error() {
+    let mut s = setup(&["--max-replica-lag", "16kb", "--replica-fallback", "error"]).await;
+    let replicas = s.replicas.clone();
+    let mut reader = s.reader("reader-0").await;
+    s.make_lag(&replicas).await;
+    s.wait_replicas(0, 2).await;
+
+    assert_eq!(
+        reader.cmd_raw_reply(&["GET", "k"]).await.unwrap(),
+        Value::Error("ERR ellison: no replica qualifies for reads in group 'mymaster'".into())
+    );
+    assert!(s.readers_on(s.master).await.is_empty());
+    let refused = "ellison_replica_reads_refused_total{group=\"mymaster\"}";
+    assert_eq!(s.proxy.metric(refused), Some(1));
+
+    s.catch_up(&replicas).await;
+    s.wait_replicas(2, 0).await;
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fallback_follows_a_reload_and_replica_listen_needs_a_restart() {
+    let group = SentinelGroup::start(GroupOptions::default()).await.unwrap();
+    let sentinels: Vec<String> = group
+        .sentinel_addrs()
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect();
+    let name = group.master_name().to_owned();
+    let file = |extra: &str| {
+        format!(
+            "max_replica_lag = \"16kb\"\n{extra}\n[[groups]]\nlisten = \"127.0.0.1:0\"\n\
+             master_name = \"{}\"\nsentinels = [{}]\nreplica_listen = \"127.0.0.1:0\"\n",
+            name,
+            sentinels.join(", ")
+        )
+    };
+    let proxy = Proxy::start_with_file(&file(""), &[]).await.unwrap();
+    let mut s = Setup::ready(group, proxy).await;
+    let replicas = s.replicas.clone();
+    let mut reader = s.reader("reader-0").await;
+    s.make_lag(&replicas).await;
+    s.wait_replicas(0, 2).await;
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+
+    s.proxy
+        .write_config(&file("replica_fallback = \"error\""))
+        .unwrap();
+    let reloaded = s.proxy.reload().unwrap();
+    assert_eq!(reloaded.changed, ["groups[0].replica_fallback"]);
+    // The session leaves the master it fell back to; its next read is refused.
+    s.wait_readers(s.master, &[]).await;
+    assert_eq!(
+        reader.cmd_raw_reply(&["GET", "k"]).await.unwrap(),
+        Value::Error("ERR ellison: no replica qualifies for reads in group 'mymaster'".into())
+    );
+
+    let moved = file("replica_fallback = \"error\"").replace(
+        "replica_listen = \"127.0.0.1:0\"",
+        "replica_listen = \"127.0.0.1:1\"",
+    );
+    s.proxy.write_config(&moved).unwrap();
+    let err = s.proxy.reload().unwrap_err();
+    assert_eq!(err.key(), Some("groups[0].replica_listen"), "{err}");
+    s.catch_up(&replicas).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_continue_through_a_failover_and_the_promoted_replica_serves_none() {
+    let s = setup(&[]).await;
+    let mut reader = s.reader("reader-0").await;
+    s.group.sentinel_failover().await.unwrap();
+    let new = s.group.wait_for_new_master(s.master, WAIT).await.unwrap();
+    s.proxy.wait_for_master(new, WAIT).await.unwrap();
+    // Held while there is no verified master, then answered by the new master (the fallback)
+    // or one of its replicas.
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    // The old master, demoted, and the other replica serve reads once they follow the new
+    // master; the promoted node serves none.
+    let old_and_other: Vec<SocketAddr> = s
+        .group
+        .node_addrs()
+        .into_iter()
+        .filter(|a| *a != new)
+        .collect();
+    eventually("the new master's replicas to qualify", WAIT, async || {
+        let status = s.proxy.metrics_text();
+        let qualifying = s
+            .proxy
+            .metric("ellison_replicas_qualifying{group=\"mymaster\"}");
+        let on_new = s.readers_on(new).await;
+        if qualifying == Some(2) && on_new.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{qualifying:?} qualifying, readers on {new}: {on_new:?}\n{status}"
+            ))
+        }
+    })
+    .await
+    .unwrap();
+    // A session that left the node it was on connects again at its next command.
+    assert_eq!(
+        reader.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    let _more = [s.reader("reader-1").await, s.reader("reader-2").await];
+    assert!(s.readers_on(new).await.is_empty());
+    let mut on = 0;
+    for node in &old_and_other {
+        on += s.readers_on(*node).await.len();
+    }
+    assert_eq!(on, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_costs_its_idle_sessions_nothing() {
+    let mut s = setup(&[]).await;
+    let (a, b) = (s.replicas[0], s.replicas[1]);
+    let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    assert_eq!(s.readers_on(a).await.len(), 1);
+    s.group.node_mut(a).unwrap().kill();
+    // The session on it finds its connection closed, and the replicas checked again: the next
+    // command goes to the other replica, its state replayed.
+    for reader in &mut readers {
+        assert_eq!(
+            reader.cmd(&["GET", "k"]).await.unwrap(),
+            Value::Bulk(b"v".to_vec())
+        );
+    }
+    assert_eq!(s.readers_on(b).await, ["reader-0", "reader-1"]);
+    s.wait_replicas(1, 0).await;
+    assert_eq!(
+        s.proxy
+            .metric("ellison_replicas_skipped{group=\"mymaster\",reason=\"down\"}"),
+        Some(1)
+    );
+}
