@@ -318,15 +318,16 @@ pub(crate) async fn await_promotion(
     }
 }
 
-/// Asks `ROLE` over `conn`, connecting first if needed. An error reply (`-BUSY`, `-LOADING`)
-/// keeps the connection; a transport failure or an unexpected reply drops it.
-async fn ask_role(
+/// Sends `ROLE` over `conn` (connecting first if needed) and returns the items of its reply.
+/// An error reply (`-BUSY`, `-LOADING`) keeps the connection; a transport failure or a reply
+/// that is not an array drops it.
+async fn role_items(
     conn: &mut Option<Conn>,
     addr: SocketAddr,
     timing: Timing,
     access: &RedisAccess,
     metrics: &GroupMetrics,
-) -> Result<Role, RoleFailure> {
+) -> Result<Vec<Value>, RoleFailure> {
     let c = match conn {
         Some(c) => c,
         None => conn.insert(connect(addr, timing, access, metrics).await?),
@@ -338,22 +339,32 @@ async fn ask_role(
             return Err(RoleFailure::of(e));
         }
     };
-    let items = match reply {
-        Value::Array(items) => items,
-        Value::Error(e) => {
-            return Err(RoleFailure {
-                refusal: Refusal::in_reply(&e).then_some(Refusal::Auth),
-                ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e))
-            })
-        }
+    match reply {
+        Value::Array(items) => Ok(items),
+        Value::Error(e) => Err(RoleFailure {
+            refusal: Refusal::in_reply(&e).then_some(Refusal::Auth),
+            ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e))
+        }),
         other => {
             *conn = None;
-            return Err(RoleFailure::new(
+            Err(RoleFailure::new(
                 FailureKind::Broken,
                 RoleError::Unexpected(format!("{other:?}")),
-            ));
+            ))
         }
-    };
+    }
+}
+
+/// Asks `ROLE` over `conn`, connecting first if needed. An error reply (`-BUSY`, `-LOADING`)
+/// keeps the connection; a transport failure or an unexpected reply drops it.
+async fn ask_role(
+    conn: &mut Option<Conn>,
+    addr: SocketAddr,
+    timing: Timing,
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> Result<Role, RoleFailure> {
+    let items = role_items(conn, addr, timing, access, metrics).await?;
     match items.first().and_then(Value::as_str) {
         Some("master") => Ok(Role::Master {
             offset: items
@@ -420,32 +431,12 @@ pub(crate) async fn replication(
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Replication, RoleFailure> {
-    let c = match conn {
-        Some(c) => c,
-        None => conn.insert(connect(addr, timing, access, metrics).await?),
-    };
-    let reply = match c.call(&[b"ROLE"]).await {
-        Ok(reply) => reply,
-        Err(e) => {
-            *conn = None;
-            return Err(RoleFailure::of(e));
-        }
-    };
-    let parsed = match &reply {
-        Value::Array(items) => Replication::parse(items),
-        Value::Error(e) => {
-            return Err(RoleFailure {
-                refusal: Refusal::in_reply(e).then_some(Refusal::Auth),
-                ..RoleFailure::new(FailureKind::Slow, RoleError::ErrorReply(e.clone()))
-            })
-        }
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
+    let items = role_items(conn, addr, timing, access, metrics).await?;
+    Replication::parse(&items).ok_or_else(|| {
         *conn = None;
         RoleFailure::new(
             FailureKind::Broken,
-            RoleError::Unexpected(format!("{reply:?}")),
+            RoleError::Unexpected(format!("{:?}", Value::Array(items))),
         )
     })
 }
