@@ -188,6 +188,22 @@ pub fn first_line(program: &str, args: &[&str]) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The workspace's commit (short hash), or why there is none: for report headers.
+pub fn commit() -> String {
+    let root = workspace_root().display().to_string();
+    output_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"])
+        .filter(|c| !c.contains(' '))
+        .unwrap_or_else(|| "(not a git checkout)".into())
+}
+
+/// `/proc/loadavg` as it reads now: for report headers and footers.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
 /// The CPU model from `/proc/cpuinfo`, or `?`: for report headers.
 pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")

@@ -179,12 +179,7 @@ async fn run(args: Args) -> Result<()> {
     }
     emit(
         &mut report,
-        &format!(
-            "Load average at the end: {}\n",
-            std::fs::read_to_string("/proc/loadavg")
-                .unwrap_or_default()
-                .trim()
-        ),
+        &format!("Load average at the end: {}\n", procs::load_average()),
     );
     if let Some(out) = &args.out {
         std::fs::write(out, &report)
@@ -236,9 +231,7 @@ fn machine(args: &Args, settings: &Settings, tools: &Tools) -> String {
     let cpu = procs::cpu_model();
     let root = procs::workspace_root();
     let root_s = root.display().to_string();
-    let commit = output_of("git", &["-C", &root_s, "rev-parse", "--short", "HEAD"])
-        .filter(|c| !c.contains(' '))
-        .unwrap_or_else(|| "(not a git checkout)".into());
+    let commit = procs::commit();
     let dirty = output_of("git", &["-C", &root_s, "status", "--porcelain", "ellison"])
         .is_some_and(|s| !s.is_empty());
     let busy = output_of("ps", &["-eo", "pcpu,comm", "--sort=-pcpu", "--no-headers"])
@@ -280,9 +273,7 @@ fn machine(args: &Args, settings: &Settings, tools: &Tools) -> String {
     let _ = writeln!(
         s,
         "- load average at the start: {}; busiest processes (%CPU since start): {busy}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        procs::load_average()
     );
     let _ = writeln!(
         s,

@@ -20,7 +20,7 @@ use std::time::Duration;
 use clap::Parser;
 use ellison_benches::endpoints::{self, EllisonMode, Haproxy};
 use ellison_benches::failover::{self, Route};
-use ellison_benches::procs::{self, find_tool, output_of};
+use ellison_benches::procs::{self, find_tool};
 use ellison_benches::{Error, Result};
 use ellison_e2e::store::{self, Figures};
 use ellison_e2e::{
@@ -189,9 +189,7 @@ async fn run(args: Args) -> Result<()> {
     let _ = writeln!(
         report,
         "\nLoad average at the end: {}",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        procs::load_average()
     );
     println!("{report}");
     if let Some(out) = &args.out {
@@ -209,10 +207,7 @@ async fn run(args: Args) -> Result<()> {
 fn machine(args: &Args, ellison: &std::path::Path) -> String {
     let first = procs::first_line;
     let cpu = procs::cpu_model();
-    let root = procs::workspace_root().display().to_string();
-    let commit = output_of("git", &["-C", &root, "rev-parse", "--short", "HEAD"])
-        .filter(|c| !c.contains(' '))
-        .unwrap_or_else(|| "(not a git checkout)".into());
+    let commit = procs::commit();
     let mut s = String::new();
     let _ = writeln!(s, "## Store page through failovers: Ellison vs HAProxy\n");
     let _ = writeln!(
@@ -225,9 +220,7 @@ fn machine(args: &Args, ellison: &std::path::Path) -> String {
         "- machine: {} cores ({cpu}), kernel {}; load average at the start: {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         first("uname", &["-r"]),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim()
+        procs::load_average()
     );
     let _ = writeln!(
         s,
