@@ -11,7 +11,9 @@
 //! Invariants: replies are routed strictly in push order; a reply that no route expects ends
 //! the connection (it cannot be attributed); a session that left (its [`Slot`] dropped) has its
 //! replies dropped, not delivered to anyone else; when the connection ends, every session with
-//! commands on it is told (their inboxes are lost) and no further batch is taken.
+//! commands on it is told (their inboxes are lost), with the bytes of its batches that were
+//! never written (those commands did not run, and may be sent elsewhere), and no further batch
+//! is taken.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -55,6 +57,8 @@ struct Queue {
     /// The database the connection will be in after everything pushed; `None` when a batch
     /// may have changed it in a way that is known only from its replies.
     db: Option<i64>,
+    /// Bytes pushed since the connection opened (Ellison's `SELECT`s included).
+    pushed: u64,
     /// The task, waiting for work.
     task: Option<Waker>,
     /// Sessions waiting for room.
@@ -66,6 +70,9 @@ struct Serving {
     stream: Stream,
     /// Bytes taken from the queue, being written.
     out: BytesMut,
+    /// Bytes written since the connection opened: a batch that starts at or past this offset
+    /// was never sent.
+    written: u64,
     /// Replies read, not routed yet (a partial one at most).
     input: BytesMut,
     /// Routes of what was taken from the queue, in push order.
@@ -82,6 +89,9 @@ struct Route {
     inbox: Option<Arc<Inbox>>,
     /// Replies still to come.
     frames: u64,
+    /// Where the batch starts in the bytes pushed to the connection, and its length.
+    start: u64,
+    len: usize,
 }
 
 impl SharedConn {
@@ -113,6 +123,7 @@ impl SharedConn {
         let mut serving = Serving {
             stream,
             out: BytesMut::new(),
+            written: 0,
             input: BytesMut::new(),
             routes: VecDeque::new(),
             resume: Resume::default(),
@@ -129,12 +140,17 @@ impl SharedConn {
         };
         for route in serving.routes.into_iter().chain(queued) {
             if let Some(inbox) = route.inbox {
-                inbox.lose();
+                let unsent = if route.start >= serving.written {
+                    route.len
+                } else {
+                    0
+                };
+                inbox.lose(unsent);
             }
         }
         let placed = std::mem::take(&mut *self.inboxes.lock().unwrap_or_else(|e| e.into_inner()));
         for inbox in placed.iter().filter_map(Weak::upgrade) {
-            inbox.lose();
+            inbox.lose(0);
         }
         for waker in blocked {
             waker.wake();
@@ -147,6 +163,28 @@ impl SharedConn {
         let mut yielding = false;
         loop {
             let mut progress = false;
+            // Read first: a connection the master closed is seen before more batches are
+            // written to it, and those are then known not to have run.
+            s.input.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut s.stream), cx, &mut s.input) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "closed by the master",
+                    ))
+                }
+                Poll::Ready(Ok(_)) => {
+                    if s.routes.is_empty() {
+                        s.routes.extend(self.lock().routes.drain(..));
+                    }
+                    if let Err(e) = route_replies(&mut s.input, &mut s.routes, &mut s.resume) {
+                        return Poll::Ready(e);
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(e),
+                Poll::Pending => {}
+            }
             if s.out.is_empty() && !yielding {
                 let blocked = {
                     let mut q = self.lock();
@@ -176,6 +214,7 @@ impl SharedConn {
                     Poll::Ready(Ok(0)) => return Poll::Ready(io::ErrorKind::WriteZero.into()),
                     Poll::Ready(Ok(n)) => {
                         s.out.advance(n);
+                        s.written += n as u64;
                         progress = true;
                     }
                     Poll::Ready(Err(e)) => return Poll::Ready(e),
@@ -186,26 +225,6 @@ impl SharedConn {
                 if let Poll::Ready(Err(e)) = Pin::new(&mut s.stream).poll_flush(cx) {
                     return Poll::Ready(e);
                 }
-            }
-            s.input.reserve(READ_CHUNK);
-            match tokio_util::io::poll_read_buf(Pin::new(&mut s.stream), cx, &mut s.input) {
-                Poll::Ready(Ok(0)) => {
-                    return Poll::Ready(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "closed by the master",
-                    ))
-                }
-                Poll::Ready(Ok(_)) => {
-                    if s.routes.is_empty() {
-                        s.routes.extend(self.lock().routes.drain(..));
-                    }
-                    if let Err(e) = route_replies(&mut s.input, &mut s.routes, &mut s.resume) {
-                        return Poll::Ready(e);
-                    }
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) => return Poll::Ready(e),
-                Poll::Pending => {}
             }
             if !progress {
                 if yielding {
@@ -239,16 +258,26 @@ impl SharedConn {
                 return Poll::Pending;
             }
             if q.db != Some(db_start) {
+                let before = q.out.len();
                 encode::command(&mut q.out, &[b"SELECT", db_start.to_string().as_bytes()]);
+                let len = q.out.len() - before;
+                let start = q.pushed;
+                q.pushed += len as u64;
                 q.routes.push_back(Route {
                     inbox: None,
                     frames: 1,
+                    start,
+                    len,
                 });
             }
             q.out.extend_from_slice(batch);
+            let start = q.pushed;
+            q.pushed += batch.len() as u64;
             q.routes.push_back(Route {
                 inbox: Some(inbox.clone()),
                 frames: commands,
+                start,
+                len: batch.len(),
             });
             q.db = db_end;
             q.task.take()
@@ -353,6 +382,9 @@ struct InboxState {
     data: BytesMut,
     /// The connection ended with commands of this session on it.
     lost: bool,
+    /// Of those, the bytes of the batches that were never written, at the end of what the
+    /// session pushed.
+    unsent: usize,
     /// More than [`MAX_INBOX`] arrived while the session did not take it.
     overflow: bool,
     /// The session left: what arrives is dropped.
@@ -384,10 +416,12 @@ impl Inbox {
         }
     }
 
-    fn lose(&self) {
+    /// The connection ended; `unsent` more bytes of this session's were never written.
+    fn lose(&self, unsent: usize) {
         let waker = {
             let mut s = self.lock();
             s.lost = true;
+            s.unsent += unsent;
             s.waker.take()
         };
         if let Some(waker) = waker {
@@ -399,8 +433,9 @@ impl Inbox {
 /// Why a session's inbox stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum InboxEnd {
-    /// The shared connection ended with commands of the session on it.
-    Lost,
+    /// The shared connection ended. The last `unsent` bytes the session pushed were never
+    /// written: those commands did not run.
+    Lost { unsent: usize },
     /// The session's client did not read its replies: more than [`MAX_INBOX`] waited.
     Overflow,
 }
@@ -421,7 +456,7 @@ impl Slot {
             placed.push(Arc::downgrade(&inbox));
         }
         if conn.is_closed() {
-            inbox.lose();
+            inbox.lose(0);
         }
         Slot { conn, inbox }
     }
@@ -459,11 +494,11 @@ impl Slot {
             return Poll::Ready(Err(InboxEnd::Overflow));
         }
         if s.lost {
-            return Poll::Ready(Err(InboxEnd::Lost));
+            return Poll::Ready(Err(InboxEnd::Lost { unsent: s.unsent }));
         }
         if self.conn.is_closed() {
             // Nothing of this session was on it, but no more can be.
-            return Poll::Ready(Err(InboxEnd::Lost));
+            return Poll::Ready(Err(InboxEnd::Lost { unsent: 0 }));
         }
         if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             s.waker = Some(cx.waker().clone());
@@ -508,14 +543,20 @@ mod tests {
             Route {
                 inbox: None,
                 frames: 1,
+                start: 0,
+                len: 0,
             },
             Route {
                 inbox: Some(a.clone()),
                 frames: 2,
+                start: 0,
+                len: 0,
             },
             Route {
                 inbox: Some(b.clone()),
                 frames: 1,
+                start: 0,
+                len: 0,
             },
         ]);
         let mut input = BytesMut::from(&b"+OK\r\n$1\r\nx\r\n:1\r\n$3\r\nab"[..]);
@@ -531,6 +572,60 @@ mod tests {
         // A reply nobody asked for cannot be attributed: the connection must end.
         let mut stray = BytesMut::from(&b"+OK\r\n"[..]);
         assert!(route_replies(&mut stray, &mut routes, &mut resume).is_err());
+    }
+
+    /// A connection to a peer that closes once it read `wait_for` bytes; with 0, closed
+    /// already (its end seen by the runtime).
+    async fn closing_peer(wait_for: usize) -> Stream {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        if wait_for == 0 {
+            drop(peer);
+            client.readable().await.unwrap();
+        } else {
+            tokio::spawn(async move {
+                let mut got = vec![0; wait_for];
+                peer.read_exact(&mut got).await.unwrap();
+            });
+        }
+        Stream::Plain(client)
+    }
+
+    #[tokio::test]
+    async fn a_batch_never_written_is_told_apart_from_one_in_flight() {
+        let batch = commands(&[&["GET", "a"], &["GET", "b"]]);
+        // The master closed before the batch could be written: it did not run.
+        let conn = SharedConn::new();
+        let slot = Slot::new(conn.clone());
+        poll_fn(|cx| slot.poll_push(cx, &batch, 0, Some(0)))
+            .await
+            .unwrap();
+        conn.serve(closing_peer(0).await).await;
+        let mut buf = BytesMut::new();
+        let end = poll_fn(|cx| slot.poll_take(cx, &mut buf, 1024)).await;
+        assert_eq!(
+            end,
+            Err(InboxEnd::Lost {
+                unsent: batch.len()
+            })
+        );
+        // The master read it, then closed: it may have run.
+        let conn = SharedConn::new();
+        let slot = Slot::new(conn.clone());
+        poll_fn(|cx| slot.poll_push(cx, &batch, 0, Some(0)))
+            .await
+            .unwrap();
+        conn.serve(closing_peer(batch.len()).await).await;
+        let end = poll_fn(|cx| slot.poll_take(cx, &mut buf, 1024)).await;
+        assert_eq!(end, Err(InboxEnd::Lost { unsent: 0 }));
+        // Nothing more is taken.
+        assert!(poll_fn(|cx| slot.poll_push(cx, &batch, 0, Some(0)))
+            .await
+            .is_err());
     }
 
     #[test]

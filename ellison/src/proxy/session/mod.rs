@@ -622,8 +622,13 @@ impl Session {
                             .map(|r| match r {
                                 Ok(n) => Ok(n),
                                 Err(InboxEnd::Overflow) => Err(String::new()),
-                                Err(InboxEnd::Lost) => {
-                                    Err("the shared connection to the master was lost".to_owned())
+                                Err(InboxEnd::Lost { unsent }) => {
+                                    // Commands pushed but never written did not run: they
+                                    // stay queued, for the next connection.
+                                    if unsent <= self.sent {
+                                        self.sent -= unsent;
+                                    }
+                                    Err("the shared connection was lost".to_owned())
                                 }
                             }),
                     ),
