@@ -116,8 +116,6 @@ struct BoundReplica {
     reads: replicas::ReplicaHandle,
     /// What the replica tracker knows, for `/status`.
     status: watch::Receiver<status::ReplicasStatus>,
-    /// Its sessions run in session semantics whatever the group's mode: no shared pool.
-    shared: Arc<Shared>,
 }
 
 impl Server {
@@ -148,27 +146,6 @@ impl Server {
                 task,
             } = sentinel::spawn(config_rx.clone(), group_metrics.clone());
             let mut background = vec![task];
-            let mux = match group.mode {
-                config::Mode::Session => None,
-                config::Mode::Multiplex => {
-                    let (pool, task) = proxy::mux::Pool::spawn(
-                        config_rx.clone(),
-                        group_metrics.clone(),
-                        master.clone(),
-                    );
-                    background.push(task);
-                    Some(pool)
-                }
-            };
-            info!(group = %group.name, %addr, master_name = %group.master_name, sentinels = group.sentinels.len(), mode = group.mode.as_str(), "listening");
-            let shared = Arc::new(Shared {
-                name: group.name.clone(),
-                config: config_rx.clone(),
-                metrics: group_metrics.clone(),
-                drain: drain.subscribe(),
-                mux,
-                guard: Arc::default(),
-            });
             let replica = match group.replicas.listen {
                 None => None,
                 Some(want) => {
@@ -185,19 +162,40 @@ impl Server {
                         group_metrics.clone(),
                     );
                     background.push(tracking.task);
-                    info!(group = %group.name, %addr, max_replica_lag = group.replicas.max_lag, fallback = group.replicas.fallback.as_str(), "listening for reads from replicas");
-                    Some(BoundReplica {
-                        listener,
-                        addr,
-                        reads: tracking.handle,
-                        status: tracking.status,
-                        shared: Arc::new(Shared {
-                            mux: None,
-                            ..(*shared).clone()
-                        }),
-                    })
+                    Some((listener, addr, tracking.handle, tracking.status))
                 }
             };
+            let mux = match group.mode {
+                config::Mode::Session => None,
+                config::Mode::Multiplex => {
+                    let (pool, task) = proxy::mux::Pool::spawn(
+                        config_rx.clone(),
+                        group_metrics.clone(),
+                        master.clone(),
+                        replica.as_ref().map(|(_, _, reads, _)| reads.clone()),
+                    );
+                    background.push(task);
+                    Some(pool)
+                }
+            };
+            info!(group = %group.name, %addr, master_name = %group.master_name, sentinels = group.sentinels.len(), mode = group.mode.as_str(), "listening");
+            let shared = Arc::new(Shared {
+                name: group.name.clone(),
+                config: config_rx.clone(),
+                metrics: group_metrics.clone(),
+                drain: drain.subscribe(),
+                mux,
+                guard: Arc::default(),
+            });
+            let replica = replica.map(|(listener, addr, reads, status)| {
+                info!(group = %group.name, %addr, max_replica_lag = group.replicas.max_lag, fallback = group.replicas.fallback.as_str(), "listening for reads from replicas");
+                BoundReplica {
+                    listener,
+                    addr,
+                    reads,
+                    status,
+                }
+            });
             groups.push(BoundGroup {
                 listener,
                 addr,
@@ -298,14 +296,14 @@ impl Server {
         for group in self.groups {
             trackers.extend(group.background);
             shared.push(group.shared.clone());
-            // The replica listener's sessions count in the group's metrics, as the master
-            // endpoint's do.
+            // The replica listener's sessions share what the master endpoint's do: the group's
+            // metrics and `max_clients`, and in multiplex mode the pool.
             if let Some(replica) = group.replica {
                 tasks.push(tokio::spawn(proxy::serve(
                     replica.listener,
                     group.master.clone(),
                     Some(replica.reads),
-                    replica.shared,
+                    group.shared.clone(),
                 )));
             }
             tasks.push(tokio::spawn(proxy::serve(

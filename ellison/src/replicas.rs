@@ -122,6 +122,30 @@ impl ReplicaHandle {
             refusing: false,
         }
     }
+
+    /// The replicas that qualify under `master`, each as the node its sessions see (the
+    /// master's config-epoch, see [`Reads::state`]); none if the set was judged against
+    /// another master. Marks the set seen.
+    pub(crate) fn qualifying(&mut self, master: Master) -> Vec<Master> {
+        let set = self.rx.borrow_and_update();
+        if set.master != Some(master) {
+            return Vec::new();
+        }
+        set.replicas
+            .iter()
+            .map(|&addr| Master {
+                addr,
+                epoch: master.epoch,
+            })
+            .collect()
+    }
+
+    /// Resolves when the set changed since it was last seen; never if the tracker is gone.
+    pub(crate) async fn changed(&mut self) {
+        if self.rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// One session's view: the replica it reads from, chosen among those that qualify.
@@ -205,9 +229,7 @@ impl Reads {
 
     /// Resolves when the set changed since it was last seen; never if the tracker is gone.
     pub(crate) async fn changed(&mut self) {
-        if self.handle.rx.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        self.handle.changed().await;
     }
 
     /// The counter of the commands sent to `target`: its replica's, or the fallback's.

@@ -2,18 +2,22 @@
 //! a write gets the replica's own `READONLY`, a replica that lags stops getting reads and
 //! returns once it caught up, with no replica left reads go to the master or get an error
 //! (`replica_fallback`), through a failover reads go on while the promoted node stops serving
-//! them, and a killed replica costs its idle sessions nothing.
+//! them, and a killed replica costs its idle sessions nothing and its sessions with a read in
+//! flight only that read. Both modes: in multiplex mode the replica listener's sessions share
+//! connections to each replica.
 //!
 //! A replica is made to lag with `CLIENT PAUSE WRITE` on it: its master's write stream is
 //! postponed with every other write, so its `ROLE` offset stays behind the master's while it
-//! keeps answering `ROLE` and reads, until `CLIENT UNPAUSE`. Where a session reads is seen on
-//! the nodes themselves (`CLIENT LIST`, with the names the readers set through Ellison, and
-//! `INFO commandstats`).
+//! keeps answering `ROLE` and reads, until `CLIENT UNPAUSE`. Where a session reads is asked
+//! through it (`INFO server`'s `tcp_port` names the node that answered) and seen on the nodes
+//! (`INFO commandstats`); in session mode, where each session has its own connection, also
+//! without a command (`CLIENT LIST`, with the names the readers set through Ellison).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ellison_e2e::{eventually, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::resp::encode_command;
+use ellison_e2e::{eventually, multiplexed, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -100,7 +104,35 @@ impl Setup {
         reader
     }
 
-    /// The readers connected to `node`, by the names they set.
+    /// The node that answers `reader`'s commands now (its next command goes there).
+    async fn node_of(&self, reader: &mut RespClient) -> SocketAddr {
+        let info = reader
+            .cmd(&["INFO", "server"])
+            .await
+            .unwrap()
+            .as_text()
+            .unwrap();
+        let port = info
+            .lines()
+            .find_map(|l| l.strip_prefix("tcp_port:"))
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no tcp_port in {info}"));
+        let node = SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(self.group.node_addrs().contains(&node), "{node}");
+        node
+    }
+
+    /// The nodes that answer each of `readers`, in order.
+    async fn nodes_of(&self, readers: &mut [RespClient]) -> Vec<SocketAddr> {
+        let mut nodes = Vec::new();
+        for reader in readers {
+            nodes.push(self.node_of(reader).await);
+        }
+        nodes
+    }
+
+    /// Session mode: the readers connected to `node`, by the names they set. (In multiplex
+    /// mode, sessions share connections, which carry no reader's name.)
     async fn readers_on(&self, node: SocketAddr) -> Vec<String> {
         let list = self
             .group
@@ -162,14 +194,19 @@ async fn reads_spread_over_both_replicas_and_a_write_gets_readonly() {
     for i in 0..4 {
         readers.push(s.reader(&format!("reader-{i}")).await);
     }
-    let mut on = Vec::new();
-    for node in [s.replicas[0], s.replicas[1], s.master] {
-        on.push(s.readers_on(node).await);
-    }
     // Round robin: two sessions on each replica, none on the master.
-    assert_eq!(on[0].len(), 2, "{on:?}");
-    assert_eq!(on[1].len(), 2, "{on:?}");
-    assert!(on[2].is_empty(), "{on:?}");
+    let nodes = s.nodes_of(&mut readers).await;
+    for replica in &s.replicas {
+        assert_eq!(
+            nodes.iter().filter(|n| *n == replica).count(),
+            2,
+            "{nodes:?}"
+        );
+    }
+    if !multiplexed() {
+        assert_eq!(s.readers_on(s.replicas[0]).await.len(), 2);
+        assert!(s.readers_on(s.master).await.is_empty());
+    }
     for replica in &s.replicas {
         let stats = s
             .group
@@ -179,10 +216,13 @@ async fn reads_spread_over_both_replicas_and_a_write_gets_readonly() {
             .as_text()
             .unwrap();
         assert!(stats.contains("cmdstat_get:calls=2,"), "{replica}: {stats}");
+        // Each read is counted for the replica that answered it.
         let series =
             format!("ellison_replica_reads_total{{group=\"mymaster\",replica=\"{replica}\"}}");
-        // CLIENT SETNAME and GET, from each of the two sessions.
-        assert_eq!(s.proxy.metric(&series), Some(4), "{series}");
+        let before = s.proxy.metric(&series).unwrap();
+        let i = nodes.iter().position(|n| n == replica).unwrap();
+        readers[i].cmd(&["GET", "k"]).await.unwrap();
+        assert_eq!(s.proxy.metric(&series), Some(before + 1), "{series}");
     }
     let master_stats = s
         .group
@@ -217,34 +257,43 @@ async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
     for reader in &mut readers {
         reader.cmd(&["SELECT", "1"]).await.unwrap();
     }
-    let on_a = s.readers_on(a).await;
-    assert_eq!(on_a.len(), 1, "{on_a:?}");
-    let on_b = s.readers_on(b).await;
-    assert_eq!(on_b.len(), 1, "{on_b:?}");
+    let mut nodes = s.nodes_of(&mut readers).await;
+    nodes.sort();
+    let mut both = vec![a, b];
+    both.sort();
+    assert_eq!(nodes, both);
 
     s.make_lag(&[a]).await;
     s.wait_replicas(1, 1).await;
-    // The session that read from it left it, without a command; its next one goes to the
-    // other, its name and database replayed there.
-    s.wait_readers(a, &[]).await;
-    for reader in &mut readers {
+    if !multiplexed() {
+        // The session that read from it left it, without a command.
+        s.wait_readers(a, &[]).await;
+    }
+    // Its next command goes to the other, its name and database replayed there.
+    for (i, reader) in readers.iter_mut().enumerate() {
         assert_eq!(
             reader.cmd(&["GET", "k"]).await.unwrap(),
             Value::Bulk(b"db1".to_vec())
         );
+        let name = reader.cmd(&["CLIENT", "GETNAME"]).await.unwrap();
+        assert_eq!(name.as_text().unwrap(), format!("reader-{i}"));
     }
-    let _new = s.reader("reader-2").await;
-    s.wait_readers(b, &["reader-0", "reader-1", "reader-2"])
-        .await;
-    assert!(s.readers_on(a).await.is_empty());
+    readers.push(s.reader("reader-2").await);
+    assert_eq!(s.nodes_of(&mut readers).await, [b, b, b]);
+    if !multiplexed() {
+        s.wait_readers(b, &["reader-0", "reader-1", "reader-2"])
+            .await;
+        assert!(s.readers_on(a).await.is_empty());
+    }
 
     s.catch_up(&[a]).await;
     s.wait_replicas(2, 0).await;
     // Sessions on the other replica stay; new ones are spread over both again.
-    let _more = [s.reader("reader-3").await, s.reader("reader-4").await];
-    let on_a = s.readers_on(a).await;
-    assert_eq!(on_a.len(), 1, "{on_a:?}");
-    assert_eq!(s.readers_on(b).await.len(), 4);
+    readers.push(s.reader("reader-3").await);
+    readers.push(s.reader("reader-4").await);
+    let nodes = s.nodes_of(&mut readers).await;
+    assert_eq!(nodes[..3], [b, b, b]);
+    assert!(nodes[3..] == [a, b] || nodes[3..] == [b, a], "{nodes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,23 +308,24 @@ async fn with_no_replica_qualifying_reads_fall_back_to_the_master() {
         reader.cmd(&["GET", "k"]).await.unwrap(),
         Value::Bulk(b"v".to_vec())
     );
-    assert_eq!(s.readers_on(s.master).await, ["reader-0"]);
     let fallback = "ellison_replica_fallback_reads_total{group=\"mymaster\"}";
     assert_eq!(s.proxy.metric(fallback), Some(1));
+    assert_eq!(s.node_of(&mut reader).await, s.master);
+    if !multiplexed() {
+        assert_eq!(s.readers_on(s.master).await, ["reader-0"]);
+    }
 
-    // Back to a replica as soon as one qualifies, without a command.
+    // Back to a replica as soon as one qualifies (in session mode, without a command).
     s.catch_up(&replicas).await;
     s.wait_replicas(2, 0).await;
-    s.wait_readers(s.master, &[]).await;
+    if !multiplexed() {
+        s.wait_readers(s.master, &[]).await;
+    }
     assert_eq!(
         reader.cmd(&["GET", "big"]).await.unwrap(),
         Value::Bulk("x".repeat(64 * 1024).into_bytes())
     );
-    let mut on = 0;
-    for replica in &replicas {
-        on += s.readers_on(*replica).await.len();
-    }
-    assert_eq!(on, 1);
+    assert!(replicas.contains(&s.node_of(&mut reader).await));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +340,9 @@ async fn with_no_replica_qualifying_and_fallback_error_reads_get_an_error() {
         reader.cmd_raw_reply(&["GET", "k"]).await.unwrap(),
         Value::Error("ERR ellison: no replica qualifies for reads in group 'mymaster'".into())
     );
-    assert!(s.readers_on(s.master).await.is_empty());
+    if !multiplexed() {
+        assert!(s.readers_on(s.master).await.is_empty());
+    }
     let refused = "ellison_replica_reads_refused_total{group=\"mymaster\"}";
     assert_eq!(s.proxy.metric(refused), Some(1));
 
@@ -335,12 +387,21 @@ async fn the_fallback_follows_a_reload_and_replica_listen_needs_a_restart() {
         .unwrap();
     let reloaded = s.proxy.reload().unwrap();
     assert_eq!(reloaded.changed, ["groups[0].replica_fallback"]);
-    // The session leaves the master it fell back to; its next read is refused.
-    s.wait_readers(s.master, &[]).await;
-    assert_eq!(
-        reader.cmd_raw_reply(&["GET", "k"]).await.unwrap(),
-        Value::Error("ERR ellison: no replica qualifies for reads in group 'mymaster'".into())
-    );
+    // The session leaves the master it fell back to once the replicas' next check applies the
+    // new fallback (in session mode, seen without a command); its reads are then refused.
+    if !multiplexed() {
+        s.wait_readers(s.master, &[]).await;
+    }
+    let refusal =
+        Value::Error("ERR ellison: no replica qualifies for reads in group 'mymaster'".into());
+    eventually("reads to be refused", WAIT, async || {
+        match reader.cmd_raw_reply(&["GET", "k"]).await.unwrap() {
+            reply if reply == refusal => Ok(()),
+            reply => Err(format!("{reply:?}")),
+        }
+    })
+    .await
+    .unwrap();
 
     let moved = file("replica_fallback = \"error\"").replace(
         "replica_listen = \"127.0.0.1:0\"",
@@ -378,7 +439,12 @@ async fn reads_continue_through_a_failover_and_the_promoted_replica_serves_none(
         let qualifying = s
             .proxy
             .metric("ellison_replicas_qualifying{group=\"mymaster\"}");
-        let on_new = s.readers_on(new).await;
+        // In session mode, an idle session on the new master left it without a command.
+        let on_new = if multiplexed() {
+            Vec::new()
+        } else {
+            s.readers_on(new).await
+        };
         if qualifying == Some(2) && on_new.is_empty() {
             Ok(())
         } else {
@@ -389,40 +455,120 @@ async fn reads_continue_through_a_failover_and_the_promoted_replica_serves_none(
     })
     .await
     .unwrap();
-    // A session that left the node it was on connects again at its next command.
     assert_eq!(
         reader.cmd(&["GET", "k"]).await.unwrap(),
         Value::Bulk(b"v".to_vec())
     );
-    let _more = [s.reader("reader-1").await, s.reader("reader-2").await];
-    assert!(s.readers_on(new).await.is_empty());
-    let mut on = 0;
-    for node in &old_and_other {
-        on += s.readers_on(*node).await.len();
+    let mut readers = vec![
+        reader,
+        s.reader("reader-1").await,
+        s.reader("reader-2").await,
+    ];
+    for node in s.nodes_of(&mut readers).await {
+        assert!(old_and_other.contains(&node), "{node} (new master {new})");
     }
-    assert_eq!(on, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_costs_its_idle_sessions_nothing() {
     let mut s = setup(&[]).await;
-    let (a, b) = (s.replicas[0], s.replicas[1]);
     let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
-    assert_eq!(s.readers_on(a).await.len(), 1);
+    let on = s.nodes_of(&mut readers).await;
+    let (a, b) = (on[0], on[1]);
+    assert_ne!(a, b);
     s.group.node_mut(a).unwrap().kill();
     // The session on it finds its connection closed, and the replicas checked again: the next
     // command goes to the other replica, its state replayed.
-    for reader in &mut readers {
+    for (i, reader) in readers.iter_mut().enumerate() {
         assert_eq!(
             reader.cmd(&["GET", "k"]).await.unwrap(),
             Value::Bulk(b"v".to_vec())
         );
+        let name = reader.cmd(&["CLIENT", "GETNAME"]).await.unwrap();
+        assert_eq!(name.as_text().unwrap(), format!("reader-{i}"));
     }
-    assert_eq!(s.readers_on(b).await, ["reader-0", "reader-1"]);
+    assert_eq!(s.nodes_of(&mut readers).await, [b, b]);
+    if !multiplexed() {
+        assert_eq!(s.readers_on(b).await, ["reader-0", "reader-1"]);
+    }
     s.wait_replicas(1, 0).await;
     assert_eq!(
         s.proxy
             .metric("ellison_replicas_skipped{group=\"mymaster\",reason=\"down\"}"),
         Some(1)
     );
+}
+
+/// A read in flight on a replica that dies gets Redis' answer for a lost connection as Ellison
+/// words it ("may or may not have been executed"); the other sessions on that replica lose
+/// nothing, those on the other replica are untouched. The read is held in flight by a
+/// read-only script that runs until the replica is killed (bounded at 30 s), seen running from
+/// outside by the replica's `-BUSY` answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_mid_read_costs_only_the_read_in_flight() {
+    let mut s = setup(&[]).await;
+    let mut readers = Vec::new();
+    for i in 0..4 {
+        readers.push(s.reader(&format!("reader-{i}")).await);
+    }
+    let on = s.nodes_of(&mut readers).await;
+    let a = on[0];
+    let b = s.replicas.iter().copied().find(|r| *r != a).unwrap();
+    let idle_on_a = (1..4).find(|i| on[*i] == a).unwrap();
+    let on_b = (1..4).find(|i| on[*i] == b).unwrap();
+    s.group
+        .command(a, &["CONFIG", "SET", "busy-reply-threshold", "100"])
+        .await
+        .unwrap();
+
+    let script = "local t = redis.call('TIME')[1] \
+                  while redis.call('TIME')[1] - t < 30 do end \
+                  return redis.call('GET', 'k')";
+    let mut slow = readers.remove(0);
+    slow.send_bytes(&encode_command(&["EVAL_RO", script, "0"]), "EVAL_RO")
+        .await
+        .unwrap();
+    eventually("the script to run on the replica", WAIT, async || {
+        match s.group.command(a, &["PING"]).await {
+            Err(e) if e.to_string().contains("BUSY") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+    .unwrap();
+    // The reader on the other replica is not held up by it.
+    assert_eq!(
+        readers[on_b - 1].cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+
+    s.group.node_mut(a).unwrap().kill();
+    // Worded after what Ellison saw first: the connection lost, or the replica dropped from
+    // those that qualify (when another session's loss had it checked first).
+    let reply = slow.read_value("EVAL_RO").await.unwrap();
+    let Value::Error(message) = &reply else {
+        panic!("{reply:?}");
+    };
+    assert!(
+        message.starts_with("ERR ellison: the ")
+            && message.contains("replica of group 'mymaster'")
+            && message.ends_with(
+                "while this command was in flight; it may or may not have been executed"
+            ),
+        "{message}"
+    );
+    // The session goes on, on the other replica, as do the others.
+    assert_eq!(
+        slow.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    assert_eq!(s.node_of(&mut slow).await, b);
+    let idle = &mut readers[idle_on_a - 1];
+    assert_eq!(
+        idle.cmd(&["GET", "k"]).await.unwrap(),
+        Value::Bulk(b"v".to_vec())
+    );
+    assert_eq!(s.node_of(idle).await, b);
+    let name = idle.cmd(&["CLIENT", "GETNAME"]).await.unwrap();
+    assert_eq!(name.as_text().unwrap(), format!("reader-{idle_on_a}"));
 }

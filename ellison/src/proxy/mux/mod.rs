@@ -2,16 +2,19 @@
 //!
 //! - [`conn`]: one shared connection (its task writes the sessions' batches and routes the
 //!   replies back) and the [`conn::Slot`] a session holds on it;
-//! - [`Pool`]: follows the group's verified master and keeps `upstream_connections` shared
-//!   connections to it, plus a few warm dedicated connections that sessions borrow while their
-//!   state pins them to one connection (a transaction being queued, `WATCH`, a blocking call,
-//!   subscriptions, ...) and give back, reset, afterwards.
+//! - [`Pool`]: follows the group's verified master (and, when the group has a replica listener,
+//!   the replicas that qualify for reads) and keeps `upstream_connections` shared connections
+//!   to each of these nodes, plus a few warm dedicated connections that sessions borrow while
+//!   their state pins them to one connection (a transaction being queued, `WATCH`, a blocking
+//!   call, subscriptions, ...) and give back, reset, afterwards. Both listeners' sessions share
+//!   the master's connections (the replica listener's fall back to it).
 //!
 //! Invariants: no connection is opened on a session's hot path (shared connections are opened
-//! when a master is verified, dedicated ones ahead of need); connections to a master that is
-//! no longer the published one are closed with a reset and never lent again; every connect to
-//! a node that fails backs off; a dedicated connection goes back to the pool only after `RESET`
-//! (and Ellison's own `AUTH`) answered, else it is closed.
+//! when a master is verified or a replica qualifies, dedicated ones ahead of need); connections
+//! to a master that is no longer the published one, or to a replica that stopped qualifying,
+//! are closed with a reset and never lent again; every connect to a node that fails backs off;
+//! a dedicated connection goes back to the pool only after `RESET` (and Ellison's own `AUTH`)
+//! answered, else it is closed.
 
 pub(crate) mod conn;
 
@@ -27,6 +30,7 @@ use crate::backoff::Backoff;
 use crate::config::GroupConfig;
 use crate::master::{Master, MasterHandle};
 use crate::metrics::GroupMetrics;
+use crate::replicas::ReplicaHandle;
 use crate::resp::Value;
 use crate::sentinel::conn::Conn;
 use crate::tls::Stream;
@@ -42,9 +46,10 @@ const DEFAULT_DATABASES: i64 = 16;
 /// Why a session got no place on a shared connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NoSlot {
-    /// None was ready within the time given: the master may be unreachable.
+    /// None was ready within the time given: the node may be unreachable.
     TimedOut,
-    /// The published master changed since the session looked.
+    /// The published master (or, for a replica listener's session, its replica) changed
+    /// since the session looked.
     Moved,
 }
 
@@ -59,7 +64,7 @@ struct Inner {
     config: watch::Receiver<Arc<GroupConfig>>,
     metrics: GroupMetrics,
     state: Mutex<State>,
-    /// A shared connection became ready, or the master changed.
+    /// A shared connection became ready, or the nodes followed changed.
     ready: Notify,
     /// An idle dedicated connection was taken: the warm-up task makes another.
     taken: Notify,
@@ -67,20 +72,35 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The master the connections are for.
-    master: Option<Master>,
-    shared: Vec<Arc<SharedConn>>,
-    next: usize,
-    idle: Vec<Stream>,
+    /// The nodes followed: the master, then the replicas that qualify for reads.
+    nodes: Vec<Node>,
     databases: Option<i64>,
 }
 
+/// The connections to one node. A node is a [`Master`] (address and config-epoch) as the
+/// sessions see it: a replica is followed as long as it qualifies under that master's epoch.
+#[derive(Debug)]
+struct Node {
+    node: Master,
+    shared: Vec<Arc<SharedConn>>,
+    next: usize,
+    idle: Vec<Stream>,
+}
+
+impl State {
+    fn node(&mut self, node: Master) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.node == node)
+    }
+}
+
 impl Pool {
-    /// Starts the pool of a group: it follows `master` and opens connections to each new one.
+    /// Starts the pool of a group: it follows `master` and opens connections to each new one,
+    /// and with `replicas` (a replica listener's), to each replica that qualifies.
     pub(crate) fn spawn(
         config: watch::Receiver<Arc<GroupConfig>>,
         metrics: GroupMetrics,
         master: MasterHandle,
+        replicas: Option<ReplicaHandle>,
     ) -> (Pool, JoinHandle<()>) {
         let pool = Pool {
             inner: Arc::new(Inner {
@@ -93,7 +113,7 @@ impl Pool {
         };
         let task = tokio::spawn(
             pool.clone()
-                .follow(master)
+                .follow(master, replicas)
                 .instrument(tracing::info_span!("pool")),
         );
         (pool, task)
@@ -108,9 +128,10 @@ impl Pool {
         self.lock().databases.unwrap_or(DEFAULT_DATABASES)
     }
 
-    /// A place on a shared connection to `master`, waiting up to `timeout` for one to be ready.
-    /// Gives up as soon as the session's view of the master (`seen`) is out of date: the
-    /// session must steer again, not wait for a connection to a master that was replaced.
+    /// A place on a shared connection to `master` (the node the session's handle names: the
+    /// master, or a replica listener's replica), waiting up to `timeout` for one to be ready.
+    /// Gives up as soon as the session's view (`seen`) is out of date: the session must steer
+    /// again, not wait for a connection to a node that was replaced.
     pub(crate) async fn slot(
         &self,
         master: Master,
@@ -129,12 +150,12 @@ impl Pool {
             }
             {
                 let mut state = self.lock();
-                if state.master == Some(master) {
-                    state.shared.retain(|c| !c.is_closed());
-                    if !state.shared.is_empty() {
-                        let i = state.next % state.shared.len();
-                        state.next = state.next.wrapping_add(1);
-                        return Ok(Slot::new(state.shared[i].clone()));
+                if let Some(node) = state.node(master) {
+                    node.shared.retain(|c| !c.is_closed());
+                    if !node.shared.is_empty() {
+                        let i = node.next % node.shared.len();
+                        node.next = node.next.wrapping_add(1);
+                        return Ok(Slot::new(node.shared[i].clone()));
                     }
                 }
             }
@@ -148,10 +169,8 @@ impl Pool {
     /// state; `None` if none is ready (the session then connects itself).
     pub(crate) fn dedicated(&self, master: Master) -> Option<Stream> {
         let mut state = self.lock();
-        if state.master != Some(master) {
-            return None;
-        }
-        while let Some(stream) = state.idle.pop() {
+        let node = state.node(master)?;
+        while let Some(stream) = node.idle.pop() {
             self.inner.taken.notify_one();
             // Redis may have closed it while it waited (`timeout`, `CLIENT KILL`).
             if is_open(&stream) {
@@ -162,14 +181,11 @@ impl Pool {
     }
 
     /// Takes back a dedicated connection a session no longer needs: after `RESET` (and
-    /// Ellison's `AUTH`) it serves the next one; if that fails, or the master changed, or
-    /// enough are idle, it is closed.
+    /// Ellison's `AUTH`) it serves the next one; if that fails, or its node is no longer
+    /// followed, or enough are idle, it is closed.
     pub(crate) fn give_back(&self, master: Master, stream: Stream) {
-        {
-            let state = self.lock();
-            if state.master != Some(master) || state.idle.len() >= MAX_IDLE_DEDICATED {
-                return;
-            }
+        if !self.has_room(master) {
+            return;
         }
         let pool = self.clone();
         tokio::spawn(async move {
@@ -188,48 +204,96 @@ impl Pool {
                     return;
                 }
             }
-            let mut state = pool.lock();
-            if state.master == Some(master) && state.idle.len() < MAX_IDLE_DEDICATED {
-                state.idle.push(conn.into_stream());
-            }
+            pool.park(master, conn.into_stream(), MAX_IDLE_DEDICATED);
         });
     }
 
-    /// Follows the published master: connections for each new one, the old ones closed.
-    async fn follow(self, mut master: MasterHandle) {
-        let mut current: Option<Master> = None;
-        let mut tasks = JoinSet::new();
-        loop {
-            let want = master.state().master;
-            if let Some(m) = want.filter(|m| Some(*m) != current) {
-                tasks.abort_all();
-                {
-                    let mut state = self.lock();
-                    state.master = Some(m);
-                    state.shared.clear();
-                    state.idle.clear();
-                }
-                self.inner.ready.notify_waiters();
-                current = Some(m);
-                let count = self.inner.config.borrow().upstream_connections;
-                info!(master = %m.addr, connections = count, "opening shared connections to the master");
-                for i in 0..count {
-                    tasks.spawn(self.clone().keep_shared(m, i));
-                }
-                tasks.spawn(self.clone().keep_warm(m));
-            }
-            tokio::select! {
-                () = master.changed() => {
-                    // Sessions waiting for a place re-check what they wait for.
-                    self.inner.ready.notify_waiters();
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
+    /// Whether `node` is followed and has room for another idle dedicated connection.
+    fn has_room(&self, node: Master) -> bool {
+        self.lock()
+            .node(node)
+            .is_some_and(|n| n.idle.len() < MAX_IDLE_DEDICATED)
+    }
+
+    /// Keeps `stream` as an idle dedicated connection to `node` if it is still followed and
+    /// has fewer than `max` idle; else it is closed.
+    fn park(&self, node: Master, stream: Stream, max: usize) {
+        if let Some(n) = self.lock().node(node).filter(|n| n.idle.len() < max) {
+            n.idle.push(stream);
         }
     }
 
-    /// Keeps one shared connection to `m` open, reconnecting with backoff.
-    async fn keep_shared(self, m: Master, index: usize) {
+    /// Follows the published master (and the replicas that qualify, with `replicas`):
+    /// connections for each new node, those of a node no longer followed closed.
+    async fn follow(self, mut master: MasterHandle, mut replicas: Option<ReplicaHandle>) {
+        // Each node's tasks, in the order of `State::nodes`; dropping a set aborts them.
+        let mut tasks: Vec<(Master, JoinSet<()>)> = Vec::new();
+        loop {
+            // Without a verified master (during a failover), the connections stay as they are:
+            // no session is sent anywhere meanwhile.
+            if let Some(m) = master.state().master {
+                let mut want = vec![m];
+                if let Some(replicas) = &mut replicas {
+                    want.extend(replicas.qualifying(m));
+                }
+                self.follow_nodes(&want, &mut tasks);
+            }
+            let replicas_changed = async {
+                match &mut replicas {
+                    Some(r) => r.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = master.changed() => {}
+                () = replicas_changed => {}
+            }
+            // Sessions waiting for a place re-check what they wait for.
+            self.inner.ready.notify_waiters();
+        }
+    }
+
+    /// Makes the nodes followed `want` (the master first): tasks for each new node, the tasks
+    /// and connections of the others dropped.
+    fn follow_nodes(&self, want: &[Master], tasks: &mut Vec<(Master, JoinSet<()>)>) {
+        if tasks.iter().map(|(n, _)| n).eq(want.iter()) {
+            return;
+        }
+        tasks.retain(|(n, _)| want.contains(n));
+        {
+            let mut state = self.lock();
+            state.nodes.retain(|n| want.contains(&n.node));
+            for &node in want {
+                if state.node(node).is_none() {
+                    state.nodes.push(Node {
+                        node,
+                        shared: Vec::new(),
+                        next: 0,
+                        idle: Vec::new(),
+                    });
+                }
+            }
+        }
+        self.inner.ready.notify_waiters();
+        let count = self.inner.config.borrow().upstream_connections;
+        for (i, &node) in want.iter().enumerate() {
+            if tasks.iter().any(|(n, _)| *n == node) {
+                continue;
+            }
+            let role = if i == 0 { "master" } else { "replica" };
+            info!(node = %node.addr, role, connections = count, "opening shared connections");
+            let mut set = JoinSet::new();
+            for index in 0..count {
+                set.spawn(self.clone().keep_shared(node, role, index));
+            }
+            set.spawn(self.clone().keep_warm(node));
+            tasks.push((node, set));
+        }
+    }
+
+    /// Keeps one shared connection to `m` (the `role` of the group) open, reconnecting with
+    /// backoff.
+    async fn keep_shared(self, m: Master, role: &'static str, index: usize) {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             match self.connect(m).await {
@@ -239,11 +303,13 @@ impl Pool {
                         self.lock().databases = Some(databases);
                     }
                     let shared = SharedConn::new();
-                    self.lock().shared.push(shared.clone());
+                    if let Some(node) = self.lock().node(m) {
+                        node.shared.push(shared.clone());
+                    }
                     self.inner.ready.notify_waiters();
                     backoff.reset();
                     let error = shared.serve(conn.into_stream()).await;
-                    warn!(master = %m.addr, index, %error, "a shared connection to the master ended; reconnecting");
+                    warn!(node = %m.addr, role, index, %error, "a shared connection ended; reconnecting");
                 }
                 None => {
                     tokio::time::sleep(backoff.next_wait()).await;
@@ -259,17 +325,18 @@ impl Pool {
             let taken = self.inner.taken.notified();
             tokio::pin!(taken);
             taken.as_mut().enable();
-            if self.lock().idle.len() >= WARM_DEDICATED {
+            if self
+                .lock()
+                .node(m)
+                .is_none_or(|n| n.idle.len() >= WARM_DEDICATED)
+            {
                 taken.await;
                 continue;
             }
             match self.connect(m).await {
                 Some(conn) => {
                     backoff.reset();
-                    let mut state = self.lock();
-                    if state.master == Some(m) {
-                        state.idle.push(conn.into_stream());
-                    }
+                    self.park(m, conn.into_stream(), WARM_DEDICATED);
                 }
                 None => tokio::time::sleep(backoff.next_wait()).await,
             }
@@ -307,7 +374,7 @@ impl Pool {
             }
             Err(e) => {
                 self.inner.metrics.upstream_connect_failed();
-                debug!(master = %m.addr, error = %e, "connect for the pool failed");
+                debug!(node = %m.addr, error = %e, "connect for the pool failed");
                 None
             }
         }

@@ -129,12 +129,7 @@ impl Session {
                         self.retry_at = None;
                         self.sent = 0;
                         self.push_db = Some(self.replay.db);
-                        self.upstream = Some(Upstream {
-                            link: Link::Shared(slot),
-                            master,
-                            reads: None,
-                            replica: false,
-                        });
+                        self.upstream = Some(self.upstream_to(master, Link::Shared(slot)));
                     }
                     // The next turn steers to the master the pool follows now.
                     Err(NoSlot::Moved) => {}
@@ -204,15 +199,20 @@ impl Session {
         }
         debug!(master = %master.addr, "attached to a dedicated connection");
         self.sent = 0;
-        self.upstream = Some(Upstream {
-            link: Link::Dedicated(stream),
+        self.upstream = Some(self.upstream_to(master, Link::Dedicated(stream)));
+    }
+
+    /// The upstream `link` to `master`, counted as a replica listener's read when it is one.
+    fn upstream_to(&self, master: Master, link: Link) -> Upstream {
+        Upstream {
+            link,
             master,
             reads: self.master.reads().map(|r| r.counter(master.addr)),
             replica: self
                 .master
                 .reads()
                 .is_some_and(|r| r.is_replica(master.addr)),
-        });
+        }
     }
 
     /// Multiplex mode: whether the session needs a connection of its own now: its state lives
@@ -339,9 +339,12 @@ impl Session {
         up.abort();
         if shared {
             // A shared connection ended: no client was closed on purpose; what was in flight on
-            // it is unknown, the rest goes to another.
+            // it is unknown, the rest goes to another. The node is looked at now rather than at
+            // the next round (the pool reconnects meanwhile; a lost replica is dropped).
+            self.master.request_recheck();
             let uncertain = format!(
-                "ERR ellison: the connection to the master of group '{}' was lost while this command was in flight; it may or may not have been executed",
+                "ERR ellison: the connection to the {} of group '{}' was lost while this command was in flight; it may or may not have been executed",
+                node(replica),
                 self.shared.name
             );
             self.settle_in_flight(&uncertain);
