@@ -731,8 +731,9 @@ impl SentinelGroup {
                     .iter()
                     .find_map(|r| {
                         let fields = r.as_text_map()?;
-                        let name = format!("{}:{}", fields.get("ip")?, fields.get("port")?);
-                        (name == addr.to_string()).then_some(fields)
+                        let listed =
+                            host_addr(fields.get("ip")?, fields.get("port")?.parse().ok()?);
+                        (listed == Some(addr)).then_some(fields)
                     });
                 let Some(view) = view else {
                     return Err(format!("{} does not list replica {addr}", s.addr()));
@@ -847,9 +848,25 @@ fn parse_online_replicas(info: &str, streaming: bool) -> Vec<SocketAddr> {
             if field("state")? != "online" || (streaming && acked == 0) {
                 return None;
             }
-            format!("{}:{}", field("ip")?, field("port")?).parse().ok()
+            host_addr(field("ip")?, field("port")?.parse().ok()?)
         })
         .collect()
+}
+
+/// The address of a node the master lists by `host` (an address, or the name it announces
+/// with `replica-announce-ip`): test nodes listen on IPv4 loopback, so a name's IPv4 address.
+fn host_addr(host: &str, port: u16) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
 }
 
 /// Displays a Sentinel's view for error messages.
@@ -905,10 +922,14 @@ mod tests {
         let info = "# Replication\r\nrole:master\r\nconnected_slaves:2\r\n\
             slave0:ip=127.0.0.1,port=40001,state=online,offset=14,lag=0\r\n\
             slave1:ip=127.0.0.1,port=40002,state=wait_bgsave,offset=0,lag=0\r\n\
+            slave2:ip=localhost,port=40003,state=online,offset=14,lag=0\r\n\
             master_failover_state:no-failover\r\n";
         assert_eq!(
             parse_online_replicas(info, false),
-            vec!["127.0.0.1:40001".parse::<SocketAddr>().unwrap()]
+            vec![
+                "127.0.0.1:40001".parse::<SocketAddr>().unwrap(),
+                "127.0.0.1:40003".parse().unwrap()
+            ]
         );
     }
 

@@ -17,7 +17,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ellison_e2e::resp::encode_command;
-use ellison_e2e::{eventually, multiplexed, GroupOptions, Proxy, RespClient, SentinelGroup, Value};
+use ellison_e2e::{
+    eventually, http_get, multiplexed, GroupOptions, Proxy, RespClient, SentinelGroup, Value,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -571,4 +573,64 @@ async fn a_replica_killed_mid_read_costs_only_the_read_in_flight() {
     assert_eq!(s.node_of(idle).await, b);
     let name = idle.cmd(&["CLIENT", "GETNAME"]).await.unwrap();
     assert_eq!(name.as_text().unwrap(), format!("reader-{idle_on_a}"));
+}
+
+/// Replicas the Sentinels report by host name (nodes with `replica-announce-ip`, Sentinels with
+/// `announce-hostnames`, as in Kubernetes) are resolved and serve reads as by address; `/status`
+/// names them as the Sentinels do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_reported_by_host_name_serve_reads() {
+    let group = SentinelGroup::start(GroupOptions {
+        redis_conf: vec!["replica-announce-ip localhost".to_owned()],
+        sentinel_conf: vec![
+            "sentinel resolve-hostnames yes".to_owned(),
+            "sentinel announce-hostnames yes".to_owned(),
+        ],
+        ..GroupOptions::default()
+    })
+    .await
+    .unwrap();
+    let master = group.wait_converged(WAIT).await.unwrap();
+    let reported = group
+        .command(
+            group.sentinel_addrs()[0],
+            &["SENTINEL", "REPLICAS", group.master_name()],
+        )
+        .await
+        .unwrap();
+    let hosts: Vec<String> = reported
+        .as_array()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.as_text_map()?.get("ip").cloned())
+        .collect();
+    assert_eq!(hosts, ["localhost", "localhost"]);
+    let proxy = Proxy::start(
+        group.master_name(),
+        &group.sentinel_addrs(),
+        &[
+            "--replica-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
+    )
+    .await
+    .unwrap();
+    let mut s = Setup::ready(group, proxy).await;
+    let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    let mut nodes = s.nodes_of(&mut readers).await;
+    nodes.sort();
+    let mut replicas = s.replicas.clone();
+    replicas.sort();
+    assert_eq!(nodes, replicas);
+    assert!(!nodes.contains(&master));
+    let admin = s.proxy.admin_addr().unwrap();
+    let (code, status) = http_get(admin, "/status", WAIT).await.unwrap();
+    assert_eq!(code, 200);
+    for replica in &s.replicas {
+        let named = format!("\"localhost:{}\"", replica.port());
+        assert!(status.contains(&named), "{named} in {status}");
+    }
+    s.writer.cmd(&["PING"]).await.unwrap();
 }

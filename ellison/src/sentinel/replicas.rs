@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use super::conn::{self, Conn, ConnError};
-use super::role::{self, RedisAccess, Replication, RoleError, RoleFailure};
+use super::role::{self, FailureKind, RedisAccess, Replication, RoleError, RoleFailure};
 use crate::backoff::Backoff;
 use crate::config::{Endpoint, GroupConfig, Timing};
 use crate::master::{Master, MasterHandle};
@@ -100,10 +100,11 @@ fn empty_status(config: &GroupConfig) -> ReplicasStatus {
     }
 }
 
-/// A replica as the Sentinels report it (`SENTINEL REPLICAS`).
+/// A replica as the Sentinels report it (`SENTINEL REPLICAS`): by address, or by name when
+/// the nodes announce host names (`replica-announce-ip`, Sentinel's `announce-hostnames`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Reported {
-    pub(crate) addr: SocketAddr,
+    pub(crate) endpoint: Endpoint,
     pub(crate) flags: String,
     pub(crate) link_ok: bool,
 }
@@ -123,7 +124,7 @@ impl Reported {
 }
 
 /// Reads a `SENTINEL REPLICAS` reply: one flat field/value array per replica. Entries
-/// without an IP address and port are left out.
+/// without a host (an address or a name) and a port are left out.
 pub(crate) fn parse_replicas(value: &Value) -> Result<Vec<Reported>, ConnError> {
     let Value::Array(entries) = value else {
         return Err(ConnError::Unexpected {
@@ -142,17 +143,17 @@ pub(crate) fn parse_replicas(value: &Value) -> Result<Vec<Reported>, ConnError> 
                 .find(|pair| pair[0].as_str() == Some(name))
                 .and_then(|pair| pair[1].as_str())
         };
-        let (Some(ip), Some(port)) = (text("ip"), text("port")) else {
+        let (Some(host), Some(Ok(port))) = (text("ip"), text("port").map(str::parse::<u16>)) else {
             continue;
         };
-        let Ok(addr) = format!("{ip}:{port}")
-            .parse::<SocketAddr>()
-            .or_else(|_| format!("[{ip}]:{port}").parse())
-        else {
+        if host.is_empty() {
             continue;
-        };
+        }
         out.push(Reported {
-            addr,
+            endpoint: Endpoint {
+                host: host.to_owned(),
+                port,
+            },
             flags: text("flags").unwrap_or_default().to_owned(),
             link_ok: text("master-link-status") == Some("ok"),
         });
@@ -256,8 +257,9 @@ struct Tracker {
     /// A connection per replica, kept between rounds.
     conns: HashMap<SocketAddr, Option<Conn>>,
     master_conn: Option<(SocketAddr, Option<Conn>)>,
-    /// The Sentinels' last answer, and when it came.
-    reported: Vec<Reported>,
+    /// The Sentinels' last answer, each replica with its addresses (resolved when the answer
+    /// came, not every round) or why it has none, and when it came.
+    reported: Vec<(Reported, Result<Vec<SocketAddr>, String>)>,
     reported_at: Option<Instant>,
     /// The connection to the Sentinel that answered last.
     sentinel: Option<(Endpoint, Conn)>,
@@ -310,7 +312,7 @@ impl Tracker {
         if master_changed || due {
             match self.ask_sentinels(config).await {
                 Ok(reported) => {
-                    self.reported = reported;
+                    self.reported = resolve_all(reported, config.timing).await;
                     self.reported_at = Some(Instant::now());
                 }
                 Err(e) => {
@@ -329,20 +331,42 @@ impl Tracker {
         status.error.clone_from(&self.sentinel_error);
         let access = RedisAccess::of(config);
         let mut checks = JoinSet::new();
-        let mut verdicts: HashMap<SocketAddr, Verdict> = HashMap::new();
+        // Per entry of the report: the address it was checked at, and the verdict.
+        let mut verdicts: HashMap<usize, (Option<SocketAddr>, Verdict)> = HashMap::new();
         let reported = self.reported.clone();
-        self.conns
-            .retain(|addr, _| reported.iter().any(|r| r.addr == *addr));
-        for r in &reported {
+        self.conns.retain(|addr, _| {
+            reported
+                .iter()
+                .any(|(_, addrs)| addrs.as_ref().is_ok_and(|a| a.contains(addr)))
+        });
+        for (i, (r, addrs)) in reported.iter().enumerate() {
             if let Some(why) = r.down() {
-                verdicts.insert(r.addr, Verdict::skip(SkipReason::Down, why));
+                verdicts.insert(i, (None, Verdict::skip(SkipReason::Down, why)));
                 continue;
             }
-            let mut conn = self.conns.remove(&r.addr).flatten();
-            let (addr, timing, access, metrics) =
-                (r.addr, config.timing, access.clone(), self.metrics.clone());
+            let mut addrs = match addrs {
+                Ok(addrs) => addrs.clone(),
+                Err(why) => {
+                    verdicts.insert(i, (None, Verdict::skip(SkipReason::Down, why.clone())));
+                    continue;
+                }
+            };
+            // The address that answered last first, with its connection.
+            if let Some(at) = addrs
+                .iter()
+                .position(|a| matches!(self.conns.get(a), Some(Some(_))))
+            {
+                addrs.swap(0, at);
+            }
+            let Some((&first, others)) = addrs.split_first() else {
+                continue;
+            };
+            let others = others.to_vec();
+            let conn = self.conns.remove(&first).flatten();
+            let (timing, access, metrics) = (config.timing, access.clone(), self.metrics.clone());
             checks.spawn(async move {
-                let role = role::replication(&mut conn, addr, timing, &access, &metrics).await;
+                let (addr, conn, role) =
+                    check(first, others, conn, timing, &access, &metrics).await;
                 let follows = match &role {
                     Ok(Replication::Replica {
                         master_host,
@@ -351,17 +375,17 @@ impl Tracker {
                     }) => follows(master_host, *master_port, master.addr, timing).await,
                     _ => false,
                 };
-                (addr, conn, role, follows)
+                (i, addr, conn, role, follows)
             });
         }
         let mut roles = Vec::new();
         while let Some(joined) = checks.join_next().await {
             // A check task only ends by returning; a panic in it would be a bug.
-            if let Ok((addr, conn, role, follows)) = joined {
+            if let Ok((i, addr, conn, role, follows)) = joined {
                 answered &= role.is_ok();
                 self.note_refusal(addr, &role);
                 self.conns.insert(addr, conn);
-                roles.push((addr, role, follows));
+                roles.push((i, addr, role, follows));
             }
         }
         // The master last: a replica's lag is never under-estimated.
@@ -384,22 +408,26 @@ impl Tracker {
             }
         };
         status.master_offset = master_offset;
-        for (addr, role, follows) in &roles {
+        for (i, addr, role, follows) in &roles {
             verdicts.insert(
-                *addr,
-                judge(role, *follows, master_offset, config.replicas.max_lag),
+                *i,
+                (
+                    Some(*addr),
+                    judge(role, *follows, master_offset, config.replicas.max_lag),
+                ),
             );
         }
         let mut qualifying = Vec::new();
-        for r in &reported {
-            let Some(verdict) = verdicts.remove(&r.addr) else {
+        for (i, (r, _)) in reported.iter().enumerate() {
+            let Some((addr, verdict)) = verdicts.remove(&i) else {
                 continue;
             };
-            status.replicas.push(match verdict {
-                Verdict::Qualifies { offset, lag } => {
-                    qualifying.push(r.addr);
+            let address = r.endpoint.to_string();
+            status.replicas.push(match (verdict, addr) {
+                (Verdict::Qualifies { offset, lag }, Some(addr)) => {
+                    qualifying.push(addr);
                     ReplicaStatus {
-                        address: r.addr.to_string(),
+                        address,
                         qualifies: true,
                         skipped: None,
                         detail: None,
@@ -407,19 +435,24 @@ impl Tracker {
                         lag: Some(lag),
                     }
                 }
-                Verdict::Skipped {
-                    reason,
-                    detail,
-                    offset,
-                    lag,
-                } => ReplicaStatus {
-                    address: r.addr.to_string(),
+                (
+                    Verdict::Skipped {
+                        reason,
+                        detail,
+                        offset,
+                        lag,
+                    },
+                    _,
+                ) => ReplicaStatus {
+                    address,
                     qualifies: false,
                     skipped: Some(reason.as_str()),
                     detail: Some(detail),
                     offset,
                     lag,
                 },
+                // Only a checked replica (one with an address) is judged qualifying.
+                (Verdict::Qualifies { .. }, None) => continue,
             });
         }
         self.finish(Some(master), qualifying, config, status);
@@ -553,6 +586,61 @@ async fn ask(conn: &mut Conn, config: &GroupConfig) -> Result<Vec<Reported>, Con
     parse_replicas(&reply)
 }
 
+/// The addresses of each reported replica, looked up concurrently (each within
+/// `connect_timeout`); a replica whose name does not resolve gets why instead.
+async fn resolve_all(
+    reported: Vec<Reported>,
+    timing: Timing,
+) -> Vec<(Reported, Result<Vec<SocketAddr>, String>)> {
+    let mut lookups = JoinSet::new();
+    for (i, r) in reported.iter().enumerate() {
+        let endpoint = r.endpoint.clone();
+        lookups.spawn(async move {
+            let addrs = match conn::resolve(&endpoint, timing.connect_timeout).await {
+                Ok(addrs) if !addrs.is_empty() => Ok(addrs),
+                Ok(_) => Err(format!("its name {} has no address", endpoint.host)),
+                Err(e) => Err(format!("its name does not resolve: {e}")),
+            };
+            (i, addrs)
+        });
+    }
+    let mut addrs: Vec<Result<Vec<SocketAddr>, String>> =
+        vec![Err("not looked up".to_owned()); reported.len()];
+    while let Some(joined) = lookups.join_next().await {
+        if let Ok((i, found)) = joined {
+            addrs[i] = found;
+        }
+    }
+    reported.into_iter().zip(addrs).collect()
+}
+
+/// Asks a replica `ROLE` at `first` (over `conn` when open), then, while it cannot be
+/// reached, at each of its `others` addresses; returns the address that answered (or the last
+/// tried).
+async fn check(
+    first: SocketAddr,
+    others: Vec<SocketAddr>,
+    mut conn: Option<Conn>,
+    timing: Timing,
+    access: &RedisAccess,
+    metrics: &GroupMetrics,
+) -> (SocketAddr, Option<Conn>, Result<Replication, RoleFailure>) {
+    let mut addr = first;
+    let mut others = others.into_iter();
+    loop {
+        let role = role::replication(&mut conn, addr, timing, access, metrics).await;
+        let unreachable =
+            matches!(&role, Err(f) if f.kind == FailureKind::Unreachable && f.refusal.is_none());
+        match others.next() {
+            Some(next) if unreachable => {
+                addr = next;
+                conn = None;
+            }
+            _ => return (addr, conn, role),
+        }
+    }
+}
+
 /// Whether a replica's master, as its `ROLE` names it (an address or a name), is `master`.
 async fn follows(host: &str, port: u16, master: SocketAddr, timing: Timing) -> bool {
     if port != master.port() {
@@ -573,7 +661,6 @@ async fn follows(host: &str, port: u16, master: SocketAddr, timing: Timing) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sentinel::role::FailureKind;
 
     fn replica(state: &str, offset: i64) -> Result<Replication, RoleFailure> {
         Ok(Replication::Replica {
@@ -706,7 +793,7 @@ mod tests {
         ]);
         let reported = parse_replicas(&reply).unwrap();
         assert_eq!(reported.len(), 4);
-        assert_eq!(reported[3].addr, "[::1]:6380".parse().unwrap());
+        assert_eq!(reported[3].endpoint.to_string(), "[::1]:6380");
         assert_eq!(reported[0].down(), None);
         assert!(reported[1].down().unwrap().contains("s_down"));
         assert!(reported[2].down().unwrap().contains("link down"));
