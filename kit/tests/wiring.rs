@@ -219,6 +219,7 @@ fn ellison_config_map_is_conf_ellison_for_the_example() {
                     .into_iter()
                     .map(|(h, p)| format!("{h}:{p}"))
                     .collect(),
+                replica_listen: None,
             })
             .collect(),
     });

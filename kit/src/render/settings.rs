@@ -309,6 +309,7 @@ pub fn ellison_settings(store: &Store) -> ellison::Settings {
                 listen: format!("{host}:{}", g.ellison_port()),
                 master_name: g.master_name().into(),
                 sentinels: sentinels.clone(),
+                replica_listen: None,
             })
             .collect(),
     }
