@@ -114,13 +114,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             println!(
-                "{}: store {} is valid: {} domain(s), Galera {} node(s), Redis 1+{} per group and {} Sentinel(s), Ellison {:?}, web {} replica(s)",
+                "{}: store {} is valid: {} domain(s), Galera {} node(s), Redis 1+{} per group and {} Sentinel(s){}, Ellison {:?}, web {} replica(s)",
                 spec.display(),
                 s.name,
                 s.domains.len(),
                 s.galera.nodes,
                 s.redis.replicas,
                 s.redis.sentinels,
+                if s.redis.cache_reads_from_replicas {
+                    " (the cache read from the replicas)"
+                } else {
+                    ""
+                },
                 s.ellison.placement,
                 s.web.replicas,
             );

@@ -201,6 +201,9 @@ pub struct Redis {
     pub session_memory: Option<String>,
     /// Whether the Sentinels require the Redis password of their clients and of each other.
     pub sentinel_auth: Option<bool>,
+    /// Whether Magento's cache and page cache load from the cache group's replicas (through
+    /// Ellison's replica endpoint); default: when the groups have replicas. Never sessions.
+    pub cache_reads_from_replicas: Option<bool>,
 }
 
 /// Where Ellison runs.

@@ -54,6 +54,13 @@ fn value_errors_name_the_field_and_what_is_allowed() {
             "0 to 4",
         ),
         (
+            // The example asks for cache reads from replicas explicitly.
+            "replicas: 2\n    # Sentinels",
+            "replicas: 0\n    # Sentinels",
+            "spec.redis.cacheReadsFromReplicas",
+            "true needs replicas to read from, and spec.redis.replicas is 0",
+        ),
+        (
             "phpVersion: \"8.3\"",
             "phpVersion: \"7.4\"",
             "spec.magento.build.phpVersion",

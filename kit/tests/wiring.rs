@@ -209,9 +209,11 @@ fn ellison_config_map_is_conf_ellison_for_the_example() {
         drain_grace_secs: 20,
         hold_timeout_ms: 5000,
         multiplex: true,
-        groups: [("cache", 6379), ("session", 6380)]
+        // The cache's loads go to its replicas (`redis.cacheReadsFromReplicas`, on with the
+        // example's replicas); the sessions' never.
+        groups: [("cache", 6379, Some(6381)), ("session", 6380, None)]
             .into_iter()
-            .map(|(g, port)| ellison::Group {
+            .map(|(g, port, replica_port)| ellison::Group {
                 name: g.into(),
                 listen: format!("127.0.0.1:{port}"),
                 master_name: g.into(),
@@ -219,6 +221,7 @@ fn ellison_config_map_is_conf_ellison_for_the_example() {
                     .into_iter()
                     .map(|(h, p)| format!("{h}:{p}"))
                     .collect(),
+                replica_listen: replica_port.map(|p| format!("127.0.0.1:{p}")),
             })
             .collect(),
     });
@@ -292,6 +295,7 @@ fn env_php_points_every_backend_at_its_service() {
         "                'backend' => 'Magento\\\\Framework\\\\Cache\\\\Backend\\\\Redis',",
         "                    'server' => '127.0.0.1',",
         "                    'port' => '6379',",
+        "                    'load_from_slave' => ['server' => '127.0.0.1', 'port' => '6381'],",
         "            'port' => '6380',",
         "        'save' => 'redis',",
         "                'password' => getenv('DB_PASSWORD'),",

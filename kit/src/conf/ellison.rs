@@ -1,4 +1,5 @@
-//! Ellison's TOML configuration: one group per Sentinel-monitored master (cache, sessions).
+//! Ellison's TOML configuration: one group per Sentinel-monitored master (cache, sessions),
+//! each with its own listen address and, where reads may go to replicas, a replica endpoint.
 //!
 //! No password is written here: Ellison reads them from `ELLISON_REDIS_PASSWORD` and
 //! `ELLISON_SENTINEL_PASSWORD` (set from a Secret), which apply to every group. The command
@@ -17,6 +18,11 @@ pub struct Group {
     pub master_name: String,
     /// Sentinel addresses (`host:port`), resolved again on every reconnect.
     pub sentinels: Vec<String>,
+    /// Where commands are served by a caught-up replica of the master (`replica_listen`), if
+    /// anywhere. When no replica qualifies they go to the master (`replica_fallback =
+    /// "master"`, written out): Magento's `retry_reads_on_master` retries a miss on the master,
+    /// not an error, so an error reply would fail the page.
+    pub replica_listen: Option<String>,
 }
 
 /// Everything Ellison's file depends on.
@@ -76,6 +82,10 @@ pub fn render(s: &Settings) -> String {
         let _ = writeln!(out, "listen = {}", string(&g.listen));
         let _ = writeln!(out, "master_name = {}", string(&g.master_name));
         let _ = writeln!(out, "sentinels = [{}]", sentinels.join(", "));
+        if let Some(addr) = &g.replica_listen {
+            let _ = writeln!(out, "replica_listen = {}", string(addr));
+            let _ = writeln!(out, "replica_fallback = \"master\"");
+        }
     }
     out
 }
@@ -87,5 +97,33 @@ mod tests {
     #[test]
     fn strings_are_quoted_for_toml() {
         assert_eq!(string("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
+    }
+
+    #[test]
+    fn a_replica_endpoint_falls_back_to_the_master() {
+        let group = |replica_listen: Option<&str>| Group {
+            name: "cache".into(),
+            listen: "127.0.0.1:6379".into(),
+            master_name: "cache".into(),
+            sentinels: vec!["s:26379".into()],
+            replica_listen: replica_listen.map(Into::into),
+        };
+        let settings = Settings {
+            admin_listen: None,
+            log: "info".into(),
+            drain_grace_secs: 20,
+            hold_timeout_ms: 5000,
+            multiplex: false,
+            groups: vec![group(Some("127.0.0.1:6381")), group(None)],
+        };
+        let toml = render(&settings);
+        let tables: Vec<&str> = toml.split("[[groups]]").skip(1).collect();
+        assert!(
+            tables[0].ends_with(
+                "replica_listen = \"127.0.0.1:6381\"\nreplica_fallback = \"master\"\n\n"
+            ),
+            "{toml}"
+        );
+        assert!(!tables[1].contains("replica"), "{toml}");
     }
 }

@@ -4,11 +4,12 @@
 //! search, cron and the setup run.
 //!
 //! The configuration files are rendered by the same functions as the cluster's, for one node
-//! of each kind (one Galera node, no Redis replicas, one Sentinel), and mounted at the same
-//! paths; services carry the Kubernetes host names and network aliases (`shop-galera-0`,
-//! `shop-sentinel-0.shop-sentinel`), so the scripts find themselves and their peers as in
-//! the cluster. Passwords come from `.env` (`kit secrets SPEC --format env > .env`): as
-//! environment variables, or as compose secrets mounted as files where `galera.sh` reads them.
+//! of each kind (one Galera node, no Redis replicas, so no cache reads from replicas, one
+//! Sentinel), and mounted at the same paths; services carry the Kubernetes host names and
+//! network aliases (`shop-galera-0`, `shop-sentinel-0.shop-sentinel`), so the scripts find
+//! themselves and their peers as in the cluster. Passwords come from `.env` (`kit secrets SPEC
+//! --format env > .env`): as environment variables, or as compose secrets mounted as files
+//! where `galera.sh` reads them.
 
 use std::collections::BTreeMap;
 
@@ -176,6 +177,9 @@ pub fn render(ctx: &Ctx<'_>) -> BTreeMap<String, Content> {
     let mut single = s.clone();
     single.galera.nodes = 1;
     single.redis.replicas = 0;
+    // No replica to read the cache from: Ellison has no replica endpoint, env.php no
+    // load_from_slave.
+    single.redis.cache_reads_from_replicas = false;
     single.redis.sentinels = 1;
     let one = &single;
     let mut config = ConfigFiles::default();

@@ -10,7 +10,9 @@
 //! - Redis and Sentinel: the rendered file and `start.sh` in [`REDIS_CONFIG_DIR`]; the start
 //!   script copies the file into the memory `emptyDir` [`REDIS_RUN_DIR`] and writes the
 //!   password include there from `REDIS_PASSWORD`; Redis data at [`REDIS_DATA_DIR`]; each
-//!   [`Group`] has its StatefulSet ([`redis_set`]), master name and Ellison port.
+//!   [`Group`] has its StatefulSet ([`redis_set`]), master name and Ellison port; the cache
+//!   group may have a second Ellison port whose reads go to its replicas
+//!   ([`replica_reads_port`]), sessions never.
 //! - Magento: the code in [`MAGENTO_ROOT`]; `env.php`, `php.ini` and `php-fpm.conf` in
 //!   [`MAGENTO_CONFIG_DIR`]; `PHP_INI_SCAN_DIR=:<that dir>`; php-fpm runs with `--fpm-config`
 //!   on that file and listens on [`FPM_PORT`]; Redis through Ellison at [`ellison_host`].
@@ -79,6 +81,29 @@ pub fn sentinel_hosts(store: &Store) -> Vec<(String, u16)> {
     (0..store.redis.sentinels)
         .map(|i| (pod_host(&set, &set, i), SENTINEL_PORT))
         .collect()
+}
+
+/// The port of Ellison's replica endpoint for a group whose reads the store sends to its
+/// replicas (`spec.redis.cacheReadsFromReplicas`): the cache's, or none.
+pub fn replica_reads_port(store: &Store, g: Group) -> Option<u16> {
+    g.ellison_replica_port()
+        .filter(|_| store.redis.cache_reads_from_replicas)
+}
+
+/// Ellison's client ports by name, as the standalone Service and its NetworkPolicy expose
+/// them: each group's, and the cache's replica endpoint when the store reads from replicas.
+pub fn ellison_ports(store: &Store) -> Vec<(&'static str, i32)> {
+    let mut p = vec![
+        (Group::Cache.id(), i32::from(Group::Cache.ellison_port())),
+        (
+            Group::Session.id(),
+            i32::from(Group::Session.ellison_port()),
+        ),
+    ];
+    if let Some(port) = replica_reads_port(store, Group::Cache) {
+        p.push(("cache-replica", i32::from(port)));
+    }
+    p
 }
 
 /// Where Magento reaches Ellison: itself beside php-fpm, or the standalone Service.
@@ -162,6 +187,17 @@ impl Group {
         match self {
             Group::Cache => 6379,
             Group::Session => 6380,
+        }
+    }
+
+    /// Where Ellison serves the group's reads from its replicas, for a group whose readers
+    /// may read a little behind its writes: the cache only (port 6381, beside the groups' own
+    /// ports). Sessions must see their own writes (a session's data and lock, written a
+    /// moment before), so they never read from a replica.
+    pub fn ellison_replica_port(self) -> Option<u16> {
+        match self {
+            Group::Cache => Some(6381),
+            Group::Session => None,
         }
     }
 

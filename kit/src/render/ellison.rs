@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::bundle::Object;
-use super::contracts::{Group, ELLISON_ADMIN_PORT};
+use super::contracts::{ellison_ports, ELLISON_ADMIN_PORT};
 use super::k8s::{
     config_annotation, config_volume, container, count, http_probe, mount, ports, resources_of,
     Component, Ctx,
@@ -41,8 +41,7 @@ pub fn container_for(ctx: &Ctx<'_>) -> Container {
     c.env = Some(env);
     let mut p: Vec<(&str, i32)> = vec![("admin", ELLISON_ADMIN_PORT)];
     if s.ellison.placement == Placement::Standalone {
-        p.push(("cache", i32::from(Group::Cache.ellison_port())));
-        p.push(("session", i32::from(Group::Session.ellison_port())));
+        p.extend(ellison_ports(s));
     }
     c.ports = ports(&p);
     c.volume_mounts = Some(vec![mount("ellison-config", "/etc/ellison", true)]);
@@ -69,7 +68,8 @@ pub fn scrape_annotations() -> BTreeMap<String, String> {
     ])
 }
 
-/// Ellison's ConfigMap, and the standalone Deployment, Service and PDB when standalone.
+/// Ellison's ConfigMap, and the standalone Deployment, Service (every client port of
+/// [`ellison_ports`]) and PDB when standalone.
 pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
     let s = ctx.store;
     let c = Component::Ellison;
@@ -105,15 +105,7 @@ pub fn render(ctx: &Ctx<'_>) -> Vec<Object> {
             ..Default::default()
         };
         out.push(Object::Deployment(deployment));
-        out.push(ctx.service(
-            name.clone(),
-            c,
-            &[
-                ("cache", i32::from(Group::Cache.ellison_port())),
-                ("session", i32::from(Group::Session.ellison_port())),
-            ],
-            false,
-        ));
+        out.push(ctx.service(name.clone(), c, &ellison_ports(s), false));
         out.push(ctx.pdb(name, c));
     }
     out

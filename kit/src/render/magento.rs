@@ -7,8 +7,8 @@
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, Volume, VolumeMount};
 
 use super::contracts::{
-    ellison_host, galera_writer_host, varnish_hosts, Group, MAGENTO_CONFIG_DIR, MAGENTO_ROOT,
-    VARNISH_GRACE_SECS, VARNISH_PURGE_PORT,
+    ellison_host, galera_writer_host, replica_reads_port, varnish_hosts, Group, MAGENTO_CONFIG_DIR,
+    MAGENTO_ROOT, VARNISH_GRACE_SECS, VARNISH_PURGE_PORT,
 };
 use super::k8s::{
     claim_volume, config_volume, container, empty_dir, empty_dir_of, env, mount, mount_file,
@@ -156,14 +156,43 @@ const CACHE_TYPES: &[&str] = &[
     "translate",
 ];
 
+/// The options that send a cache frontend's loads to Ellison's replica endpoint on `host`,
+/// `port` (Cm_Cache_Backend_Redis, which Magento's Redis backend extends): `load_from_slave`
+/// (its password and database are the frontend's own), `master_write_only` (otherwise Cm
+/// reads from the master in half the requests), `retry_reads_on_master` (a key a replica
+/// lacks, perhaps written a moment ago, is read again from the master rather than rebuilt);
+/// and Zend's `write_control` off, as Adobe's ece-tools sets it with a read replica: it reads
+/// every save back, from the replica, and removes the entry when the replica lags. Returns
+/// the lines inside `backend_options` and those after it.
+fn replica_reads(host: &str, port: u16) -> (String, String) {
+    let server = php_str(host);
+    (
+        format!(
+            "                    // Loads from Ellison's replica endpoint: a caught-up replica of \
+             the master,\n                    // or the master while none is.\n                    \
+             'load_from_slave' => ['server' => {server}, 'port' => '{port}'],\n                    \
+             'master_write_only' => '1',\n                    \
+             'retry_reads_on_master' => '1',\n"
+        ),
+        "                // Zend's write control reads each save back, from a replica here, and \
+         removes\n                // what differs: a save not yet replicated.\n                \
+         'frontend_options' => ['write_control' => false],\n"
+            .to_owned(),
+    )
+}
+
 /// Magento's `app/etc/env.php`: the database through the Galera client Service; cache
 /// (db 0) and page cache (db 1) on the cache group and sessions (db 2) on the session group,
-/// through Ellison, with the Redis backend options of Magento's documentation; Varnish as
+/// through Ellison, with the Redis backend options of Magento's documentation and the
+/// cache's loads from its replicas when the store says so (never the sessions'); Varnish as
 /// the full-page cache when enabled. Every password and the crypt key come from the
 /// environment (the Secret), never from this file.
 pub fn env_php(store: &Store) -> String {
     let redis = php_str(&ellison_host(store));
     let cache_port = Group::Cache.ellison_port();
+    let (load_from_replicas, write_control) = replica_reads_port(store, Group::Cache)
+        .map(|port| replica_reads(&ellison_host(store), port))
+        .unwrap_or_default();
     let session_port = Group::Session.ellison_port();
     let db_host = php_str(&galera_writer_host(store));
     let prefix = php_str(&format!("{}_", short_prefix(&store.name)));
@@ -244,8 +273,8 @@ return [
                     'database' => '0',
                     'compress_data' => '1',
                     'compression_lib' => '',
-                ],
-            ],
+{load_from_replicas}                ],
+{write_control}            ],
             'page_cache' => [
                 'id_prefix' => {prefix},
                 'backend' => 'Magento\\Framework\\Cache\\Backend\\Redis',
@@ -255,8 +284,8 @@ return [
                     'password' => $redisPassword,
                     'database' => '1',
                     'compress_data' => '0',
-                ],
-            ],
+{load_from_replicas}                ],
+{write_control}            ],
         ],
         'allow_parallel_generation' => false,
     ],

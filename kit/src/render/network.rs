@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::bundle::Object;
+use super::contracts::ellison_ports;
 use super::k8s::{Component, Ctx};
 use super::{exporters, openshift};
 use crate::spec::{Placement, Target};
@@ -35,8 +36,9 @@ pub fn edges(ctx: &Ctx<'_>) -> Vec<(Component, Component, Vec<i32>)> {
     let proxies: Vec<Component> = match s.ellison.placement {
         Placement::Sidecar => php.to_vec(),
         Placement::Standalone => {
+            let ports: Vec<i32> = ellison_ports(s).into_iter().map(|(_, p)| p).collect();
             for c in php {
-                e.push((c, Ellison, vec![6379, 6380]));
+                e.push((c, Ellison, ports.clone()));
             }
             vec![Ellison]
         }

@@ -8,11 +8,11 @@
 use std::path::PathBuf;
 
 use super::contracts::{
-    pod_host, redis_set, sentinel_hosts, Group, CONSUMERS_HEARTBEAT, ELLISON_ADMIN_PORT,
-    FPM_PING_PATH, FPM_PORT, FPM_STATUS_PATH, GALERA_CONFIG_DIR, GALERA_DATADIR, GALERA_RUN_DIR,
-    GALERA_SECRETS_DIR, MAGENTO_ROOT, MAX_BODY_MB, NGINX_RESOLVER_FILE, NGINX_STATUS_PORT,
-    REDIS_CONFIG_DIR, REDIS_DATA_DIR, REDIS_PORT, REDIS_RUN_DIR, REQUEST_TIMEOUT_SECS,
-    SENTINEL_PORT,
+    pod_host, redis_set, replica_reads_port, sentinel_hosts, Group, CONSUMERS_HEARTBEAT,
+    ELLISON_ADMIN_PORT, FPM_PING_PATH, FPM_PORT, FPM_STATUS_PATH, GALERA_CONFIG_DIR,
+    GALERA_DATADIR, GALERA_RUN_DIR, GALERA_SECRETS_DIR, MAGENTO_ROOT, MAX_BODY_MB,
+    NGINX_RESOLVER_FILE, NGINX_STATUS_PORT, REDIS_CONFIG_DIR, REDIS_DATA_DIR, REDIS_PORT,
+    REDIS_RUN_DIR, REQUEST_TIMEOUT_SECS, SENTINEL_PORT,
 };
 use crate::conf::{consumers, ellison, galera, haproxy, nginx, php, redis, sentinel};
 use crate::spec::{EllisonMode, Placement};
@@ -285,7 +285,8 @@ pub fn sentinel_start_script(store: &Store) -> String {
 }
 
 /// Ellison's settings: one group per Redis group, on loopback beside php-fpm or on every
-/// address when standalone. Passwords come from `ELLISON_REDIS_PASSWORD` (and, standalone,
+/// address when standalone, with the cache's replica endpoint when the store reads from
+/// replicas. Passwords come from `ELLISON_REDIS_PASSWORD` (and, standalone,
 /// `ELLISON_CLIENT_PASSWORD`), set from the Secret.
 pub fn ellison_settings(store: &Store) -> ellison::Settings {
     let host = match store.ellison.placement {
@@ -309,6 +310,7 @@ pub fn ellison_settings(store: &Store) -> ellison::Settings {
                 listen: format!("{host}:{}", g.ellison_port()),
                 master_name: g.master_name().into(),
                 sentinels: sentinels.clone(),
+                replica_listen: replica_reads_port(store, g).map(|p| format!("{host}:{p}")),
             })
             .collect(),
     }

@@ -381,6 +381,20 @@ fn redis(v: &mut Checker, s: &spec::Spec) -> Redis {
             format!("{sentinels} is not allowed; Sentinels need an odd count (1, 3, 5) to elect a leader"),
         );
     }
+    // Reads from replicas where there are replicas, unless the spec says otherwise; asked for
+    // without any, they would silently all go to the master.
+    let cache_reads_from_replicas = match r.cache_reads_from_replicas {
+        Some(true) if replicas == 0 => {
+            v.err(
+                "spec.redis.cacheReadsFromReplicas",
+                "true needs replicas to read from, and spec.redis.replicas is 0; \
+                 give the groups replicas (1 to 4) or leave this out",
+            );
+            false
+        }
+        Some(on) => on,
+        None => replicas > 0,
+    };
     Redis {
         replicas,
         sentinels,
@@ -388,6 +402,7 @@ fn redis(v: &mut Checker, s: &spec::Spec) -> Redis {
         cache_memory: v.memory("spec.redis.cacheMemory", r.cache_memory, "1Gi"),
         session_memory: v.memory("spec.redis.sessionMemory", r.session_memory, "512Mi"),
         sentinel_auth: r.sentinel_auth.unwrap_or(false),
+        cache_reads_from_replicas,
     }
 }
 

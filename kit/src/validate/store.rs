@@ -90,6 +90,9 @@ pub struct Redis {
     pub session_memory: Memory,
     /// Whether the Sentinels require the password.
     pub sentinel_auth: bool,
+    /// Whether Magento's cache and page cache load from the cache group's replicas, through
+    /// Ellison's replica endpoint; only with replicas. Sessions never do.
+    pub cache_reads_from_replicas: bool,
 }
 
 /// Ellison placement.

@@ -1,6 +1,7 @@
 //! `conf::redis`, `conf::sentinel` and `conf::ellison` in the real daemons: two groups (cache
 //! and sessions), each a master and a replica, three Sentinels watching both, Ellison in front
-//! from its rendered file; `SENTINEL FAILOVER` moves Ellison to the new master.
+//! from its rendered file, the cache with a replica endpoint; `SENTINEL FAILOVER` moves
+//! Ellison to the new master, and the cache's reads to the old master, now its replica.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -244,19 +245,21 @@ async fn redis_and_sentinel_configs_fail_over_with_ellison_in_front() {
         .await;
     }
 
+    let replica_endpoint = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let toml = ellison::render(&ellison::Settings {
         admin_listen: None,
         log: "info".into(),
         drain_grace_secs: 1,
         hold_timeout_ms: 5000,
         multiplex: true,
-        groups: ["cache", "session"]
+        groups: [("cache", Some(replica_endpoint)), ("session", None)]
             .into_iter()
-            .map(|name| ellison::Group {
+            .map(|(name, replicas)| ellison::Group {
                 name: name.into(),
                 listen: format!("127.0.0.1:{}", free_port()),
                 master_name: name.into(),
                 sentinels: sentinel_addrs.clone(),
+                replica_listen: replicas.map(|a| a.to_string()),
             })
             .collect(),
     });
@@ -271,6 +274,15 @@ async fn redis_and_sentinel_configs_fail_over_with_ellison_in_front() {
         .await
         .expect("SET through Ellison");
     assert_eq!(set, Value::Simple("OK".into()));
+    // Reads on the replica endpoint are served by the replica the Sentinels report, at the
+    // address their configuration announces, once it has the write; writes there get the
+    // replica's own refusal.
+    reads_from(replica_endpoint, cache.master.addr, "before", &logs).await;
+    let refused = command(replica_endpoint, None, &["SET", "k", "v"], QUERY).await;
+    assert!(
+        matches!(&refused, Err(e) if e.is_error_reply("READONLY")),
+        "a write on the replica endpoint: {refused:?}"
+    );
 
     command(
         sentinels[0].addr,
@@ -313,5 +325,43 @@ async fn redis_and_sentinel_configs_fail_over_with_ellison_in_front() {
         role.as_array().and_then(|r| r[0].as_text()).as_deref(),
         Some("master")
     );
+    // The old master, now a replica of the promoted node, serves the cache's reads.
+    reads_from(replica_endpoint, cache.replica.addr, "after", &logs).await;
     proxy.stop().await;
+}
+
+/// Waits until Ellison's replica endpoint `endpoint` is served by a replica of `master` that
+/// has `key`: `ROLE` through it answers `slave` following that master, and `GET key` a value.
+async fn reads_from(
+    endpoint: SocketAddr,
+    master: SocketAddr,
+    key: &str,
+    logs: &impl Fn() -> String,
+) {
+    poll(
+        &format!("reads of {key:?} on the replica endpoint from a replica of {master}"),
+        WAIT,
+        || async move {
+            let role = command(endpoint, None, &["ROLE"], QUERY)
+                .await
+                .map_err(|e| e.to_string())?;
+            let fields: Vec<String> = role
+                .as_array()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(Value::as_text)
+                .collect();
+            let following = fields.first().map(String::as_str) == Some("slave")
+                && fields.get(2) == Some(&master.port().to_string());
+            if !following {
+                return Err(format!("ROLE {role}"));
+            }
+            match command(endpoint, None, &["GET", key], QUERY).await {
+                Ok(Value::Bulk(_)) => Ok(()),
+                other => Err(format!("GET {key}: {other:?}")),
+            }
+        },
+        logs,
+    )
+    .await;
 }

@@ -136,6 +136,38 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
         ]
     );
 
+    // The cache and page cache load from Ellison's replica endpoint with Cm_Cache_Backend_Redis'
+    // options as Magento reads them (a miss retried on the master, Zend's read-back of each
+    // save off); the sessions have no such option: they read the master.
+    let replicas = run(
+        "php",
+        &[
+            "-r",
+            "$c = require $argv[1]; $f = $c['cache']['frontend']; $out = []; \
+             foreach (['default', 'page_cache'] as $t) { $b = $f[$t]['backend_options']; \
+             $out[$t] = [$b['load_from_slave']['server'] . ':' . $b['load_from_slave']['port'], \
+             $b['master_write_only'], $b['retry_reads_on_master'], \
+             var_export($f[$t]['frontend_options']['write_control'], true)]; } \
+             $out['session'] = array_values(preg_grep('/slave|replica|master/', \
+             array_keys($c['session']['redis']))); echo json_encode($out);",
+            &env_php,
+        ],
+        &[],
+        CHECK,
+    )
+    .await;
+    assert_eq!(
+        replicas.code,
+        Some(0),
+        "php on the rendered env.php: {replicas}"
+    );
+    let replicas: serde_json::Value = serde_json::from_str(&replicas.stdout).expect("JSON");
+    let cache = serde_json::json!(["127.0.0.1:6381", "1", "1", "false"]);
+    assert_eq!(
+        replicas,
+        serde_json::json!({"default": cache, "page_cache": cache, "session": []})
+    );
+
     // ellison.toml as rendered, through Ellison's own loader (flags, environment, file).
     let toml = dir.join("ellison.toml");
     write(&toml, &config_map("shop-ellison", "ellison.toml"));
@@ -176,6 +208,21 @@ async fn the_rendered_web_and_ellison_files_pass_their_daemons_checks() {
         config.admin_listen.map(|a| a.port()),
         Some(9121),
         "the admin port the pod probes"
+    );
+    // As `ellison --check-config` prints it: the cache's replica endpoint where env.php's
+    // load_from_slave points, falling back to the master; none for the sessions.
+    let summary = config.to_string();
+    let replica_reads: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.contains("replica reads:"))
+        .collect();
+    assert_eq!(
+        replica_reads,
+        [
+            "  replica reads: listen 127.0.0.1:6381, max lag 1048576 bytes, fallback master",
+            "  replica reads: off"
+        ],
+        "{summary}"
     );
 }
 
