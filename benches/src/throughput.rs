@@ -378,13 +378,17 @@ async fn redis_benchmark(
         .filter(|l| l.contains("Error") || l.contains("ERR"))
         .take(3)
         .collect();
+    // The errors it printed, or else its last line.
+    let detail = if errors.is_empty() {
+        stdout.lines().last().unwrap_or_default().to_owned()
+    } else {
+        errors.join("; ")
+    };
     match rate {
         Some(rate) if output.status.success() && errors.is_empty() => Ok(rate),
         _ => Err(Error::Setup(format!(
-            "redis-benchmark against {addr} ({}): {}{}",
-            output.status,
-            errors.join("; "),
-            stdout.lines().last().unwrap_or_default()
+            "redis-benchmark against {addr} ({}): {detail}",
+            output.status
         ))),
     }
 }
