@@ -22,7 +22,7 @@ use ellison_benches::idle::{self, IdleMemory};
 use ellison_benches::load::{self, Latencies, PacedOptions};
 use ellison_benches::procs::{self, find_tool, output_of};
 use ellison_benches::report::{self, Table};
-use ellison_benches::throughput::{self, CellResult};
+use ellison_benches::throughput::{self, CellResult, Server, Servers};
 use ellison_benches::{Error, Result};
 use ellison_e2e::{GroupOptions, SentinelGroup};
 
@@ -386,7 +386,13 @@ async fn single_node_phases(
         results = throughput::run(
             tools,
             &endpoints,
-            (master, redis_pid),
+            &Servers {
+                master: Server {
+                    addr: master,
+                    pid: redis_pid,
+                },
+                replicas: Vec::new(),
+            },
             cells,
             throughput::Options {
                 rounds: settings.rounds,
@@ -445,11 +451,6 @@ fn memory_table(rows: &[(Kind, IdleMemory)]) -> String {
     )
 }
 
-fn median_rate(r: &CellResult, k: Kind) -> Option<f64> {
-    let rates: Vec<f64> = r.samples.get(&k)?.iter().map(|s| s.rate).collect();
-    report::median(&rates)
-}
-
 fn throughput_table(results: &[CellResult]) -> String {
     let mut header = vec!["cell".to_owned(), "requests/run".to_owned()];
     header.extend(Kind::ALL.iter().map(|k| format!("{k} req/s")));
@@ -457,18 +458,18 @@ fn throughput_table(results: &[CellResult]) -> String {
     header.push("multiplex / HAProxy".into());
     let mut t = Table::new(header);
     for r in results {
-        let direct = median_rate(r, Kind::Direct);
+        let direct = r.median_rate(Kind::Direct);
         let mut row = vec![r.cell.name.clone(), report::thousands(r.requests as f64)];
         for k in Kind::ALL {
             row.push(match k {
                 Kind::Direct => report::rate_and_ratio(direct, None),
-                _ => report::rate_and_ratio(median_rate(r, k), direct),
+                _ => report::rate_and_ratio(r.median_rate(k), direct),
             });
         }
-        let haproxy = median_rate(r, Kind::Haproxy);
-        row.push(report::ratio(median_rate(r, Kind::EllisonSession), haproxy));
+        let haproxy = r.median_rate(Kind::Haproxy);
+        row.push(report::ratio(r.median_rate(Kind::EllisonSession), haproxy));
         row.push(report::ratio(
-            median_rate(r, Kind::EllisonMultiplex),
+            r.median_rate(Kind::EllisonMultiplex),
             haproxy,
         ));
         t.row(row);
@@ -493,21 +494,12 @@ enum Cpu {
 
 /// The median over rounds of the CPU time per command in a cell with endpoint `k`, in µs.
 fn cpu_per_command(r: &CellResult, k: Kind, cpu: Cpu) -> Option<f64> {
-    let v: Vec<f64> = r
-        .samples
-        .get(&k)?
-        .iter()
-        .filter_map(|s| {
-            let seconds = match cpu {
-                Cpu::Proxy => s.proxy_cpu?,
-                Cpu::Redis => s.redis_cpu,
-                Cpu::Client => s.client_cpu,
-                Cpu::Total => s.proxy_cpu.unwrap_or(0.0) + s.redis_cpu + s.client_cpu,
-            };
-            Some(seconds * 1e6 / s.commands as f64)
-        })
-        .collect();
-    report::median(&v)
+    r.cpu_per_command(k, |s| match cpu {
+        Cpu::Proxy => s.proxy_cpu,
+        Cpu::Redis => Some(s.master.cpu),
+        Cpu::Client => Some(s.client_cpu),
+        Cpu::Total => Some(s.proxy_cpu.unwrap_or(0.0) + s.master.cpu + s.client_cpu),
+    })
 }
 
 fn cpu_table(results: &[CellResult]) -> String {
@@ -583,7 +575,7 @@ fn budget_table(results: &[CellResult]) -> String {
                 cpu_per_command(r, mux, Cpu::Total),
                 cpu_per_command(r, Kind::Direct, Cpu::Total),
             ),
-            report::ratio(median_rate(r, mux), median_rate(r, Kind::Direct)),
+            report::ratio(r.median_rate(mux), r.median_rate(Kind::Direct)),
         ]);
     }
     format!(
@@ -599,7 +591,7 @@ fn targets_table(results: &[CellResult], memory: &[(Kind, IdleMemory)]) -> Strin
         results
             .iter()
             .filter(|r| pick(r))
-            .filter_map(|r| Some(median_rate(r, mux)? / median_rate(r, over)?))
+            .filter_map(|r| Some(r.median_rate(mux)? / r.median_rate(over)?))
             .collect()
     };
     let cpu_ratios = |pick: &dyn Fn(&CellResult) -> bool| -> Vec<f64> {
