@@ -33,10 +33,13 @@ pub enum Kind {
     Haproxy,
     /// twemproxy (`nutcracker`), one server, `server_connections: 1`.
     Twemproxy,
+    /// Ellison's replica listener (`--replica-listen`): each client's session on a replica of
+    /// the master, round robin.
+    EllisonReplicas,
 }
 
 impl Kind {
-    /// Every endpoint, in the order each round runs them.
+    /// The endpoints of the single-node phases, in the order each round runs them.
     pub const ALL: [Kind; 5] = [
         Kind::Direct,
         Kind::EllisonSession,
@@ -53,6 +56,7 @@ impl Kind {
             Kind::EllisonMultiplex => "Ellison multiplex",
             Kind::Haproxy => "HAProxy",
             Kind::Twemproxy => "twemproxy",
+            Kind::EllisonReplicas => "Ellison replicas",
         }
     }
 
@@ -60,7 +64,7 @@ impl Kind {
     /// opens an upstream connection per client, one for Redis itself and the multiplexers.
     pub fn descriptors_per_client(self) -> usize {
         match self {
-            Kind::EllisonSession | Kind::Haproxy => 2,
+            Kind::EllisonSession | Kind::EllisonReplicas | Kind::Haproxy => 2,
             Kind::Direct | Kind::EllisonMultiplex | Kind::Twemproxy => 1,
         }
     }
@@ -118,8 +122,8 @@ pub struct Tools {
 
 /// Starts the release `ellison` binary for `master_name` in `mode`, logging with the filter
 /// `log` (`RUST_LOG`), and waits until a PING through it answers PONG (which needs a verified
-/// master). Every other setting is Ellison's default (in multiplex mode, one shared upstream
-/// connection per CPU).
+/// master). `extra` flags follow the others (e.g. `--replica-listen ADDR`); every other
+/// setting is Ellison's default (in multiplex mode, one shared upstream connection per CPU).
 pub async fn start_ellison(
     ellison: &Path,
     dir: &Path,
@@ -127,6 +131,7 @@ pub async fn start_ellison(
     log: &str,
     master_name: &str,
     sentinels: &[SocketAddr],
+    extra: &[String],
 ) -> Result<(Proc, SocketAddr)> {
     let list: Vec<String> = sentinels.iter().map(SocketAddr::to_string).collect();
     let log_file = dir.join(format!("ellison-{}.log", mode.flag()));
@@ -136,7 +141,7 @@ pub async fn start_ellison(
         &[("RUST_LOG", log)],
         &log_file,
         |port| {
-            Ok(vec![
+            let mut args = vec![
                 "--listen".to_owned(),
                 format!("127.0.0.1:{port}"),
                 "--mode".to_owned(),
@@ -145,7 +150,9 @@ pub async fn start_ellison(
                 master_name.to_owned(),
                 "--sentinels".to_owned(),
                 list.join(","),
-            ])
+            ];
+            args.extend_from_slice(extra);
+            Ok(args)
         },
     )
     .await

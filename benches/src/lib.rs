@@ -15,6 +15,8 @@
 //! - [`idle`]: memory per idle client connection, and the connections Redis sees meanwhile.
 //! - [`failover`]: time from a replica's promotion to the first write it acknowledges through
 //!   an endpoint, and the errors clients saw.
+//! - [`replicas`]: reads on the master versus reads through Ellison's replica listener, with
+//!   the CPU per command of the master, each replica and Ellison, and where the reads landed.
 //! - [`report`]: medians, percentiles and Markdown tables.
 //!
 //! Redis and Sentinel processes come from the end-to-end crate (`ellison-e2e`): its
@@ -31,6 +33,7 @@ pub mod failover;
 pub mod idle;
 pub mod load;
 pub mod procs;
+pub mod replicas;
 pub mod report;
 pub mod throughput;
 

@@ -1,6 +1,6 @@
 //! Throughput cells: `redis-benchmark` runs (and the harness's own Magento transactions and
 //! sessions) against every endpoint, interleaved round by round, with the CPU time each process
-//! spent.
+//! spent and, on each Redis server, the calls of the cell's command (which server served it).
 //!
 //! Each cell's request count is sized once, from a calibration run against Redis directly,
 //! so that a run takes about `run_secs` there; every endpoint then gets the same count, and
@@ -13,12 +13,13 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use ellison_e2e::RespClient;
+use ellison_e2e::{command, eventually, RespClient, Value};
 
 use crate::endpoints::{Endpoint, Kind, Tools};
 use crate::error::{Error, Result};
 use crate::load::{self, Script, ScriptOptions};
 use crate::procs::{client_cpu_seconds, cpu_seconds};
+use crate::report;
 
 /// Clients of the mix cells: phpredis opens one connection per PHP worker.
 const MIX_CLIENTS: u32 = 50;
@@ -26,6 +27,10 @@ const MIX_CLIENTS: u32 = 50;
 const MIX_VALUE: usize = 1024;
 /// Keys the mix cells spread over (`-r`).
 const MIX_KEYSPACE: &str = "10000";
+/// Deadline of the harness's own round trips to a Redis server.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long replicas may take to apply what the master has written before a cell.
+const REPLICATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a cell runs.
 #[derive(Debug, Clone)]
@@ -74,6 +79,25 @@ impl Cell {
             Load::RedisBenchmark { clients, .. } => u64::from(*clients),
             Load::Scripted { clients, .. } => *clients as u64,
         }
+    }
+
+    /// The one command a `redis-benchmark` cell sends, lowercased as `INFO commandstats` names
+    /// it: the test of `-t`, or else the first argument that is neither an option nor an
+    /// option's value. `None` for the harness's scripted cells, which send several.
+    pub fn command(&self) -> Option<String> {
+        let Load::RedisBenchmark { args, .. } = &self.load else {
+            return None;
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let value = arg.starts_with('-').then(|| args.next()).flatten();
+            match (arg.as_str(), value) {
+                ("-t", Some(test)) => return Some(test.to_ascii_lowercase()),
+                (_, Some(_)) => {}
+                (name, None) => return Some(name.to_ascii_lowercase()),
+            }
+        }
+        None
     }
 }
 
@@ -178,8 +202,41 @@ pub struct Options {
     pub calibration_requests: u64,
 }
 
-/// One run of one cell against one endpoint.
+/// A `redis-server` the runs watch.
 #[derive(Debug, Clone, Copy)]
+pub struct Server {
+    pub addr: SocketAddr,
+    pub pid: u32,
+}
+
+/// The Redis servers behind the endpoints: the master, where cells write what they read, and
+/// its replicas (none in the single-node phases).
+#[derive(Debug, Clone)]
+pub struct Servers {
+    pub master: Server,
+    pub replicas: Vec<Server>,
+}
+
+impl Servers {
+    /// The master, then the replicas: the order of [`Sample::replicas`] after
+    /// [`Sample::master`].
+    fn all(&self) -> impl Iterator<Item = &Server> {
+        std::iter::once(&self.master).chain(&self.replicas)
+    }
+}
+
+/// What one `redis-server` did during one run.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerRun {
+    /// CPU seconds it spent.
+    pub cpu: f64,
+    /// Calls of the cell's command it counted (`INFO commandstats`); `None` for a cell without
+    /// a single command ([`Cell::command`]).
+    pub calls: Option<u64>,
+}
+
+/// One run of one cell against one endpoint.
+#[derive(Debug, Clone)]
 pub struct Sample {
     /// Requests per second (transactions per second for the transaction cell).
     pub rate: f64,
@@ -187,8 +244,10 @@ pub struct Sample {
     pub commands: u64,
     /// CPU seconds the endpoint's proxy process spent (`None` for direct).
     pub proxy_cpu: Option<f64>,
-    /// CPU seconds `redis-server` spent.
-    pub redis_cpu: f64,
+    /// The master `redis-server`.
+    pub master: ServerRun,
+    /// Each replica, in the order of [`Servers::replicas`].
+    pub replicas: Vec<ServerRun>,
     /// CPU seconds the load client spent (`redis-benchmark`, or the harness's own client).
     pub client_cpu: f64,
 }
@@ -204,11 +263,35 @@ pub struct CellResult {
     pub unsupported: BTreeMap<Kind, String>,
 }
 
+impl CellResult {
+    /// The median over rounds of the rate against `kind`.
+    pub fn median_rate(&self, kind: Kind) -> Option<f64> {
+        let rates: Vec<f64> = self.samples.get(&kind)?.iter().map(|s| s.rate).collect();
+        report::median(&rates)
+    }
+
+    /// The median over rounds of `seconds` (CPU seconds of one run, `None` when the run has no
+    /// such figure) per command of the run, in µs.
+    pub fn cpu_per_command(
+        &self,
+        kind: Kind,
+        seconds: impl Fn(&Sample) -> Option<f64>,
+    ) -> Option<f64> {
+        let v: Vec<f64> = self
+            .samples
+            .get(&kind)?
+            .iter()
+            .filter_map(|s| Some(seconds(s)? * 1e6 / s.commands as f64))
+            .collect();
+        report::median(&v)
+    }
+}
+
 /// Runs every cell against every endpoint for `options.rounds` rounds.
 pub async fn run(
     tools: &Tools,
     endpoints: &[Endpoint],
-    redis: (SocketAddr, u32),
+    servers: &Servers,
     cells: Vec<Cell>,
     options: Options,
 ) -> Result<Vec<CellResult>> {
@@ -222,7 +305,7 @@ pub async fn run(
         let pipeline = cell.pipeline();
         let calibration = options.calibration_requests * if pipeline > 1 { 10 } else { 1 };
         let calibration = calibration.max(cell.clients() * pipeline * 10);
-        prefill(&cell, redis.0).await?;
+        prepare(&cell, servers).await?;
         let rate = once(tools, &cell, direct.addr, calibration).await?;
         let floor = cell.clients() * pipeline * 10;
         let requests = ((rate * options.run_secs) as u64).max(floor).div_ceil(1000) * 1000;
@@ -245,20 +328,30 @@ pub async fn run(
                 options.rounds,
                 result.cell.name
             );
-            prefill(&result.cell, redis.0).await?;
+            prepare(&result.cell, servers).await?;
+            let name = result.cell.command();
             for endpoint in endpoints {
                 if result.unsupported.contains_key(&endpoint.kind) {
                     continue;
                 }
+                let calls_before = calls(servers, name.as_deref()).await?;
                 let proxy_before = proxy_cpu(endpoint)?;
-                let redis_before = cpu_seconds(redis.1)?;
+                let redis_before = redis_cpu(servers)?;
                 let client_before = client_cpu_seconds()?;
                 match once(tools, &result.cell, endpoint.addr, result.requests).await {
                     Ok(rate) => {
                         let proxy_after = proxy_cpu(endpoint)?;
-                        let redis_after = cpu_seconds(redis.1)?;
+                        let redis_after = redis_cpu(servers)?;
                         let client_after = client_cpu_seconds()?;
+                        let calls_after = calls(servers, name.as_deref()).await?;
                         line.push_str(&format!(" {} {}", endpoint.kind, rate as u64));
+                        // Both read `Servers::all`: the master (index 0), then each replica.
+                        let server = |i: usize| ServerRun {
+                            cpu: redis_after[i] - redis_before[i],
+                            calls: calls_after[i]
+                                .zip(calls_before[i])
+                                .map(|(a, b)| a.saturating_sub(b)),
+                        };
                         result
                             .samples
                             .entry(endpoint.kind)
@@ -269,7 +362,8 @@ pub async fn run(
                                 proxy_cpu: proxy_after
                                     .zip(proxy_before)
                                     .map(|(after, before)| after - before),
-                                redis_cpu: redis_after - redis_before,
+                                master: server(0),
+                                replicas: (1..redis_before.len()).map(server).collect(),
                                 client_cpu: client_after - client_before,
                             });
                     }
@@ -293,14 +387,88 @@ fn proxy_cpu(endpoint: &Endpoint) -> Result<Option<f64>> {
     }
 }
 
-/// Sets the key that `redis-benchmark -t get` reads to a value of the cell's size.
-async fn prefill(cell: &Cell, redis: SocketAddr) -> Result<()> {
+/// CPU seconds each server has used so far: the master, then each replica.
+fn redis_cpu(servers: &Servers) -> Result<Vec<f64>> {
+    servers.all().map(|s| cpu_seconds(s.pid)).collect()
+}
+
+/// Calls of the command `name` each server has counted so far (`INFO commandstats`), the
+/// master first; all `None` without a name. Read outside the CPU window of a run: the
+/// harness's own CPU counts as the load client's.
+async fn calls(servers: &Servers, name: Option<&str>) -> Result<Vec<Option<u64>>> {
+    let mut out = Vec::with_capacity(1 + servers.replicas.len());
+    for server in servers.all() {
+        out.push(match name {
+            Some(name) => Some(command_calls(server.addr, name).await?),
+            None => None,
+        });
+    }
+    Ok(out)
+}
+
+/// The `calls` of `cmdstat_<name>` in `INFO commandstats` at `addr` (0 before the first).
+async fn command_calls(addr: SocketAddr, name: &str) -> Result<u64> {
+    let reply = command(addr, None, &["INFO", "commandstats"], TIMEOUT).await?;
+    let text = reply
+        .as_text()
+        .ok_or_else(|| Error::Setup(format!("INFO commandstats at {addr}: {reply}")))?;
+    Ok(parse_calls(&text, name).unwrap_or(0))
+}
+
+/// `calls` of `cmdstat_<name>:calls=N,...` in an `INFO commandstats` text.
+fn parse_calls(info: &str, name: &str) -> Option<u64> {
+    let prefix = format!("cmdstat_{name}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+}
+
+/// Before a cell's runs: sets the key that `redis-benchmark -t get` reads to a value of the
+/// cell's size, then waits until every replica has applied everything the master has written
+/// (this and what earlier cells wrote), so that reads on a replica find the same data.
+async fn prepare(cell: &Cell, servers: &Servers) -> Result<()> {
     if let Some(size) = cell.prefill {
-        let mut client = RespClient::connect(redis, Duration::from_secs(5)).await?;
+        let mut client = RespClient::connect(servers.master.addr, TIMEOUT).await?;
         let value = "x".repeat(size);
         client.cmd(&["SET", "key:__rand_int__", &value]).await?;
     }
+    if servers.replicas.is_empty() {
+        return Ok(());
+    }
+    let written = replication_offset(servers.master.addr).await?;
+    for replica in &servers.replicas {
+        eventually(
+            format!(
+                "replica {} to reach the master's offset {written}",
+                replica.addr
+            ),
+            REPLICATION_TIMEOUT,
+            async || match replication_offset(replica.addr).await {
+                Ok(offset) if offset >= written => Ok(()),
+                Ok(offset) => Err(format!("offset {offset}")),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// The replication offset in `ROLE`: the master's own (`master <offset> ...`), or what a
+/// replica has applied (`slave <host> <port> <state> <offset>`).
+async fn replication_offset(addr: SocketAddr) -> Result<i64> {
+    let reply = command(addr, None, &["ROLE"], TIMEOUT).await?;
+    let items = reply.as_array().unwrap_or_default();
+    let offset = match items.first().and_then(Value::as_text).as_deref() {
+        Some("master") => items.get(1),
+        Some("slave") => items.get(4),
+        _ => None,
+    };
+    match offset {
+        Some(Value::Int(n)) => Ok(*n),
+        _ => Err(Error::Setup(format!("ROLE at {addr}: {reply}"))),
+    }
 }
 
 /// One run of `cell` with `requests` requests against `addr`; returns requests per second.
@@ -378,13 +546,62 @@ async fn redis_benchmark(
         .filter(|l| l.contains("Error") || l.contains("ERR"))
         .take(3)
         .collect();
+    // The errors it printed, or else its last line.
+    let detail = if errors.is_empty() {
+        stdout.lines().last().unwrap_or_default().to_owned()
+    } else {
+        errors.join("; ")
+    };
     match rate {
         Some(rate) if output.status.success() && errors.is_empty() => Ok(rate),
         _ => Err(Error::Setup(format!(
-            "redis-benchmark against {addr} ({}): {}{}",
-            output.status,
-            errors.join("; "),
-            stdout.lines().last().unwrap_or_default()
+            "redis-benchmark against {addr} ({}): {detail}",
+            output.status
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(name: &str) -> Cell {
+        cells()
+            .into_iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no cell {name}"))
+    }
+
+    #[test]
+    fn a_cell_names_the_command_it_sends() {
+        assert_eq!(
+            cell("GET 32 B -c 50 -P 16").command().as_deref(),
+            Some("get")
+        );
+        assert_eq!(cell("mix: HGET d -c 50").command().as_deref(), Some("hget"));
+        assert_eq!(
+            cell("mix: EVAL HGET script -c 50").command().as_deref(),
+            Some("eval")
+        );
+        assert_eq!(
+            cell("churn: GET 32 B -c 50 -k 0 (a connection per request)")
+                .command()
+                .as_deref(),
+            Some("get")
+        );
+        assert_eq!(
+            cell("mix: MULTI/HSET/SADD/EXEC -c 50 (tx/s)").command(),
+            None
+        );
+    }
+
+    #[test]
+    fn calls_come_from_the_command_stats_line() {
+        let info = "# Commandstats\r\n\
+            cmdstat_getex:calls=7,usec=1,usec_per_call=0.14,rejected_calls=0,failed_calls=0\r\n\
+            cmdstat_get:calls=123456,usec=9,usec_per_call=0.00,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(parse_calls(info, "get"), Some(123_456));
+        assert_eq!(parse_calls(info, "getex"), Some(7));
+        assert_eq!(parse_calls(info, "hget"), None);
     }
 }

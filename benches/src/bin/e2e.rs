@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release -p ellison-benches --bin e2e            # the full run (~30 min)
 //! cargo run --release -p ellison-benches --bin e2e -- --quick # a smoke run (~3 min)
+//! cargo run --release -p ellison-benches --bin e2e -- --phases replicas # reads on replicas
 //! ```
 //!
 //! Builds the release `ellison`, installs `haproxy`, `nutcracker` and `redis-tools` with
@@ -21,8 +22,9 @@ use ellison_benches::failover::{self, Mode, Route, Trial};
 use ellison_benches::idle::{self, IdleMemory};
 use ellison_benches::load::{self, Latencies, PacedOptions};
 use ellison_benches::procs::{self, find_tool, output_of};
+use ellison_benches::replicas;
 use ellison_benches::report::{self, Table};
-use ellison_benches::throughput::{self, CellResult};
+use ellison_benches::throughput::{self, Cell, CellResult, Server, Servers};
 use ellison_benches::{Error, Result};
 use ellison_e2e::{GroupOptions, SentinelGroup};
 
@@ -35,7 +37,9 @@ struct Args {
     /// A smoke run: 1 round of short runs, 1000 idle connections, one failover per mode.
     #[arg(long)]
     quick: bool,
-    /// Phases to run, comma-separated.
+    /// Phases to run, comma-separated. `replicas` (reads through Ellison's replica listener
+    /// beside reads on the master; its own group of 1 master, 2 replicas, 1 Sentinel) is not in
+    /// the default set.
     #[arg(
         long,
         value_enum,
@@ -49,7 +53,7 @@ struct Args {
     /// Target seconds of one redis-benchmark run against Redis directly [default: 1.5, quick 0.25].
     #[arg(long)]
     run_secs: Option<f64>,
-    /// Only the throughput cells whose name contains this text.
+    /// Only the throughput (and replicas) cells whose name contains this text.
     #[arg(long)]
     cells: Option<String>,
     /// Idle client connections per endpoint [default: 10000, quick 1000].
@@ -83,12 +87,23 @@ struct Args {
     keep_dir: bool,
 }
 
+impl Args {
+    /// The `cells` whose name contains `--cells`.
+    fn pick(&self, cells: Vec<Cell>) -> Vec<Cell> {
+        cells
+            .into_iter()
+            .filter(|c| self.cells.as_ref().is_none_or(|f| c.name.contains(f)))
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Phase {
     Memory,
     Throughput,
     Latency,
     Failover,
+    Replicas,
 }
 
 /// The flags with `--quick` resolved.
@@ -106,6 +121,15 @@ struct Settings {
 }
 
 impl Settings {
+    /// The throughput phase's settings, which the replicas phase shares.
+    fn throughput(&self) -> throughput::Options {
+        throughput::Options {
+            rounds: self.rounds,
+            run_secs: self.run_secs,
+            calibration_requests: self.calibration_requests,
+        }
+    }
+
     /// Idle client connections for an endpoint: as many as asked, lowered to what
     /// `RLIMIT_NOFILE` allows the endpoint's process. Ellison in session mode and HAProxy hold
     /// two descriptors per client (client and upstream): with a hard limit of 20000 (an
@@ -175,6 +199,12 @@ async fn run(args: Args) -> Result<()> {
         match failover_phase(&settings, &tools, &dir.path().join("failover")).await {
             Ok(text) => emit(&mut report, &text),
             Err(e) => emit(&mut report, &format!("Failover phase failed: {e}\n")),
+        }
+    }
+    if wants(Phase::Replicas) {
+        match replicas_phase(&args, &settings, &tools, &dir.path().join("replicas")).await {
+            Ok(text) => emit(&mut report, &text),
+            Err(e) => emit(&mut report, &format!("Replicas phase failed: {e}\n")),
         }
     }
     emit(
@@ -326,6 +356,7 @@ async fn single_node_phases(
             &settings.ellison_log,
             group.master_name(),
             &group.sentinel_addrs(),
+            &[],
         )
         .await?;
         ellisons.push((mode, proc, addr));
@@ -379,20 +410,19 @@ async fn single_node_phases(
     }
     let mut results = Vec::new();
     if args.phases.contains(&Phase::Throughput) {
-        let cells: Vec<_> = throughput::cells()
-            .into_iter()
-            .filter(|c| args.cells.as_ref().is_none_or(|f| c.name.contains(f)))
-            .collect();
+        let cells = args.pick(throughput::cells());
         results = throughput::run(
             tools,
             &endpoints,
-            (master, redis_pid),
-            cells,
-            throughput::Options {
-                rounds: settings.rounds,
-                run_secs: settings.run_secs,
-                calibration_requests: settings.calibration_requests,
+            &Servers {
+                master: Server {
+                    addr: master,
+                    pid: redis_pid,
+                },
+                replicas: Vec::new(),
             },
+            cells,
+            settings.throughput(),
         )
         .await?;
         emit(report, &throughput_table(&results));
@@ -445,11 +475,6 @@ fn memory_table(rows: &[(Kind, IdleMemory)]) -> String {
     )
 }
 
-fn median_rate(r: &CellResult, k: Kind) -> Option<f64> {
-    let rates: Vec<f64> = r.samples.get(&k)?.iter().map(|s| s.rate).collect();
-    report::median(&rates)
-}
-
 fn throughput_table(results: &[CellResult]) -> String {
     let mut header = vec!["cell".to_owned(), "requests/run".to_owned()];
     header.extend(Kind::ALL.iter().map(|k| format!("{k} req/s")));
@@ -457,18 +482,18 @@ fn throughput_table(results: &[CellResult]) -> String {
     header.push("multiplex / HAProxy".into());
     let mut t = Table::new(header);
     for r in results {
-        let direct = median_rate(r, Kind::Direct);
+        let direct = r.median_rate(Kind::Direct);
         let mut row = vec![r.cell.name.clone(), report::thousands(r.requests as f64)];
         for k in Kind::ALL {
             row.push(match k {
                 Kind::Direct => report::rate_and_ratio(direct, None),
-                _ => report::rate_and_ratio(median_rate(r, k), direct),
+                _ => report::rate_and_ratio(r.median_rate(k), direct),
             });
         }
-        let haproxy = median_rate(r, Kind::Haproxy);
-        row.push(report::ratio(median_rate(r, Kind::EllisonSession), haproxy));
+        let haproxy = r.median_rate(Kind::Haproxy);
+        row.push(report::ratio(r.median_rate(Kind::EllisonSession), haproxy));
         row.push(report::ratio(
-            median_rate(r, Kind::EllisonMultiplex),
+            r.median_rate(Kind::EllisonMultiplex),
             haproxy,
         ));
         t.row(row);
@@ -493,21 +518,12 @@ enum Cpu {
 
 /// The median over rounds of the CPU time per command in a cell with endpoint `k`, in µs.
 fn cpu_per_command(r: &CellResult, k: Kind, cpu: Cpu) -> Option<f64> {
-    let v: Vec<f64> = r
-        .samples
-        .get(&k)?
-        .iter()
-        .filter_map(|s| {
-            let seconds = match cpu {
-                Cpu::Proxy => s.proxy_cpu?,
-                Cpu::Redis => s.redis_cpu,
-                Cpu::Client => s.client_cpu,
-                Cpu::Total => s.proxy_cpu.unwrap_or(0.0) + s.redis_cpu + s.client_cpu,
-            };
-            Some(seconds * 1e6 / s.commands as f64)
-        })
-        .collect();
-    report::median(&v)
+    r.cpu_per_command(k, |s| match cpu {
+        Cpu::Proxy => s.proxy_cpu,
+        Cpu::Redis => Some(s.master.cpu),
+        Cpu::Client => Some(s.client_cpu),
+        Cpu::Total => Some(s.proxy_cpu.unwrap_or(0.0) + s.master.cpu + s.client_cpu),
+    })
 }
 
 fn cpu_table(results: &[CellResult]) -> String {
@@ -583,7 +599,7 @@ fn budget_table(results: &[CellResult]) -> String {
                 cpu_per_command(r, mux, Cpu::Total),
                 cpu_per_command(r, Kind::Direct, Cpu::Total),
             ),
-            report::ratio(median_rate(r, mux), median_rate(r, Kind::Direct)),
+            report::ratio(r.median_rate(mux), r.median_rate(Kind::Direct)),
         ]);
     }
     format!(
@@ -599,7 +615,7 @@ fn targets_table(results: &[CellResult], memory: &[(Kind, IdleMemory)]) -> Strin
         results
             .iter()
             .filter(|r| pick(r))
-            .filter_map(|r| Some(median_rate(r, mux)? / median_rate(r, over)?))
+            .filter_map(|r| Some(r.median_rate(mux)? / r.median_rate(over)?))
             .collect()
     };
     let cpu_ratios = |pick: &dyn Fn(&CellResult) -> bool| -> Vec<f64> {
@@ -755,6 +771,7 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
             &settings.ellison_log,
             group.master_name(),
             &group.sentinel_addrs(),
+            &[],
         )
         .await?;
         ellisons.push((mode, proc, addr));
@@ -857,4 +874,27 @@ async fn failover_phase(settings: &Settings, tools: &Tools, dir: &Path) -> Resul
         let _ = writeln!(out, "\n- trial failed: {f}");
     }
     Ok(out)
+}
+
+// ---- reads on replicas: 1 master, 2 replicas, 1 Sentinel -------------------------------------
+
+async fn replicas_phase(
+    args: &Args,
+    settings: &Settings,
+    tools: &Tools,
+    dir: &Path,
+) -> Result<String> {
+    eprintln!(
+        "replicas: starting 1 master, 2 replicas, 1 Sentinel (quorum 1), Ellison with a replica listener"
+    );
+    let cells = args.pick(replicas::cells());
+    let results = replicas::run(
+        tools,
+        dir,
+        &settings.ellison_log,
+        cells,
+        settings.throughput(),
+    )
+    .await?;
+    Ok(replicas::report(&results))
 }

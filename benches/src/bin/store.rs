@@ -96,6 +96,7 @@ async fn run(args: Args) -> Result<()> {
         "info",
         group.master_name(),
         &group.sentinel_addrs(),
+        &[],
     )
     .await?;
     let haproxy = Haproxy::start(&haproxy_bin, dir.path(), &group.node_addrs()).await?;
