@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use super::conn::{self, Conn, ConnError};
-use super::role::{self, FailureKind, RedisAccess, Replication, RoleError, RoleFailure};
+use super::role::{self, RedisAccess, Replication, RoleError, RoleFailure};
 use crate::backoff::Backoff;
 use crate::config::{Endpoint, GroupConfig, Timing};
 use crate::master::{Master, MasterHandle};
@@ -358,15 +358,21 @@ impl Tracker {
             {
                 addrs.swap(0, at);
             }
-            let Some((&first, others)) = addrs.split_first() else {
-                continue;
-            };
-            let others = others.to_vec();
-            let conn = self.conns.remove(&first).flatten();
+            // Open to the first address, if at all.
+            let mut conn = self.conns.remove(&addrs[0]).flatten();
             let (timing, access, metrics) = (config.timing, access.clone(), self.metrics.clone());
             checks.spawn(async move {
-                let (addr, conn, role) =
-                    check(first, others, conn, timing, &access, &metrics).await;
+                let mut at = 0;
+                let role = loop {
+                    let role =
+                        role::replication(&mut conn, addrs[at], timing, &access, &metrics).await;
+                    if !role::try_next(&role, at, addrs.len()) {
+                        break role;
+                    }
+                    at += 1;
+                    conn = None;
+                };
+                let addr = addrs[at];
                 let follows = match &role {
                     Ok(Replication::Replica {
                         master_host,
@@ -614,33 +620,6 @@ async fn resolve_all(
     reported.into_iter().zip(addrs).collect()
 }
 
-/// Asks a replica `ROLE` at `first` (over `conn` when open), then, while it cannot be
-/// reached, at each of its `others` addresses; returns the address that answered (or the last
-/// tried).
-async fn check(
-    first: SocketAddr,
-    others: Vec<SocketAddr>,
-    mut conn: Option<Conn>,
-    timing: Timing,
-    access: &RedisAccess,
-    metrics: &GroupMetrics,
-) -> (SocketAddr, Option<Conn>, Result<Replication, RoleFailure>) {
-    let mut addr = first;
-    let mut others = others.into_iter();
-    loop {
-        let role = role::replication(&mut conn, addr, timing, access, metrics).await;
-        let unreachable =
-            matches!(&role, Err(f) if f.kind == FailureKind::Unreachable && f.refusal.is_none());
-        match others.next() {
-            Some(next) if unreachable => {
-                addr = next;
-                conn = None;
-            }
-            _ => return (addr, conn, role),
-        }
-    }
-}
-
 /// Whether a replica's master, as its `ROLE` names it (an address or a name), is `master`.
 async fn follows(host: &str, port: u16, master: SocketAddr, timing: Timing) -> bool {
     if port != master.port() {
@@ -661,6 +640,7 @@ async fn follows(host: &str, port: u16, master: SocketAddr, timing: Timing) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sentinel::role::FailureKind;
 
     fn replica(state: &str, offset: i64) -> Result<Replication, RoleFailure> {
         Ok(Replication::Replica {

@@ -255,9 +255,18 @@ pub(crate) async fn verify(
     access: &RedisAccess,
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
-    let addr = resolve(endpoint, timing).await?;
+    let addrs = resolve(endpoint, timing).await?;
     let mut conn = None;
-    match ask_role(&mut conn, addr, timing, access, metrics).await? {
+    let mut at = 0;
+    let role = loop {
+        let role = ask_role(&mut conn, addrs[at], timing, access, metrics).await;
+        if !try_next(&role, at, addrs.len()) {
+            break role;
+        }
+        at += 1;
+    };
+    let addr = addrs[at];
+    match role? {
         Role::Master { .. } => {}
         Role::Other(role) => {
             return Err(RoleFailure::new(FailureKind::Slow, RoleError::Role(role)))
@@ -270,16 +279,28 @@ pub(crate) async fn verify(
     Ok(Verified { addr, history })
 }
 
-/// Resolves a node's endpoint to its first address, within `connect_timeout`.
-async fn resolve(endpoint: &Endpoint, timing: Timing) -> Result<SocketAddr, RoleFailure> {
+/// Resolves a node's endpoint to its addresses (at least one), within `connect_timeout`.
+async fn resolve(endpoint: &Endpoint, timing: Timing) -> Result<Vec<SocketAddr>, RoleFailure> {
     let addrs = conn::resolve(endpoint, timing.connect_timeout).await;
     addrs
         .and_then(|addrs| {
-            addrs.first().copied().ok_or_else(|| ConnError::NoAddress {
-                endpoint: endpoint.to_string(),
-            })
+            if addrs.is_empty() {
+                Err(ConnError::NoAddress {
+                    endpoint: endpoint.to_string(),
+                })
+            } else {
+                Ok(addrs)
+            }
         })
         .map_err(|e| RoleFailure::new(FailureKind::Unreachable, e.into()))
+}
+
+/// Whether a node's next address should be asked after `found` at address `at` of `count`: a
+/// name may resolve to several (IPv6 and IPv4, of which the node may listen on one), and the
+/// next is tried while one cannot be reached. A refusal (credentials, TLS) is an answer.
+pub(crate) fn try_next<T>(found: &Result<T, RoleFailure>, at: usize, count: usize) -> bool {
+    at + 1 < count
+        && matches!(found, Err(f) if f.kind == FailureKind::Unreachable && f.refusal.is_none())
 }
 
 /// Asks a selected replica `ROLE` every [`PROMOTION_POLL`] over one connection until it
@@ -292,11 +313,24 @@ pub(crate) async fn await_promotion(
     metrics: &GroupMetrics,
 ) -> Result<Verified, RoleFailure> {
     let deadline = Instant::now() + PROMOTION_WATCH;
-    let addr = resolve(endpoint, timing).await?;
+    let addrs = resolve(endpoint, timing).await?;
+    let mut addr = addrs[0];
     let mut conn = None;
     let mut backoff = Backoff::new(PROMOTION_POLL, RETRY_MAX);
     loop {
-        let wait = match ask_role(&mut conn, addr, timing, access, metrics).await {
+        // Without a connection, each address in turn until one is reached.
+        let mut at = if conn.is_some() { None } else { Some(0) };
+        let role = loop {
+            if let Some(i) = at {
+                addr = addrs[i];
+            }
+            let role = ask_role(&mut conn, addr, timing, access, metrics).await;
+            match at {
+                Some(i) if try_next(&role, i, addrs.len()) => at = Some(i + 1),
+                _ => break role,
+            }
+        };
+        let wait = match role {
             Ok(Role::Master { .. }) => {
                 let history = match conn.as_mut() {
                     Some(c) => history(c).await?,
@@ -678,6 +712,20 @@ impl Round<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_address_that_cannot_be_reached_moves_on_to_the_next() {
+        let unreachable: Result<(), RoleFailure> = Err(RoleFailure::new(
+            FailureKind::Unreachable,
+            RoleError::NotPromoted,
+        ));
+        assert!(try_next(&unreachable, 0, 2));
+        assert!(!try_next(&unreachable, 1, 2));
+        let slow: Result<(), RoleFailure> =
+            Err(RoleFailure::new(FailureKind::Slow, RoleError::NotPromoted));
+        assert!(!try_next(&slow, 0, 2));
+        assert!(!try_next(&Ok(()), 0, 2));
+    }
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
