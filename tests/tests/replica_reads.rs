@@ -1,8 +1,9 @@
 //! The replica read endpoint (`replica_listen`): reads spread over the replicas that qualify,
 //! a write gets the replica's own `READONLY`, a replica that lags stops getting reads and
 //! returns once it caught up, with no replica left reads go to the master or get an error
-//! (`replica_fallback`), through a failover reads go on while the promoted node stops serving
-//! them, and a killed replica costs its idle sessions nothing and its sessions with a read in
+//! (`replica_fallback`), through a failover (`SENTINEL FAILOVER`, a kill of the master) reads
+//! go on while the promoted node stops serving them, replicas reported by host name serve
+//! reads, and a killed replica costs its idle sessions nothing and its sessions with a read in
 //! flight only that read. Both modes: in multiplex mode the replica listener's sessions share
 //! connections to each replica.
 //!
@@ -633,4 +634,29 @@ async fn replicas_reported_by_host_name_serve_reads() {
         assert!(status.contains(&named), "{named} in {status}");
     }
     s.writer.cmd(&["PING"]).await.unwrap();
+}
+
+/// A kill of the master: the replica listener's reads are held while no master is verified
+/// (as the master listener's commands are), then served by the new master's replica, the old
+/// replica set never used against the new master.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_continue_through_a_kill_of_the_master() {
+    let mut s = setup(&[]).await;
+    let mut readers = vec![s.reader("reader-0").await, s.reader("reader-1").await];
+    let killed = s.group.kill_master().await.unwrap();
+    assert_eq!(killed, s.master);
+    let new = s.group.wait_for_new_master(killed, WAIT).await.unwrap();
+    for reader in &mut readers {
+        assert_eq!(
+            reader.cmd(&["GET", "k"]).await.unwrap(),
+            Value::Bulk(b"v".to_vec())
+        );
+    }
+    s.proxy.wait_for_master(new, WAIT).await.unwrap();
+    // The one replica left qualifies once it follows the new master; reads then go to it.
+    let other = s.replicas.iter().copied().find(|r| *r != new).unwrap();
+    s.wait_replicas(1, 0).await;
+    for reader in &mut readers {
+        assert_eq!(s.node_of(reader).await, other);
+    }
 }
