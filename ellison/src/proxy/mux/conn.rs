@@ -82,6 +82,18 @@ struct Serving {
     deferred: bool,
 }
 
+/// Ends the connection when `serve` returns or is dropped mid-way.
+struct Ending<'a> {
+    conn: &'a SharedConn,
+    serving: Serving,
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        self.conn.end(&mut self.serving);
+    }
+}
+
 /// Where the replies of one batch go.
 #[derive(Debug)]
 struct Route {
@@ -118,18 +130,27 @@ impl SharedConn {
     }
 
     /// Serves the connection until it fails: writes what sessions push, routes the replies.
-    /// Returns why it ended; every session with commands on it is then told.
+    /// Returns why it ended; every session with commands on it is then told, also when the
+    /// task is aborted instead (the pool dropping a node it no longer follows).
     pub(crate) async fn serve(self: &Arc<Self>, stream: Stream) -> io::Error {
-        let mut serving = Serving {
-            stream,
-            out: BytesMut::new(),
-            written: 0,
-            input: BytesMut::new(),
-            routes: VecDeque::new(),
-            resume: Resume::default(),
-            deferred: false,
+        let mut ending = Ending {
+            conn: self,
+            serving: Serving {
+                stream,
+                out: BytesMut::new(),
+                written: 0,
+                input: BytesMut::new(),
+                routes: VecDeque::new(),
+                resume: Resume::default(),
+                deferred: false,
+            },
         };
-        let error = poll_fn(|cx| self.poll_serve(cx, &mut serving)).await;
+        poll_fn(|cx| self.poll_serve(cx, &mut ending.serving)).await
+    }
+
+    /// The connection ended: no more batches are taken, and every session placed on it is
+    /// told, with the bytes of its batches that were never written.
+    fn end(&self, serving: &mut Serving) {
         self.closed.store(true, Ordering::Release);
         let (queued, blocked) = {
             let mut q = self.lock();
@@ -138,7 +159,10 @@ impl SharedConn {
                 std::mem::take(&mut q.blocked),
             )
         };
-        for route in serving.routes.into_iter().chain(queued) {
+        for route in std::mem::take(&mut serving.routes)
+            .into_iter()
+            .chain(queued)
+        {
             if let Some(inbox) = route.inbox {
                 let unsent = if route.start >= serving.written {
                     route.len
@@ -155,7 +179,6 @@ impl SharedConn {
         for waker in blocked {
             waker.wake();
         }
-        error
     }
 
     fn poll_serve(&self, cx: &mut Context<'_>, s: &mut Serving) -> Poll<io::Error> {
@@ -626,6 +649,36 @@ mod tests {
         assert!(poll_fn(|cx| slot.poll_push(cx, &batch, 0, Some(0)))
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn sessions_on_a_connection_whose_task_is_aborted_are_told() {
+        let batch = commands(&[&["GET", "a"]]);
+        let conn = SharedConn::new();
+        let slot = Slot::new(conn.clone());
+        let idle = Slot::new(conn.clone());
+        poll_fn(|cx| slot.poll_push(cx, &batch, 0, Some(0)))
+            .await
+            .unwrap();
+        // The peer reads the batch and never answers.
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut peer, _) = listener.accept().await.unwrap();
+        let serving = conn.clone();
+        let task = tokio::spawn(async move { serving.serve(Stream::Plain(client)).await });
+        let mut got = vec![0; batch.len()];
+        peer.read_exact(&mut got).await.unwrap();
+        task.abort();
+        let mut buf = BytesMut::new();
+        let _ = task.await;
+        assert!(conn.is_closed());
+        let end = poll_fn(|cx| slot.poll_take(cx, &mut buf, 1024)).await;
+        assert!(matches!(end, Err(InboxEnd::Lost { .. })), "{end:?}");
+        let end = poll_fn(|cx| idle.poll_take(cx, &mut buf, 1024)).await;
+        assert_eq!(end, Err(InboxEnd::Lost { unsent: 0 }));
     }
 
     #[test]
