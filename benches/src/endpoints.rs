@@ -33,9 +33,9 @@ pub enum Kind {
     Haproxy,
     /// twemproxy (`nutcracker`), one server, `server_connections: 1`.
     Twemproxy,
-    /// Ellison's replica listener (`--replica-listen`): each client's session on a replica of
-    /// the master, round robin.
-    EllisonReplicas,
+    /// The replica listener (`--replica-listen`) of Ellison in this mode: each client's session
+    /// on a replica of the master, round robin (in multiplex mode, on connections it shares).
+    EllisonReplicas(EllisonMode),
 }
 
 impl Kind {
@@ -56,7 +56,8 @@ impl Kind {
             Kind::EllisonMultiplex => "Ellison multiplex",
             Kind::Haproxy => "HAProxy",
             Kind::Twemproxy => "twemproxy",
-            Kind::EllisonReplicas => "Ellison replicas",
+            Kind::EllisonReplicas(EllisonMode::Session) => "Ellison session replicas",
+            Kind::EllisonReplicas(EllisonMode::Multiplex) => "Ellison multiplex replicas",
         }
     }
 
@@ -64,8 +65,11 @@ impl Kind {
     /// opens an upstream connection per client, one for Redis itself and the multiplexers.
     pub fn descriptors_per_client(self) -> usize {
         match self {
-            Kind::EllisonSession | Kind::EllisonReplicas | Kind::Haproxy => 2,
-            Kind::Direct | Kind::EllisonMultiplex | Kind::Twemproxy => 1,
+            Kind::EllisonSession | Kind::EllisonReplicas(EllisonMode::Session) | Kind::Haproxy => 2,
+            Kind::Direct
+            | Kind::EllisonMultiplex
+            | Kind::EllisonReplicas(EllisonMode::Multiplex)
+            | Kind::Twemproxy => 1,
         }
     }
 }
@@ -77,7 +81,7 @@ impl fmt::Display for Kind {
 }
 
 /// Ellison's `--mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EllisonMode {
     Session,
     Multiplex,
@@ -92,7 +96,7 @@ impl EllisonMode {
         }
     }
 
-    /// The endpoint an Ellison in this mode is.
+    /// The endpoint an Ellison in this mode is (its master listener).
     pub fn kind(self) -> Kind {
         match self {
             EllisonMode::Session => Kind::EllisonSession,

@@ -1,23 +1,24 @@
 //! Reads on the master versus reads on its replicas (issue 16): the read cells of the
-//! throughput phase against the master directly, through Ellison's master listener and through
-//! its replica listener, side by side in every round, with the CPU time per command of the
-//! master, of each replica and of Ellison, and where the reads landed (each server's calls of
-//! the cell's command, from `INFO commandstats`).
+//! throughput phase against the master directly and, for Ellison in session and in multiplex
+//! mode, through its master listener and through its replica listener, side by side in every
+//! round, with the CPU time per command of the master, of each replica and of Ellison, and
+//! where the reads landed (each server's calls of the cell's command, from `INFO
+//! commandstats`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use ellison_e2e::{free_port, wait_http, GroupOptions, SentinelGroup};
+use ellison_e2e::{free_port, wait_http, GroupOptions, Proc, SentinelGroup};
 
 use crate::endpoints::{self, EllisonMode, Endpoint, Kind, Tools};
 use crate::error::{Error, Result};
 use crate::report::{self, Table};
 use crate::throughput::{self, Cell, CellResult, Sample, Server, ServerRun, Servers};
 
-/// The endpoints, in the order each round runs them.
-const KINDS: [Kind; 3] = [Kind::Direct, Kind::EllisonSession, Kind::EllisonReplicas];
+/// The Ellisons, one process per mode, each with a master and a replica listener.
+const MODES: [EllisonMode; 2] = [EllisonMode::Session, EllisonMode::Multiplex];
 
 /// Replicas of the master, each its own `redis-server`.
 const REPLICAS: usize = 2;
@@ -40,11 +41,11 @@ pub fn cells() -> Vec<Cell> {
         .collect()
 }
 
-/// Starts a master with [`REPLICAS`] replicas and one Sentinel (quorum 1), and one Ellison
-/// (session mode, logging with the filter `log`) with a master listener and a replica listener
-/// (`--replica-listen`); waits until every replica qualifies for reads; then runs `cells`
-/// against the master directly, Ellison's master listener and its replica listener, round by
-/// round. Configs and logs go to `dir`.
+/// Starts a master with [`REPLICAS`] replicas and one Sentinel (quorum 1), and one Ellison per
+/// mode of [`MODES`] (logging with the filter `log`), each with a master listener and a replica
+/// listener (`--replica-listen`); waits until every replica qualifies for reads in each; then
+/// runs `cells` against the master directly and each Ellison's master and replica listener, in
+/// that order, round by round. Configs and logs go to `dir`.
 pub async fn run(
     tools: &Tools,
     dir: &Path,
@@ -76,12 +77,63 @@ pub async fn run(
             .map(server)
             .collect::<Result<_>>()?,
     };
+    let mut endpoints = vec![Endpoint {
+        kind: Kind::Direct,
+        addr: master,
+        pid: servers.master.pid,
+    }];
+    let mut ellisons = Vec::with_capacity(MODES.len());
+    for mode in MODES {
+        let (ellison, addr, replica_listen) = start_ellison(tools, dir, log, &group, mode).await?;
+        let pid = ellison.pid();
+        endpoints.push(Endpoint {
+            kind: mode.kind(),
+            addr,
+            pid,
+        });
+        endpoints.push(Endpoint {
+            kind: Kind::EllisonReplicas(mode),
+            addr: replica_listen,
+            pid,
+        });
+        ellisons.push(ellison);
+    }
+    eprintln!(
+        "replicas {}; {}",
+        servers
+            .replicas
+            .iter()
+            .map(|r| format!("{} (pid {})", r.addr, r.pid))
+            .collect::<Vec<_>>()
+            .join(", "),
+        endpoints
+            .iter()
+            .map(|e| format!("{} {} (pid {})", label(e.kind), e.addr, e.pid))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    let results = throughput::run(tools, &endpoints, &servers, cells, options).await;
+    drop(ellisons);
+    drop(group);
+    results
+}
+
+/// Starts Ellison in `mode` in front of `group` with a replica listener and an admin listener,
+/// and waits until its `/metrics` shows all [`REPLICAS`] qualifying for reads. Returns the
+/// process, its master listener and its replica listener.
+async fn start_ellison(
+    tools: &Tools,
+    dir: &Path,
+    log: &str,
+    group: &SentinelGroup,
+    mode: EllisonMode,
+) -> Result<(Proc, SocketAddr, SocketAddr)> {
     let loopback = || SocketAddr::from(([127, 0, 0, 1], free_port()));
     let (replica_listen, admin) = (loopback(), loopback());
-    let (ellison, ellison_addr) = endpoints::start_ellison(
+    let (ellison, addr) = endpoints::start_ellison(
         &tools.ellison,
         dir,
-        EllisonMode::Session,
+        mode,
         log,
         group.master_name(),
         &group.sentinel_addrs(),
@@ -101,46 +153,27 @@ pub async fn run(
         status == 200 && body.lines().any(|l| l == qualifying)
     })
     .await?;
-    let endpoints = [
-        Endpoint {
-            kind: Kind::Direct,
-            addr: master,
-            pid: servers.master.pid,
-        },
-        Endpoint {
-            kind: Kind::EllisonSession,
-            addr: ellison_addr,
-            pid: ellison.pid(),
-        },
-        Endpoint {
-            kind: Kind::EllisonReplicas,
-            addr: replica_listen,
-            pid: ellison.pid(),
-        },
-    ];
-    eprintln!(
-        "master {master} (pid {}), replicas {}; Ellison (pid {}) master listener {ellison_addr}, replica listener {replica_listen}",
-        servers.master.pid,
-        servers
-            .replicas
-            .iter()
-            .map(|r| format!("{} (pid {})", r.addr, r.pid))
-            .collect::<Vec<_>>()
-            .join(", "),
-        ellison.pid(),
-    );
-    let results = throughput::run(tools, &endpoints, &servers, cells, options).await;
-    drop(ellison);
-    drop(group);
-    results
+    Ok((ellison, addr, replica_listen))
+}
+
+/// The endpoints in the order each round runs them: direct, then each mode's master listener
+/// and replica listener.
+fn kinds() -> impl Iterator<Item = Kind> {
+    std::iter::once(Kind::Direct).chain(
+        MODES
+            .into_iter()
+            .flat_map(|mode| [mode.kind(), Kind::EllisonReplicas(mode)]),
+    )
 }
 
 /// How a row names an endpoint.
 fn label(kind: Kind) -> &'static str {
     match kind {
         Kind::Direct => "direct to the master",
-        Kind::EllisonSession => "Ellison master listener",
-        Kind::EllisonReplicas => "Ellison replica listener",
+        Kind::EllisonSession => "Ellison session master listener",
+        Kind::EllisonReplicas(EllisonMode::Session) => "Ellison session replica listener",
+        Kind::EllisonMultiplex => "Ellison multiplex master listener",
+        Kind::EllisonReplicas(EllisonMode::Multiplex) => "Ellison multiplex replica listener",
         other => other.name(),
     }
 }
@@ -153,7 +186,7 @@ pub fn report(results: &[CellResult]) -> String {
     let _ = writeln!(out, "{}", detail_table(results));
     for r in results {
         for (kind, why) in &r.unsupported {
-            let _ = writeln!(out, "- {} via the {}: {why}", r.cell.name, label(*kind));
+            let _ = writeln!(out, "- {} via {}: {why}", r.cell.name, label(*kind));
         }
     }
     out
@@ -162,10 +195,11 @@ pub fn report(results: &[CellResult]) -> String {
 fn summary_table(results: &[CellResult]) -> String {
     let mut t = Table::new([
         "cell",
+        "Ellison mode",
         "requests/run",
         "direct req/s",
-        "Ellison master listener",
-        "Ellison replica listener",
+        "master listener",
+        "replica listener",
         "replica / master listener",
         "master µs/cmd: direct",
         "via master listener",
@@ -177,25 +211,26 @@ fn summary_table(results: &[CellResult]) -> String {
         let direct = r.median_rate(Kind::Direct);
         let master_cpu = |k| report::fixed(r.cpu_per_command(k, |s| Some(s.master.cpu)), 2);
         let ellison_cpu = |k| report::fixed(r.cpu_per_command(k, |s| s.proxy_cpu), 2);
-        t.row([
-            r.cell.name.clone(),
-            report::thousands(r.requests as f64),
-            report::rate_and_ratio(direct, None),
-            report::rate_and_ratio(r.median_rate(Kind::EllisonSession), direct),
-            report::rate_and_ratio(r.median_rate(Kind::EllisonReplicas), direct),
-            report::ratio(
-                r.median_rate(Kind::EllisonReplicas),
-                r.median_rate(Kind::EllisonSession),
-            ),
-            master_cpu(Kind::Direct),
-            master_cpu(Kind::EllisonSession),
-            master_cpu(Kind::EllisonReplicas),
-            ellison_cpu(Kind::EllisonSession),
-            ellison_cpu(Kind::EllisonReplicas),
-        ]);
+        for mode in MODES {
+            let (on_master, on_replicas) = (mode.kind(), Kind::EllisonReplicas(mode));
+            t.row([
+                r.cell.name.clone(),
+                mode.flag().to_owned(),
+                report::thousands(r.requests as f64),
+                report::rate_and_ratio(direct, None),
+                report::rate_and_ratio(r.median_rate(on_master), direct),
+                report::rate_and_ratio(r.median_rate(on_replicas), direct),
+                report::ratio(r.median_rate(on_replicas), r.median_rate(on_master)),
+                master_cpu(Kind::Direct),
+                master_cpu(on_master),
+                master_cpu(on_replicas),
+                ellison_cpu(on_master),
+                ellison_cpu(on_replicas),
+            ]);
+        }
     }
     format!(
-        "### Reads on the master and on its replicas (median of rounds; ratio to direct in parentheses; CPU: utime+stime from /proc/PID/stat over each run, divided by its commands)\n\n{}",
+        "### Reads on the master and on its replicas (median of rounds; ratio to direct in parentheses; the direct columns repeat the same runs in both rows of a cell; CPU: utime+stime from /proc/PID/stat over each run, divided by its commands)\n\n{}",
         t.render()
     )
 }
@@ -225,7 +260,7 @@ fn detail_table(results: &[CellResult]) -> String {
     ));
     let mut t = Table::new(header);
     for r in results {
-        for kind in KINDS {
+        for kind in kinds() {
             let Some(samples) = r.samples.get(&kind) else {
                 continue;
             };

@@ -37,9 +37,9 @@ struct Args {
     /// A smoke run: 1 round of short runs, 1000 idle connections, one failover per mode.
     #[arg(long)]
     quick: bool,
-    /// Phases to run, comma-separated. `replicas` (reads through Ellison's replica listener
-    /// beside reads on the master; its own group of 1 master, 2 replicas, 1 Sentinel) is not in
-    /// the default set.
+    /// Phases to run, comma-separated. `replicas` (reads through Ellison's replica listener, in
+    /// session and in multiplex mode, beside reads on the master; its own group of 1 master, 2
+    /// replicas, 1 Sentinel) is not in the default set.
     #[arg(
         long,
         value_enum,
@@ -885,7 +885,7 @@ async fn replicas_phase(
     dir: &Path,
 ) -> Result<String> {
     eprintln!(
-        "replicas: starting 1 master, 2 replicas, 1 Sentinel (quorum 1), Ellison with a replica listener"
+        "replicas: starting 1 master, 2 replicas, 1 Sentinel (quorum 1), Ellison in session and in multiplex mode, each with a replica listener"
     );
     let cells = args.pick(replicas::cells());
     let results = replicas::run(
