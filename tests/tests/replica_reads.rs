@@ -582,7 +582,12 @@ async fn a_replica_killed_mid_read_costs_only_the_read_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_reported_by_host_name_serve_reads() {
     let group = SentinelGroup::start(GroupOptions {
-        redis_conf: vec!["replica-announce-ip localhost".to_owned()],
+        // Listening on ::1 too where the machine has it: `localhost` may resolve to ::1 first,
+        // and a Sentinel takes a name's first address.
+        redis_conf: vec![
+            "replica-announce-ip localhost".to_owned(),
+            "bind 127.0.0.1 -::1".to_owned(),
+        ],
         sentinel_conf: vec![
             "sentinel resolve-hostnames yes".to_owned(),
             "sentinel announce-hostnames yes".to_owned(),

@@ -99,9 +99,7 @@ async fn start_group(
             dir: node_dir.clone(),
             logfile: Some(node_dir.join("redis.log")),
             role,
-            // A name, as each pod announces its DNS name: the Sentinels report the nodes by
-            // it, and Ellison resolves it.
-            announce: Some(("localhost".into(), port)),
+            announce: Some(("127.0.0.1".into(), port)),
             maxmemory_bytes: 64 << 20,
             eviction,
             persistence,
