@@ -168,9 +168,10 @@ impl Setup {
         .unwrap();
     }
 
-    /// Makes `replica` stop applying its master's stream, and writes past `max_replica_lag`.
-    async fn make_lag(&mut self, replicas: &[SocketAddr]) {
-        for replica in replicas {
+    /// Makes the first `n` replicas stop applying their master's stream, writes past
+    /// `max_replica_lag`, and waits until Ellison skips them for their lag.
+    async fn make_lag(&mut self, n: usize) {
+        for replica in &self.replicas[..n] {
             self.group
                 .command(*replica, &["CLIENT", "PAUSE", "100000", "WRITE"])
                 .await
@@ -178,15 +179,19 @@ impl Setup {
         }
         let big = "x".repeat(64 * 1024);
         self.writer.cmd(&["SET", "big", &big]).await.unwrap();
+        let lagging = n as u64;
+        self.wait_replicas(2 - lagging, lagging).await;
     }
 
-    async fn catch_up(&self, replicas: &[SocketAddr]) {
-        for replica in replicas {
+    /// Lets every replica apply the stream again, and waits until both qualify.
+    async fn catch_up(&self) {
+        for replica in &self.replicas {
             self.group
                 .command(*replica, &["CLIENT", "UNPAUSE"])
                 .await
                 .unwrap();
         }
+        self.wait_replicas(2, 0).await;
     }
 }
 
@@ -266,8 +271,7 @@ async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
     both.sort();
     assert_eq!(nodes, both);
 
-    s.make_lag(&[a]).await;
-    s.wait_replicas(1, 1).await;
+    s.make_lag(1).await;
     if !multiplexed() {
         // The session that read from it left it, without a command.
         s.wait_readers(a, &[]).await;
@@ -289,8 +293,7 @@ async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
         assert!(s.readers_on(a).await.is_empty());
     }
 
-    s.catch_up(&[a]).await;
-    s.wait_replicas(2, 0).await;
+    s.catch_up().await;
     // Sessions on the other replica stay; new ones are spread over both again.
     readers.push(s.reader("reader-3").await);
     readers.push(s.reader("reader-4").await);
@@ -302,10 +305,8 @@ async fn a_lagging_replica_stops_getting_reads_and_returns_once_caught_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_replica_qualifying_reads_fall_back_to_the_master() {
     let mut s = setup(&["--max-replica-lag", "16kb"]).await;
-    let replicas = s.replicas.clone();
     let mut reader = s.reader("reader-0").await;
-    s.make_lag(&replicas).await;
-    s.wait_replicas(0, 2).await;
+    s.make_lag(2).await;
 
     assert_eq!(
         reader.cmd(&["GET", "k"]).await.unwrap(),
@@ -319,8 +320,7 @@ async fn with_no_replica_qualifying_reads_fall_back_to_the_master() {
     }
 
     // Back to a replica as soon as one qualifies (in session mode, without a command).
-    s.catch_up(&replicas).await;
-    s.wait_replicas(2, 0).await;
+    s.catch_up().await;
     if !multiplexed() {
         s.wait_readers(s.master, &[]).await;
     }
@@ -328,16 +328,15 @@ async fn with_no_replica_qualifying_reads_fall_back_to_the_master() {
         reader.cmd(&["GET", "big"]).await.unwrap(),
         Value::Bulk("x".repeat(64 * 1024).into_bytes())
     );
-    assert!(replicas.contains(&s.node_of(&mut reader).await));
+    let node = s.node_of(&mut reader).await;
+    assert!(s.replicas.contains(&node));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_replica_qualifying_and_fallback_error_reads_get_an_error() {
     let mut s = setup(&["--max-replica-lag", "16kb", "--replica-fallback", "error"]).await;
-    let replicas = s.replicas.clone();
     let mut reader = s.reader("reader-0").await;
-    s.make_lag(&replicas).await;
-    s.wait_replicas(0, 2).await;
+    s.make_lag(2).await;
 
     assert_eq!(
         reader.cmd_raw_reply(&["GET", "k"]).await.unwrap(),
@@ -349,8 +348,7 @@ async fn with_no_replica_qualifying_and_fallback_error_reads_get_an_error() {
     let refused = "ellison_replica_reads_refused_total{group=\"mymaster\"}";
     assert_eq!(s.proxy.metric(refused), Some(1));
 
-    s.catch_up(&replicas).await;
-    s.wait_replicas(2, 0).await;
+    s.catch_up().await;
     assert_eq!(
         reader.cmd(&["GET", "k"]).await.unwrap(),
         Value::Bulk(b"v".to_vec())
@@ -376,10 +374,8 @@ async fn the_fallback_follows_a_reload_and_replica_listen_needs_a_restart() {
     };
     let proxy = Proxy::start_with_file(&file(""), &[]).await.unwrap();
     let mut s = Setup::ready(group, proxy).await;
-    let replicas = s.replicas.clone();
     let mut reader = s.reader("reader-0").await;
-    s.make_lag(&replicas).await;
-    s.wait_replicas(0, 2).await;
+    s.make_lag(2).await;
     assert_eq!(
         reader.cmd(&["GET", "k"]).await.unwrap(),
         Value::Bulk(b"v".to_vec())
@@ -413,7 +409,7 @@ async fn the_fallback_follows_a_reload_and_replica_listen_needs_a_restart() {
     s.proxy.write_config(&moved).unwrap();
     let err = s.proxy.reload().unwrap_err();
     assert_eq!(err.key(), Some("groups[0].replica_listen"), "{err}");
-    s.catch_up(&replicas).await;
+    s.catch_up().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
