@@ -85,6 +85,9 @@ struct Node {
     shared: Vec<Arc<SharedConn>>,
     next: usize,
     idle: Vec<Stream>,
+    /// The tasks that keep its connections, held for their drop: dropping the node (it is no
+    /// longer followed) aborts them, which closes its connections.
+    _tasks: JoinSet<()>,
 }
 
 impl State {
@@ -226,8 +229,6 @@ impl Pool {
     /// Follows the published master (and the replicas that qualify, with `replicas`):
     /// connections for each new node, those of a node no longer followed closed.
     async fn follow(self, mut master: MasterHandle, mut replicas: Option<ReplicaHandle>) {
-        // Each node's tasks, in the order of `State::nodes`; dropping a set aborts them.
-        let mut tasks: Vec<(Master, JoinSet<()>)> = Vec::new();
         loop {
             // Without a verified master (during a failover), the connections stay as they are:
             // no session is sent anywhere meanwhile.
@@ -236,7 +237,7 @@ impl Pool {
                 if let Some(replicas) = &mut replicas {
                     want.extend(replicas.qualifying(m));
                 }
-                self.follow_nodes(&want, &mut tasks);
+                self.follow_nodes(&want);
             }
             let replicas_changed = async {
                 match &mut replicas {
@@ -255,40 +256,35 @@ impl Pool {
 
     /// Makes the nodes followed `want` (the master first): tasks for each new node, the tasks
     /// and connections of the others dropped.
-    fn follow_nodes(&self, want: &[Master], tasks: &mut Vec<(Master, JoinSet<()>)>) {
-        if tasks.iter().map(|(n, _)| n).eq(want.iter()) {
-            return;
-        }
-        tasks.retain(|(n, _)| want.contains(n));
+    fn follow_nodes(&self, want: &[Master]) {
+        let count = self.inner.config.borrow().upstream_connections;
         {
             let mut state = self.lock();
+            if state.nodes.iter().map(|n| &n.node).eq(want) {
+                return;
+            }
             state.nodes.retain(|n| want.contains(&n.node));
-            for &node in want {
-                if state.node(node).is_none() {
-                    state.nodes.push(Node {
-                        node,
-                        shared: Vec::new(),
-                        next: 0,
-                        idle: Vec::new(),
-                    });
+            for (i, &node) in want.iter().enumerate() {
+                if state.node(node).is_some() {
+                    continue;
                 }
+                let role = if i == 0 { "master" } else { "replica" };
+                info!(node = %node.addr, role, connections = count, "opening shared connections");
+                let mut tasks = JoinSet::new();
+                for index in 0..count {
+                    tasks.spawn(self.clone().keep_shared(node, role, index));
+                }
+                tasks.spawn(self.clone().keep_warm(node));
+                state.nodes.push(Node {
+                    node,
+                    shared: Vec::new(),
+                    next: 0,
+                    idle: Vec::new(),
+                    _tasks: tasks,
+                });
             }
         }
         self.inner.ready.notify_waiters();
-        let count = self.inner.config.borrow().upstream_connections;
-        for (i, &node) in want.iter().enumerate() {
-            if tasks.iter().any(|(n, _)| *n == node) {
-                continue;
-            }
-            let role = if i == 0 { "master" } else { "replica" };
-            info!(node = %node.addr, role, connections = count, "opening shared connections");
-            let mut set = JoinSet::new();
-            for index in 0..count {
-                set.spawn(self.clone().keep_shared(node, role, index));
-            }
-            set.spawn(self.clone().keep_warm(node));
-            tasks.push((node, set));
-        }
     }
 
     /// Keeps one shared connection to `m` (the `role` of the group) open, reconnecting with
