@@ -162,7 +162,12 @@ impl Server {
                         group_metrics.clone(),
                     );
                     background.push(tracking.task);
-                    Some((listener, addr, tracking.handle, tracking.status))
+                    Some(BoundReplica {
+                        listener,
+                        addr,
+                        reads: tracking.handle,
+                        status: tracking.status,
+                    })
                 }
             };
             let mux = match group.mode {
@@ -172,7 +177,7 @@ impl Server {
                         config_rx.clone(),
                         group_metrics.clone(),
                         master.clone(),
-                        replica.as_ref().map(|(_, _, reads, _)| reads.clone()),
+                        replica.as_ref().map(|r| r.reads.clone()),
                     );
                     background.push(task);
                     Some(pool)
@@ -187,15 +192,9 @@ impl Server {
                 mux,
                 guard: Arc::default(),
             });
-            let replica = replica.map(|(listener, addr, reads, status)| {
-                info!(group = %group.name, %addr, max_replica_lag = group.replicas.max_lag, fallback = group.replicas.fallback.as_str(), "listening for reads from replicas");
-                BoundReplica {
-                    listener,
-                    addr,
-                    reads,
-                    status,
-                }
-            });
+            if let Some(r) = &replica {
+                info!(group = %group.name, addr = %r.addr, max_replica_lag = group.replicas.max_lag, fallback = group.replicas.fallback.as_str(), "listening for reads from replicas");
+            }
             groups.push(BoundGroup {
                 listener,
                 addr,
