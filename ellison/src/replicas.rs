@@ -39,6 +39,18 @@ pub(crate) struct ReplicaSet {
     pub(crate) rechecks: u64,
 }
 
+impl ReplicaSet {
+    /// The replicas that qualify under `master`: none without a master, or if the set was
+    /// judged against another one (after a switch, before the new master's replicas are).
+    fn under(&self, master: Option<Master>) -> &[SocketAddr] {
+        if self.master.is_some() && self.master == master {
+            &self.replicas
+        } else {
+            &[]
+        }
+    }
+}
+
 /// The publishing side, owned by the replica tracker of one group.
 #[derive(Debug)]
 pub(crate) struct ReplicaPublisher {
@@ -127,11 +139,9 @@ impl ReplicaHandle {
     /// master's config-epoch, see [`Reads::state`]); none if the set was judged against
     /// another master. Marks the set seen.
     pub(crate) fn qualifying(&mut self, master: Master) -> Vec<Master> {
-        let set = self.rx.borrow_and_update();
-        if set.master != Some(master) {
-            return Vec::new();
-        }
-        set.replicas
+        self.rx
+            .borrow_and_update()
+            .under(Some(master))
             .iter()
             .map(|&addr| Master {
                 addr,
@@ -163,13 +173,7 @@ impl Reads {
     /// set seen.
     pub(crate) fn state(&mut self, master: MasterState) -> MasterState {
         let set = self.handle.rx.borrow_and_update();
-        // A set judged against another master (the check after a switch has not run yet)
-        // says nothing about the replicas of this one.
-        let replicas: &[SocketAddr] = if set.master.is_some() && set.master == master.master {
-            &set.replicas
-        } else {
-            &[]
-        };
+        let replicas = set.under(master.master);
         if !self.chosen.is_some_and(|c| replicas.contains(&c)) {
             self.chosen = match replicas.len() {
                 0 => None,
